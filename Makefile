@@ -1,0 +1,36 @@
+# urgen: see README.md.
+GO ?= go
+ARCHES := amd64 386 arm arm64 loong64 mips mipsle mips64 mips64le ppc64 ppc64le riscv64 s390x
+LINUX_LIBC_DEV ?= 7.3.4-1~bpo13+1
+
+.PHONY: all generate check-generated test vet vet-arches headers bench
+
+all: generate test
+
+## generate: regenerate generated/ from headers/ and templates/
+generate:
+	$(GO) generate .
+
+## check-generated: fail when generated/ differs from what the generator makes
+check-generated:
+	@tmp=$$(mktemp -d) && trap 'rm -rf $$tmp' EXIT && \
+	$(GO) run ./cmd/urgen generate -headers headers -templates templates -out $$tmp/uapi && \
+	diff -r -x '*_test.go' generated/uapi $$tmp/uapi || { echo "generated/ is stale: run make generate"; exit 1; }
+
+## vet-arches: go vet every package for all 13 Linux GOARCHes
+vet-arches:
+	@for a in $(ARCHES); do echo "vet GOARCH=$$a"; GOOS=linux GOARCH=$$a CGO_ENABLED=0 $(GO) vet ./generated/... ./gen/... ./cmd/... || exit 1; done
+
+vet:
+	$(GO) vet ./...
+	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+
+## test: everything CI runs
+test: vet check-generated vet-arches
+	$(GO) test -count=1 ./...
+
+## headers: re-sync headers/ from Debian linux-libc-dev=$(LINUX_LIBC_DEV) and print the ABI diff
+headers:
+	@old=$$(mktemp -d) && trap 'rm -rf $$old' EXIT && cp -r headers/. $$old/ && \
+	scripts/sync-headers.sh "$(LINUX_LIBC_DEV)" headers && \
+	$(GO) run ./cmd/urgen diff $$old headers

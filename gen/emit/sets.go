@@ -1,0 +1,290 @@
+package emit
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/urgen/urgen/gen/goname"
+	"github.com/urgen/urgen/gen/model"
+)
+
+// Config is templates/constants.txt: typed constant sets, enum renames and
+// typed struct members.
+type Config struct {
+	Sets    []*Set
+	Enums   map[string]EnumRename // by C tag
+	Members map[string]string     // "struct.member" -> Go set type
+	used    map[string]bool
+}
+
+// Set is a typed constant set.
+type Set struct {
+	Go         string
+	Underlying string
+	Flags      bool
+	Prefixes   []string // C prefixes
+	EnumTags   []string
+	Exclude    map[string]bool
+	As         string // Go prefix replacing Prefixes[0]
+	Line       int
+}
+
+// EnumRename overrides the Go type of a named enum.
+type EnumRename struct {
+	Go, Underlying string
+}
+
+// LoadConfig reads a constants file.
+func LoadConfig(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	c := &Config{Enums: map[string]EnumRename{}, Members: map[string]string{}}
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Text()
+		if i := strings.Index(line, "#"); i >= 0 {
+			line = line[:i]
+		}
+		w := strings.Fields(line)
+		if len(w) == 0 {
+			continue
+		}
+		bad := func(why string) error { return fmt.Errorf("%s:%d: %s", path, n, why) }
+		switch w[0] {
+		case "set":
+			if len(w) < 5 || (w[3] != "enum" && w[3] != "flags") {
+				return nil, bad("want: set GoType underlying enum|flags SELECTOR... [as GoPrefix]")
+			}
+			s := &Set{Go: w[1], Underlying: w[2], Flags: w[3] == "flags", Exclude: map[string]bool{}, Line: n}
+			sel := w[4:]
+			if k := len(sel); k >= 2 && sel[k-2] == "as" {
+				s.As, sel = sel[k-1], sel[:k-2]
+			}
+			for _, x := range sel {
+				switch {
+				case strings.HasPrefix(x, "!"):
+					s.Exclude[x[1:]] = true
+				case strings.HasPrefix(x, "enum:"):
+					s.EnumTags = append(s.EnumTags, x[5:])
+				case strings.HasSuffix(x, "_"):
+					s.Prefixes = append(s.Prefixes, x)
+				default:
+					return nil, bad(fmt.Sprintf("selector %q is neither PREFIX_, enum:tag nor !NAME", x))
+				}
+			}
+			if !validUnderlying(s.Underlying) {
+				return nil, bad("unknown underlying type " + s.Underlying)
+			}
+			c.Sets = append(c.Sets, s)
+		case "enum":
+			if len(w) != 3 && len(w) != 4 {
+				return nil, bad("want: enum tag GoType [underlying]")
+			}
+			r := EnumRename{Go: w[2]}
+			if len(w) == 4 {
+				if !validUnderlying(w[3]) {
+					return nil, bad("unknown underlying type " + w[3])
+				}
+				r.Underlying = w[3]
+			}
+			c.Enums[w[1]] = r
+		case "member":
+			if len(w) != 3 || !strings.Contains(w[1], ".") {
+				return nil, bad("want: member struct.member GoType")
+			}
+			c.Members[w[1]] = w[2]
+		default:
+			return nil, bad("unknown directive " + w[0])
+		}
+	}
+	return c, sc.Err()
+}
+
+func validUnderlying(s string) bool {
+	switch s {
+	case "uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64":
+		return true
+	}
+	return false
+}
+
+// constSet is one Go type with its constants, ready to emit.
+type constSet struct {
+	Go         string
+	Underlying string
+	Flags      bool
+	Doc        string
+	Pos        model.Pos
+	Consts     []*constant
+}
+
+// constant is a macro or enumerator with its Go name and set.
+type constant struct {
+	C     string
+	Go    string
+	Value model.Value
+	Pos   model.Pos
+	Doc   string
+	Expr  string // macro replacement list; empty for enumerators
+	Set   *constSet
+}
+
+// classify assigns every macro and enumerator of the model a Go name and,
+// where the config or a named enum says so, a typed set.
+func classify(m *model.Model, cfg *Config) (sets []*constSet, loose []*constant, err error) {
+	byGo := map[string]*constSet{}
+	for _, s := range cfg.Sets {
+		cs := &constSet{Go: s.Go, Underlying: s.Underlying, Flags: s.Flags}
+		sets = append(sets, cs)
+		byGo[s.Go] = cs
+	}
+	used := map[*Set]bool{}
+	pick := func(name string, enumTag string) (*Set, error) {
+		var hit *Set
+		for _, s := range cfg.Sets {
+			if s.Exclude[name] {
+				continue
+			}
+			match := false
+			for _, p := range s.Prefixes {
+				if strings.HasPrefix(name, p) {
+					match = true
+				}
+			}
+			for _, t := range s.EnumTags {
+				if t == enumTag && t != "" {
+					match = true
+				}
+			}
+			if !match {
+				continue
+			}
+			if hit != nil {
+				return nil, fmt.Errorf("templates/constants.txt:%d: %s is also in set %s (line %d)", s.Line, name, hit.Go, hit.Line)
+			}
+			hit = s
+		}
+		if hit != nil {
+			used[hit] = true
+		}
+		return hit, nil
+	}
+	name := func(c string, s *Set) string {
+		if s != nil && s.As != "" {
+			return goname.WithPrefix(c, s.Prefixes[0], s.As)
+		}
+		return goname.Go(c)
+	}
+	add := func(c *constant, s *Set) {
+		if s == nil {
+			loose = append(loose, c)
+			return
+		}
+		cs := byGo[s.Go]
+		c.Set = cs
+		cs.Consts = append(cs.Consts, c)
+		if cs.Pos.File == "" {
+			cs.Pos = c.Pos
+		}
+	}
+	for _, e := range m.Enums {
+		var es *constSet
+		if e.C != "" {
+			r := cfg.Enums[e.C]
+			goName := r.Go
+			if goName == "" {
+				goName = goname.Go(e.C)
+			}
+			under := r.Underlying
+			if under == "" {
+				under = "uint32"
+				for _, v := range e.Values {
+					if v.Value.Negative {
+						under = "int32"
+					}
+				}
+			}
+			if es = byGo[goName]; es == nil {
+				es = &constSet{Go: goName, Underlying: under, Doc: e.Doc, Pos: e.Pos}
+				sets = append(sets, es)
+				byGo[goName] = es
+			}
+		}
+		for _, v := range e.Values {
+			s, err := pick(v.Name, e.C)
+			if err != nil {
+				return nil, nil, err
+			}
+			c := &constant{C: v.Name, Go: name(v.Name, s), Value: v.Value, Pos: v.Pos, Doc: v.Doc}
+			switch {
+			case s != nil:
+				add(c, s)
+			case es != nil:
+				c.Set = es
+				es.Consts = append(es.Consts, c)
+			default:
+				loose = append(loose, c)
+			}
+		}
+	}
+	for _, mc := range m.Macros {
+		s, err := pick(mc.Name, "")
+		if err != nil {
+			return nil, nil, err
+		}
+		add(&constant{C: mc.Name, Go: name(mc.Name, s), Value: mc.Value, Pos: mc.Pos, Doc: mc.Doc, Expr: mc.Expr}, s)
+	}
+	for _, s := range cfg.Sets {
+		if !used[s] && len(s.EnumTags) == 0 {
+			return nil, nil, fmt.Errorf("templates/constants.txt:%d: set %s matches no constant in the headers", s.Line, s.Go)
+		}
+	}
+	for t := range cfg.Enums {
+		found := false
+		for _, e := range m.Enums {
+			found = found || e.C == t
+		}
+		if !found {
+			return nil, nil, fmt.Errorf("templates/constants.txt: enum %s is not in the headers", t)
+		}
+	}
+	var kept []*constSet
+	for _, s := range sets {
+		if len(s.Consts) > 0 {
+			kept = append(kept, s)
+		}
+	}
+	for _, s := range kept {
+		if err := checkFits(s); err != nil {
+			return nil, nil, err
+		}
+	}
+	return kept, loose, nil
+}
+
+// checkFits fails when a constant does not fit its set's type.
+func checkFits(s *constSet) error {
+	bits := map[string]uint{"uint8": 8, "uint16": 16, "uint32": 32, "uint64": 64, "int8": 8, "int16": 16, "int32": 32, "int64": 64}[s.Underlying]
+	signed := strings.HasPrefix(s.Underlying, "int")
+	for _, c := range s.Consts {
+		v := c.Value
+		ok := true
+		switch {
+		case v.Negative:
+			ok = signed && bits < 64 && v.Int64() >= -(1<<(bits-1)) || signed && bits == 64
+		case signed:
+			ok = bits == 64 && v.Bits < 1<<63 || bits < 64 && v.Bits < 1<<(bits-1)
+		default:
+			ok = bits == 64 || v.Bits < 1<<bits
+		}
+		if !ok {
+			return &model.Error{Pos: c.Pos, Msg: fmt.Sprintf("%s = %s does not fit %s's type %s", c.C, v, s.Go, s.Underlying)}
+		}
+	}
+	return nil
+}

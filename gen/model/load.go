@@ -1,0 +1,680 @@
+package model
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"modernc.org/cc/v4"
+	"modernc.org/token"
+)
+
+// Scope decides which declarations of the parsed headers enter the model.
+// Every declaration of the io_uring headers does; from other headers only
+// what io_uring operations take as arguments and the io_uring headers do not
+// declare themselves (struct futex_waitv and its FUTEX2_* flags). Structs
+// referenced from in-scope structs (such as __kernel_timespec) are added as
+// External.
+type Scope struct {
+	// Files are globs, relative to the headers dir, whose declarations are
+	// all in scope.
+	Files []string
+	// Extra names single declarations of other headers: "file:struct tag" or
+	// "file:PREFIX*" for macros.
+	Extra []string
+}
+
+// DefaultScope is the scope urgen generates from.
+var DefaultScope = Scope{
+	Files: []string{"linux/io_uring.h", "linux/io_uring/*.h"},
+	Extra: []string{"linux/futex.h:struct futex_waitv", "linux/futex.h:FUTEX2_*", "linux/futex.h:FUTEX_WAITV_MAX"},
+}
+
+// Error is a failure to load headers, with the position of its cause where
+// one is known.
+type Error struct {
+	Pos Pos
+	Msg string
+}
+
+func (e *Error) Error() string {
+	if e.Pos.File == "" {
+		return e.Msg
+	}
+	return e.Pos.String() + ": " + e.Msg
+}
+
+// Load parses the headers under dir for each GOARCH in archs (all of Archs
+// when empty) and returns the merged model. The headers dir has the layout
+// of /usr/include: linux/, asm-generic/ and <triplet>/asm.
+func Load(dir string, archs []string, scope Scope) (*Model, error) {
+	if len(archs) == 0 {
+		archs = ArchNames()
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	files, err := scope.files(dir)
+	if err != nil {
+		return nil, err
+	}
+	var merged *Model
+	for _, name := range archs {
+		arch, err := LookupArch(name)
+		if err != nil {
+			return nil, err
+		}
+		m, err := loadArch(dir, arch, files, scope)
+		if err != nil {
+			return nil, err
+		}
+		if merged == nil {
+			merged = m
+			continue
+		}
+		if err := merged.merge(m, name); err != nil {
+			return nil, err
+		}
+	}
+	merged.Archs = archs
+	merged.Headers = readVersion(dir)
+	return merged, nil
+}
+
+func (s Scope) files(dir string) ([]string, error) {
+	var files []string
+	for _, g := range s.Files {
+		matches, err := filepath.Glob(filepath.Join(dir, g))
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range matches {
+			rel, _ := filepath.Rel(dir, m)
+			files = append(files, filepath.ToSlash(rel))
+		}
+	}
+	if len(files) == 0 {
+		return nil, &Error{Msg: fmt.Sprintf("no io_uring headers under %s (looked for %v)", dir, s.Files)}
+	}
+	for _, e := range s.Extra {
+		f, _, _ := strings.Cut(e, ":")
+		if _, err := os.Stat(filepath.Join(dir, f)); err == nil && !contains(files, f) {
+			files = append(files, f)
+		}
+	}
+	return files, nil
+}
+
+func indexOf(list []string, s string) int {
+	for i, v := range list {
+		if v == s {
+			return i
+		}
+	}
+	return len(list)
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// inScope reports whether a declaration named name (a struct tag as
+// "struct tag", or a macro or enumerator name) from file enters the model.
+func (s Scope) inScope(file, name string) bool {
+	for _, g := range s.Files {
+		if ok, _ := filepath.Match(g, file); ok {
+			return true
+		}
+	}
+	for _, e := range s.Extra {
+		f, pat, _ := strings.Cut(e, ":")
+		if f != file {
+			continue
+		}
+		if strings.HasSuffix(pat, "*") && strings.HasPrefix(name, strings.TrimSuffix(pat, "*")) || pat == name {
+			return true
+		}
+	}
+	return false
+}
+
+func readVersion(dir string) HeaderSource {
+	var h HeaderSource
+	b, err := os.ReadFile(filepath.Join(dir, "VERSION"))
+	if err != nil {
+		return h
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, _ := strings.Cut(line, ":")
+		v = strings.TrimSpace(v)
+		switch strings.TrimSpace(k) {
+		case "package":
+			h.Package = v
+		case "version":
+			h.Version = v
+		case "sha256":
+			h.SHA256 = v
+		}
+	}
+	return h
+}
+
+// loader builds the model for one arch.
+type loader struct {
+	dir    string
+	arch   string
+	scope  Scope
+	m      *Model
+	docs   *docs
+	refs   []string            // struct tags referenced, in order of first use
+	byTag  map[string]cc.Type  // every tagged struct/union definition seen
+	posTag map[string]cc.Token // and its tag token
+}
+
+func loadArch(dir string, arch Arch, files []string, scope Scope) (*Model, error) {
+	abi, err := arch.abi()
+	if err != nil {
+		return nil, err
+	}
+	inc := []string{dir, filepath.Join(dir, arch.Triplet)}
+	if _, err := os.Stat(inc[1]); err != nil {
+		return nil, &Error{Msg: fmt.Sprintf("arch %s: no %s/asm in %s", arch.GOARCH, arch.Triplet, dir)}
+	}
+	cfg := &cc.Config{
+		ABI:             abi,
+		Predefined:      arch.predefined(),
+		IncludePaths:    append([]string{""}, inc...),
+		SysIncludePaths: inc,
+		EvalAllMacros:   true,
+		Header:          true,
+	}
+	var src strings.Builder
+	for _, f := range files {
+		fmt.Fprintf(&src, "#include <%s>\n", f)
+	}
+	ast, err := cc.Translate(cfg, []cc.Source{
+		{Name: "<predefined>", Value: cfg.Predefined},
+		{Name: "<builtin>", Value: cc.Builtin},
+		{Name: "<urgen>", Value: src.String()},
+	})
+	if err != nil {
+		return nil, &Error{Msg: fmt.Sprintf("arch %s: %s", arch.GOARCH, relErr(err, dir))}
+	}
+	l := &loader{dir: dir, arch: arch.GOARCH, scope: scope, m: &Model{Files: files}, docs: newDocs(dir),
+		byTag: map[string]cc.Type{}, posTag: map[string]cc.Token{}}
+	if err := l.declarations(ast); err != nil {
+		return nil, err
+	}
+	// Source order within a file, files in scope order: io_uring.h first
+	// even though it includes zcrx.h before its own declarations.
+	rank := map[string]int{}
+	for i, f := range files {
+		rank[f] = i
+	}
+	sort.SliceStable(l.m.Structs, func(i, j int) bool {
+		a, b := l.m.Structs[i].Pos, l.m.Structs[j].Pos
+		if a.File != b.File {
+			return rank[a.File] < rank[b.File]
+		}
+		return a.Line < b.Line
+	})
+	sort.SliceStable(l.m.Enums, func(i, j int) bool {
+		a, b := l.m.Enums[i].Pos, l.m.Enums[j].Pos
+		if a.File != b.File {
+			return rank[a.File] < rank[b.File]
+		}
+		return a.Line < b.Line
+	})
+	if err := l.external(); err != nil {
+		return nil, err
+	}
+	l.macros(ast)
+	return l.m, nil
+}
+
+// relErr shortens absolute header paths in cc's messages to dir-relative
+// ones, keeping file:line:col.
+func relErr(err error, dir string) string {
+	return strings.ReplaceAll(err.Error(), dir+string(filepath.Separator), "")
+}
+
+func (l *loader) position(p token.Position) Pos {
+	f := p.Filename
+	if rel, err := filepath.Rel(l.dir, f); err == nil && !strings.HasPrefix(rel, "..") {
+		f = filepath.ToSlash(rel)
+	}
+	return Pos{File: f, Line: p.Line, Col: p.Column}
+}
+
+// declarations walks the translation unit in source order and collects the
+// in-scope struct, union and enum definitions.
+func (l *loader) declarations(ast *cc.AST) error {
+	for tu := ast.TranslationUnit; tu != nil; tu = tu.TranslationUnit {
+		ed := tu.ExternalDeclaration
+		if ed == nil || ed.Case != cc.ExternalDeclarationDecl || ed.Declaration == nil {
+			continue
+		}
+		for ds := ed.Declaration.DeclarationSpecifiers; ds != nil; ds = ds.DeclarationSpecifiers {
+			ts := ds.TypeSpecifier
+			if ts == nil {
+				continue
+			}
+			switch {
+			case ts.StructOrUnionSpecifier != nil && ts.StructOrUnionSpecifier.Case == cc.StructOrUnionSpecifierDef:
+				sus := ts.StructOrUnionSpecifier
+				tag := sus.Token.SrcStr()
+				if tag == "" {
+					continue
+				}
+				l.byTag[tag] = sus.Type()
+				l.posTag[tag] = sus.Token
+				p := l.position(sus.Token.Position())
+				if !l.scope.inScope(p.File, "struct "+tag) {
+					continue
+				}
+				s, err := l.structOf(sus.Type(), tag, p)
+				if err != nil {
+					return err
+				}
+				l.m.Structs = append(l.m.Structs, s)
+			case ts.EnumSpecifier != nil && ts.EnumSpecifier.EnumeratorList != nil:
+				es := ts.EnumSpecifier
+				p := l.position(es.Position())
+				if !l.scope.inScope(p.File, "") {
+					continue
+				}
+				e := &Enum{C: es.Token2.SrcStr(), Pos: p, Doc: l.docs.leading(p)}
+				if e.C == "" && es.Token.SrcStr() != "enum" {
+					e.C = es.Token.SrcStr()
+				}
+				for list := es.EnumeratorList; list != nil; list = list.EnumeratorList {
+					en := list.Enumerator
+					v, ok := value(en.Value())
+					ep := l.position(en.Position())
+					if !ok {
+						l.m.Unsupported = append(l.m.Unsupported, Unsupported{Name: en.Token.SrcStr(), Pos: ep, Reason: "enumerator without a constant integer value"})
+						continue
+					}
+					e.Values = append(e.Values, &Enumerator{
+						Name: en.Token.SrcStr(), Explicit: en.Case == cc.EnumeratorExpr, Value: v,
+						Pos: ep, Doc: l.docs.around(ep),
+					})
+				}
+				l.m.Enums = append(l.m.Enums, e)
+			}
+		}
+	}
+	return nil
+}
+
+// external adds the out-of-scope structs that in-scope ones reference,
+// transitively, in order of first reference.
+func (l *loader) external() error {
+	have := map[string]bool{}
+	for _, s := range l.m.Structs {
+		have[s.C] = true
+	}
+	for i := 0; i < len(l.refs); i++ {
+		tag := l.refs[i]
+		if have[tag] {
+			continue
+		}
+		have[tag] = true
+		t, ok := l.byTag[tag]
+		if !ok {
+			return &Error{Msg: fmt.Sprintf("struct %s is referenced but never defined", tag)}
+		}
+		tok := l.posTag[tag]
+		s, err := l.structOf(t, tag, l.position(tok.Position()))
+		if err != nil {
+			return err
+		}
+		s.External = true
+		l.m.Structs = append(l.m.Structs, s)
+	}
+	return nil
+}
+
+// structOf converts a cc struct or union type.
+func (l *loader) structOf(t cc.Type, tag string, p Pos) (*Struct, error) {
+	s := &Struct{C: tag, Pos: p, Fields: []*Field{}, Layout: map[string]Layout{l.arch: {Size: t.Size(), Align: int64(t.Align())}}}
+	if tag != "" {
+		s.Doc = l.docs.leading(p)
+	}
+	type fielder interface {
+		NumFields() int
+		FieldByIndex(int) *cc.Field
+	}
+	var ft fielder
+	switch x := t.(type) {
+	case *cc.StructType:
+		ft = x
+	case *cc.UnionType:
+		ft, s.Union = x, true
+	default:
+		return nil, &Error{Pos: p, Msg: fmt.Sprintf("%s is not a struct or union", tag)}
+	}
+	if t.IsIncomplete() && t.Size() < 0 {
+		return nil, &Error{Pos: p, Msg: fmt.Sprintf("struct %s is incomplete", tag)}
+	}
+	if a := t.Attributes(); a != nil && a.IsAttrSet("packed") {
+		s.Packed = true
+	}
+	for i := 0; i < ft.NumFields(); i++ {
+		f := ft.FieldByIndex(i)
+		fp, anon := p, true
+		if d := f.Declarator(); d != nil {
+			fp, anon = l.position(d.Position()), false
+		}
+		where := fmt.Sprintf("%s.%s", orAnon(tag), orAnon(f.Name()))
+		if f.IsBitfield() {
+			return nil, &Error{Pos: fp, Msg: "unsupported construct: bit-field " + where}
+		}
+		typ, err := l.typeOf(f.Type(), fp, where, f.IsFlexibleArrayMember())
+		if err != nil {
+			return nil, err
+		}
+		field := &Field{Name: f.Name(), Type: typ, Pos: fp, Offset: map[string]int64{l.arch: f.Offset()}}
+		if anon {
+			// An anonymous member has no declarator: it sits where its
+			// first member does, and its members carry the comments.
+			if typ.Inline != nil && len(typ.Inline.Fields) > 0 {
+				field.Pos = typ.Inline.Fields[0].Pos
+			}
+		} else {
+			field.Doc = l.docs.around(fp)
+		}
+		s.Fields = append(s.Fields, field)
+	}
+	return s, nil
+}
+
+func orAnon(s string) string {
+	if s == "" {
+		return "<anonymous>"
+	}
+	return s
+}
+
+func (l *loader) typeOf(t cc.Type, p Pos, where string, flexible bool) (*Type, error) {
+	name := t.String()
+	if td := t.Typedef(); td != nil {
+		name = td.Name()
+	}
+	switch x := t.(type) {
+	case *cc.PredefinedType:
+		if !cc.IsIntegerType(t) {
+			return nil, &Error{Pos: p, Msg: fmt.Sprintf("unsupported construct: %s has non-integer type %s", where, name)}
+		}
+		switch t.Kind() {
+		case cc.Long, cc.ULong:
+			// long changes size across arches: no fixed Go type fits.
+			if td := t.Typedef(); td == nil || !strings.HasPrefix(td.Name(), "__") {
+				return nil, &Error{Pos: p, Msg: fmt.Sprintf("unsupported construct: %s has arch-dependent type %s", where, name)}
+			}
+		}
+		return &Type{Kind: KindInt, C: name, Size: t.Size(), Signed: cc.IsSignedInteger(t), BigEndian: strings.HasPrefix(name, "__be")}, nil
+	case *cc.EnumType:
+		return &Type{Kind: KindInt, C: name, Size: t.Size(), Signed: cc.IsSignedInteger(x.UnderlyingType())}, nil
+	case *cc.ArrayType:
+		elem, err := l.typeOf(x.Elem(), p, where, false)
+		if err != nil {
+			return nil, err
+		}
+		n := x.Len()
+		if n < 0 {
+			n = 0
+		}
+		c := fmt.Sprintf("%s[%d]", elem.C, n)
+		if flexible {
+			c = elem.C + "[]"
+		}
+		return &Type{Kind: KindArray, C: c, Elem: elem, Len: n, Flexible: flexible || n == 0}, nil
+	case *cc.StructType, *cc.UnionType:
+		_, union := t.(*cc.UnionType)
+		var tag string
+		switch y := t.(type) {
+		case *cc.StructType:
+			tok := y.Tag()
+			tag = tok.SrcStr()
+		case *cc.UnionType:
+			tok := y.Tag()
+			tag = tok.SrcStr()
+		}
+		if tag != "" {
+			if !contains(l.refs, tag) {
+				l.refs = append(l.refs, tag)
+			}
+			kw := "struct "
+			if union {
+				kw = "union "
+			}
+			return &Type{Kind: KindStruct, C: kw + tag, Ref: tag, Union: union}, nil
+		}
+		in, err := l.structOf(t, "", p)
+		if err != nil {
+			return nil, err
+		}
+		c := "struct"
+		if union {
+			c = "union"
+		}
+		return &Type{Kind: KindInline, C: c, Inline: in, Union: union}, nil
+	default:
+		return nil, &Error{Pos: p, Msg: fmt.Sprintf("unsupported construct: %s has type %s", where, name)}
+	}
+}
+
+// macros collects in-scope object-like macros with integer values. Macros
+// with a replacement list that does not evaluate to an integer are listed
+// as unsupported; empty ones (include guards, feature switches) are not
+// constants and are skipped.
+func (l *loader) macros(ast *cc.AST) {
+	for name, m := range ast.Macros {
+		if m.IsFnLike {
+			continue
+		}
+		p := l.position(m.Position())
+		if !l.scope.inScope(p.File, name) {
+			continue
+		}
+		var expr []string
+		for _, t := range m.ReplacementList() {
+			expr = append(expr, t.SrcStr())
+		}
+		if len(expr) == 0 {
+			continue
+		}
+		v, ok := value(m.Value())
+		if !ok {
+			l.m.Unsupported = append(l.m.Unsupported, Unsupported{Name: name, Pos: p, Reason: "macro does not evaluate to an integer constant: " + strings.Join(expr, " ")})
+			continue
+		}
+		ct := ""
+		if t := m.Type(); t != nil {
+			ct = t.String()
+		}
+		l.m.Macros = append(l.m.Macros, &Macro{Name: name, Value: v, CType: ct, Expr: strings.Join(expr, " "), Pos: p, Doc: l.docs.around(p)})
+	}
+	sort.Slice(l.m.Macros, func(i, j int) bool { return l.less(l.m.Macros[i].Pos, l.m.Macros[j].Pos) })
+	sort.Slice(l.m.Unsupported, func(i, j int) bool { return l.less(l.m.Unsupported[i].Pos, l.m.Unsupported[j].Pos) })
+}
+
+// less orders positions by scope file order, then line and column.
+func (l *loader) less(a, b Pos) bool {
+	if a.File != b.File {
+		return indexOf(l.m.Files, a.File) < indexOf(l.m.Files, b.File)
+	}
+	if a.Line != b.Line {
+		return a.Line < b.Line
+	}
+	return a.Col < b.Col
+}
+
+func value(v cc.Value) (Value, bool) {
+	switch x := v.(type) {
+	case cc.Int64Value:
+		return Value{Bits: uint64(x), Negative: x < 0}, true
+	case cc.UInt64Value:
+		return Value{Bits: uint64(x)}, true
+	}
+	return Value{}, false
+}
+
+// merge folds the per-arch layout of o into m, checking that both describe
+// the same declarations.
+func (m *Model) merge(o *Model, arch string) error {
+	if len(m.Structs) != len(o.Structs) {
+		return &Error{Msg: fmt.Sprintf("arch %s declares %d structs, %s %d", arch, len(o.Structs), m.Archs, len(m.Structs))}
+	}
+	for i, s := range m.Structs {
+		if err := s.merge(o.Structs[i], arch); err != nil {
+			return err
+		}
+	}
+	if len(m.Macros) != len(o.Macros) {
+		return &Error{Msg: fmt.Sprintf("arch %s has %d macros, others %d", arch, len(o.Macros), len(m.Macros))}
+	}
+	for i, c := range m.Macros {
+		if oc := o.Macros[i]; oc.Name != c.Name || oc.Value != c.Value {
+			return &Error{Pos: c.Pos, Msg: fmt.Sprintf("macro %s is %s on %s but %s elsewhere", c.Name, oc.Value, arch, c.Value)}
+		}
+	}
+	return nil
+}
+
+func (s *Struct) merge(o *Struct, arch string) error {
+	if s.C != o.C || len(s.Fields) != len(o.Fields) {
+		return &Error{Pos: s.Pos, Msg: fmt.Sprintf("struct %s has different members on %s", orAnon(s.C), arch)}
+	}
+	s.Layout[arch] = o.Layout[arch]
+	for i, f := range s.Fields {
+		of := o.Fields[i]
+		if f.Name != of.Name || f.Type.C != of.Type.C || f.Type.Kind != of.Type.Kind || f.Type.Size != of.Type.Size {
+			return &Error{Pos: f.Pos, Msg: fmt.Sprintf("member %s.%s has a different type on %s (%s vs %s)", orAnon(s.C), orAnon(f.Name), arch, of.Type.C, f.Type.C)}
+		}
+		f.Offset[arch] = of.Offset[arch]
+		if err := f.Type.merge(of.Type, arch); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *Type) merge(o *Type, arch string) error {
+	switch t.Kind {
+	case KindInline:
+		return t.Inline.merge(o.Inline, arch)
+	case KindArray:
+		return t.Elem.merge(o.Elem, arch)
+	}
+	return nil
+}
+
+// docs extracts the comments next to declarations from header files.
+type docs struct {
+	dir   string
+	files map[string][]string
+}
+
+func newDocs(dir string) *docs { return &docs{dir: dir, files: map[string][]string{}} }
+
+func (d *docs) lines(file string) []string {
+	if l, ok := d.files[file]; ok {
+		return l
+	}
+	var lines []string
+	if f, err := os.Open(filepath.Join(d.dir, file)); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			lines = append(lines, sc.Text())
+		}
+		f.Close()
+	}
+	d.files[file] = lines
+	return lines
+}
+
+// around returns the trailing comment on the declaration's line, or else
+// the comment block directly above it.
+func (d *docs) around(p Pos) string {
+	if t := d.trailing(p); t != "" {
+		return t
+	}
+	return d.leading(p)
+}
+
+func (d *docs) trailing(p Pos) string {
+	lines := d.lines(p.File)
+	if p.Line < 1 || p.Line > len(lines) {
+		return ""
+	}
+	line := lines[p.Line-1]
+	if i := strings.Index(line, "/*"); i >= 0 && i > strings.IndexFunc(line, notSpace) {
+		return cleanComment(line[i:])
+	}
+	if i := strings.Index(line, "//"); i >= 0 && i > strings.IndexFunc(line, notSpace) {
+		return cleanComment(line[i:])
+	}
+	return ""
+}
+
+func notSpace(r rune) bool { return r != ' ' && r != '\t' }
+
+// leading returns the comment block that ends on the line above p.
+func (d *docs) leading(p Pos) string {
+	lines := d.lines(p.File)
+	end := p.Line - 2
+	if end < 0 || end >= len(lines) {
+		return ""
+	}
+	t := strings.TrimSpace(lines[end])
+	if strings.HasPrefix(t, "//") {
+		start := end
+		for start > 0 && strings.HasPrefix(strings.TrimSpace(lines[start-1]), "//") {
+			start--
+		}
+		return cleanComment(strings.Join(lines[start:end+1], "\n"))
+	}
+	if !strings.HasSuffix(t, "*/") {
+		return ""
+	}
+	start := end
+	for start >= 0 && !strings.Contains(lines[start], "/*") {
+		start--
+	}
+	// Only a comment on lines of its own: not the tail of a declaration.
+	if start < 0 || !strings.HasPrefix(strings.TrimSpace(lines[start]), "/*") {
+		return ""
+	}
+	return cleanComment(strings.Join(lines[start:end+1], "\n"))
+}
+
+func cleanComment(s string) string {
+	var out []string
+	for _, line := range strings.Split(s, "\n") {
+		line = strings.TrimSpace(line)
+		line = strings.TrimPrefix(line, "//")
+		line = strings.TrimPrefix(line, "/*")
+		line = strings.TrimSuffix(line, "*/")
+		line = strings.TrimPrefix(strings.TrimSpace(line), "*")
+		line = strings.TrimSpace(line)
+		if line == "" && (len(out) == 0 || out[len(out)-1] == "") {
+			continue
+		}
+		out = append(out, strings.Join(strings.Fields(line), " "))
+	}
+	for len(out) > 0 && out[len(out)-1] == "" {
+		out = out[:len(out)-1]
+	}
+	return strings.Join(out, "\n")
+}

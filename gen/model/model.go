@@ -1,0 +1,226 @@
+// Package model is what the kernel's io_uring UAPI headers say, in a form the
+// emitters can read without knowing C: every struct and union with each
+// member's offset per GOARCH, every enum, and every object-like macro with a
+// constant value, each with its source position and comment.
+//
+// The model is built by Load from a headers directory (see headers/ in the
+// repository) with modernc.org/cc/v4; nothing downstream parses C.
+package model
+
+import (
+	"fmt"
+	"strconv"
+)
+
+// Model is the parsed content of one headers directory.
+type Model struct {
+	// Headers describes where the headers came from (headers/VERSION).
+	Headers HeaderSource `json:"headers"`
+	// Archs lists the GOARCH values the layouts were computed for.
+	Archs []string `json:"archs"`
+	// Files lists the in-scope header files, relative to the headers dir.
+	Files []string `json:"files"`
+	// Structs holds named structs and unions in source order, followed by
+	// the out-of-scope ones they reference (such as __kernel_timespec).
+	Structs []*Struct `json:"structs"`
+	// Enums holds named and anonymous enums in source order.
+	Enums []*Enum `json:"enums"`
+	// Macros holds object-like macros with a constant integer value.
+	Macros []*Macro `json:"macros"`
+	// Unsupported lists in-scope constructs the model does not represent,
+	// with the reason, so that nothing is dropped silently.
+	Unsupported []Unsupported `json:"unsupported,omitempty"`
+}
+
+// HeaderSource records the Debian package the headers were synced from.
+type HeaderSource struct {
+	Package string `json:"package"`
+	Version string `json:"version"`
+	SHA256  string `json:"sha256"`
+}
+
+// Pos is a source position; File is relative to the headers directory.
+type Pos struct {
+	File string `json:"file"`
+	Line int    `json:"line"`
+	Col  int    `json:"col"`
+}
+
+func (p Pos) String() string { return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col) }
+
+// Short is file:line, the form used in generated doc comments.
+func (p Pos) Short() string { return fmt.Sprintf("%s:%d", p.File, p.Line) }
+
+// Layout is the size and alignment of a type on one architecture.
+type Layout struct {
+	Size  int64 `json:"size"`
+	Align int64 `json:"align"`
+}
+
+// Struct is a C struct or union. Anonymous ones appear only inline, as the
+// type of a Field.
+type Struct struct {
+	C      string `json:"c"` // tag; empty for an anonymous struct or union
+	Union  bool   `json:"union,omitempty"`
+	Packed bool   `json:"packed,omitempty"`
+	// External is set for structs declared outside the in-scope headers
+	// that are referenced from them.
+	External bool              `json:"external,omitempty"`
+	Pos      Pos               `json:"pos"`
+	Doc      string            `json:"doc,omitempty"`
+	Fields   []*Field          `json:"fields"`
+	Layout   map[string]Layout `json:"layout"` // by GOARCH
+}
+
+// CName is the C spelling of a named struct's type: "struct io_uring_sqe".
+func (s *Struct) CName() string {
+	if s.Union {
+		return "union " + s.C
+	}
+	return "struct " + s.C
+}
+
+// Field is a member of a struct or union. Name is empty for an anonymous
+// struct or union member, whose Type is then Inline.
+type Field struct {
+	Name   string           `json:"name"`
+	Type   *Type            `json:"type"`
+	Pos    Pos              `json:"pos"`
+	Doc    string           `json:"doc,omitempty"`
+	Offset map[string]int64 `json:"offset"` // from the start of the enclosing struct, by GOARCH
+}
+
+// Kind classifies a member type.
+type Kind int
+
+// The member type kinds.
+const (
+	KindInt    Kind = iota // fixed-size integer
+	KindArray              // array, possibly of length zero or flexible
+	KindStruct             // a named struct or union, by reference
+	KindInline             // an anonymous struct or union defined in place
+)
+
+var kindNames = [...]string{"int", "array", "struct", "inline"}
+
+func (k Kind) String() string { return kindNames[k] }
+
+// MarshalText makes kinds readable in JSON.
+func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// Type is the type of a member.
+type Type struct {
+	Kind Kind   `json:"kind"`
+	C    string `json:"c"` // the C spelling, e.g. "__u64" or "struct io_uring_buf"
+	// KindInt
+	Size   int64 `json:"size,omitempty"`
+	Signed bool  `json:"signed,omitempty"`
+	// BigEndian marks __be16/__be32/__be64: the value is in network order.
+	BigEndian bool `json:"big_endian,omitempty"`
+	// KindArray: Len is the length; Flexible marks a flexible array member
+	// ("T x[]") or a zero-length array ("T x[0]"), which occupy no storage.
+	Elem     *Type `json:"elem,omitempty"`
+	Len      int64 `json:"len,omitempty"`
+	Flexible bool  `json:"flexible,omitempty"`
+	// KindStruct: the tag of the referenced struct or union.
+	Ref   string `json:"ref,omitempty"`
+	Union bool   `json:"union,omitempty"`
+	// KindInline: the anonymous struct or union.
+	Inline *Struct `json:"inline,omitempty"`
+}
+
+// Enum is a C enum; C is empty for an anonymous one.
+type Enum struct {
+	C      string        `json:"c"`
+	Pos    Pos           `json:"pos"`
+	Doc    string        `json:"doc,omitempty"`
+	Values []*Enumerator `json:"values"`
+}
+
+// Enumerator is one enum constant.
+type Enumerator struct {
+	Name string `json:"name"`
+	// Explicit is set when the enumerator has an "= value" in the source.
+	Explicit bool   `json:"explicit,omitempty"`
+	Value    Value  `json:"value"`
+	Pos      Pos    `json:"pos"`
+	Doc      string `json:"doc,omitempty"`
+}
+
+// Macro is an object-like macro whose replacement evaluates to an integer.
+type Macro struct {
+	Name  string `json:"name"`
+	Value Value  `json:"value"`
+	CType string `json:"ctype"` // the C type of the evaluated expression
+	Expr  string `json:"expr"`  // the replacement list as written
+	Pos   Pos    `json:"pos"`
+	Doc   string `json:"doc,omitempty"`
+}
+
+// Unsupported is a construct the model leaves out, and why.
+type Unsupported struct {
+	Name   string `json:"name"`
+	Pos    Pos    `json:"pos"`
+	Reason string `json:"reason"`
+}
+
+// Value is an integer constant wide enough for any C integer constant:
+// the two's complement bits and whether the value is negative.
+type Value struct {
+	Bits     uint64
+	Negative bool
+}
+
+// Int64 returns the value as a signed integer (meaningful when Negative or
+// when the value fits).
+func (v Value) Int64() int64 { return int64(v.Bits) }
+
+func (v Value) String() string {
+	if v.Negative {
+		return strconv.FormatInt(int64(v.Bits), 10)
+	}
+	return strconv.FormatUint(v.Bits, 10)
+}
+
+// MarshalJSON writes the value as a JSON number.
+func (v Value) MarshalJSON() ([]byte, error) { return []byte(v.String()), nil }
+
+// UnmarshalJSON reads a JSON number.
+func (v *Value) UnmarshalJSON(b []byte) error {
+	s := string(b)
+	if len(s) > 0 && s[0] == '-' {
+		i, err := strconv.ParseInt(s, 10, 64)
+		*v = Value{Bits: uint64(i), Negative: true}
+		return err
+	}
+	u, err := strconv.ParseUint(s, 10, 64)
+	*v = Value{Bits: u}
+	return err
+}
+
+// Struct returns the named struct or union with the given tag, or nil.
+func (m *Model) Struct(tag string) *Struct {
+	for _, s := range m.Structs {
+		if s.C == tag {
+			return s
+		}
+	}
+	return nil
+}
+
+// Constant looks up a macro or enumerator by name.
+func (m *Model) Constant(name string) (Value, bool) {
+	for _, c := range m.Macros {
+		if c.Name == name {
+			return c.Value, true
+		}
+	}
+	for _, e := range m.Enums {
+		for _, v := range e.Values {
+			if v.Name == name {
+				return v.Value, true
+			}
+		}
+	}
+	return Value{}, false
+}
