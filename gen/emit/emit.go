@@ -56,6 +56,7 @@ func Generate(m *model.Model, cfg *Config, opt Options) (*Result, error) {
 	e.types(structs)
 	e.constants(sets, loose)
 	e.doc()
+	e.registry(structs, sets, loose)
 	if len(sh.errs) > 0 {
 		var msgs []string
 		for _, err := range sh.errs {

@@ -40,6 +40,9 @@ func Dir(dir string, files map[string][]byte) error {
 	names := make([]string, 0, len(formatted))
 	for name := range formatted {
 		names = append(names, name)
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(stage, name)), 0o755); err != nil {
+			return err
+		}
 		if err := os.WriteFile(filepath.Join(stage, name), formatted[name], 0o644); err != nil {
 			return err
 		}
@@ -50,6 +53,9 @@ func Dir(dir string, files map[string][]byte) error {
 		return err
 	}
 	for _, name := range names {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			return err
+		}
 		if err := os.Rename(filepath.Join(stage, name), filepath.Join(dir, name)); err != nil {
 			return err
 		}
@@ -64,27 +70,26 @@ func Dir(dir string, files map[string][]byte) error {
 	return nil
 }
 
-// Generated lists the generated .go files in dir.
+// Generated lists the generated .go files under dir, as slash-separated
+// paths relative to dir.
 func Generated(dir string) ([]string, error) {
-	entries, err := os.ReadDir(dir)
-	if os.IsNotExist(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
 	var r []string
-	for _, e := range entries {
-		if e.IsDir() || !strings.HasSuffix(e.Name(), ".go") {
-			continue
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if os.IsNotExist(err) && p == dir {
+			return filepath.SkipAll
 		}
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".go") {
+			return err
+		}
+		b, err := os.ReadFile(p)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if bytes.HasPrefix(b, []byte(Marker)) {
-			r = append(r, e.Name())
+			rel, _ := filepath.Rel(dir, p)
+			r = append(r, filepath.ToSlash(rel))
 		}
-	}
-	return r, nil
+		return nil
+	})
+	return r, err
 }

@@ -1,0 +1,343 @@
+package urgen_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"unsafe"
+
+	"github.com/urgen/urgen/gen/model"
+	"github.com/urgen/urgen/generated/uapi/uapitest"
+)
+
+// TestRoundTrip proves generated/uapi against gcc compiling the same
+// headers/: every struct's size and alignment, every member's offset and
+// size (fields and union accessors), every constant's value, and a byte
+// round trip both ways for every member: Go writes a distinct value
+// through its field or accessor and C reads it by member name, then C
+// writes by name and Go reads. The checks come from the model and the
+// generated registry, so a struct in a new header is covered unedited.
+func TestRoundTrip(t *testing.T) {
+	gcc, err := exec.LookPath("gcc")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("gcc is required in CI: %v", err)
+		}
+		t.Skipf("needs gcc: %v", err)
+	}
+	arch, err := model.LookupArch(runtime.GOARCH)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := model.Load("headers", []string{runtime.GOARCH}, model.DefaultScope)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Every model struct must be in the registry.
+	inReg := map[string]bool{}
+	for _, s := range uapitest.Structs {
+		inReg[s.C] = true
+	}
+	for _, s := range m.Structs {
+		if !inReg[s.CName()] {
+			t.Errorf("%s (%s) has no generated struct in the registry", s.CName(), s.Pos)
+		}
+	}
+	if n := len(m.Macros) + countEnumerators(m); n != len(uapitest.Constants) {
+		t.Errorf("model has %d constants, registry %d", n, len(uapitest.Constants))
+	}
+
+	dir := t.TempDir()
+	prog := cProgram(m)
+	src := filepath.Join(dir, "roundtrip.c")
+	if err := os.WriteFile(src, []byte(prog), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "roundtrip")
+	cmd := exec.Command(gcc, "-std=gnu11", "-O0", "-Wall", "-Werror", "-Wno-unused-variable",
+		"-I", "headers", "-I", filepath.Join("headers", arch.Triplet), "-o", bin, src)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+
+	// Go -> C input: one block per member, the struct's bytes with only
+	// that member written from Go.
+	var in bytes.Buffer
+	for si, s := range uapitest.Structs {
+		for mi, mem := range s.Members {
+			if mem.Flex {
+				continue
+			}
+			buf := make([]byte, s.Size)
+			p := unsafe.Pointer(&buf[0])
+			if mem.Int > 0 {
+				mem.Set(p, patValue(si, mem.Int, mi))
+			} else {
+				copy(unsafe.Slice((*byte)(mem.Ptr(p)), mem.Size), pattern(si, mi, mem.Size))
+			}
+			in.Write(buf)
+		}
+	}
+	inFile, outFile := filepath.Join(dir, "go2c.bin"), filepath.Join(dir, "c2go.bin")
+	if err := os.WriteFile(inFile, in.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, inFile, outFile).Output()
+	if err != nil {
+		t.Fatalf("roundtrip program: %v", err)
+	}
+
+	checks := 0
+	fail := func(format string, args ...any) {
+		t.Helper()
+		t.Errorf(format, args...)
+	}
+	c2go, err := os.ReadFile(outFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		switch f[0] {
+		case "S": // S si size align
+			si, size, align := atoi(f[1]), atou(f[2]), atou(f[3])
+			s := uapitest.Structs[si]
+			checks += 2
+			if uint64(s.Size) != size {
+				fail("%s: Go size %d, C size %d (%s)", s.Go, s.Size, size, s.C)
+			}
+			if uint64(s.Align) != align && !(align > 4 && !is64()) {
+				fail("%s: Go alignment %d, C alignment %d (%s)", s.Go, s.Align, align, s.C)
+			}
+		case "M": // M si mi offset size
+			si, mi, off, size := atoi(f[1]), atoi(f[2]), atou(f[3]), atou(f[4])
+			s := uapitest.Structs[si]
+			mem := s.Members[mi]
+			buf := make([]byte, s.Size+64)
+			p := unsafe.Pointer(&buf[0])
+			goOff := memberOffset(mem, p)
+			checks += 2
+			if goOff != off {
+				fail("%s.%s (%s %s): Go offset %d, C offset %d", s.Go, mem.Go, s.C, mem.C, goOff, off)
+			}
+			if uint64(mem.Size) != size {
+				fail("%s.%s (%s %s): Go size %d, C size %d", s.Go, mem.Go, s.C, mem.C, mem.Size, size)
+			}
+		case "K": // K name negative bits
+			name, negative, bits := f[1], f[2] == "1", atou(f[3])
+			c := constant(name)
+			checks++
+			if c == nil {
+				fail("constant %s: not generated", name)
+			} else if c.Bits != bits || c.Negative != negative {
+				fail("constant %s (Go %s): Go value %s, C value %s", name, c.Go, showValue(c.Bits, c.Negative), showValue(bits, negative))
+			}
+		case "R": // R si mi value: C read an integer member written by Go
+			si, mi, v := atoi(f[1]), atoi(f[2]), atou(f[3])
+			s := uapitest.Structs[si]
+			mem := s.Members[mi]
+			checks++
+			if want := patValue(si, mem.Int, mi); v != want {
+				fail("Go->C %s.%s (%s): Go wrote %#x, C read %#x", s.Go, mem.Go, mem.C, want, v)
+			}
+		case "B": // B si mi hex: C read a byte member written by Go
+			si, mi := atoi(f[1]), atoi(f[2])
+			s := uapitest.Structs[si]
+			mem := s.Members[mi]
+			checks++
+			if want := hex.EncodeToString(pattern(si, mi, mem.Size)); f[3] != want {
+				fail("Go->C %s.%s (%s): Go wrote %s, C read %s", s.Go, mem.Go, mem.C, want, f[3])
+			}
+		}
+	}
+	// C -> Go: the program wrote one block per member, by member name.
+	for si, s := range uapitest.Structs {
+		for mi, mem := range s.Members {
+			if mem.Flex {
+				continue
+			}
+			if len(c2go) < int(s.Size) {
+				t.Fatalf("C->Go data ends early at %s.%s", s.Go, mem.Go)
+			}
+			buf := append([]byte(nil), c2go[:s.Size]...)
+			c2go = c2go[s.Size:]
+			p := unsafe.Pointer(&buf[0])
+			checks++
+			if mem.Int > 0 {
+				if got, want := mem.Get(p), patValue(si, mem.Int, mi); got != want {
+					fail("C->Go %s.%s (%s): C wrote %#x, Go read %#x", s.Go, mem.Go, mem.C, want, got)
+				}
+				continue
+			}
+			got := unsafe.Slice((*byte)(mem.Ptr(p)), mem.Size)
+			if want := pattern(si, mi, mem.Size); !bytes.Equal(got, want) {
+				fail("C->Go %s.%s (%s): C wrote %x, Go read %x", s.Go, mem.Go, mem.C, want, got)
+			}
+		}
+	}
+	if checks < 100 {
+		t.Fatalf("only %d checks ran", checks)
+	}
+	t.Logf("%d round-trip checks against %s on %s", checks, gcc, runtime.GOARCH)
+}
+
+func is64() bool { return unsafe.Sizeof(uintptr(0)) == 8 }
+
+func countEnumerators(m *model.Model) int {
+	n := 0
+	for _, e := range m.Enums {
+		n += len(e.Values)
+	}
+	return n
+}
+
+func constant(name string) *uapitest.Constant {
+	for i := range uapitest.Constants {
+		if uapitest.Constants[i].C == name {
+			return &uapitest.Constants[i]
+		}
+	}
+	return nil
+}
+
+func showValue(bits uint64, negative bool) string {
+	if negative {
+		return strconv.FormatInt(int64(bits), 10)
+	}
+	return strconv.FormatUint(bits, 10)
+}
+
+// memberOffset finds a member's offset through its Go field or accessor:
+// by address, or for integer accessors by writing through Set and seeing
+// which bytes change.
+func memberOffset(mem uapitest.Member, p unsafe.Pointer) uint64 {
+	if q := mem.Ptr(p); q != nil {
+		return uint64(uintptr(q) - uintptr(p))
+	}
+	buf := unsafe.Slice((*byte)(p), 4096)
+	for i := range buf[:64+mem.Size*2] {
+		buf[i] = 0
+	}
+	mem.Set(p, ^uint64(0))
+	for i, b := range buf {
+		if b != 0 {
+			return uint64(i)
+		}
+	}
+	return ^uint64(0)
+}
+
+// pattern is n distinct non-zero bytes for member mi of struct si.
+func pattern(si, mi, n int) []byte {
+	b := make([]byte, n)
+	for k := range b {
+		b[k] = byte((si*31+mi*7+k*13)%251 + 1)
+	}
+	return b
+}
+
+// patValue is an n-byte integer made of pattern bytes, with the sign bit
+// clear so signed and unsigned members read it alike.
+func patValue(si, n, mi int) uint64 {
+	var v uint64
+	for k, b := range pattern(si, mi, n) {
+		if k == n-1 {
+			b &= 0x7f
+		}
+		v |= uint64(b) << (8 * k)
+	}
+	return v
+}
+
+func atoi(s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		panic(err)
+	}
+	return n
+}
+
+func atou(s string) uint64 {
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		panic(err)
+	}
+	return n
+}
+
+// cProgram writes the C side: layout and constant lines, then reading
+// Go's blocks and writing its own, member by member, by name.
+func cProgram(m *model.Model) string {
+	var b strings.Builder
+	b.WriteString("#include <stdio.h>\n#include <stddef.h>\n#include <string.h>\n#include <stdlib.h>\n")
+	for _, f := range m.Files {
+		fmt.Fprintf(&b, "#include <%s>\n", f)
+	}
+	b.WriteString(`
+static void hexdump(const void *p, size_t n) {
+	const unsigned char *c = p;
+	for (size_t i = 0; i < n; i++) printf("%02x", c[i]);
+	printf("\n");
+}
+static unsigned char *pat(int si, int mi, size_t n) {
+	static unsigned char b[4096];
+	for (size_t k = 0; k < n; k++) b[k] = (unsigned char)((si*31 + mi*7 + k*13) % 251 + 1);
+	return b;
+}
+static unsigned long long patv(int si, int mi, size_t n) {
+	unsigned char *b = pat(si, mi, n);
+	unsigned long long v = 0;
+	for (size_t k = 0; k < n; k++) v |= (unsigned long long)(k == n-1 ? b[k] & 0x7f : b[k]) << (8*k);
+	return v;
+}
+int main(int argc, char **argv) {
+	FILE *in = fopen(argv[1], "rb"), *out = fopen(argv[2], "wb");
+	if (!in || !out) { perror("open"); return 1; }
+`)
+	for si, s := range uapitest.Structs {
+		fmt.Fprintf(&b, "\tprintf(\"S %d %%zu %%zu\\n\", sizeof(%s), _Alignof(%s));\n", si, s.C, s.C)
+		for mi, mem := range s.Members {
+			size := fmt.Sprintf("sizeof(((%s *)0)->%s)", s.C, mem.C)
+			if mem.Flex {
+				size = fmt.Sprintf("sizeof(((%s *)0)->%s[0])", s.C, mem.C)
+			}
+			fmt.Fprintf(&b, "\tprintf(\"M %d %d %%zu %%zu\\n\", offsetof(%s, %s), %s);\n", si, mi, s.C, mem.C, size)
+		}
+	}
+	for _, c := range uapitest.Constants {
+		fmt.Fprintf(&b, "\tprintf(\"K %s %%d %%llu\\n\", (%s) < 0, (unsigned long long)(%s));\n", c.C, c.C, c.C)
+	}
+	for si, s := range uapitest.Structs {
+		for mi, mem := range s.Members {
+			if mem.Flex {
+				continue
+			}
+			fmt.Fprintf(&b, "\t{ %s s; if (fread(&s, sizeof s, 1, in) != 1) return 2; ", s.C)
+			if mem.Int > 0 {
+				fmt.Fprintf(&b, "printf(\"R %d %d %%llu\\n\", (unsigned long long)s.%s); ", si, mi, mem.C)
+			} else {
+				fmt.Fprintf(&b, "printf(\"B %d %d \"); hexdump(&s.%s, sizeof s.%s); ", si, mi, mem.C, mem.C)
+			}
+			fmt.Fprintf(&b, "memset(&s, 0, sizeof s); ")
+			if mem.Int > 0 {
+				fmt.Fprintf(&b, "s.%s = patv(%d, %d, sizeof s.%s); ", mem.C, si, mi, mem.C)
+			} else {
+				fmt.Fprintf(&b, "memcpy(&s.%s, pat(%d, %d, sizeof s.%s), sizeof s.%s); ", mem.C, si, mi, mem.C, mem.C)
+			}
+			b.WriteString("fwrite(&s, sizeof s, 1, out); }\n")
+		}
+	}
+	b.WriteString("\tfclose(out);\n\treturn 0;\n}\n")
+	return b.String()
+}
