@@ -2,8 +2,8 @@
 // headers and reports on them.
 //
 //	urgen generate [-headers DIR] [-out DIR] [-arch LIST] [-templates DIR]
-//	urgen report   [-headers DIR] [-arch LIST] [-json]
-//	urgen diff     OLD_HEADERS_DIR NEW_HEADERS_DIR
+//	urgen report   [-headers DIR] [-arch LIST] [-templates DIR] [-json]
+//	urgen diff     [-arch LIST] OLD_HEADERS_DIR NEW_HEADERS_DIR
 package main
 
 import (
@@ -37,7 +37,7 @@ func usage() {
 	fmt.Fprintln(os.Stderr, `usage:
   urgen generate [-headers DIR] [-out DIR] [-arch LIST] [-templates DIR] [-pkg PATH]
   urgen report   [-headers DIR] [-arch LIST] [-templates DIR] [-json]
-  urgen diff     OLD_HEADERS_DIR NEW_HEADERS_DIR`)
+  urgen diff     [-arch LIST] OLD_HEADERS_DIR NEW_HEADERS_DIR`)
 	os.Exit(2)
 }
 

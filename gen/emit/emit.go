@@ -6,6 +6,7 @@ package emit
 
 import (
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -33,22 +34,27 @@ type Result struct {
 	Structs []*goStruct
 	Sets    []*constSet
 	Loose   []*constant
+	// Absent lists the lines of templates/constants.txt that match nothing
+	// in these headers (expected for older headers; a typo otherwise).
+	Absent []string
 }
 
 // Generate renders the model. It fails, naming the C declaration, on
 // anything it cannot represent exactly; it never drops a declaration.
 func Generate(m *model.Model, cfg *Config, opt Options) (*Result, error) {
-	sets, loose, err := classify(m, cfg)
+	sets, loose, absent, err := classify(m, cfg)
 	if err != nil {
 		return nil, err
 	}
+	cfg = cfg.forSets(sets, &absent)
 	sh := newShaper(m, cfg)
 	structs := sh.shapeAll()
 	for key := range cfg.Members {
 		if !cfg.used[key] {
-			sh.errs = append(sh.errs, fmt.Errorf("templates/constants.txt: member %s is not in the headers", key))
+			absent = append(absent, fmt.Sprintf("templates/constants.txt: member %s is not in the headers", key))
 		}
 	}
+	sort.Strings(absent)
 	e := &emitter{m: m, sh: sh, opt: opt, files: Output{}}
 	if err := e.checkTypeNames(structs, sets, loose); err != nil {
 		return nil, err
@@ -64,7 +70,7 @@ func Generate(m *model.Model, cfg *Config, opt Options) (*Result, error) {
 		}
 		return nil, fmt.Errorf("%s", strings.Join(msgs, "\n"))
 	}
-	return &Result{Files: e.files, Structs: structs, Sets: sets, Loose: loose}, nil
+	return &Result{Files: e.files, Structs: structs, Sets: sets, Loose: loose, Absent: absent}, nil
 }
 
 type emitter struct {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"sort"
 	"strings"
 
 	"github.com/urgen/urgen/gen/goname"
@@ -136,7 +137,12 @@ type constant struct {
 
 // classify assigns every macro and enumerator of the model a Go name and,
 // where the config or a named enum says so, a typed set.
-func classify(m *model.Model, cfg *Config) (sets []*constSet, loose []*constant, err error) {
+//
+// Config lines that match nothing in the headers (older headers lack newer
+// constants) are not errors: they come back in absent, one message each, and
+// Generate lists them in Result.Absent. A test over the pinned headers
+// requires absent to be empty, which catches typos in the config.
+func classify(m *model.Model, cfg *Config) (sets []*constSet, loose []*constant, absent []string, err error) {
 	byGo := map[string]*constSet{}
 	for _, s := range cfg.Sets {
 		cs := &constSet{Go: s.Go, Underlying: s.Underlying, Flags: s.Flags}
@@ -218,7 +224,7 @@ func classify(m *model.Model, cfg *Config) (sets []*constSet, loose []*constant,
 		for _, v := range e.Values {
 			s, err := pick(v.Name, e.C)
 			if err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 			c := &constant{C: v.Name, Go: name(v.Name, s), Value: v.Value, Pos: v.Pos, Doc: v.Doc}
 			switch {
@@ -235,13 +241,13 @@ func classify(m *model.Model, cfg *Config) (sets []*constSet, loose []*constant,
 	for _, mc := range m.Macros {
 		s, err := pick(mc.Name, "")
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		add(&constant{C: mc.Name, Go: name(mc.Name, s), Value: mc.Value, Pos: mc.Pos, Doc: mc.Doc, Expr: mc.Expr}, s)
 	}
 	for _, s := range cfg.Sets {
 		if !used[s] && len(s.EnumTags) == 0 {
-			return nil, nil, fmt.Errorf("templates/constants.txt:%d: set %s matches no constant in the headers", s.Line, s.Go)
+			absent = append(absent, fmt.Sprintf("templates/constants.txt:%d: set %s matches no constant in the headers", s.Line, s.Go))
 		}
 	}
 	for t := range cfg.Enums {
@@ -250,7 +256,7 @@ func classify(m *model.Model, cfg *Config) (sets []*constSet, loose []*constant,
 			found = found || e.C == t
 		}
 		if !found {
-			return nil, nil, fmt.Errorf("templates/constants.txt: enum %s is not in the headers", t)
+			absent = append(absent, fmt.Sprintf("templates/constants.txt: enum %s is not in the headers", t))
 		}
 	}
 	var kept []*constSet
@@ -261,10 +267,11 @@ func classify(m *model.Model, cfg *Config) (sets []*constSet, loose []*constant,
 	}
 	for _, s := range kept {
 		if err := checkFits(s); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
-	return kept, loose, nil
+	sort.Strings(absent)
+	return kept, loose, absent, nil
 }
 
 // checkFits fails when a constant does not fit its set's type.
@@ -287,4 +294,24 @@ func checkFits(s *constSet) error {
 		}
 	}
 	return nil
+}
+
+// forSets returns a copy of c whose member typings name only sets that
+// exist in these headers; the dropped ones are added to absent.
+func (c *Config) forSets(sets []*constSet, absent *[]string) *Config {
+	have := map[string]bool{}
+	for _, s := range sets {
+		have[s.Go] = true
+	}
+	out := *c
+	out.used = nil
+	out.Members = map[string]string{}
+	for key, set := range c.Members {
+		if !have[set] {
+			*absent = append(*absent, fmt.Sprintf("templates/constants.txt: member %s: set %s has no constants in the headers", key, set))
+			continue
+		}
+		out.Members[key] = set
+	}
+	return &out
 }

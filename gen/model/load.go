@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"modernc.org/cc/v4"
@@ -176,6 +178,7 @@ type loader struct {
 	m      *Model
 	docs   *docs
 	refs   []string            // struct tags referenced, in order of first use
+	refPos map[string]Pos      // where each tag in refs is first referenced
 	byTag  map[string]cc.Type  // every tagged struct/union definition seen
 	posTag map[string]cc.Token // and its tag token
 }
@@ -210,7 +213,7 @@ func loadArch(dir string, arch Arch, files []string, scope Scope) (*Model, error
 		return nil, &Error{Msg: fmt.Sprintf("arch %s: %s", arch.GOARCH, relErr(err, dir))}
 	}
 	l := &loader{dir: dir, arch: arch.GOARCH, scope: scope, m: &Model{Files: files}, docs: newDocs(dir),
-		byTag: map[string]cc.Type{}, posTag: map[string]cc.Token{}}
+		byTag: map[string]cc.Type{}, posTag: map[string]cc.Token{}, refPos: map[string]Pos{}}
 	if err := l.declarations(ast); err != nil {
 		return nil, err
 	}
@@ -242,10 +245,38 @@ func loadArch(dir string, arch Arch, files []string, scope Scope) (*Model, error
 }
 
 // relErr shortens absolute header paths in cc's messages to dir-relative
-// ones, keeping file:line:col.
+// ones, keeping file:line:col, and quotes the offending source line with a
+// caret under the column, since cc's messages alone ("unexpected
+// identifier") do not say which token it was.
 func relErr(err error, dir string) string {
-	return strings.ReplaceAll(err.Error(), dir+string(filepath.Separator), "")
+	var out []string
+	for _, line := range strings.Split(err.Error(), "\n") {
+		out = append(out, strings.ReplaceAll(line, dir+string(filepath.Separator), ""))
+		m := ccPos.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		ln, _ := strconv.Atoi(m[2])
+		col, _ := strconv.Atoi(m[3])
+		b, err := os.ReadFile(m[1])
+		if err != nil || ln < 1 {
+			continue
+		}
+		if src := strings.Split(string(b), "\n"); ln <= len(src) && col >= 1 && col <= len(src[ln-1])+1 {
+			text := src[ln-1]
+			caret := strings.Map(func(r rune) rune {
+				if r == '\t' {
+					return r
+				}
+				return ' '
+			}, text[:col-1]) + "^"
+			out = append(out, "\t"+text, "\t"+caret)
+		}
+	}
+	return strings.Join(out, "\n")
 }
+
+var ccPos = regexp.MustCompile(`^([^:\s]+\.h):(\d+):(\d+): `)
 
 func (l *loader) position(p token.Position) Pos {
 	f := p.Filename
@@ -331,7 +362,7 @@ func (l *loader) external() error {
 		have[tag] = true
 		t, ok := l.byTag[tag]
 		if !ok {
-			return &Error{Msg: fmt.Sprintf("struct %s is referenced but never defined", tag)}
+			return &Error{Pos: l.refPos[tag], Msg: fmt.Sprintf("struct %s is referenced but never defined", tag)}
 		}
 		tok := l.posTag[tag]
 		s, err := l.structOf(t, tag, l.position(tok.Position()))
@@ -453,6 +484,7 @@ func (l *loader) typeOf(t cc.Type, p Pos, where string, flexible bool) (*Type, e
 		if tag != "" {
 			if !contains(l.refs, tag) {
 				l.refs = append(l.refs, tag)
+				l.refPos[tag] = p
 			}
 			kw := "struct "
 			if union {

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/urgen/urgen/gen/model"
+	genreport "github.com/urgen/urgen/gen/report"
+)
+
+// diff prints how the headers in NEW differ from those in OLD: added,
+// removed and changed structs, members, enums, constants and opcodes, with
+// "ABI BREAK:" lines for changed sizes and offsets. Differences are not an
+// error; failing to load either directory is.
+func diff(args []string) error {
+	return diffTo(os.Stdout, args)
+}
+
+func diffTo(w io.Writer, args []string) error {
+	fs := flag.NewFlagSet("urgen diff", flag.ContinueOnError)
+	arch := fs.String("arch", "", "comma-separated GOARCH list (default: every GOARCH whose asm headers both dirs have)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 2 {
+		return fmt.Errorf("diff: want OLD_HEADERS_DIR NEW_HEADERS_DIR, got %d arguments", fs.NArg())
+	}
+	oldDir, newDir := fs.Arg(0), fs.Arg(1)
+	archs := archList(*arch)
+	if len(archs) == 0 {
+		archs = genreport.CommonArchs(oldDir, newDir)
+		if len(archs) == 0 {
+			return fmt.Errorf("diff: %s and %s have no <triplet>/asm directory of any GOARCH in common", oldDir, newDir)
+		}
+	}
+	load := func(dir string) (*model.Model, error) {
+		m, err := model.Load(dir, archs, model.DefaultScope)
+		if err != nil {
+			return nil, fmt.Errorf("diff: %s (archs %s): %w", dir, strings.Join(archs, ","), err)
+		}
+		return m, nil
+	}
+	old, err := load(oldDir)
+	if err != nil {
+		return err
+	}
+	cur, err := load(newDir)
+	if err != nil {
+		return err
+	}
+	d := genreport.Compare(old, cur)
+	d.OldDir, d.NewDir = oldDir, newDir
+	return d.WriteText(w)
+}
