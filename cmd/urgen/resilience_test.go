@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/urgen/urgen/internal/testheaders"
 )
 
 const (
@@ -58,44 +60,13 @@ func TestGenerateHostHeaders(t *testing.T) {
 	}
 }
 
-// brokenHeaders copies the pinned amd64 headers and applies edit to
-// linux/io_uring.h; a new ending in "<EOF>" also cuts off the rest of the
-// file.
+// brokenHeaders copies the pinned amd64 headers and applies the edit to
+// linux/io_uring.h (see testheaders.Edit).
 func brokenHeaders(t *testing.T, old, new string) string {
 	t.Helper()
-	dst := t.TempDir()
-	for _, sub := range []string{"linux", "asm-generic", "x86_64-linux-gnu"} {
-		err := filepath.WalkDir(filepath.Join(pinned, sub), func(p string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
-				return err
-			}
-			rel, _ := filepath.Rel(pinned, p)
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			if rel == filepath.Join("linux", "io_uring.h") {
-				if !bytes.Contains(b, []byte(old)) {
-					t.Fatalf("io_uring.h lacks %q", old)
-				}
-				i := bytes.Index(b, []byte(old))
-				if cut, ok := strings.CutSuffix(new, "<EOF>"); ok {
-					b = append(b[:i:i], cut...) // the rest of the file is gone
-				} else {
-					b = bytes.Replace(b, []byte(old), []byte(new), 1)
-				}
-			}
-			out := filepath.Join(dst, rel)
-			if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-				return err
-			}
-			return os.WriteFile(out, b, 0o644)
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dst
+	dir := testheaders.Copy(t, pinned, "linux", "asm-generic", "x86_64-linux-gnu")
+	testheaders.Edit(t, filepath.Join(dir, "linux", "io_uring.h"), old, new)
+	return dir
 }
 
 // snapshot reads every file under dir.

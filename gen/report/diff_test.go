@@ -2,63 +2,22 @@ package report_test
 
 import (
 	"bytes"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/urgen/urgen/gen/model"
 	"github.com/urgen/urgen/gen/report"
+	"github.com/urgen/urgen/internal/testheaders"
 )
 
-// copyHeaders copies the pinned headers needed for amd64 into a temp dir.
-func copyHeaders(t *testing.T) string {
-	t.Helper()
-	dst := t.TempDir()
-	for _, sub := range []string{"linux", "asm-generic", "x86_64-linux-gnu", "i386-linux-gnu"} {
-		err := filepath.WalkDir(filepath.Join(headers, sub), func(p string, d os.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
-				return err
-			}
-			rel, _ := filepath.Rel(headers, p)
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			out := filepath.Join(dst, rel)
-			if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-				return err
-			}
-			return os.WriteFile(out, b, 0o644)
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dst
-}
-
-func edit(t *testing.T, path, old, new string) {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Contains(b, []byte(old)) {
-		t.Fatalf("%s does not contain %q", path, old)
-	}
-	if err := os.WriteFile(path, bytes.Replace(b, []byte(old), []byte(new), 1), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestDiff(t *testing.T) {
-	dir := copyHeaders(t)
+	dir := testheaders.Copy(t, headers, "linux", "asm-generic", "x86_64-linux-gnu", "i386-linux-gnu")
 	h := filepath.Join(dir, "linux", "io_uring.h")
 	// A member inserted at the front moves every later member and grows the struct.
-	edit(t, h, "struct io_uring_rsrc_register {\n\t__u32 nr;", "struct io_uring_rsrc_register {\n\t__u64 urgen_new;\n\t__u32 nr;")
-	edit(t, h, "#define IORING_SETUP_SQPOLL", "#define URGEN_RENAMED_SQPOLL")
-	edit(t, h, "\tIORING_OP_LAST,", "\tIORING_OP_URGEN_TEST,\n\tIORING_OP_LAST,")
+	testheaders.Edit(t, h, "struct io_uring_rsrc_register {\n\t__u32 nr;", "struct io_uring_rsrc_register {\n\t__u64 urgen_new;\n\t__u32 nr;")
+	testheaders.Edit(t, h, "#define IORING_SETUP_SQPOLL", "#define URGEN_RENAMED_SQPOLL")
+	testheaders.Edit(t, h, "\tIORING_OP_LAST,", "\tIORING_OP_URGEN_TEST,\n\tIORING_OP_LAST,")
 
 	load := func(d string) *model.Model {
 		m, err := model.Load(d, []string{"amd64", "386"}, model.DefaultScope)
