@@ -181,6 +181,8 @@ type loader struct {
 	refPos map[string]Pos      // where each tag in refs is first referenced
 	byTag  map[string]cc.Type  // every tagged struct/union definition seen
 	posTag map[string]cc.Token // and its tag token
+	// layouts holds the layout of every struct converted so far, by tag.
+	layouts map[string]Layout
 }
 
 func loadArch(dir string, arch Arch, files []string, scope Scope) (*Model, error) {
@@ -213,7 +215,8 @@ func loadArch(dir string, arch Arch, files []string, scope Scope) (*Model, error
 		return nil, &Error{Msg: fmt.Sprintf("arch %s: %s", arch.GOARCH, relErr(err, dir))}
 	}
 	l := &loader{dir: dir, arch: arch.GOARCH, scope: scope, m: &Model{Files: files}, docs: newDocs(dir),
-		byTag: map[string]cc.Type{}, posTag: map[string]cc.Token{}, refPos: map[string]Pos{}}
+		byTag: map[string]cc.Type{}, posTag: map[string]cc.Token{}, refPos: map[string]Pos{},
+		layouts: map[string]Layout{}}
 	if err := l.declarations(ast); err != nil {
 		return nil, err
 	}
@@ -400,6 +403,8 @@ func (l *loader) structOf(t cc.Type, tag string, p Pos) (*Struct, error) {
 	if a := t.Attributes(); a != nil && a.IsAttrSet("packed") {
 		s.Packed = true
 	}
+	var ccAligns []int64 // each member type's alignment as cc computes it
+	relayout := s.Packed
 	for i := 0; i < ft.NumFields(); i++ {
 		f := ft.FieldByIndex(i)
 		fp, anon := p, true
@@ -414,6 +419,12 @@ func (l *loader) structOf(t cc.Type, tag string, p Pos) (*Struct, error) {
 		if err != nil {
 			return nil, err
 		}
+		ccAligns = append(ccAligns, int64(f.Type().Align()))
+		if sz, al, err := l.typeLayout(typ, int64(f.Type().Align())); err != nil {
+			return nil, err
+		} else if sz != f.Type().Size() || al != int64(f.Type().Align()) {
+			relayout = true // a member contains a packed struct cc laid out unpacked
+		}
 		field := &Field{Name: f.Name(), Type: typ, Pos: fp, Offset: map[string]int64{l.arch: f.Offset()}}
 		if anon {
 			// An anonymous member has no declarator: it sits where its
@@ -426,7 +437,84 @@ func (l *loader) structOf(t cc.Type, tag string, p Pos) (*Struct, error) {
 		}
 		s.Fields = append(s.Fields, field)
 	}
+	if relayout {
+		if err := l.relayout(s, ccAligns); err != nil {
+			return nil, err
+		}
+	}
+	if tag != "" {
+		l.layouts[tag] = s.Layout[l.arch]
+	}
 	return s, nil
+}
+
+// relayout recomputes the layout of s by the System V rules GCC follows,
+// because cc/v4 ignores __attribute__((packed)): members of a packed struct
+// or union get alignment 1, and a struct holding a packed member uses that
+// member's true size and alignment. ccAligns are the members' alignments as
+// cc computed them, right for every member type that holds nothing packed
+// (they include alignment attributes on the member).
+func (l *loader) relayout(s *Struct, ccAligns []int64) error {
+	var off, size, align int64 = 0, 0, 1
+	for i, f := range s.Fields {
+		sz, al, err := l.typeLayout(f.Type, ccAligns[i])
+		if err != nil {
+			return err
+		}
+		if s.Packed {
+			al = 1
+		}
+		align = max(align, al)
+		if s.Union {
+			f.Offset[l.arch] = 0
+			size = max(size, sz)
+			continue
+		}
+		off = alignUp(off, al)
+		f.Offset[l.arch] = off
+		off += sz
+		size = off
+	}
+	s.Layout[l.arch] = Layout{Size: alignUp(size, align), Align: align}
+	return nil
+}
+
+func alignUp(n, a int64) int64 { return (n + a - 1) / a * a }
+
+// typeLayout is the size and alignment of a member type as the model lays
+// it out; ccAlign is cc's alignment of it, used for integers (it knows the
+// arch and attributes such as __aligned_u64).
+func (l *loader) typeLayout(t *Type, ccAlign int64) (size, align int64, err error) {
+	switch t.Kind {
+	case KindInt:
+		return t.Size, ccAlign, nil
+	case KindArray:
+		es, ea, err := l.typeLayout(t.Elem, ccAlign)
+		if err != nil || t.Flexible {
+			return 0, ea, err
+		}
+		return es * t.Len, ea, nil
+	case KindInline:
+		lay := t.Inline.Layout[l.arch]
+		return lay.Size, lay.Align, nil
+	case KindStruct:
+		if lay, ok := l.layouts[t.Ref]; ok {
+			return lay.Size, lay.Align, nil
+		}
+		ct, ok := l.byTag[t.Ref]
+		if !ok {
+			return 0, 0, &Error{Msg: fmt.Sprintf("struct %s is referenced but never defined", t.Ref)}
+		}
+		// Not converted yet (declared outside the scope): convert it for
+		// its layout only.
+		rs, err := l.structOf(ct, t.Ref, l.position(l.posTag[t.Ref].Position()))
+		if err != nil {
+			return 0, 0, err
+		}
+		lay := rs.Layout[l.arch]
+		return lay.Size, lay.Align, nil
+	}
+	return 0, 0, fmt.Errorf("model: unknown kind %v", t.Kind)
 }
 
 func orAnon(s string) string {
