@@ -1,0 +1,182 @@
+package ring
+
+import (
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/urgen/urgen/generated/uapi"
+)
+
+// cqNeedsFlush reports whether completions wait in the kernel: overflowed
+// CQEs (IORING_SQ_CQ_OVERFLOW) or deferred task work (IORING_SQ_TASKRUN).
+// Either way an io_uring_enter with GETEVENTS brings them to the ring.
+func (r *Ring) cqNeedsFlush() bool {
+	return atomic.LoadUint32(r.sq.kflags)&uint32(uapi.SQCQOverflow|uapi.SQTaskrun) != 0
+}
+
+// cqeAt returns the CQE in slot i (already masked is not required).
+func (r *Ring) cqeAt(i uint32) *uapi.CQE {
+	return (*uapi.CQE)(unsafe.Add(r.cq.cqes, uintptr(i&r.cq.mask)<<(4+r.cq.shift)))
+}
+
+// peek returns the first CQE on the ring without entering the kernel. On
+// CQE_MIXED rings it steps over IORING_CQE_F_SKIP filler entries.
+func (r *Ring) peek() *uapi.CQE {
+	head := *r.cq.khead // only this goroutine writes the head
+	for {
+		// Acquire load: the CQE contents are visible once the tail is.
+		tail := atomic.LoadUint32(r.cq.ktail)
+		if head == tail {
+			return nil
+		}
+		c := r.cqeAt(head)
+		if r.cq.mixed && c.Flags&uapi.CQEFSkip != 0 {
+			head++
+			atomic.StoreUint32(r.cq.khead, head)
+			continue
+		}
+		return c
+	}
+}
+
+// PeekCQE returns the next completion if one is available, without
+// sleeping. When the kernel holds completions back (CQ overflow, deferred
+// task work flagged by IORING_SQ_TASKRUN) it enters the kernel once,
+// without waiting, to flush them. The CQE stays valid until CQESeen or
+// CQAdvance.
+func (r *Ring) PeekCQE() (*uapi.CQE, bool) {
+	if c := r.peek(); c != nil {
+		return c, true
+	}
+	if r.cqNeedsFlush() || r.flags&uapi.SetupIOPoll != 0 {
+		if _, errno := enterRaw(r.enterFD, 0, 0, r.enterFlags|uapi.EnterGetevents, nil, 0); errno == 0 {
+			if c := r.peek(); c != nil {
+				return c, true
+			}
+		}
+	}
+	return nil, false
+}
+
+// WaitCQE returns the next completion, sleeping in the kernel until one
+// arrives. It does not submit. Interrupted waits (EINTR) are resumed.
+func (r *Ring) WaitCQE() (*uapi.CQE, error) {
+	for {
+		if c, ok := r.PeekCQE(); ok {
+			return c, nil
+		}
+		_, errno := enterBlocking(r.enterFD, 0, 1, r.enterFlags|uapi.EnterGetevents, nil, 0)
+		if errno != 0 && errno != unix.EINTR {
+			return nil, enterError(errno)
+		}
+	}
+}
+
+// WaitCQETimeout is WaitCQE with a relative timeout; when it expires the
+// error wraps unix.ETIME. It needs IORING_FEAT_EXT_ARG (Linux 5.11).
+func (r *Ring) WaitCQETimeout(d time.Duration) (*uapi.CQE, error) {
+	return r.WaitCQEs(1, &WaitOptions{Timeout: d})
+}
+
+// CQESeen marks c, the CQE last returned by PeekCQE or WaitCQE, as consumed,
+// releasing its slot to the kernel and, for the final completion of a
+// request, any values Keep holds for its user data.
+func (r *Ring) CQESeen(c *uapi.CQE) {
+	if r.keep != nil {
+		r.release1(c)
+	}
+	n := uint32(1)
+	if r.cq.mixed && c.Flags&uapi.CQEF32 != 0 {
+		n = 2
+	}
+	// Release store: the kernel may reuse the slot once it sees the head.
+	atomic.StoreUint32(r.cq.khead, *r.cq.khead+n)
+}
+
+// PeekBatch fills cqes with the available completions, in order, and
+// returns how many it stored, without entering the kernel unless completions
+// wait there (see PeekCQE). Consume them with CQAdvance(n).
+func (r *Ring) PeekBatch(cqes []*uapi.CQE) int {
+	n := r.peekBatch(cqes)
+	if n == 0 && (r.cqNeedsFlush() || r.flags&uapi.SetupIOPoll != 0) {
+		if _, errno := enterRaw(r.enterFD, 0, 0, r.enterFlags|uapi.EnterGetevents, nil, 0); errno == 0 {
+			n = r.peekBatch(cqes)
+		}
+	}
+	return n
+}
+
+func (r *Ring) peekBatch(cqes []*uapi.CQE) int {
+	head := *r.cq.khead
+	tail := atomic.LoadUint32(r.cq.ktail)
+	if !r.cq.mixed {
+		n := int(tail - head)
+		n = min(n, len(cqes))
+		for i := range n {
+			cqes[i] = r.cqeAt(head + uint32(i))
+		}
+		return n
+	}
+	n := 0
+	for head != tail && n < len(cqes) {
+		c := r.cqeAt(head)
+		switch {
+		case c.Flags&uapi.CQEFSkip != 0:
+			head++
+			continue
+		case c.Flags&uapi.CQEF32 != 0:
+			head += 2
+		default:
+			head++
+		}
+		cqes[n] = c
+		n++
+	}
+	return n
+}
+
+// CQAdvance marks the next n completions (as returned by PeekBatch) seen.
+func (r *Ring) CQAdvance(n uint32) {
+	head := *r.cq.khead
+	if !r.cq.mixed && r.keep == nil {
+		atomic.StoreUint32(r.cq.khead, head+n)
+		return
+	}
+	for ; n > 0; n-- {
+		c := r.cqeAt(head)
+		if r.cq.mixed && c.Flags&uapi.CQEFSkip != 0 {
+			head++
+			n++
+			continue
+		}
+		if r.keep != nil {
+			r.release1(c)
+		}
+		if r.cq.mixed && c.Flags&uapi.CQEF32 != 0 {
+			head += 2
+		} else {
+			head++
+		}
+	}
+	atomic.StoreUint32(r.cq.khead, head)
+}
+
+// CQReady returns how many CQE slots hold completions not yet seen.
+func (r *Ring) CQReady() uint32 {
+	return atomic.LoadUint32(r.cq.ktail) - *r.cq.khead
+}
+
+// Overflow returns the kernel's count of completions it could not post
+// (only grows on kernels without IORING_FEAT_NODROP, or when even the
+// overflow list could not be allocated).
+func (r *Ring) Overflow() uint32 { return atomic.LoadUint32(r.cq.koverflow) }
+
+// CQE32 returns the 16 extra bytes of a 32-byte CQE (on CQE32 rings, or a CQE
+// with IORING_CQE_F_32 on CQE_MIXED rings) as two words.
+func CQE32(c *uapi.CQE) [2]uint64 {
+	b := c.BigCQE(2)
+	return [2]uint64{b[0], b[1]}
+}

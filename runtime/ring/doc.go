@@ -1,0 +1,76 @@
+/*
+Package ring drives io_uring instances: setup with every IORING_SETUP_* flag,
+the submission and completion queues, waiting, registration and probing. It
+is pure Go on golang.org/x/sys/unix and uses the generated bindings in
+github.com/urgen/urgen/generated/uapi for every kernel type and constant.
+
+# Core API (stable; other runtime packages build on it)
+
+	r, err := ring.New(entries, opts...)   // *Ring; options: WithFlags, WithCQSize,
+	                                       // WithSQPoll, WithSQThreadCPU, WithAttachWQ,
+	                                       // WithMemory, WithHugePages, WithSQArray,
+	                                       // WithRegisteredRing
+	defer r.Close()
+
+	r.FD() int                     // ring fd (-1 for REGISTERED_FD_ONLY rings)
+	r.Params() uapi.Params         // what the kernel filled in: sizes, Flags, Features
+	r.Flags(), r.Features()
+
+	sqe := r.SQE()                 // next free *uapi.SQE, zeroed; nil when the SQ is full
+	sqe := r.SQE128()              // 128-byte entry (SQE128 rings; SQE_MIXED rings)
+	n, err := r.Submit()           // hand queued SQEs to the kernel
+	n, err := r.SubmitAndWait(k)   // ... and wait for k completions
+
+	cqe, err := r.WaitCQE()        // next completion, sleeping if needed
+	cqe, ok := r.PeekCQE()         // next completion if any, never sleeps
+	r.CQESeen(cqe)                 // consume it
+	n := r.PeekBatch(cqes)         // up to len(cqes) completions
+	r.CQAdvance(uint32(n))         // consume them
+	cqe, err := r.WaitCQETimeout(d)
+	cqe, err := r.WaitCQEs(k, &ring.WaitOptions{Timeout, Absolute, MinWait, NoIOWait, Sigmask})
+
+	n, err := r.Register(op, arg, nargs) // raw io_uring_register(2)
+	r.Enable()                           // IORING_REGISTER_ENABLE_RINGS (R_DISABLED rings)
+	r.RegisterRingFD(), r.UnregisterRingFD()
+	p, err := r.Probe()                  // p.Supported(uapi.OpRead), p.LastOp()
+	p, err := ring.KernelProbe()         // without a caller ring
+
+	r.Keep(userData, v)            // keep Go memory alive until its final CQE
+
+# Errors
+
+Every error wraps the unix.Errno the kernel returned (errors.Is(err,
+unix.EINVAL) works) and names the call: "io_uring_setup <flags>",
+"io_uring_enter", "io_uring_register IORING_REGISTER_FILES". EINTR is retried
+inside the package. Submit reports EAGAIN (the kernel is out of memory for
+requests) and EBUSY (completions are backed up in the overflow list and the
+CQ ring is full) unchanged: the caller reaps completions and submits again,
+as io_uring_enter(2) describes.
+
+# Threads
+
+A Ring is used by one goroutine at a time. The kernel ties some things to
+the submitting task, which in Go is an OS thread: SINGLE_ISSUER (and
+DEFER_TASKRUN) rings and registered ring fds. For those, New or
+RegisterRingFD lock the calling goroutine to its thread with
+runtime.LockOSThread, and the ring must then be used, and closed, from that
+goroutine.
+
+# Go memory handed to the kernel
+
+The kernel reads and writes memory an SQE points to until the request's
+completion is posted. Go's heap does not move objects, but it frees
+unreachable ones, and goroutine stacks move when they grow. Keep(userData,
+v) is the safe default: it keeps v reachable (and, being stored in the
+ring, on the heap) until CQESeen or CQAdvance consumes the final completion
+(no IORING_CQE_F_MORE) for userData. Not calling Keep is the zero-overhead
+path, with a contract: everything an in-flight SQE references is heap
+allocated and stays reachable until its completion is reaped.
+
+# System calls
+
+io_uring_enter goes through unix.RawSyscall6 when it cannot sleep (submit
+only, no wait), saving the scheduler hand-off, and through unix.Syscall6
+when it waits, so other goroutines run meanwhile.
+*/
+package ring

@@ -1,0 +1,150 @@
+package ring
+
+import (
+	"sync/atomic"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/urgen/urgen/generated/uapi"
+)
+
+// SQE returns the next free submission queue entry, zeroed, or nil when the
+// queue is full (submit, then try again). On IORING_SETUP_SQE128 rings the
+// entry is a 128-byte slot (the second half is reached with SQE.Cmd). The
+// entry belongs to the caller until the next Submit.
+func (r *Ring) SQE() *uapi.SQE {
+	q := &r.sq
+	tail := q.sqeTail
+	if tail-q.sqeHead >= q.entries {
+		// sqeHead is a cached copy of the kernel head; refresh it only
+		// when the queue looks full.
+		q.sqeHead = atomic.LoadUint32(q.khead)
+		if tail-q.sqeHead >= q.entries {
+			return nil
+		}
+	}
+	p := unsafe.Add(q.sqes, uintptr(tail&q.mask)<<(6+q.shift))
+	if q.shift == 0 {
+		*(*[64]byte)(p) = [64]byte{}
+	} else {
+		*(*[128]byte)(p) = [128]byte{}
+	}
+	q.sqeTail = tail + 1
+	return (*uapi.SQE)(p)
+}
+
+// SQE128 returns a 128-byte entry: on IORING_SETUP_SQE128 rings any entry; on
+// IORING_SETUP_SQE_MIXED rings two adjacent 64-byte slots, for the 128-byte
+// opcodes (IORING_OP_NOP128, IORING_OP_URING_CMD128). When only the last slot
+// before the wrap is free, it is filled with a NOP whose completion is
+// skipped (IOSQE_CQE_SKIP_SUCCESS), because a 128-byte entry cannot wrap.
+// It returns nil when there is no room, or when the ring has neither flag.
+func (r *Ring) SQE128() *uapi.SQE {
+	if r.sq.shift == 1 {
+		return r.SQE()
+	}
+	if !r.sq.mixed {
+		return nil
+	}
+	q := &r.sq
+	need := uint32(2)
+	if q.sqeTail&q.mask == q.mask {
+		need = 3
+	}
+	if q.sqeTail+need-q.sqeHead > q.entries {
+		q.sqeHead = atomic.LoadUint32(q.khead)
+		if q.sqeTail+need-q.sqeHead > q.entries {
+			return nil
+		}
+	}
+	if need == 3 {
+		pad := r.SQE()
+		pad.Opcode = uapi.OpNop
+		pad.Flags = uapi.SQECQESkipSuccess
+	}
+	p := unsafe.Add(q.sqes, uintptr(q.sqeTail&q.mask)<<6)
+	*(*[128]byte)(p) = [128]byte{}
+	q.sqeTail += 2
+	return (*uapi.SQE)(p)
+}
+
+// SQReady returns how many entries have been taken with SQE but not yet
+// consumed by the kernel.
+func (r *Ring) SQReady() uint32 {
+	return r.sq.sqeTail - atomic.LoadUint32(r.sq.khead)
+}
+
+// SQSpace returns how many entries SQE can still hand out.
+func (r *Ring) SQSpace() uint32 { return r.sq.entries - r.SQReady() }
+
+// flush publishes the SQEs handed out so far and returns how many the kernel
+// has not consumed yet.
+func (r *Ring) flush() uint32 {
+	q := &r.sq
+	// Release store: the SQE contents become visible before the tail.
+	atomic.StoreUint32(q.ktail, q.sqeTail)
+	// With SQPOLL the kernel thread moves head concurrently; the load is
+	// ordered after the store above (Go atomics are sequentially consistent),
+	// which is the full barrier liburing takes before checking NEED_WAKEUP.
+	return q.sqeTail - atomic.LoadUint32(q.khead)
+}
+
+// Submit hands the queued SQEs to the kernel and returns how many it took.
+// With SQPOLL it only wakes the poll thread when it sleeps, and returns the
+// number of entries published.
+func (r *Ring) Submit() (int, error) { return r.submit(0, false) }
+
+// SubmitAndWait submits like Submit and waits until at least n completions
+// are available.
+func (r *Ring) SubmitAndWait(n uint32) (int, error) { return r.submit(n, false) }
+
+func (r *Ring) submit(waitNr uint32, getEvents bool) (int, error) {
+	for {
+		pending := r.flush()
+		flags := r.enterFlags
+		enter := false
+		if pending > 0 {
+			if r.flags&uapi.SetupSQPoll == 0 {
+				enter = true
+			} else if atomic.LoadUint32(r.sq.kflags)&uint32(uapi.SQNeedWakeup) != 0 {
+				flags |= uapi.EnterSQWakeup
+				enter = true
+			}
+		}
+		if waitNr > 0 || getEvents || r.flags&uapi.SetupIOPoll != 0 || r.cqNeedsFlush() {
+			flags |= uapi.EnterGetevents
+			enter = true
+		}
+		if !enter {
+			return int(pending), nil
+		}
+		var n int
+		var errno unix.Errno
+		if waitNr == 0 {
+			n, errno = enterRaw(r.enterFD, pending, 0, flags, nil, 0)
+		} else {
+			n, errno = enterBlocking(r.enterFD, pending, waitNr, flags, nil, 0)
+		}
+		if errno == unix.EINTR {
+			// Nothing was submitted (the kernel returns the count otherwise).
+			continue
+		}
+		if errno != 0 {
+			return 0, enterError(errno)
+		}
+		if r.flags&uapi.SetupSQPoll != 0 {
+			return int(pending), nil
+		}
+		return n, nil
+	}
+}
+
+// SQRingFlags returns the kernel's IORING_SQ_* flags (NEED_WAKEUP,
+// CQ_OVERFLOW, TASKRUN).
+func (r *Ring) SQRingFlags() uapi.SQRingFlags {
+	return uapi.SQRingFlags(atomic.LoadUint32(r.sq.kflags))
+}
+
+// Dropped returns how many invalid SQEs the kernel has dropped.
+func (r *Ring) Dropped() uint32 { return atomic.LoadUint32(r.sq.kdrop) }
