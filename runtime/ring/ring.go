@@ -44,15 +44,15 @@ type Ring struct {
 	waitArg uapi.GeteventsArg
 	waitTS  uapi.KernelTimespec
 
-	params   uapi.Params
-	ringMem  []byte // mmap of the SQ ring (and the CQ ring with SINGLE_MMAP)
-	cqMem    []byte // separate CQ ring mapping on kernels without SINGLE_MMAP
-	sqeMem   []byte
-	ownMem   []byte // memory New mapped for NO_MMAP rings
+	params    uapi.Params
+	ringMem   []byte // mmap of the SQ ring (and the CQ ring with SINGLE_MMAP)
+	cqMem     []byte // separate CQ ring mapping on kernels without SINGLE_MMAP
+	sqeMem    []byte
+	ownMem    []byte // memory New mapped for NO_MMAP rings
 	locked    bool   // New called runtime.LockOSThread
 	regLocked bool   // RegisterRingFD called runtime.LockOSThread
-	closed   bool
-	regIndex int // registered ring index, -1 when none
+	closed    bool
+	regIndex  int // registered ring index, -1 when none
 }
 
 type submissionQueue struct {
