@@ -1,0 +1,98 @@
+// Package matrix runs the project's test binaries on a matrix of Debian
+// kernels under qemu (TCG, no KVM needed) and natively on the host, and
+// reports per kernel what passed, failed and skipped.
+//
+// # Usage
+//
+//	scripts/fetch-kernels.sh        # once; cached in .cache/kernels/
+//	go run ./cmd/matrix [packages]  # or: make matrix
+//
+// Packages are go list patterns relative to the module root; by default
+// every package with tests under ./runtime/... and the harness self-test
+// ./internal/matrix/selftest. Each is built with CGO_ENABLED=0 go test -c,
+// packed with the init of ./internal/matrix/init into a newc initramfs
+// (written in Go), and booted on every kernel with
+//
+//	qemu-system-x86_64 -machine pc -accel tcg -m 1024 -smp 2 -nographic -nodefaults
+//	    -serial stdio -no-reboot -kernel vmlinuz -initrd initramfs
+//	    -append "console=ttyS0 panic=-1 quiet urgen.kernel=NAME urgen.release=REL
+//	             urgen.last_op=N urgen.features=F,... urgen.timeout=D"
+//	    -device isa-debug-exit,iobase=0xf4,iosize=0x04
+//
+// /init mounts proc, sysfs, devtmpfs and a tmpfs on /tmp, brings lo up,
+// runs each binary with -test.v (working directory: a copy of the package's
+// testdata/, if any), drains the serial line and exits through the
+// isa-debug-exit port. /init hands each urgen.<key> to the tests as
+// URGEN_<KEY> (with URGEN_VM=1). urgen.release is read from the vmlinuz
+// header; last_op and features come from kernels.txt; the self-test checks
+// all three against the running kernel. The same binaries also run on the
+// host, in their package directories, as the column host-<uname -r>, with
+// URGEN_KERNEL and URGEN_RELEASE (and URGEN_FEATURES only if
+// MATRIX_HOST_FEATURES is set) in the environment.
+//
+// The report is one line per column,
+//
+//	MATRIX <kernel> passed=<n> failed=<n> skipped=<n>
+//
+// then every skip with its reason (SKIP <kernel> <test>: <reason>), then
+// every failure with its full output (FAIL <kernel> <binary> <test>: ...),
+// and a closing "matrix: N passed, N failed, N skipped". Counts include
+// subtests. The command exits 1 if anything failed, 2 if the matrix could
+// not run (build error, bad kernel name). Failures are: a failed test; a
+// test binary that exits non-zero without a failed test (panic, timeout,
+// TestMain) or never prints its end marker (counted against the test that
+// was running); a kernel that does not boot, times out or ends without the
+// final marker; and a skip that the feature rule below turns into a
+// failure. Each column's raw serial log is kept in .cache/matrix/<kernel>.log.
+//
+// # Environment
+//
+//	MATRIX_KERNELS        kernels to boot, comma-separated names (default: all rows)
+//	MATRIX_HOST=0         skip the host column
+//	MATRIX_HOST_FEATURES  features the host kernel has (default: detected by probe and query)
+//	MATRIX_VERBOSE=1      also print every test's result line, prefixed by kernel and binary
+//	MATRIX_RUN            -test.run regexp for every binary
+//	MATRIX_JOBS           kernels booted at once (default 2: each VM has 2 vCPUs)
+//	MATRIX_TIMEOUT        per kernel, boot to last line (default 10m)
+//	MATRIX_TEST_TIMEOUT   -test.timeout of each binary (default 5m)
+//	MATRIX_CACHE          kernel cache (default .cache/kernels)
+//	MATRIX_LOGS           raw serial logs (default .cache/matrix)
+//	MATRIX_QEMU           qemu binary (default qemu-system-x86_64)
+//
+// Needs qemu-system-x86 (Debian package) and the cached kernels; nothing else
+// outside Go.
+//
+// # Adding a kernel
+//
+// Add one line to kernels.txt: a name, the Debian package=version that
+// carries the image (from trixie-backports, trixie or sid), the path of the
+// vmlinuz inside the package, the probe's last_op on it, and its features.
+// Then run scripts/fetch-kernels.sh. The kernel must have io_uring, the
+// 8250 serial console and devtmpfs built in (Debian's amd64 kernels do): no
+// modules are loaded.
+//
+// # Skips: the "needs <feature>" convention
+//
+// A test that skips although the kernel supports the feature is counted as
+// a failure. So tests that skip for lack of a kernel feature must say
+// which, with a skip message that starts with "needs <feature>:":
+//
+//	if !nop128 { // from the ring's probe
+//		t.Skip("needs nop128: IORING_OP_NOP128 not in the probe")
+//	}
+//
+// The feature names, and how each is detected by probe and query, are
+// listed in package internal/matrix/feature (io_uring, query, query_scq,
+// zcrx, zcrx_nodev, bpf_filter, sqe_mixed, sq_rewind, nop128,
+// uring_cmd128). Each kernels.txt row lists the features its kernel has,
+// and the harness self-test proves inside every VM that the row is exactly
+// what the kernel's probe and query report. On the host, the runner
+// detects them itself (MATRIX_HOST_FEATURES overrides). A skip "needs F:
+// ..." fails on a column that has F, and on every column if F is not a
+// known name (it could never be checked). Skips with any other message are
+// reported, never failed: use them only for reasons that are not kernel
+// features (not run by the matrix, -short, no root).
+//
+// A new feature is one entry in feature.Names with its detection, and one
+// more word in the kernels.txt rows that have it.
+package matrix

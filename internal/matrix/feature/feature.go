@@ -1,0 +1,130 @@
+// Package feature detects, by io_uring's own probe and query, the kernel
+// features that the matrix knows by name: the names that tests use in skip
+// messages of the form "needs <feature>: <reason>".
+//
+// The matrix runner uses it to learn the host kernel's features; the
+// harness self-test uses it inside every VM to prove that the feature list
+// of the kernel's kernels.txt row is what the kernel really has.
+//
+// It uses raw system calls and the generated UAPI types only, so it works
+// before (and independently of) the runtime packages it helps to test.
+package feature
+
+import (
+	"fmt"
+	"slices"
+	"unsafe"
+
+	"github.com/urgen/urgen/generated/uapi"
+	"golang.org/x/sys/unix"
+)
+
+// Names lists every feature the matrix knows, with how it is detected.
+// Adding a feature is one more entry here and one more word in the
+// kernels.txt rows of the kernels that have it.
+var Names = []string{
+	"io_uring",     // io_uring_setup works (not disabled, not compiled out)
+	"query",        // IORING_REGISTER_QUERY answers IO_URING_QUERY_OPCODES
+	"query_scq",    // the query answers IO_URING_QUERY_SCQ
+	"zcrx",         // the query answers IO_URING_QUERY_ZCRX
+	"zcrx_nodev",   // ... and its register_flags hold ZCRX_REG_NODEV
+	"bpf_filter",   // the query counts IORING_REGISTER_BPF_FILTER among the register opcodes
+	"sqe_mixed",    // the query's ring_setup_flags hold IORING_SETUP_SQE_MIXED
+	"sq_rewind",    // the query's ring_setup_flags hold IORING_SETUP_SQ_REWIND
+	"nop128",       // the probe marks IORING_OP_NOP128 supported
+	"uring_cmd128", // the probe marks IORING_OP_URING_CMD128 supported
+}
+
+// Known reports whether name is one of Names.
+func Known(name string) bool { return slices.Contains(Names, name) }
+
+// Kernel is what Detect found out about the running kernel.
+type Kernel struct {
+	LastOp   uapi.Op  // the probe's last_op: highest opcode the kernel knows
+	Features []string // the detected members of Names, in the order of Names
+}
+
+// Has reports whether the feature was detected.
+func (k Kernel) Has(name string) bool { return slices.Contains(k.Features, name) }
+
+// Detect probes and queries the running kernel. It fails only if no ring
+// can be set up or the probe fails; a kernel without the query interface
+// simply lacks the features only the query reports (they are all newer than
+// the query itself).
+func Detect() (Kernel, error) {
+	var k Kernel
+	// The kernel reads and writes these structs after the syscall starts;
+	// mmap'd memory is outside the Go heap and never moves.
+	mem, err := unix.Mmap(-1, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return k, fmt.Errorf("feature: mmap: %w", err)
+	}
+	defer unix.Munmap(mem)
+
+	params := (*uapi.Params)(unsafe.Pointer(&mem[0]))
+	fd, _, errno := unix.Syscall(unix.SYS_IO_URING_SETUP, 4, uintptr(unsafe.Pointer(params)), 0)
+	if errno != 0 {
+		return k, fmt.Errorf("feature: io_uring_setup: %w", errno)
+	}
+	defer unix.Close(int(fd))
+	k.Features = append(k.Features, "io_uring")
+
+	clear(mem)
+	const maxOps = 256 // last_op is a __u8
+	probe := (*uapi.Probe)(unsafe.Pointer(&mem[0]))
+	if err := register(int(fd), uapi.RegisterProbe, unsafe.Pointer(probe), maxOps); err != nil {
+		return k, err
+	}
+	k.LastOp = probe.LastOp
+	ops := probe.Ops(int(probe.OpsLen))
+	supported := func(op uapi.Op) bool { return int(op) < len(ops) && ops[op].Flags&uapi.OpSupported != 0 }
+
+	clear(mem)
+	hdr := (*uapi.QueryHdr)(unsafe.Pointer(&mem[0]))
+	opcodes := (*uapi.QueryOpcode)(unsafe.Pointer(&mem[512]))
+	zcrx := (*uapi.QueryZCRX)(unsafe.Pointer(&mem[1024]))
+	hasQuery := query(hdr, uapi.QueryOpOpcodes, unsafe.Pointer(opcodes), uapi.SizeofQueryOpcode) == nil
+	hasZCRX := hasQuery && query(hdr, uapi.QueryOpZCRX, unsafe.Pointer(zcrx), uapi.SizeofQueryZCRX) == nil
+	hasSCQ := hasQuery && query(hdr, uapi.QueryOpSCQ, unsafe.Pointer(&mem[1536]), uapi.SizeofQuerySCQ) == nil
+	setupFlags := uapi.SetupFlags(opcodes.RingSetupFlags)
+	has := map[string]bool{
+		"query":        hasQuery,
+		"query_scq":    hasSCQ,
+		"zcrx":         hasZCRX,
+		"zcrx_nodev":   hasZCRX && zcrx.RegisterFlags&uint64(uapi.ZCRXRegNodev) != 0,
+		"bpf_filter":   hasQuery && opcodes.NrRegisterOpcodes > uint32(uapi.RegisterBPFFilter),
+		"sqe_mixed":    hasQuery && setupFlags&uapi.SetupSQEMixed != 0,
+		"sq_rewind":    hasQuery && setupFlags&uapi.SetupSQRewind != 0,
+		"nop128":       supported(uapi.OpNop128),
+		"uring_cmd128": supported(uapi.OpUringCmd128),
+	}
+	for _, name := range Names[1:] {
+		if has[name] {
+			k.Features = append(k.Features, name)
+		}
+	}
+	return k, nil
+}
+
+// register calls io_uring_register(2).
+func register(fd int, op uapi.RegisterOp, arg unsafe.Pointer, nargs uint32) error {
+	_, _, errno := unix.Syscall6(unix.SYS_IO_URING_REGISTER, uintptr(fd), uintptr(op), uintptr(arg), uintptr(nargs), 0, 0)
+	if errno != 0 {
+		return fmt.Errorf("feature: io_uring_register %v: %w", op, errno)
+	}
+	return nil
+}
+
+// query asks one IORING_REGISTER_QUERY question (no ring needed: fd -1,
+// nr_args 0), with the answer going to data. An unknown query opcode fails
+// the entry (hdr.result), not the call.
+func query(hdr *uapi.QueryHdr, op uapi.QueryOp, data unsafe.Pointer, size uint32) error {
+	*hdr = uapi.QueryHdr{QueryData: uint64(uintptr(data)), QueryOp: op, Size: size}
+	if err := register(-1, uapi.RegisterQuery, unsafe.Pointer(hdr), 0); err != nil {
+		return err
+	}
+	if hdr.Result < 0 {
+		return fmt.Errorf("feature: query %v: %w", op, unix.Errno(-hdr.Result))
+	}
+	return nil
+}

@@ -1,0 +1,247 @@
+package matrix
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func TestKernelTable(t *testing.T) {
+	ks, err := Kernels()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ks) == 0 {
+		t.Fatal("kernels.txt has no kernel")
+	}
+	for _, k := range ks {
+		pkg, ver, _ := strings.Cut(k.Package, "=")
+		if pkg == "" || ver == "" || !strings.Contains(k.Path, "vmlinuz") {
+			t.Errorf("bad row %+v", k)
+		}
+	}
+	for _, bad := range []string{
+		"a pkg=1 boot/vmlinuz 1\na pkg=2 boot/vmlinuz 1\n", // duplicate name
+		"a pkg boot/vmlinuz 1\n",                           // package without version
+		"a pkg=1 boot/vmlinuz\n",                           // no last_op
+		"a pkg=1 boot/vmlinuz query\n",                     // last_op not a number
+		"a pkg=1 boot/vmlinuz 256\n",                       // last_op is a __u8
+		"a pkg=1 boot/vmlinuz 64 query zcrx_typo\n",        // unknown feature
+	} {
+		if k, err := parseKernels(bad); err == nil {
+			t.Errorf("accepted %q as %+v", bad, k)
+		}
+	}
+	k, err := parseKernels("# c\n\nk p=1 boot/vmlinuz 57 query zcrx\n")
+	if err != nil || len(k) != 1 || k[0].LastOp != 57 || !k[0].Has("zcrx") || k[0].Has("bpf_filter") {
+		t.Errorf("parsed %+v, %v", k, err)
+	}
+}
+
+// TestBzImageRelease reads the release of every cached kernel, if any.
+func TestBzImageRelease(t *testing.T) {
+	ks, _ := Kernels()
+	for _, k := range ks {
+		p := filepath.Join("..", "..", ".cache", "kernels", k.Name, "vmlinuz")
+		if _, err := os.Stat(p); err != nil {
+			t.Logf("%s not cached", k.Name)
+			continue
+		}
+		rel, err := bzImageRelease(p)
+		if err != nil || !strings.HasPrefix(rel, k.Name) {
+			t.Errorf("%s: release %q, %v", k.Name, rel, err)
+		}
+	}
+	if _, err := bzImageRelease("kernels.txt"); err == nil {
+		t.Error("kernels.txt taken for a bzImage")
+	}
+}
+
+// TestCPIO writes an archive and decodes it again by the newc rules.
+func TestCPIO(t *testing.T) {
+	var buf bytes.Buffer
+	w := newCPIO(&buf)
+	w.File("init", 0o755, []byte("#!x"))
+	w.Dir("dev")
+	w.CharDev("dev/console", 5, 1)
+	w.File("f", 0o644, nil)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b := buf.Bytes()
+	var names []string
+	for off := 0; ; {
+		if off%4 != 0 || string(b[off:off+6]) != "070701" {
+			t.Fatalf("bad header at %d: %q", off, b[off:min(off+6, len(b))])
+		}
+		field := func(i int) int {
+			n, err := strconv.ParseUint(string(b[off+6+8*i:off+14+8*i]), 16, 32)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return int(n)
+		}
+		mode, size, rmaj, rmin, nameSize := field(1), field(6), field(9), field(10), field(11)
+		name := string(b[off+110 : off+110+nameSize-1])
+		names = append(names, name)
+		if name == "dev/console" && (mode != cpioChar|0o600 || rmaj != 5 || rmin != 1) {
+			t.Errorf("console: mode %o rdev %d:%d", mode, rmaj, rmin)
+		}
+		data := (off + 110 + nameSize + 3) &^ 3
+		if name == "init" && string(b[data:data+size]) != "#!x" {
+			t.Errorf("init data %q", b[data:data+size])
+		}
+		off = (data + size + 3) &^ 3
+		if name == "TRAILER!!!" {
+			if off != len(b) {
+				t.Errorf("%d bytes after trailer", len(b)-off)
+			}
+			break
+		}
+	}
+	if got := strings.Join(names, " "); got != "init dev dev/console f TRAILER!!!" {
+		t.Errorf("entries %q", got)
+	}
+}
+
+// sampleLog is serial output as /init prints it, with a boot preamble,
+// escapes, carriage returns, subtests, skips and a crashed binary.
+const sampleLog = "\x1bc\x1b[2JSeaBIOS\r\nBooting..\x1b[2J\r\nMATRIX-BEGIN pkg_a\r\n" +
+	`=== RUN   TestA
+--- PASS: TestA (0.00s)
+=== RUN   TestB
+=== RUN   TestB/one
+    b_test.go:3: detail
+=== RUN   TestB/two
+=== PAUSE TestB/two
+=== CONT  TestB/two
+    b_test.go:9: needs zcrx: kernel lacks it
+--- FAIL: TestB (0.01s)
+    --- FAIL: TestB/one (0.00s)
+    --- SKIP: TestB/two (0.00s)
+=== RUN   TestC
+    c_test.go:1: needs query: old kernel
+--- SKIP: TestC (0.00s)
+=== RUN   TestD
+    d_test.go:1: plain reason
+--- SKIP: TestD (0.00s)
+=== RUN   TestE
+    e_test.go:1: needs warp_drive: not invented
+--- SKIP: TestE (0.00s)
+FAIL
+
+MATRIX-END pkg_a exit=1
+MATRIX-BEGIN pkg_b
+=== RUN   TestOK
+--- PASS: TestOK (0.00s)
+=== RUN   TestBoom
+panic: boom
+MATRIX-END pkg_b exit=2
+
+MATRIX-BEGIN pkg_c
+=== RUN   TestHalf
+`
+
+func TestEvaluate(t *testing.T) {
+	pkgs := []testPkg{{name: "pkg_a"}, {name: "pkg_b"}, {name: "pkg_c"}, {name: "pkg_d"},
+		{name: "pkg_e", buildErr: "syntax error"}}
+	col := &column{name: "k", features: []string{"query"}, log: sampleLog}
+	r := evaluate(col, pkgs)
+	got := map[string]string{}
+	for _, tt := range r.tests {
+		got[tt.Binary+" "+tt.Name] = tt.Status + " " + tt.Reason
+	}
+	want := map[string]string{
+		"pkg_a TestA":     "PASS ",
+		"pkg_a TestB":     "FAIL ",
+		"pkg_a TestB/one": "FAIL ",
+		"pkg_a TestB/two": "SKIP needs zcrx: kernel lacks it",
+		"pkg_a TestC":     `FAIL skipped although kernel k has "query": needs query: old kernel`,
+		"pkg_a TestD":     "SKIP plain reason",
+		"pkg_a TestE": `FAIL skip names feature "warp_drive", unknown to internal/matrix/feature ` +
+			"(add it there and to kernels.txt): needs warp_drive: not invented",
+		"pkg_b TestOK":   "PASS ",
+		"pkg_b TestBoom": "FAIL crashed, exit status 2 without a failed test",
+		"pkg_c TestHalf": "FAIL crashed, no MATRIX-END marker: the binary or the VM died under it",
+		"pkg_e pkg_e":    "FAIL did not build",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("got %d tests, want %d: %v", len(got), len(want), got)
+	}
+	var names []string
+	for _, f := range r.failures {
+		names = append(names, f.name)
+	}
+	// TestB/one is inside TestB's output; boot, pkg_d and pkg_e fail on their own.
+	wantNames := "(boot) pkg_a TestB pkg_a TestC pkg_a TestE pkg_b TestBoom pkg_c TestHalf pkg_d pkg_e"
+	if strings.Join(names, " ") != wantNames {
+		t.Errorf("failures %q, want %q", strings.Join(names, " "), wantNames)
+	}
+	if out := strings.Join(r.failures[1].output, "\n"); !strings.Contains(out, "b_test.go:3: detail") ||
+		!strings.Contains(out, "--- FAIL: TestB/one") || strings.Contains(out, "TestA") {
+		t.Errorf("TestB output:\n%s", out)
+	}
+}
+
+func TestReport(t *testing.T) {
+	pass := "MATRIX-BEGIN p\n=== RUN   TestA\n--- PASS: TestA (0.00s)\nPASS\n\nMATRIX-END p exit=0\nMATRIX-DONE exit=0\n"
+	var out bytes.Buffer
+	cols := []*column{{name: "k1", log: pass}, {name: "k2", log: pass}}
+	if !report(&out, cols, []testPkg{{name: "p"}}, true) {
+		t.Errorf("passing matrix failed:\n%s", out.String())
+	}
+	for _, s := range []string{"MATRIX k1 passed=1 failed=0 skipped=0\n", "k2 p --- PASS: TestA (0.00s)\n",
+		"matrix: 2 passed, 0 failed, 0 skipped\n"} {
+		if !strings.Contains(out.String(), s) {
+			t.Errorf("report lacks %q:\n%s", s, out.String())
+		}
+	}
+	out.Reset()
+	cols = []*column{{name: "k1", log: strings.TrimSuffix(pass, "MATRIX-DONE exit=0\n")}}
+	if report(&out, cols, []testPkg{{name: "p"}}, false) {
+		t.Errorf("missing MATRIX-DONE passed:\n%s", out.String())
+	}
+
+	// The same skip passes on a kernel without the feature and fails on one with it.
+	skip := "MATRIX-BEGIN p\n=== RUN   TestZ\n    z_test.go:7: needs zcrx_nodev: ZCRX_REG_NODEV not in the query\n" +
+		"--- SKIP: TestZ (0.00s)\nPASS\n\nMATRIX-END p exit=0\nMATRIX-DONE exit=0\n"
+	out.Reset()
+	cols = []*column{{name: "old", log: skip}, {name: "new", features: []string{"zcrx", "zcrx_nodev"}, log: skip}}
+	if report(&out, cols, []testPkg{{name: "p"}}, false) {
+		t.Errorf("wrong skip passed:\n%s", out.String())
+	}
+	for _, s := range []string{
+		"MATRIX old passed=0 failed=0 skipped=1\n",
+		"MATRIX new passed=0 failed=1 skipped=0\n",
+		"SKIP old TestZ: needs zcrx_nodev: ZCRX_REG_NODEV not in the query\n",
+		`FAIL new p TestZ: skipped although kernel new has "zcrx_nodev"`,
+		"    z_test.go:7: needs zcrx_nodev",
+		"matrix: 0 passed, 1 failed, 1 skipped\n",
+	} {
+		if !strings.Contains(out.String(), s) {
+			t.Errorf("report lacks %q:\n%s", s, out.String())
+		}
+	}
+}
+
+func TestNeededFeature(t *testing.T) {
+	for in, want := range map[string]string{
+		"needs zcrx: no NIC":     "zcrx",
+		"needs bpf_filter:":      "bpf_filter",
+		"needs a newer kernel":   "",
+		"kernel needs zcrx: ...": "",
+		"":                       "",
+	} {
+		if got := neededFeature(in); got != want {
+			t.Errorf("neededFeature(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,181 @@
+package selftest
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/urgen/urgen/generated/uapi"
+	"github.com/urgen/urgen/internal/matrix/feature"
+	"golang.org/x/sys/unix"
+)
+
+// inVM reports whether this runs in a VM booted by the matrix runner, whose
+// /init sets URGEN_VM and hands the kernel command line's urgen.* on.
+func inVM() bool { return os.Getenv("URGEN_VM") == "1" }
+
+func release(t *testing.T) string {
+	var uts unix.Utsname
+	if err := unix.Uname(&uts); err != nil {
+		t.Fatalf("uname: %v", err)
+	}
+	return unix.ByteSliceToString(uts.Release[:])
+}
+
+// TestKernelRelease checks that uname's release is the one the runner
+// announced in URGEN_RELEASE: in a VM, the release read from the header of
+// the vmlinuz it booted; on the host, its own uname.
+func TestKernelRelease(t *testing.T) {
+	want := os.Getenv("URGEN_RELEASE")
+	if want == "" {
+		t.Skip("not run by the matrix runner (no URGEN_RELEASE)")
+	}
+	if got := release(t); got != want {
+		t.Fatalf("uname release = %q, runner booted %q", got, want)
+	}
+	t.Logf("kernel %s (column %s)", release(t), os.Getenv("URGEN_KERNEL"))
+}
+
+// TestSetupProbe sets a ring up with the raw io_uring_setup system call,
+// probes it, and compares the probe's last_op with URGEN_LAST_OP, the
+// kernels.txt value (7.2/7.3: 64, IORING_OP_URING_CMD128; 6.12: 57).
+func TestSetupProbe(t *testing.T) {
+	var p uapi.Params
+	fd, _, errno := unix.Syscall(unix.SYS_IO_URING_SETUP, 8, uintptr(unsafe.Pointer(&p)), 0)
+	if errno != 0 {
+		if inVM() {
+			t.Fatalf("io_uring_setup: %v", errno)
+		}
+		t.Skipf("needs io_uring: io_uring_setup: %v", errno)
+	}
+	defer unix.Close(int(fd))
+	// The kernel rounds the SQ up to a power of two and doubles it for the CQ.
+	if p.SQEntries != 8 || p.CQEntries != 16 || p.Features == 0 {
+		t.Errorf("io_uring_setup gave sq_entries %d, cq_entries %d, features %#x; want 8, 16, non-zero",
+			p.SQEntries, p.CQEntries, p.Features)
+	}
+	k, err := feature.Detect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("last_op %d (%v), features: %s", k.LastOp, k.LastOp, strings.Join(k.Features, " "))
+	want, set := os.LookupEnv("URGEN_LAST_OP")
+	if !set {
+		t.Skip("no expected last_op: not in a matrix VM (kernels.txt has none for the host)")
+	}
+	if n, err := strconv.Atoi(want); err != nil || int(k.LastOp) != n {
+		t.Fatalf("probe last_op = %d, kernels.txt says %q", k.LastOp, want)
+	}
+}
+
+// TestFeatures checks that the features found by probe and query are
+// exactly those that URGEN_FEATURES (the kernels.txt row, or on the host
+// MATRIX_HOST_FEATURES) lists: a missing one would let a wrong skip pass.
+func TestFeatures(t *testing.T) {
+	want, set := os.LookupEnv("URGEN_FEATURES")
+	if !set {
+		t.Skip("no expected feature list: not in a matrix VM, and MATRIX_HOST_FEATURES unset")
+	}
+	k, err := feature.Detect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := strings.FieldsFunc(want, func(r rune) bool { return r == ',' })
+	for _, f := range feature.Names {
+		if k.Has(f) != slices.Contains(listed, f) {
+			t.Errorf("feature %s: detected %v, listed %v (kernels.txt row %q)", f, k.Has(f), !k.Has(f), os.Getenv("URGEN_KERNEL"))
+		}
+	}
+}
+
+// TestSQEMixed cross-checks the query against the setup call itself: a
+// ring with IORING_SETUP_SQE_MIXED sets up if and only if the query
+// reports the flag.
+func TestSQEMixed(t *testing.T) {
+	k, err := feature.Detect()
+	if err != nil {
+		t.Skipf("needs io_uring: %v", err)
+	}
+	p := uapi.Params{Flags: uapi.SetupSQEMixed}
+	fd, _, errno := unix.Syscall(unix.SYS_IO_URING_SETUP, 8, uintptr(unsafe.Pointer(&p)), 0)
+	if errno == 0 {
+		unix.Close(int(fd))
+	}
+	switch {
+	case k.Has("sqe_mixed") && errno != 0:
+		t.Fatalf("query reports IORING_SETUP_SQE_MIXED, but io_uring_setup with it: %v", errno)
+	case !k.Has("sqe_mixed") && !errors.Is(errno, unix.EINVAL):
+		t.Fatalf("query lacks IORING_SETUP_SQE_MIXED, but io_uring_setup with it gave %v, want EINVAL", errno)
+	}
+}
+
+// TestTmp checks that /tmp is writable, and a tmpfs inside the VM.
+func TestTmp(t *testing.T) {
+	dir, err := os.MkdirTemp("/tmp", "selftest-")
+	if err != nil {
+		t.Fatalf("/tmp not writable: %v", err)
+	}
+	defer os.RemoveAll(dir)
+	want := []byte("matrix selftest\n")
+	p := filepath.Join(dir, "f")
+	if err := os.WriteFile(p, want, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(p); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("read back %q, %v; want %q", got, err, want)
+	}
+	if !inVM() {
+		return
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs("/tmp", &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Type != unix.TMPFS_MAGIC {
+		t.Fatalf("/tmp has f_type %#x, want tmpfs %#x", st.Type, unix.TMPFS_MAGIC)
+	}
+}
+
+// TestLoopbackTCP echoes bytes over a TCP connection on 127.0.0.1, which
+// works only if /init brought lo up.
+func TestLoopbackTCP(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		io.Copy(c, c)
+	}()
+	c, err := net.DialTimeout("tcp", ln.Addr().String(), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	want := []byte("ping over loopback")
+	if _, err := c.Write(want); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(c, got); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("echo = %q, want %q", got, want)
+	}
+}
