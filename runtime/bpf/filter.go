@@ -20,6 +20,7 @@
 package bpf
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"unsafe"
@@ -89,6 +90,23 @@ func (e *PDUSizeError) Unwrap() error { return unix.EMSGSIZE }
 // Register attaches f to the ring with file descriptor fd, or to the calling
 // task with Task. The kernel copies the program; f may be reused.
 func Register(fd int, f Filter) error {
+	return RegisterOn(func(op uapi.RegisterOp, arg unsafe.Pointer, nargs uint32) (int, error) {
+		for {
+			r, _, errno := unix.Syscall6(unix.SYS_IO_URING_REGISTER, uintptr(fd), uintptr(op), uintptr(arg), uintptr(nargs), 0, 0)
+			if errno == unix.EINTR {
+				continue
+			}
+			if errno != 0 {
+				return int(r), fmt.Errorf("io_uring_register %s: %s: %w", op, f.Op, errno)
+			}
+			return int(r), nil
+		}
+	}, f)
+}
+
+// RegisterOn registers f through reg, an io_uring_register(2) call bound to
+// a ring such as the method value ring.(*Ring).Register.
+func RegisterOn(reg query.Registrar, f Filter) error {
 	if len(f.Program) == 0 {
 		return fmt.Errorf("io_uring_register %s: %s: empty program: %w", uapi.RegisterBPFFilter, f.Op, unix.EINVAL)
 	}
@@ -100,24 +118,14 @@ func Register(fd int, f Filter) error {
 		PDUSize:   f.PDUSize,
 		FilterPtr: uint64(uintptr(unsafe.Pointer(&f.Program[0]))),
 	}
-	var errno unix.Errno
-	for {
-		_, _, errno = unix.Syscall6(unix.SYS_IO_URING_REGISTER, uintptr(fd), uintptr(uapi.RegisterBPFFilter),
-			uintptr(unsafe.Pointer(arg)), 1, 0, 0)
-		if errno != unix.EINTR {
-			break
-		}
-	}
+	_, err := reg(uapi.RegisterBPFFilter, unsafe.Pointer(arg), 1)
 	runtime.KeepAlive(f.Program)
 	runtime.KeepAlive(arg)
-	switch errno {
-	case 0:
-		return nil
-	case unix.EMSGSIZE:
+	if errors.Is(err, unix.EMSGSIZE) {
 		// The kernel wrote its own size back into the argument.
 		return &PDUSizeError{Op: f.Op, Filter: f.PDUSize, Kernel: arg.Filter.PDUSize}
 	}
-	return fmt.Errorf("io_uring_register %s: %s: %w", uapi.RegisterBPFFilter, f.Op, errno)
+	return err
 }
 
 // RegisterAll registers filters in order, stopping at the first error.

@@ -53,6 +53,32 @@ type Entry struct {
 // reports a failure of the call itself (for example EINVAL from a kernel
 // without the query interface); per-entry failures are in Entry.Err.
 func Run(ringFD int, entries []Entry) error {
+	return RunOn(fdRegistrar(ringFD), entries)
+}
+
+// Registrar is an io_uring_register(2) call bound to a ring, such as the
+// method value ring.(*Ring).Register; it lets a ring that is reachable only
+// through its registered index (IORING_REGISTER_USE_REGISTERED_RING) answer
+// queries too.
+type Registrar func(op uapi.RegisterOp, arg unsafe.Pointer, nargs uint32) (int, error)
+
+func fdRegistrar(fd int) Registrar {
+	return func(op uapi.RegisterOp, arg unsafe.Pointer, nargs uint32) (int, error) {
+		for {
+			r, _, errno := unix.Syscall6(unix.SYS_IO_URING_REGISTER, uintptr(fd), uintptr(op), uintptr(arg), uintptr(nargs), 0, 0)
+			if errno == unix.EINTR {
+				continue
+			}
+			if errno != 0 {
+				return int(r), fmt.Errorf("io_uring_register %s: %w", op, errno)
+			}
+			return int(r), nil
+		}
+	}
+}
+
+// RunOn is Run through reg.
+func RunOn(reg Registrar, entries []Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}
@@ -74,7 +100,8 @@ func Run(ringFD int, entries []Entry) error {
 			h.NextEntry = uint64(uintptr(unsafe.Pointer(&hdrs[i+1])))
 		}
 	}
-	err := register(ringFD, unsafe.Pointer(&hdrs[0]))
+	// nr_args must be 0 for IORING_REGISTER_QUERY.
+	_, err := reg(uapi.RegisterQuery, unsafe.Pointer(&hdrs[0]), 0)
 	runtime.KeepAlive(hdrs)
 	runtime.KeepAlive(entries)
 	if err != nil {
@@ -91,21 +118,6 @@ func Run(ringFD int, entries []Entry) error {
 		}
 	}
 	return nil
-}
-
-func register(fd int, arg unsafe.Pointer) error {
-	for {
-		// nr_args must be 0 for IORING_REGISTER_QUERY.
-		_, _, errno := unix.Syscall6(unix.SYS_IO_URING_REGISTER, uintptr(fd),
-			uintptr(uapi.RegisterQuery), uintptr(arg), 0, 0, 0)
-		if errno == unix.EINTR {
-			continue
-		}
-		if errno != 0 {
-			return fmt.Errorf("io_uring_register %s: %w", uapi.RegisterQuery, errno)
-		}
-		return nil
-	}
 }
 
 // Answer is the typed answer to one query op.
@@ -156,7 +168,10 @@ type Info struct {
 // All asks every query op in one system call, on ringFD or NoRing.
 // It fails only when the call itself fails; ops this kernel does not know
 // carry their error in the matching Answer.
-func All(ringFD int) (*Info, error) {
+func All(ringFD int) (*Info, error) { return AllOn(fdRegistrar(ringFD)) }
+
+// AllOn is All through reg.
+func AllOn(reg Registrar) (*Info, error) {
 	info := new(Info)
 	entries := []Entry{
 		info.Opcodes.entry(uapi.QueryOpOpcodes),
@@ -164,7 +179,7 @@ func All(ringFD int) (*Info, error) {
 		info.SCQ.entry(uapi.QueryOpSCQ),
 		info.ZCRXEvent.entry(uapi.QueryOpZCRXEvent),
 	}
-	if err := Run(ringFD, entries); err != nil {
+	if err := RunOn(reg, entries); err != nil {
 		return nil, err
 	}
 	info.Opcodes.take(&entries[0])
