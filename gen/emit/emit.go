@@ -286,8 +286,7 @@ func (e *emitter) structDecl(g *goStruct, arch string) jen.Code {
 func (e *emitter) accessor(code *jen.Statement, g *goStruct, recv string, a *accessor, arch string) {
 	off := a.Offset[arch]
 	ptr := jen.Qual("unsafe", "Add").Call(jen.Qual("unsafe", "Pointer").Call(jen.Id(recv)), jen.Lit(int(off)))
-	what := fmt.Sprintf("%s (%s, offset %d)", cDecl(a.Type, a.C), a.Type.C, off)
-	what = fmt.Sprintf("%s at offset %d", cDecl(a.Type, a.C), off)
+	what := fmt.Sprintf("%s at offset %d", cDecl(a.Type, a.C), off)
 	if a.Doc != "" {
 		what += ": " + oneLine(a.Doc)
 	}

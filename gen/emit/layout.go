@@ -2,8 +2,6 @@ package emit
 
 import (
 	"fmt"
-	"sort"
-	"strings"
 
 	"github.com/urgen/urgen/gen/goname"
 	"github.com/urgen/urgen/gen/model"
@@ -406,13 +404,3 @@ func archGroups(archs []string, key func(arch string) string) (common bool, byKe
 	return len(byKey) == 1, byKey
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	var k []string
-	for s := range m {
-		k = append(k, s)
-	}
-	sort.Strings(k)
-	return k
-}
-
-var _ = strings.Join
