@@ -403,4 +403,3 @@ func archGroups(archs []string, key func(arch string) string) (common bool, byKe
 	}
 	return len(byKey) == 1, byKey
 }
-
