@@ -1,0 +1,360 @@
+package ring
+
+import (
+	"runtime"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/urgen/urgen/generated/uapi"
+)
+
+func pipe(t *testing.T) [2]int {
+	t.Helper()
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(p[0]); unix.Close(p[1]) })
+	return p
+}
+
+func timespec(d time.Duration) *uapi.KernelTimespec {
+	return &uapi.KernelTimespec{TvSec: int64(d / time.Second), TvNsec: int64(d % time.Second)}
+}
+
+const (
+	eTIME      = -int32(unix.ETIME)
+	eCANCELED  = -int32(unix.ECANCELED)
+	eNOENT     = -int32(unix.ENOENT)
+	eBADF      = -int32(unix.EBADF)
+	eINTR      = -int32(unix.EINTR)
+	eALREADY   = -int32(unix.EALREADY)
+	timeoutDur = 20 * time.Millisecond
+)
+
+func TestTimeouts(t *testing.T) {
+	r := newRing(t, 16)
+	ts := timespec(timeoutDur)
+	// Pure timeout: expires with ETIME, not before its time.
+	start := time.Now()
+	rw(sqe(t, r), uapi.OpTimeout, -1, ptr(ts), 1, 0, 1)
+	r.Keep(1, ts)
+	res := submitReap(t, r, 1)
+	if res[1].res != eTIME {
+		t.Fatalf("timeout res %d, want ETIME", res[1].res)
+	}
+	if el := time.Since(start); el < timeoutDur {
+		t.Fatalf("timeout fired after %v, before %v", el, timeoutDur)
+	}
+
+	// Completion-count timeout: fires (res 0) once 2 other requests complete.
+	long := timespec(10 * time.Second)
+	rw(sqe(t, r), uapi.OpTimeout, -1, ptr(long), 1, 2, 2)
+	r.Keep(2, long)
+	rw(sqe(t, r), uapi.OpNop, -1, nil, 0, 0, 3)
+	rw(sqe(t, r), uapi.OpNop, -1, nil, 0, 0, 4)
+	res = submitReap(t, r, 3)
+	if res[2].res != 0 || res[3].res != 0 || res[4].res != 0 {
+		t.Fatalf("count timeout: %v", res)
+	}
+
+	// Timeout removal.
+	rw(sqe(t, r), uapi.OpTimeout, -1, ptr(long), 1, 0, 5)
+	r.Keep(5, long)
+	s := sqe(t, r)
+	rw(s, uapi.OpTimeoutRemove, -1, nil, 0, 0, 6)
+	s.Addr = 5
+	res = submitReap(t, r, 2)
+	if res[5].res != eCANCELED || res[6].res != 0 {
+		t.Fatalf("timeout remove: %v", res)
+	}
+	s = sqe(t, r)
+	rw(s, uapi.OpTimeoutRemove, -1, nil, 0, 0, 7)
+	s.Addr = 5
+	if res := submitReap(t, r, 1); res[7].res != eNOENT {
+		t.Fatalf("removing a gone timeout: %d, want ENOENT", res[7].res)
+	}
+}
+
+func TestMultishotTimeout(t *testing.T) {
+	r := newRing(t, 8)
+	ts := timespec(5 * time.Millisecond)
+	s := sqe(t, r)
+	rw(s, uapi.OpTimeout, -1, ptr(ts), 1, 3, 1) // off = 3 expirations
+	s.SetTimeoutFlags(uint32(uapi.TimeoutMultishot))
+	r.Keep(1, ts)
+	if _, err := r.Submit(); err != nil {
+		t.Fatal(err)
+	}
+	got := reap(t, r, 1)
+	if got[0].res == -int32(unix.EINVAL) {
+		t.Skipf("needs io_uring: IORING_TIMEOUT_MULTISHOT (Linux 6.4) rejected")
+	}
+	got = append(got, reap(t, r, 2)...)
+	for i, c := range got {
+		more := c.flags&uapi.CQEFMore != 0
+		if c.ud != 1 || c.res != eTIME || more != (i < 2) {
+			t.Fatalf("expiration %d: %+v (want ETIME, MORE on all but the last)", i, c)
+		}
+	}
+	if r.Kept() != 0 {
+		t.Fatal("value kept after the final multishot completion")
+	}
+}
+
+func TestLinkTimeout(t *testing.T) {
+	r := newRing(t, 8)
+	p := pipe(t)
+	buf := make([]byte, 8)
+	ts := timespec(timeoutDur)
+	// A read on an empty pipe never completes: the link timeout cancels it.
+	s := sqe(t, r)
+	rw(s, uapi.OpRead, p[0], ptr(&buf[0]), 8, 0, 1)
+	s.Flags |= uapi.SQEIOLink
+	rw(sqe(t, r), uapi.OpLinkTimeout, -1, ptr(ts), 1, 0, 2)
+	r.Keep(1, buf)
+	r.Keep(2, ts)
+	res := submitReap(t, r, 2)
+	if (res[1].res != eCANCELED && res[1].res != eINTR) || res[2].res != eTIME {
+		t.Fatalf("link timeout expiry: %v", res)
+	}
+	// A NOP completes first: the link timeout is cancelled.
+	long := timespec(10 * time.Second)
+	s = sqe(t, r)
+	rw(s, uapi.OpNop, -1, nil, 0, 0, 3)
+	s.Flags |= uapi.SQEIOLink
+	rw(sqe(t, r), uapi.OpLinkTimeout, -1, ptr(long), 1, 0, 4)
+	r.Keep(4, long)
+	res = submitReap(t, r, 2)
+	if res[3].res != 0 || res[4].res != eCANCELED {
+		t.Fatalf("link timeout cancel: %v", res)
+	}
+}
+
+func TestLinksAndDrain(t *testing.T) {
+	r := newRing(t, 16)
+	// Soft link: a failure cancels the rest of the chain.
+	for i, link := range []uapi.SQEFlags{uapi.SQEIOLink, uapi.SQEIOHardlink} {
+		base := uint64(10 * (i + 1))
+		s := sqe(t, r)
+		rw(s, uapi.OpNop, -1, nil, 0, 0, base)
+		s.Flags |= link
+		s = sqe(t, r)
+		rw(s, uapi.OpFsync, 1<<20, nil, 0, 0, base+1) // EBADF
+		s.Flags |= link
+		rw(sqe(t, r), uapi.OpNop, -1, nil, 0, 0, base+2)
+		if _, err := r.Submit(); err != nil {
+			t.Fatal(err)
+		}
+		res := reap(t, r, 3)
+		want2 := eCANCELED
+		if link == uapi.SQEIOHardlink {
+			want2 = 0
+		}
+		if res[0].ud != base || res[0].res != 0 || res[1].ud != base+1 || res[1].res != eBADF ||
+			res[2].ud != base+2 || res[2].res != want2 {
+			t.Fatalf("%v chain: %+v", link, res)
+		}
+	}
+	// Drain: the NOP waits until the timeout before it has completed.
+	ts := timespec(timeoutDur)
+	rw(sqe(t, r), uapi.OpTimeout, -1, ptr(ts), 1, 0, 1)
+	r.Keep(1, ts)
+	s := sqe(t, r)
+	rw(s, uapi.OpNop, -1, nil, 0, 0, 2)
+	s.Flags |= uapi.SQEIODrain
+	rw(sqe(t, r), uapi.OpNop, -1, nil, 0, 0, 3)
+	if _, err := r.Submit(); err != nil {
+		t.Fatal(err)
+	}
+	res := reap(t, r, 3)
+	if res[0].ud != 1 || res[1].ud != 2 || res[2].ud != 3 {
+		t.Fatalf("drain order %+v, want 1, 2, 3", res)
+	}
+}
+
+// blockedRead queues a read on an empty pipe: it stays in flight until
+// cancelled.
+func blockedRead(t *testing.T, r *Ring, fd int, ud uint64, flags uapi.SQEFlags) {
+	t.Helper()
+	buf := make([]byte, 8)
+	s := sqe(t, r)
+	rw(s, uapi.OpRead, fd, ptr(&buf[0]), 8, 0, ud)
+	s.Flags |= flags
+	r.Keep(ud, buf)
+}
+
+func cancel(t *testing.T, r *Ring, ud uint64, fd int, key uint64, flags uapi.CancelFlags, op uapi.Op) {
+	t.Helper()
+	s := sqe(t, r)
+	rw(s, uapi.OpAsyncCancel, fd, nil, 0, 0, ud)
+	s.Addr = key
+	s.SetCancelFlags(uint32(flags))
+	if flags&uapi.AsyncCancelOp != 0 {
+		s.Len = uint32(op)
+	}
+}
+
+func TestCancelByEveryKey(t *testing.T) {
+	r := newRing(t, 32)
+	p := pipe(t)
+	q := pipe(t)
+	submit := func() {
+		t.Helper()
+		if _, err := r.Submit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(name string, want map[uint64]int32) {
+		t.Helper()
+		got := submitReap(t, r, len(want))
+		for ud, res := range want {
+			if got[ud].res != res {
+				t.Fatalf("%s: user data %d res %d, want %d (all: %v)", name, ud, got[ud].res, res, got)
+			}
+		}
+	}
+
+	// user_data: the default key.
+	blockedRead(t, r, p[0], 1, 0)
+	submit()
+	cancel(t, r, 100, -1, 1, 0, 0)
+	check("by user data", map[uint64]int32{1: eCANCELED, 100: 0})
+
+	// user_data + ALL: every match; the result is the count.
+	// Two requests share user data 2, which Keep does not allow: their
+	// buffers stay reachable through bufs instead (the zero-overhead path).
+	bufs := [][]byte{make([]byte, 8), make([]byte, 8)}
+	for i, fd := range []int{p[0], q[0]} {
+		rw(sqe(t, r), uapi.OpRead, fd, ptr(&bufs[i][0]), 8, 0, 2)
+	}
+	submit()
+	cancel(t, r, 101, -1, 2, uapi.AsyncCancelAll, 0)
+	submit()
+	all := reap(t, r, 3)
+	runtime.KeepAlive(bufs)
+	counts := map[uint64][]int32{}
+	for _, c := range all {
+		counts[c.ud] = append(counts[c.ud], c.res)
+	}
+	if len(counts[2]) != 2 || counts[2][0] != eCANCELED || counts[2][1] != eCANCELED || len(counts[101]) != 1 || counts[101][0] != 2 {
+		t.Fatalf("cancel ALL by user data: %v", counts)
+	}
+
+	// fd: the first request on the fd; fd + ALL: all of them.
+	blockedRead(t, r, p[0], 3, 0)
+	blockedRead(t, r, q[0], 4, 0)
+	blockedRead(t, r, q[0], 5, 0)
+	submit()
+	cancel(t, r, 102, p[0], 0, uapi.AsyncCancelFD, 0)
+	check("by fd", map[uint64]int32{3: eCANCELED, 102: 0})
+	cancel(t, r, 103, q[0], 0, uapi.AsyncCancelFD|uapi.AsyncCancelAll, 0)
+	check("by fd, all", map[uint64]int32{4: eCANCELED, 5: eCANCELED, 103: 2})
+
+	// fixed fd: the key is an index into the registered file table.
+	files := []int32{int32(q[0])}
+	if _, err := r.Register(uapi.RegisterFiles, ptr(&files[0]), 1); err != nil {
+		t.Fatal(err)
+	}
+	blockedRead(t, r, 0, 6, uapi.SQEFixedFile)
+	submit()
+	cancel(t, r, 104, 0, 0, uapi.AsyncCancelFD|uapi.AsyncCancelFDFixed, 0)
+	check("by fixed fd", map[uint64]int32{6: eCANCELED, 104: 0})
+
+	// ANY: everything in flight.
+	blockedRead(t, r, p[0], 7, 0)
+	blockedRead(t, r, q[0], 8, 0)
+	submit()
+	cancel(t, r, 105, -1, 0, uapi.AsyncCancelAny, 0)
+	check("any", map[uint64]int32{7: eCANCELED, 8: eCANCELED, 105: 2})
+
+	// op (Linux 6.6): by opcode, alone and combined with user data.
+	blockedRead(t, r, p[0], 9, 0)
+	s := sqe(t, r)
+	rw(s, uapi.OpPollAdd, q[0], nil, 0, 0, 10)
+	s.SetPoll32Events(unix.POLLIN)
+	submit()
+	cancel(t, r, 106, -1, 0, uapi.AsyncCancelOp|uapi.AsyncCancelAll, uapi.OpPollAdd)
+	res := submitReap(t, r, 2)
+	if res[106].res == -int32(unix.EINVAL) {
+		t.Fatalf("IORING_ASYNC_CANCEL_OP rejected: %v", res) // all matrix kernels have it
+	}
+	if res[106].res != 1 || res[10].res != eCANCELED {
+		t.Fatalf("cancel by op: %v", res)
+	}
+	cancel(t, r, 107, -1, 10, uapi.AsyncCancelOp|uapi.AsyncCancelUserdata, uapi.OpRead)
+	check("by op and wrong user data", map[uint64]int32{107: eNOENT})
+	cancel(t, r, 108, -1, 9, uapi.AsyncCancelOp|uapi.AsyncCancelUserdata, uapi.OpRead)
+	check("by op and user data", map[uint64]int32{9: eCANCELED, 108: 0})
+
+	// Nothing matches.
+	cancel(t, r, 109, -1, 12345, 0, 0)
+	check("no match", map[uint64]int32{109: eNOENT})
+
+	// Synchronous cancel through io_uring_register (Linux 6.0).
+	blockedRead(t, r, p[0], 11, 0)
+	submit()
+	sc := &uapi.SyncCancelReg{Addr: 11, FD: -1, Timeout: uapi.KernelTimespec{TvSec: -1, TvNsec: -1}}
+	if _, err := r.Register(uapi.RegisterSyncCancel, ptr(sc), 1); err != nil {
+		t.Fatalf("sync cancel: %v", err)
+	}
+	if got := reap(t, r, 1); got[0].ud != 11 || got[0].res != eCANCELED {
+		t.Fatalf("after sync cancel: %+v", got)
+	}
+	if r.Kept() != 0 {
+		t.Fatalf("%d values kept after all requests completed", r.Kept())
+	}
+}
+
+func TestMultishotPoll(t *testing.T) {
+	r := newRing(t, 8)
+	p := pipe(t)
+	s := sqe(t, r)
+	rw(s, uapi.OpPollAdd, p[0], nil, uint32(uapi.PollAddMulti), 0, 1)
+	s.SetPoll32Events(unix.POLLIN)
+	if _, err := r.Submit(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 16)
+	for i := range 3 {
+		if _, err := unix.Write(p[1], []byte{'a' + byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+		c := reap(t, r, 1)[0]
+		if c.ud != 1 || c.res&unix.POLLIN == 0 || c.flags&uapi.CQEFMore == 0 {
+			t.Fatalf("event %d: %+v, want POLLIN with MORE", i, c)
+		}
+		if n, _ := unix.Read(p[0], buf); n != 1 || buf[0] != 'a'+byte(i) {
+			t.Fatalf("pipe read %q", buf[:n])
+		}
+	}
+	s = sqe(t, r)
+	rw(s, uapi.OpPollRemove, -1, nil, 0, 0, 2)
+	s.Addr = 1
+	res := submitReap(t, r, 2)
+	if res[2].res != 0 || res[1].res != eCANCELED || res[1].flags&uapi.CQEFMore != 0 {
+		t.Fatalf("poll remove: %+v", res)
+	}
+}
+
+func TestMsgRing(t *testing.T) {
+	a := newRing(t, 4)
+	b := newRing(t, 4)
+	rw(sqe(t, a), uapi.OpMsgRing, b.FD(), nil, 42, 0xdead, 1)
+	res := submitReap(t, a, 1)
+	if res[1].res != 0 {
+		t.Fatalf("msg_ring on the sender: %d", res[1].res)
+	}
+	got := reap(t, b, 1)[0]
+	if got.ud != 0xdead || got.res != 42 {
+		t.Fatalf("receiver CQE %+v, want user data 0xdead res 42", got)
+	}
+	// A target that is not a ring.
+	p := pipe(t)
+	rw(sqe(t, a), uapi.OpMsgRing, p[0], nil, 1, 1, 2)
+	if res := submitReap(t, a, 1); res[2].res != -int32(unix.EBADFD) {
+		t.Fatalf("msg_ring to a pipe: %d, want EBADFD", res[2].res)
+	}
+}
