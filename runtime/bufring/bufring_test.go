@@ -1,0 +1,323 @@
+package bufring
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/urgen/urgen/generated/uapi"
+	"github.com/urgen/urgen/runtime/ring"
+)
+
+// These tests fill SQEs directly, as io_uring_enter(2) describes each
+// opcode, so that they depend on nothing but the ring.
+
+func newRing(t *testing.T) *ring.Ring {
+	t.Helper()
+	r, err := ring.New(16)
+	if err != nil {
+		t.Skipf("needs io_uring: %v", err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+// newBufRing creates a buffer ring or skips when the kernel lacks what
+// opts ask for.
+func newBufRing(t *testing.T, r *ring.Ring, group uint16, entries, size int, opts ...Option) *Ring {
+	t.Helper()
+	b, err := New(r, group, entries, size, opts...)
+	if err != nil {
+		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOMEM) {
+			var c config
+			for _, o := range opts {
+				o(&c)
+			}
+			t.Skipf("needs pbuf_ring flags %v: %v", c.flags, err)
+		}
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := b.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return b
+}
+
+// selectRecv queues a recv (or, for a pipe, read) that picks a buffer from
+// group.
+func selectRecv(t *testing.T, r *ring.Ring, op uapi.Op, fd int, group uint16, ud uint64, bundle bool) {
+	t.Helper()
+	s := r.SQE()
+	if s == nil {
+		t.Fatal("SQ full")
+	}
+	s.Opcode = op
+	s.FD = int32(fd)
+	s.Flags = uapi.SQEBufferSelect
+	s.SetBufGroup(group)
+	if op == uapi.OpRead {
+		s.Off = ^uint64(0) // current file position: pipes have none
+	}
+	if bundle {
+		s.Ioprio = uint16(uapi.RecvsendBundle)
+	}
+	s.UserData = ud
+	if _, err := r.Submit(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func wait(t *testing.T, r *ring.Ring) uapi.CQE {
+	t.Helper()
+	c, err := r.WaitCQE()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := *c
+	r.CQESeen(c)
+	return v
+}
+
+func pipe(t *testing.T) (rd, wr int) {
+	t.Helper()
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(p[0]); unix.Close(p[1]) })
+	return p[0], p[1]
+}
+
+func socketpair(t *testing.T) (a, b int) {
+	t.Helper()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fds[0]); unix.Close(fds[1]) })
+	return fds[0], fds[1]
+}
+
+func TestReadSelectsBuffers(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []Option
+	}{{"user", nil}, {"kernel", []Option{KernelMemory()}}} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRing(t)
+			b := newBufRing(t, r, 7, 8, 32, tc.opts...)
+			rd, wr := pipe(t)
+			seen := map[uint16]bool{}
+			// 20 reads through 8 buffers: returned buffers are reused.
+			for i := range 20 {
+				msg := bytes.Repeat([]byte{byte('a' + i)}, 1+i)
+				if _, err := unix.Write(wr, msg); err != nil {
+					t.Fatal(err)
+				}
+				selectRecv(t, r, uapi.OpRead, rd, 7, uint64(i), false)
+				c := wait(t, r)
+				if c.Res != int32(len(msg)) {
+					t.Fatalf("read %d: res %d, want %d", i, c.Res, len(msg))
+				}
+				data, bid, done, err := b.Data(&c)
+				if err != nil || !done {
+					t.Fatalf("read %d: Data: done %v err %v", i, done, err)
+				}
+				if !bytes.Equal(data, msg) {
+					t.Fatalf("read %d: got %q, want %q", i, data, msg)
+				}
+				if b.Held() != 1 {
+					t.Fatalf("held %d, want 1", b.Held())
+				}
+				seen[bid] = true
+				b.Return(bid)
+			}
+			if len(seen) != 8 {
+				t.Errorf("kernel used %d distinct buffers of 8", len(seen))
+			}
+			// The kernel's head agrees: 20 buffers consumed.
+			h, err := b.Head()
+			if errors.Is(err, unix.EINVAL) {
+				t.Skipf("needs pbuf_status: %v", err)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h != 20 {
+				t.Errorf("kernel head %d, want 20", h)
+			}
+		})
+	}
+}
+
+func TestExhaustion(t *testing.T) {
+	r := newRing(t)
+	b := newBufRing(t, r, 1, 4, 16, Buffers(2))
+	rd, wr := pipe(t)
+	var held []uint16
+	for i := range 3 {
+		if _, err := unix.Write(wr, []byte("xyz")); err != nil {
+			t.Fatal(err)
+		}
+		selectRecv(t, r, uapi.OpRead, rd, 1, uint64(i), false)
+		c := wait(t, r)
+		if i < 2 {
+			_, bid, _, err := b.Data(&c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			held = append(held, bid)
+			continue
+		}
+		if !Dry(&c) {
+			t.Fatalf("third read on two buffers: res %d flags %v, want -ENOBUFS", c.Res, c.Flags)
+		}
+		if _, _, _, err := b.Data(&c); !errors.Is(err, ErrNoBuffer) {
+			t.Fatalf("Data on a dry CQE: %v", err)
+		}
+	}
+	if b.Available() != 0 || b.Held() != 2 {
+		t.Fatalf("available %d held %d", b.Available(), b.Held())
+	}
+	// Re-arm after returning a buffer: the pending "xyz" arrives.
+	b.Return(held[0])
+	selectRecv(t, r, uapi.OpRead, rd, 1, 9, false)
+	c := wait(t, r)
+	data, _, _, err := b.Data(&c)
+	if err != nil || string(data) != "xyz" {
+		t.Fatalf("after re-arm: %q, %v", data, err)
+	}
+}
+
+func TestIncremental(t *testing.T) {
+	r := newRing(t)
+	b := newBufRing(t, r, 2, 2, 64, Incremental())
+	a, peer := socketpair(t)
+	var got []byte
+	var firstBid uint16
+	for i, chunk := range []string{"0123456789", "abcdefghij", "KLMNOPQRST"} {
+		if _, err := unix.Write(peer, []byte(chunk)); err != nil {
+			t.Fatal(err)
+		}
+		selectRecv(t, r, uapi.OpRecv, a, 2, uint64(i), false)
+		c := wait(t, r)
+		if c.Res != int32(len(chunk)) {
+			t.Fatalf("recv %d: res %d", i, c.Res)
+		}
+		if c.Flags&uapi.CQEFBufMore == 0 {
+			t.Skipf("needs pbuf_ring_inc: short receive into a 64-byte buffer did not set IORING_CQE_F_BUF_MORE (flags %v)", c.Flags)
+		}
+		data, bid, done, err := b.Data(&c)
+		if err != nil || done {
+			t.Fatalf("recv %d: done %v err %v", i, done, err)
+		}
+		if i == 0 {
+			firstBid = bid
+		} else if bid != firstBid {
+			t.Fatalf("recv %d used buffer %d, want the partly used %d", i, bid, firstBid)
+		}
+		// The kernel wrote the chunk right after the previous one.
+		if &data[0] != &b.Buf(bid)[i*10] {
+			t.Fatalf("recv %d: data at wrong offset", i)
+		}
+		got = append(got, data...)
+	}
+	if string(got) != "0123456789abcdefghijKLMNOPQRST" {
+		t.Fatalf("got %q", got)
+	}
+	// 34 more bytes fill the buffer exactly: its last completion.
+	rest := bytes.Repeat([]byte{'z'}, 34)
+	if _, err := unix.Write(peer, rest); err != nil {
+		t.Fatal(err)
+	}
+	selectRecv(t, r, uapi.OpRecv, a, 2, 5, false)
+	c := wait(t, r)
+	data, bid, done, err := b.Data(&c)
+	if err != nil || !done || bid != firstBid || !bytes.Equal(data, rest) {
+		t.Fatalf("final piece: %q bid %d done %v err %v flags %v", data, bid, done, err, c.Flags)
+	}
+	if !bytes.Equal(b.Buf(bid)[:30], got) {
+		t.Fatalf("buffer holds %q", b.Buf(bid)[:30])
+	}
+	b.Return(bid)
+}
+
+func TestBundle(t *testing.T) {
+	r := newRing(t)
+	if r.Features()&uapi.FeatRecvsendBundle == 0 {
+		t.Skipf("needs recvsend_bundle: IORING_FEAT_RECVSEND_BUNDLE not in features %v", r.Features())
+	}
+	b := newBufRing(t, r, 3, 8, 16)
+	a, peer := socketpair(t)
+	// Rotate the ring first so the bundle wraps the ring (slots 5..).
+	for i := range 5 {
+		if _, err := unix.Write(peer, []byte("p")); err != nil {
+			t.Fatal(err)
+		}
+		selectRecv(t, r, uapi.OpRecv, a, 3, uint64(i), false)
+		c := wait(t, r)
+		_, bid, _, err := b.Data(&c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Return(bid)
+	}
+	msg := make([]byte, 16*5+3)
+	for i := range msg {
+		msg[i] = byte(i)
+	}
+	if _, err := unix.Write(peer, msg); err != nil {
+		t.Fatal(err)
+	}
+	selectRecv(t, r, uapi.OpRecv, a, 3, 100, true)
+	c := wait(t, r)
+	if c.Res <= 16 {
+		t.Fatalf("bundle recv: res %d, want more than one buffer", c.Res)
+	}
+	var got []byte
+	var bids []uint16
+	err := b.Bundle(&c, func(data []byte, bid uint16, done bool) {
+		if !done {
+			t.Errorf("buffer %d not done on a plain ring", bid)
+		}
+		got = append(got, data...)
+		bids = append(bids, bid)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, msg[:c.Res]) {
+		t.Fatalf("bundle bytes differ: got %d bytes", len(got))
+	}
+	if b.Held() != len(bids) {
+		t.Fatalf("held %d, bundle had %d buffers", b.Held(), len(bids))
+	}
+	t.Logf("bundle of %d bytes in buffers %v", c.Res, bids)
+	for _, bid := range bids {
+		b.Put(bid)
+	}
+	b.Advance()
+}
+
+func TestBadArguments(t *testing.T) {
+	r := newRing(t)
+	for _, n := range []int{0, 3, 1 << 16} {
+		if _, err := New(r, 1, n, 64); !errors.Is(err, unix.EINVAL) {
+			t.Errorf("New(%d entries): %v, want EINVAL", n, err)
+		}
+	}
+	b := newBufRing(t, r, 4, 4, 64)
+	// The same group twice: the kernel refuses.
+	if _, err := New(r, 4, 4, 64); !errors.Is(err, unix.EEXIST) {
+		t.Errorf("second registration of group 4: %v, want EEXIST", err)
+	}
+	_ = b
+	if unsafe.Sizeof(uapi.Buf{}) != uapi.SizeofBuf {
+		t.Fatal("descriptor size")
+	}
+}
