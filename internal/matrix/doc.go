@@ -13,7 +13,7 @@
 // packed with the init of ./internal/matrix/init into a newc initramfs
 // (written in Go), and booted on every kernel with
 //
-//	qemu-system-x86_64 -machine pc -accel tcg -m 1024 -smp 2 -nographic -nodefaults
+//	qemu-system-x86_64 -machine pc -accel tcg,thread=single -m 1024 -smp 2 -nographic -nodefaults
 //	    -serial stdio -no-reboot -kernel vmlinuz -initrd initramfs
 //	    -append "console=ttyS0 panic=-1 quiet urgen.kernel=NAME urgen.release=REL
 //	             urgen.last_op=N urgen.features=F,... urgen.timeout=D"
