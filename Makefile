@@ -3,7 +3,7 @@ GO ?= go
 ARCHES := amd64 386 arm arm64 loong64 mips mipsle mips64 mips64le ppc64 ppc64le riscv64 s390x
 LINUX_LIBC_DEV ?= 7.3.4-1~bpo13+1
 
-.PHONY: all generate check-generated test vet vet-arches headers bench
+.PHONY: all generate check-generated test vet vet-arches headers bench matrix
 
 all: generate test
 
@@ -34,3 +34,8 @@ headers:
 	@old=$$(mktemp -d) && trap 'rm -rf $$old' EXIT && cp -r headers/. $$old/ && \
 	scripts/sync-headers.sh "$(LINUX_LIBC_DEV)" headers && \
 	$(GO) run ./cmd/urgen diff $$old headers
+
+## matrix: run the runtime tests on the Debian kernels of internal/matrix/kernels.txt under qemu, and on the host
+matrix:
+	scripts/fetch-kernels.sh
+	$(GO) run ./cmd/matrix
