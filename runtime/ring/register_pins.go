@@ -1,0 +1,57 @@
+package ring
+
+import (
+	"runtime"
+	"sync"
+	"unsafe"
+	"weak"
+)
+
+// pins holds the Go memory a ring's registrations point to (registered
+// buffers, provided buffer rings, memory regions): the kernel maps those
+// pages until the registration ends, so the Go objects must not be freed
+// and reused meanwhile. It lives outside Ring, keyed weakly by it, and dies
+// with the Ring.
+type pins struct {
+	mu      sync.Mutex
+	buffers map[uint32][]byte // registered buffer table: slot -> memory
+	bufRing map[uint16][]byte // provided buffer rings in caller memory: group -> ring
+	region  []byte            // caller memory of IORING_REGISTER_MEM_REGION
+}
+
+var (
+	pinsMu  sync.Mutex
+	pinsFor = map[weak.Pointer[Ring]]*pins{}
+)
+
+func (r *Ring) pins() *pins {
+	k := weak.Make(r)
+	pinsMu.Lock()
+	defer pinsMu.Unlock()
+	p := pinsFor[k]
+	if p == nil {
+		p = &pins{buffers: map[uint32][]byte{}, bufRing: map[uint16][]byte{}}
+		pinsFor[k] = p
+		runtime.AddCleanup(r, func(k weak.Pointer[Ring]) {
+			pinsMu.Lock()
+			delete(pinsFor, k)
+			pinsMu.Unlock()
+		}, k)
+	}
+	return p
+}
+
+// Registration arguments carry user pointers as __u64 fields, which the
+// garbage collector neither sees nor fixes up when a goroutine stack moves.
+// heap makes the memory p points to escape to the heap, where it stays put;
+// the branch never runs, but escape analysis cannot know that.
+func heap(p unsafe.Pointer) {
+	if heapNever {
+		heapSink = p
+	}
+}
+
+var (
+	heapNever bool
+	heapSink  unsafe.Pointer
+)
