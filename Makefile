@@ -36,6 +36,8 @@ headers:
 	$(GO) run ./cmd/urgen diff $$old headers
 
 ## matrix: run the runtime tests on the Debian kernels of internal/matrix/kernels.txt under qemu, and on the host
+## (first proving on one kernel that the harness reports failures: TestRunEndToEnd)
 matrix:
 	scripts/fetch-kernels.sh
+	MATRIX_E2E=1 $(GO) test -count=1 -run TestRunEndToEnd ./internal/matrix
 	$(GO) run ./cmd/matrix
