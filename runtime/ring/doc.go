@@ -51,7 +51,9 @@ as io_uring_enter(2) describes.
 
 A Ring is used by one goroutine at a time. The kernel ties some things to
 the submitting task, which in Go is an OS thread: SINGLE_ISSUER (and
-DEFER_TASKRUN) rings and registered ring fds. For those, New or
+DEFER_TASKRUN) rings, COOP_TASKRUN rings (their completions run as task
+work of the submitting thread, only when it enters the kernel),
+REGISTERED_FD_ONLY rings and registered ring fds. For those, New or
 RegisterRingFD lock the calling goroutine to its thread with
 runtime.LockOSThread, and the ring must then be used, and closed, from that
 goroutine.

@@ -70,6 +70,7 @@ type submissionQueue struct {
 	sqeHead uint32
 	sqeTail uint32
 	mixed   bool
+	rewind  bool // IORING_SETUP_SQ_REWIND: entries always start at index 0
 }
 
 type completionQueue struct {
@@ -168,8 +169,11 @@ func New(entries uint32, opts ...Option) (*Ring, error) {
 		c.noSQArr = true
 	}
 	r := &Ring{fd: -1, enterFD: -1, regIndex: -1}
-	if c.p.Flags&(uapi.SetupSingleIssuer|uapi.SetupRegisteredFDOnly) != 0 || c.register {
-		// The kernel binds these to the calling task (thread).
+	if c.p.Flags&(uapi.SetupSingleIssuer|uapi.SetupRegisteredFDOnly|uapi.SetupCoopTaskrun) != 0 || c.register {
+		// The kernel binds these to the calling task (thread): the single
+		// issuer, the registered fd table, and with COOP_TASKRUN the task
+		// work that completes requests runs only when the submitting
+		// thread enters the kernel.
 		runtime.LockOSThread()
 		r.locked = true
 	}
@@ -327,6 +331,7 @@ func (r *Ring) mapRings(c *config) error {
 		r.cq.shift = 1
 	}
 	r.sq.mixed = p.Flags&uapi.SetupSQEMixed != 0
+	r.sq.rewind = p.Flags&uapi.SetupSQRewind != 0
 	r.cq.mixed = p.Flags&uapi.SetupCQEMixed != 0
 	if p.Flags&uapi.SetupNoMMap == 0 {
 		sqSize := int(p.SQOff.Array) + int(p.SQEntries)*4

@@ -82,6 +82,11 @@ func (r *Ring) SQSpace() uint32 { return r.sq.entries - r.SQReady() }
 // has not consumed yet.
 func (r *Ring) flush() uint32 {
 	q := &r.sq
+	if q.rewind {
+		// SQ_REWIND: the kernel takes entries from index 0 and head and tail
+		// stay 0; everything handed out is pending.
+		return q.sqeTail
+	}
 	// Release store: the SQE contents become visible before the tail.
 	atomic.StoreUint32(q.ktail, q.sqeTail)
 	// With SQPOLL the kernel thread moves head concurrently; the load is
@@ -136,8 +141,25 @@ func (r *Ring) submit(waitNr uint32, getEvents bool) (int, error) {
 		if r.flags&uapi.SetupSQPoll != 0 {
 			return int(pending), nil
 		}
+		r.consumed(uint32(n), pending)
 		return n, nil
 	}
+}
+
+// consumed tells an SQ_REWIND ring that the kernel took n of the pending
+// entries: the rest move to the front, where the next submission starts.
+func (r *Ring) consumed(n, pending uint32) {
+	q := &r.sq
+	if !q.rewind || pending == 0 {
+		return
+	}
+	if n < pending {
+		size := uintptr(64) << q.shift
+		dst := unsafe.Slice((*byte)(q.sqes), uintptr(pending-n)*size)
+		src := unsafe.Slice((*byte)(unsafe.Add(q.sqes, uintptr(n)*size)), uintptr(pending-n)*size)
+		copy(dst, src)
+	}
+	q.sqeTail = pending - min(n, pending)
 }
 
 // SQRingFlags returns the kernel's IORING_SQ_* flags (NEED_WAKEUP,

@@ -93,6 +93,8 @@ func (r *Ring) waitExt(submit bool, n uint32, o *WaitOptions) (int, *uapi.CQE, e
 			if pending > 0 {
 				if r.flags&uapi.SetupSQPoll != 0 {
 					ret = int(pending)
+				} else {
+					r.consumed(uint32(ret), pending)
 				}
 				submitted += ret
 			}
