@@ -83,8 +83,8 @@
 //
 // The feature names, and how each is detected by probe and query, are
 // listed in package internal/matrix/feature (io_uring, query, query_scq,
-// zcrx, zcrx_nodev, bpf_filter, sqe_mixed, sq_rewind, nop128,
-// uring_cmd128). Each kernels.txt row lists the features its kernel has,
+// zcrx, zcrx_nodev, bpf_filter, hybrid_iopoll, cqe_mixed, sqe_mixed,
+// sq_rewind, nop128, uring_cmd128). Each kernels.txt row lists the features its kernel has,
 // and the harness self-test proves inside every VM that the row is exactly
 // what the kernel's probe and query report. On the host, the runner
 // detects them itself (MATRIX_HOST_FEATURES overrides). A skip "needs F:

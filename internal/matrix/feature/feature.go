@@ -23,16 +23,18 @@ import (
 // Adding a feature is one more entry here and one more word in the
 // kernels.txt rows of the kernels that have it.
 var Names = []string{
-	"io_uring",     // io_uring_setup works (not disabled, not compiled out)
-	"query",        // IORING_REGISTER_QUERY answers IO_URING_QUERY_OPCODES
-	"query_scq",    // the query answers IO_URING_QUERY_SCQ
-	"zcrx",         // the query answers IO_URING_QUERY_ZCRX
-	"zcrx_nodev",   // ... and its register_flags hold ZCRX_REG_NODEV
-	"bpf_filter",   // the query counts IORING_REGISTER_BPF_FILTER among the register opcodes
-	"sqe_mixed",    // the query's ring_setup_flags hold IORING_SETUP_SQE_MIXED
-	"sq_rewind",    // the query's ring_setup_flags hold IORING_SETUP_SQ_REWIND
-	"nop128",       // the probe marks IORING_OP_NOP128 supported
-	"uring_cmd128", // the probe marks IORING_OP_URING_CMD128 supported
+	"io_uring",      // io_uring_setup works (not disabled, not compiled out)
+	"query",         // IORING_REGISTER_QUERY answers IO_URING_QUERY_OPCODES
+	"query_scq",     // the query answers IO_URING_QUERY_SCQ
+	"zcrx",          // the query answers IO_URING_QUERY_ZCRX
+	"zcrx_nodev",    // ... and its register_flags hold ZCRX_REG_NODEV
+	"bpf_filter",    // the query counts IORING_REGISTER_BPF_FILTER among the register opcodes
+	"hybrid_iopoll", // IORING_SETUP_HYBRID_IOPOLL is a known setup flag (see setupFlag)
+	"cqe_mixed",     // IORING_SETUP_CQE_MIXED is a known setup flag
+	"sqe_mixed",     // IORING_SETUP_SQE_MIXED is a known setup flag
+	"sq_rewind",     // IORING_SETUP_SQ_REWIND is a known setup flag
+	"nop128",        // the probe marks IORING_OP_NOP128 supported
+	"uring_cmd128",  // the probe marks IORING_OP_URING_CMD128 supported
 }
 
 // Known reports whether name is one of Names.
@@ -49,8 +51,9 @@ func (k Kernel) Has(name string) bool { return slices.Contains(k.Features, name)
 
 // Detect probes and queries the running kernel. It fails only if no ring
 // can be set up or the probe fails; a kernel without the query interface
-// simply lacks the features only the query reports (they are all newer than
-// the query itself).
+// lacks the features only the query reports (IO_URING_QUERY_*, register
+// opcodes: all newer than the query itself), and its setup flags are
+// found by trying them.
 func Detect() (Kernel, error) {
 	var k Kernel
 	// The kernel reads and writes these structs after the syscall starts;
@@ -86,17 +89,32 @@ func Detect() (Kernel, error) {
 	hasQuery := query(hdr, uapi.QueryOpOpcodes, unsafe.Pointer(opcodes), uapi.SizeofQueryOpcode) == nil
 	hasZCRX := hasQuery && query(hdr, uapi.QueryOpZCRX, unsafe.Pointer(zcrx), uapi.SizeofQueryZCRX) == nil
 	hasSCQ := hasQuery && query(hdr, uapi.QueryOpSCQ, unsafe.Pointer(&mem[1536]), uapi.SizeofQuerySCQ) == nil
-	setupFlags := uapi.SetupFlags(opcodes.RingSetupFlags)
+	// setupFlag reports whether the kernel knows flag f: by the query, or
+	// without one by whether a ring with f (and the flags it needs) sets up.
+	setupFlag := func(f, needs uapi.SetupFlags) bool {
+		if hasQuery {
+			return uapi.SetupFlags(opcodes.RingSetupFlags)&f != 0
+		}
+		p := (*uapi.Params)(unsafe.Pointer(&mem[2048]))
+		*p = uapi.Params{Flags: f | needs}
+		fd, _, errno := unix.Syscall(unix.SYS_IO_URING_SETUP, 4, uintptr(unsafe.Pointer(p)), 0)
+		if errno == 0 {
+			unix.Close(int(fd))
+		}
+		return errno == 0
+	}
 	has := map[string]bool{
-		"query":        hasQuery,
-		"query_scq":    hasSCQ,
-		"zcrx":         hasZCRX,
-		"zcrx_nodev":   hasZCRX && zcrx.RegisterFlags&uint64(uapi.ZCRXRegNodev) != 0,
-		"bpf_filter":   hasQuery && opcodes.NrRegisterOpcodes > uint32(uapi.RegisterBPFFilter),
-		"sqe_mixed":    hasQuery && setupFlags&uapi.SetupSQEMixed != 0,
-		"sq_rewind":    hasQuery && setupFlags&uapi.SetupSQRewind != 0,
-		"nop128":       supported(uapi.OpNop128),
-		"uring_cmd128": supported(uapi.OpUringCmd128),
+		"query":         hasQuery,
+		"query_scq":     hasSCQ,
+		"zcrx":          hasZCRX,
+		"zcrx_nodev":    hasZCRX && zcrx.RegisterFlags&uint64(uapi.ZCRXRegNodev) != 0,
+		"bpf_filter":    hasQuery && opcodes.NrRegisterOpcodes > uint32(uapi.RegisterBPFFilter),
+		"hybrid_iopoll": setupFlag(uapi.SetupHybridIOPoll, uapi.SetupIOPoll),
+		"cqe_mixed":     setupFlag(uapi.SetupCQEMixed, 0),
+		"sqe_mixed":     setupFlag(uapi.SetupSQEMixed, 0),
+		"sq_rewind":     setupFlag(uapi.SetupSQRewind, uapi.SetupNoSqarray),
+		"nop128":        supported(uapi.OpNop128),
+		"uring_cmd128":  supported(uapi.OpUringCmd128),
 	}
 	for _, name := range Names[1:] {
 		if has[name] {

@@ -92,29 +92,41 @@ func TestFeatures(t *testing.T) {
 	listed := strings.FieldsFunc(want, func(r rune) bool { return r == ',' })
 	for _, f := range feature.Names {
 		if k.Has(f) != slices.Contains(listed, f) {
-			t.Errorf("feature %s: detected %v, listed %v (kernels.txt row %q)", f, k.Has(f), !k.Has(f), os.Getenv("URGEN_KERNEL"))
+			t.Errorf("feature %s: detected %v, but %v in the list for %s (kernels.txt row, or MATRIX_HOST_FEATURES)",
+				f, k.Has(f), !k.Has(f), os.Getenv("URGEN_KERNEL"))
 		}
 	}
 }
 
-// TestSQEMixed cross-checks the query against the setup call itself: a
-// ring with IORING_SETUP_SQE_MIXED sets up if and only if the query
-// reports the flag.
-func TestSQEMixed(t *testing.T) {
+// TestSetupFlags cross-checks the features that are setup flags against
+// the setup call itself: a ring with the flag (and the flags it requires)
+// sets up if and only if the feature was detected (by the query, where
+// there is one), and fails with EINVAL if not.
+func TestSetupFlags(t *testing.T) {
 	k, err := feature.Detect()
 	if err != nil {
 		t.Skipf("needs io_uring: %v", err)
 	}
-	p := uapi.Params{Flags: uapi.SetupSQEMixed}
-	fd, _, errno := unix.Syscall(unix.SYS_IO_URING_SETUP, 8, uintptr(unsafe.Pointer(&p)), 0)
-	if errno == 0 {
-		unix.Close(int(fd))
-	}
-	switch {
-	case k.Has("sqe_mixed") && errno != 0:
-		t.Fatalf("query reports IORING_SETUP_SQE_MIXED, but io_uring_setup with it: %v", errno)
-	case !k.Has("sqe_mixed") && !errors.Is(errno, unix.EINVAL):
-		t.Fatalf("query lacks IORING_SETUP_SQE_MIXED, but io_uring_setup with it gave %v, want EINVAL", errno)
+	for _, tc := range []struct {
+		feature string
+		flags   uapi.SetupFlags
+	}{
+		{"hybrid_iopoll", uapi.SetupHybridIOPoll | uapi.SetupIOPoll},
+		{"cqe_mixed", uapi.SetupCQEMixed},
+		{"sqe_mixed", uapi.SetupSQEMixed},
+		{"sq_rewind", uapi.SetupSQRewind | uapi.SetupNoSqarray},
+	} {
+		p := uapi.Params{Flags: tc.flags}
+		fd, _, errno := unix.Syscall(unix.SYS_IO_URING_SETUP, 8, uintptr(unsafe.Pointer(&p)), 0)
+		if errno == 0 {
+			unix.Close(int(fd))
+		}
+		switch {
+		case k.Has(tc.feature) && errno != 0:
+			t.Errorf("%s detected, but io_uring_setup with %v: %v", tc.feature, tc.flags, errno)
+		case !k.Has(tc.feature) && !errors.Is(errno, unix.EINVAL):
+			t.Errorf("%s not detected, but io_uring_setup with %v gave %v, want EINVAL", tc.feature, tc.flags, errno)
+		}
 	}
 }
 
