@@ -141,9 +141,7 @@ func napiOf(a *uapi.NAPI) NAPI {
 func (r *Ring) UnregisterNAPI() (NAPI, error) {
 	var arg uapi.NAPI
 	_, err := r.Register(uapi.UnregisterNAPI, unsafe.Pointer(&arg), 1)
-	// The kernel reports the busy-poll time and preference, not the
-	// tracking mode.
-	return NAPI{BusyPollTimeout: arg.BusyPollTo, PreferBusyPoll: arg.PreferBusyPoll != 0}, err
+	return napiOf(&arg), err
 }
 
 // AddNAPIID adds a NAPI id to a ring using static tracking
@@ -225,21 +223,23 @@ func (r *Ring) RegisterMemRegion(mem []byte, flags MemRegionFlags) error {
 }
 
 // RegisterMemRegionKernel has the kernel allocate a size-byte region
-// (IORING_REGISTER_MEM_REGION without TYPE_USER) and maps it. The caller
-// unmaps the returned memory with unix.Munmap when done with it.
-func (r *Ring) RegisterMemRegionKernel(size int, flags MemRegionFlags) ([]byte, error) {
+// (IORING_REGISTER_MEM_REGION without TYPE_USER) and maps it; the region
+// can be mapped again at offset mmapOffset of the ring fd. The caller unmaps
+// the returned memory with unix.Munmap when done with it.
+func (r *Ring) RegisterMemRegionKernel(size int, flags MemRegionFlags) (mem []byte, mmapOffset int64, err error) {
+	if r.fd < 0 {
+		return nil, 0, fmt.Errorf("ring: kernel region: a REGISTERED_FD_ONLY ring has no fd to map it: %w", unix.EBADF)
+	}
 	desc := uapi.RegionDesc{Size: uint64(size)}
 	if err := r.registerRegion(&desc, flags); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	if r.fd < 0 {
-		return nil, fmt.Errorf("ring: map region: a REGISTERED_FD_ONLY ring has no fd to map: %w", unix.EBADF)
-	}
-	mem, err := unix.Mmap(r.fd, int64(desc.MMapOffset), size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+	mmapOffset = int64(desc.MMapOffset)
+	mem, err = unix.Mmap(r.fd, mmapOffset, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
 	if err != nil {
-		return nil, fmt.Errorf("ring: map region at offset %#x: %w", desc.MMapOffset, err)
+		return nil, 0, fmt.Errorf("ring: map region at offset %#x: %w", mmapOffset, err)
 	}
-	return mem, nil
+	return mem, mmapOffset, nil
 }
 
 func (r *Ring) registerRegion(desc *uapi.RegionDesc, flags MemRegionFlags) error {
