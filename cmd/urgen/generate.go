@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -27,6 +28,13 @@ func build(o *opts) (*model.Model, *emit.Result, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	// builders.txt is optional so that a templates dir from before the
+	// builders still generates.
+	if b := filepath.Join(o.templates, "builders.txt"); fileExists(b) {
+		if cfg.Builders, err = emit.LoadBuilderSpecs(b); err != nil {
+			return nil, nil, err
+		}
+	}
 	pkg := o.pkg
 	if pkg == "" {
 		pkg = "github.com/urgen/urgen/generated/uapi"
@@ -36,6 +44,11 @@ func build(o *opts) (*model.Model, *emit.Result, error) {
 		return nil, nil, err
 	}
 	return m, r, nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 func generate(args []string) error {

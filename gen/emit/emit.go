@@ -37,6 +37,9 @@ type Result struct {
 	// Absent lists the lines of templates/constants.txt that match nothing
 	// in these headers (expected for older headers; a typo otherwise).
 	Absent []string
+	// Builders lists the SQE builders of templates/builders.txt, the
+	// skipped ones with the reason.
+	Builders []BuilderInfo
 }
 
 // Generate renders the model. It fails, naming the C declaration, on
@@ -63,6 +66,13 @@ func Generate(m *model.Model, cfg *Config, opt Options) (*Result, error) {
 	e.constants(sets, loose)
 	e.doc()
 	e.registry(structs, sets, loose)
+	var builders []BuilderInfo
+	if cfg.Builders != nil {
+		var err error
+		if builders, err = e.builders(structs, sets, loose, cfg.Builders); err != nil {
+			return nil, err
+		}
+	}
 	if len(sh.errs) > 0 {
 		var msgs []string
 		for _, err := range sh.errs {
@@ -70,7 +80,7 @@ func Generate(m *model.Model, cfg *Config, opt Options) (*Result, error) {
 		}
 		return nil, fmt.Errorf("%s", strings.Join(msgs, "\n"))
 	}
-	return &Result{Files: e.files, Structs: structs, Sets: sets, Loose: loose, Absent: absent}, nil
+	return &Result{Files: e.files, Structs: structs, Sets: sets, Loose: loose, Absent: absent, Builders: builders}, nil
 }
 
 type emitter struct {

@@ -17,7 +17,9 @@ type Config struct {
 	Sets    []*Set
 	Enums   map[string]EnumRename // by C tag
 	Members map[string]string     // "struct.member" -> Go set type
-	used    map[string]bool
+	// Builders is templates/builders.txt; nil generates no builders.
+	Builders *BuilderSpecs
+	used     map[string]bool
 }
 
 // Set is a typed constant set.

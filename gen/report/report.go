@@ -47,7 +47,8 @@ type Report struct {
 	Constants []Constant `json:"constants"`
 	// Opcodes lists the io_uring operations in enum io_uring_op.
 	Opcodes []Opcode `json:"opcodes"`
-	// Builders lists the SQE builder functions (none yet).
+	// Builders lists the SQE builder methods of templates/builders.txt,
+	// the skipped ones (older headers) with the reason.
 	Builders []Builder `json:"builders"`
 	// Unsupported lists the constructs the model leaves out.
 	Unsupported []model.Unsupported `json:"unsupported"`
@@ -166,15 +167,26 @@ type Opcode struct {
 	C     string `json:"c"`
 	Go    string `json:"go"`
 	Value uint64 `json:"value"`
-	// Builders names the SQE builder functions for the operation; an
-	// empty list (never null) until builders are generated.
+	// Builders names the generated SQE builder methods for the
+	// operation; an empty list (never null) when there is none.
 	Builders []string `json:"builders"`
 }
 
-// Builder is an SQE builder function and the operations it prepares.
+// Builder is an SQE builder method and the operations it prepares.
 type Builder struct {
 	Go      string   `json:"go"`
 	Opcodes []string `json:"opcodes"`
+	// Since is the first Linux release with the operation or variant.
+	Since string `json:"since"`
+	// SQE128 is set when the operation needs a 128-byte SQE slot.
+	SQE128 bool `json:"sqe128,omitempty"`
+	// Liburing is the liburing helper the differential test compares
+	// with; empty when the test checks a hand-computed SQE.
+	Liburing string `json:"liburing,omitempty"`
+	// Counterpart is set when Liburing is the builder's own helper.
+	Counterpart bool `json:"counterpart,omitempty"`
+	// Skipped says why the builder is not generated from these headers.
+	Skipped string `json:"skipped,omitempty"`
 }
 
 // New builds the report of a model and what Generate made of it.
@@ -217,7 +229,24 @@ func New(m *model.Model, r *emit.Result) *Report {
 	for i := range rep.Opcodes {
 		rep.Opcodes[i].Go = goName[rep.Opcodes[i].C].Go
 	}
+	rep.addBuilders(r.Builders)
 	return rep
+}
+
+// addBuilders lists the builders and names the generated ones in their
+// opcodes' Builders lists.
+func (rep *Report) addBuilders(bs []emit.BuilderInfo) {
+	byOp := map[string]int{}
+	for i, op := range rep.Opcodes {
+		byOp[op.C] = i
+	}
+	for _, b := range bs {
+		rep.Builders = append(rep.Builders, Builder{Go: b.Go, Opcodes: []string{b.Opcode}, Since: b.Since, SQE128: b.SQE128,
+			Liburing: b.Liburing, Counterpart: b.Counterpart, Skipped: b.Skipped})
+		if i, ok := byOp[b.Opcode]; ok && b.Skipped == "" {
+			rep.Opcodes[i].Builders = append(rep.Opcodes[i].Builders, b.Go)
+		}
+	}
 }
 
 // primaryArch is amd64 when archs has it, else the first arch.
@@ -465,12 +494,40 @@ func (rep *Report) WriteText(w io.Writer) error {
 	for _, a := range rep.Absent {
 		ew.printf("  %s\n", a)
 	}
-	ew.printf("\nbuilders (%d):\n", len(rep.Builders))
-	if len(rep.Builders) == 0 {
-		ew.printf("  none yet\n")
+	var made, skipped []Builder
+	covered := 0
+	for _, op := range rep.Opcodes {
+		if len(op.Builders) > 0 {
+			covered++
+		}
 	}
 	for _, b := range rep.Builders {
-		ew.printf("  %s  %s\n", b.Go, strings.Join(b.Opcodes, " "))
+		if b.Skipped != "" {
+			skipped = append(skipped, b)
+		} else {
+			made = append(made, b)
+		}
+	}
+	ew.printf("\nbuilders (%d; opcodes with a builder: %d of %d):\n", len(made), covered, len(rep.Opcodes))
+	if len(made) == 0 {
+		ew.printf("  none\n")
+	}
+	for _, b := range made {
+		ref := "checked by hand"
+		if b.Liburing != "" {
+			ref = "= " + b.Liburing
+			if !b.Counterpart {
+				ref = "via " + b.Liburing
+			}
+		}
+		ew.printf("  %-28s %-30s %-6s %s\n", b.Go, strings.Join(b.Opcodes, " "), b.Since, ref)
+	}
+	ew.printf("\nbuilders skipped for these headers (%d):\n", len(skipped))
+	if len(skipped) == 0 {
+		ew.printf("  none\n")
+	}
+	for _, b := range skipped {
+		ew.printf("  %s  %s\n", b.Go, b.Skipped)
 	}
 	return ew.err
 }

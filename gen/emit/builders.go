@@ -1,0 +1,813 @@
+package emit
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/dave/jennifer/jen"
+
+	"github.com/urgen/urgen/gen/goname"
+	"github.com/urgen/urgen/gen/model"
+)
+
+const unixPath = "golang.org/x/sys/unix"
+
+// BuilderInfo describes one builder of templates/builders.txt for reports.
+type BuilderInfo struct {
+	// Go is the method name on *SQE.
+	Go string
+	// Opcode is the C opcode (IORING_OP_READ).
+	Opcode string
+	// Since is the first Linux release with the operation or variant.
+	Since string
+	// SQE128 is set when the operation needs a 128-byte SQE slot.
+	SQE128 bool
+	// Liburing is the liburing helper the differential test compares
+	// with (io_uring_prep_read), or "" when the test checks a hand-computed
+	// SQE.
+	Liburing string
+	// Counterpart is set when Liburing is the builder's own liburing
+	// helper rather than another one called with fixed arguments.
+	Counterpart bool
+	// Skipped says why the builder was not generated ("" when it was):
+	// its opcode is not in the headers.
+	Skipped string
+}
+
+// builder is a resolved BuilderSpec.
+type builder struct {
+	spec   *BuilderSpec
+	Go     string
+	opGo   string // Go constant of the opcode
+	opC    string
+	args   []*goArg
+	stores []*store
+	slots  int
+}
+
+// goArg is a builder parameter with its Go type understood.
+type goArg struct {
+	spec *ArgSpec
+	kind string // int, ptr, slice
+	// int: the Go type name, its size and signedness, its typed set.
+	intType string
+	size    int64
+	signed  bool
+	set     *constSet
+	// ptr and slice: the element type as written (after * or []).
+	elem string
+	slot int
+	used bool
+}
+
+// store is one field assignment.
+type store struct {
+	field  string // C member
+	goName string
+	access bool
+	typ    string // Go type of the field
+	signed bool
+	size   int64
+	offset int64
+	expr   jen.Code
+}
+
+var intTypes = map[string]struct {
+	size   int64
+	signed bool
+}{
+	"int8": {1, true}, "int16": {2, true}, "int32": {4, true}, "int64": {8, true},
+	"uint8": {1, false}, "uint16": {2, false}, "uint32": {4, false}, "uint64": {8, false},
+}
+
+type builderGen struct {
+	e       *emitter
+	specs   *BuilderSpecs
+	sqe     *goStruct
+	consts  map[string]*constant
+	sets    map[string]*constSet
+	structs map[string]bool
+	errs    []string
+	infos   []BuilderInfo
+	built   []*builder
+	since   string // Linux release of the headers, as far as opcodes tell
+}
+
+// headersSince estimates the Linux release of the headers from their
+// opcodes: the newest first release among the opcodes they have, each
+// opcode dated by its oldest builder.
+func headersSince(specs *BuilderSpecs, consts map[string]*constant) string {
+	first := map[string]string{}
+	for _, b := range specs.Builders {
+		if v, ok := first[b.Op]; !ok || versionLess(b.Since, v) {
+			first[b.Op] = b.Since
+		}
+	}
+	since := "0"
+	for op, v := range first {
+		if consts["IORING_OP_"+op] != nil && versionLess(since, v) {
+			since = v
+		}
+	}
+	return since
+}
+
+// versionLess compares dotted release numbers: 5.19 < 6.1 < 6.10.
+func versionLess(a, b string) bool {
+	as, bs := strings.Split(a, "."), strings.Split(b, ".")
+	for i := 0; i < len(as) || i < len(bs); i++ {
+		var x, y int
+		if i < len(as) {
+			x, _ = strconv.Atoi(as[i])
+		}
+		if i < len(bs) {
+			y, _ = strconv.Atoi(bs[i])
+		}
+		if x != y {
+			return x < y
+		}
+	}
+	return false
+}
+
+func (bg *builderGen) fail(b *BuilderSpec, line int, format string, args ...any) {
+	where := bg.specs.Path
+	if b != nil {
+		where = fmt.Sprintf("%s:%d: builder %s (IORING_OP_%s)", bg.specs.Path, line, b.Name, b.Op)
+	}
+	bg.errs = append(bg.errs, where+": "+fmt.Sprintf(format, args...))
+}
+
+// builders resolves the specs against the model and emits builders.go,
+// the byte-order files and uapitest/builders.go.
+func (e *emitter) builders(structs []*goStruct, sets []*constSet, loose []*constant, specs *BuilderSpecs) ([]BuilderInfo, error) {
+	bg := &builderGen{e: e, specs: specs, consts: map[string]*constant{}, sets: map[string]*constSet{}, structs: map[string]bool{}}
+	for _, g := range structs {
+		if g.Src.C == "io_uring_sqe" {
+			bg.sqe = g
+		}
+		bg.structs[g.Go] = true
+	}
+	if bg.sqe == nil {
+		return nil, fmt.Errorf("%s: struct io_uring_sqe is not in the headers", specs.Path)
+	}
+	for _, s := range sets {
+		bg.sets[s.Go] = s
+		for _, c := range s.Consts {
+			bg.consts[c.C] = c
+		}
+	}
+	for _, c := range loose {
+		bg.consts[c.C] = c
+	}
+	// Every header opcode needs a builder or a raw line.
+	have := map[string]bool{}
+	for _, b := range specs.Builders {
+		have[b.Op] = true
+	}
+	for _, r := range specs.Raw {
+		have[r.Op] = true
+	}
+	for _, en := range e.m.Enums {
+		if en.C != "io_uring_op" {
+			continue
+		}
+		for _, v := range en.Values {
+			op := strings.TrimPrefix(v.Name, "IORING_OP_")
+			if op == v.Name || op == "LAST" {
+				continue
+			}
+			if !have[op] {
+				bg.errs = append(bg.errs, fmt.Sprintf("%s: %s (%s) has no builder: add a prep block, or a raw line with the reason", specs.Path, v.Name, v.Pos.Short()))
+			}
+		}
+	}
+	bg.since = headersSince(specs, bg.consts)
+	for _, s := range specs.Builders {
+		info := BuilderInfo{Go: "Prep" + goname.Go(s.Name), Opcode: "IORING_OP_" + s.Op, Since: s.Since, SQE128: s.SQE128}
+		if s.CHelper != "" {
+			info.Liburing = "io_uring_prep_" + s.CHelper
+			info.Counterpart = s.CHelper == s.Name
+		}
+		op := bg.consts["IORING_OP_"+s.Op]
+		if op == nil {
+			info.Skipped = fmt.Sprintf("IORING_OP_%s is not in these headers", s.Op)
+			bg.infos = append(bg.infos, info)
+			continue
+		}
+		b, absent := bg.resolve(s, op)
+		if absent != "" {
+			info.Skipped = absent
+		}
+		bg.infos = append(bg.infos, info)
+		if b != nil {
+			bg.built = append(bg.built, b)
+		}
+	}
+	if len(bg.errs) > 0 {
+		return nil, fmt.Errorf("%s", strings.Join(bg.errs, "\n"))
+	}
+	bg.emitMethods()
+	bg.emitTable()
+	return bg.infos, nil
+}
+
+// resolve checks a spec against the model. A field or constant the headers
+// lack skips the builder, with the reason in absent, when the builder is
+// newer than the headers (see headersSince); otherwise it is an error: a
+// typo in the template, or a header that dropped something.
+func (bg *builderGen) resolve(s *BuilderSpec, op *constant) (_ *builder, absent string) {
+	b := &builder{spec: s, Go: "Prep" + goname.Go(s.Name), opGo: op.Go, opC: op.C}
+	newer := versionLess(bg.since, s.Since)
+	for _, fs := range s.Sets {
+		if newer && !bg.anyMember(fs.Field) {
+			return nil, fmt.Sprintf("struct io_uring_sqe has no member %s in these headers (Linux %s)", fs.Field, bg.since)
+		}
+		for _, t := range fs.Terms {
+			if tm, err := parseTerm(t); newer && err == nil && tm.kind == "const" && bg.consts[tm.name] == nil {
+				return nil, fmt.Sprintf("%s is not in these headers (Linux %s)", tm.name, bg.since)
+			}
+		}
+	}
+	nerr := len(bg.errs)
+	for _, a := range s.Args {
+		ga := bg.argType(s, a)
+		if ga == nil {
+			continue
+		}
+		ga.slot = b.slots
+		b.slots++
+		if ga.kind == "slice" {
+			b.slots++
+		}
+		b.args = append(b.args, ga)
+	}
+	for _, fs := range s.Sets {
+		st := bg.store(s, b, fs)
+		if st != nil {
+			b.stores = append(b.stores, st)
+		}
+	}
+	for _, a := range b.args {
+		if !a.used {
+			bg.fail(s, s.Line, "argument %s sets no field", a.spec.Name)
+		}
+	}
+	if s.CHelper != "" {
+		bg.checkCArgs(s, b)
+	}
+	sort.SliceStable(b.stores, func(i, j int) bool { return b.stores[i].offset < b.stores[j].offset })
+	if len(bg.errs) > nerr {
+		return nil, ""
+	}
+	return b, ""
+}
+
+// anyMember reports whether struct io_uring_sqe has a member named c of
+// any type.
+func (bg *builderGen) anyMember(c string) bool {
+	for _, f := range bg.sqe.Fields {
+		if f.C == c {
+			return true
+		}
+	}
+	for _, a := range bg.sqe.Access {
+		if a.C == c {
+			return true
+		}
+	}
+	return false
+}
+
+var typeElemRE = regexp.MustCompile(`^(\*\[[0-9]+\]|\*|\[\])(.+)$`)
+
+func (bg *builderGen) argType(s *BuilderSpec, a *ArgSpec) *goArg {
+	if it, ok := intTypes[a.Type]; ok {
+		return &goArg{spec: a, kind: "int", intType: a.Type, size: it.size, signed: it.signed}
+	}
+	if set, ok := bg.sets[a.Type]; ok {
+		it := intTypes[set.Underlying]
+		return &goArg{spec: a, kind: "int", intType: a.Type, size: it.size, signed: it.signed, set: set}
+	}
+	m := typeElemRE.FindStringSubmatch(a.Type)
+	if m == nil {
+		bg.fail(s, s.Line, "argument %s: unknown type %s", a.Name, a.Type)
+		return nil
+	}
+	elem := m[2]
+	switch {
+	case elem == "byte":
+	case strings.HasPrefix(elem, "unix.") && identRE.MatchString(elem[5:]):
+	case bg.structs[elem]:
+	default:
+		if _, ok := intTypes[elem]; !ok {
+			bg.fail(s, s.Line, "argument %s: unknown element type %s", a.Name, elem)
+			return nil
+		}
+	}
+	kind := "ptr"
+	if m[1] == "[]" {
+		kind = "slice"
+	}
+	return &goArg{spec: a, kind: kind, elem: a.Type[len(m[1]):]}
+}
+
+// typeCode renders a Go type as written in a template; local names are
+// qualified with pkg when it is not empty.
+func typeCode(t, pkg string) *jen.Statement {
+	switch {
+	case strings.HasPrefix(t, "[]"):
+		return jen.Index().Add(typeCode(t[2:], pkg))
+	case strings.HasPrefix(t, "*"):
+		return jen.Op("*").Add(typeCode(t[1:], pkg))
+	case strings.HasPrefix(t, "["):
+		i := strings.Index(t, "]")
+		n, _ := strconv.Atoi(t[1:i])
+		return jen.Index(jen.Lit(n)).Add(typeCode(t[i+1:], pkg))
+	case strings.HasPrefix(t, "unix."):
+		return jen.Qual(unixPath, t[5:])
+	case t == "byte":
+		return jen.Byte()
+	}
+	if _, ok := intTypes[t]; ok || pkg == "" {
+		return jen.Id(t)
+	}
+	return jen.Qual(pkg, t)
+}
+
+func (bg *builderGen) field(c string) *store {
+	for _, f := range bg.sqe.Fields {
+		if f.C == c && f.Type.Kind == model.KindInt {
+			typ := f.Named
+			if typ == "" {
+				typ = intType(f.Type.Size, f.Type.Signed)
+			}
+			return &store{field: c, goName: f.Go, typ: typ, signed: f.Type.Signed, size: f.Type.Size, offset: f.Offset[bg.e.m.Archs[0]]}
+		}
+	}
+	for _, a := range bg.sqe.Access {
+		if a.C == c && !a.Flex && a.Type.Kind == model.KindInt {
+			return &store{field: c, goName: a.Go, access: true, typ: intType(a.Type.Size, a.Type.Signed), signed: a.Type.Signed, size: a.Type.Size, offset: a.Offset[bg.e.m.Archs[0]]}
+		}
+	}
+	return nil
+}
+
+func (b *builder) arg(name string) *goArg {
+	for _, a := range b.args {
+		if a.spec.Name == name {
+			return a
+		}
+	}
+	return nil
+}
+
+// store resolves one "field = terms" line into an assignment expression.
+func (bg *builderGen) store(s *BuilderSpec, b *builder, fs *FieldSet) *store {
+	st := bg.field(fs.Field)
+	if st == nil {
+		bg.fail(s, fs.Line, "field %s is not an integer member of struct io_uring_sqe", fs.Field)
+		return nil
+	}
+	if fs.Field == "opcode" || fs.Field == "user_data" {
+		bg.fail(s, fs.Line, "field %s is not the builder's to set", fs.Field)
+		return nil
+	}
+	conv := func(code jen.Code, typ string) jen.Code {
+		if typ == st.typ || typ == "" {
+			return code
+		}
+		return jen.Id(st.typ).Call(code)
+	}
+	var parts []jen.Code
+	allZero := true
+	for _, t := range fs.Terms {
+		tm, err := parseTerm(t)
+		if err != nil {
+			bg.fail(s, fs.Line, "field %s: %v", fs.Field, err)
+			return nil
+		}
+		if tm.kind != "lit" || tm.lit != 0 {
+			allZero = false
+		}
+		var a *goArg
+		switch tm.kind {
+		case "arg", "ptr", "len", "slot", "inc", "u32", "poll":
+			if a = b.arg(tm.name); a == nil {
+				bg.fail(s, fs.Line, "field %s: %s is not an argument", fs.Field, tm.name)
+				return nil
+			}
+			a.used = true
+		}
+		needInt := func(want string) bool {
+			if a.kind != "int" || (want != "" && a.intType != want) {
+				bg.fail(s, fs.Line, "field %s: %s needs an argument of type %s, not %s", fs.Field, t, map[bool]string{true: want, false: "integer"}[want != ""], a.spec.Type)
+				return false
+			}
+			return true
+		}
+		switch tm.kind {
+		case "arg":
+			if !needInt("") {
+				return nil
+			}
+			parts = append(parts, conv(jen.Id(a.spec.Name), a.intType))
+		case "inc":
+			if !needInt("") {
+				return nil
+			}
+			parts = append(parts, conv(jen.Id(a.spec.Name).Op("+").Lit(1), a.intType))
+		case "u32":
+			if !needInt("") {
+				return nil
+			}
+			parts = append(parts, conv(jen.Uint32().Call(jen.Id(a.spec.Name)), "uint32"))
+		case "slot":
+			if !needInt("uint32") {
+				return nil
+			}
+			parts = append(parts, conv(jen.Id("sqeDirectSlot").Call(jen.Id(a.spec.Name)), "uint32"))
+		case "poll":
+			if !needInt("uint32") {
+				return nil
+			}
+			parts = append(parts, conv(jen.Id("sqePollMask").Call(jen.Id(a.spec.Name)), "uint32"))
+		case "ptr":
+			var p *jen.Statement
+			switch a.kind {
+			case "ptr":
+				p = jen.Qual("unsafe", "Pointer").Call(jen.Id(a.spec.Name))
+			case "slice":
+				p = jen.Qual("unsafe", "Pointer").Call(jen.Qual("unsafe", "SliceData").Call(jen.Id(a.spec.Name)))
+			default:
+				bg.fail(s, fs.Line, "field %s: ptr(%s) needs a pointer or slice", fs.Field, a.spec.Name)
+				return nil
+			}
+			if st.size != 8 {
+				bg.fail(s, fs.Line, "field %s: an address needs a 64-bit field", fs.Field)
+				return nil
+			}
+			parts = append(parts, conv(jen.Uintptr().Call(p), "uintptr"))
+		case "len":
+			if a.kind != "slice" {
+				bg.fail(s, fs.Line, "field %s: len(%s) needs a slice", fs.Field, a.spec.Name)
+				return nil
+			}
+			parts = append(parts, conv(jen.Len(jen.Id(a.spec.Name)), "int"))
+		case "const":
+			c := bg.consts[tm.name]
+			if c == nil {
+				bg.fail(s, fs.Line, "field %s: constant %s is not in the headers", fs.Field, tm.name)
+				return nil
+			}
+			typ := ""
+			if c.Set != nil {
+				typ = c.Set.Go
+			}
+			if len(fs.Terms) == 1 && typ != "" && typ != st.typ {
+				parts = append(parts, jen.Id(st.typ).Call(jen.Id(c.Go)))
+			} else {
+				parts = append(parts, conv(jen.Id(c.Go), typ))
+			}
+		case "unix":
+			parts = append(parts, jen.Qual(unixPath, tm.name))
+		case "u32unix":
+			parts = append(parts, conv(jen.Uint32().Call(jen.Qual(unixPath, tm.name).Op("&").Op("0xffffffff")), "uint32"))
+		case "lit":
+			v := tm.lit
+			if v < 0 && !st.signed {
+				parts = append(parts, jen.Op("0x"+strconv.FormatUint(uint64(v)&(1<<(8*uint(st.size))-1), 16)))
+			} else {
+				parts = append(parts, jen.Lit(int(v)))
+			}
+		}
+	}
+	if allZero {
+		return st
+	}
+	expr := jen.Add(parts[0])
+	for _, p := range parts[1:] {
+		expr = expr.Op("|").Add(p)
+	}
+	st.expr = expr
+	return st
+}
+
+var wordRE = regexp.MustCompile(`len\(([A-Za-z_][A-Za-z0-9_]*)\)|[A-Za-z_][A-Za-z0-9_]*`)
+
+// cArgs translates the c line's arguments into C over the slot array a.
+func (b *builder) cArgs() []string {
+	var out []string
+	for _, x := range b.spec.CArgs {
+		out = append(out, wordRE.ReplaceAllStringFunc(x, func(w string) string {
+			if m := wordRE.FindStringSubmatch(w); m[1] != "" {
+				if a := b.arg(m[1]); a != nil && a.kind == "slice" {
+					return fmt.Sprintf("a[%d]", a.slot+1)
+				}
+				return w
+			}
+			a := b.arg(w)
+			switch {
+			case a == nil:
+				return w
+			case a.kind == "int":
+				return fmt.Sprintf("a[%d]", a.slot)
+			}
+			return fmt.Sprintf("(void *)(uintptr_t)a[%d]", a.slot)
+		}))
+	}
+	return out
+}
+
+// checkCArgs fails when the c line leaves out an argument: the reference
+// call would not exercise it.
+func (bg *builderGen) checkCArgs(s *BuilderSpec, b *builder) {
+	used := map[string]bool{}
+	for _, x := range s.CArgs {
+		for _, m := range wordRE.FindAllStringSubmatch(x, -1) {
+			if m[1] != "" {
+				used[m[1]+"#len"] = true
+			} else {
+				used[m[0]] = true
+			}
+		}
+	}
+	for _, a := range b.args {
+		if !used[a.spec.Name] {
+			bg.fail(s, s.Line, "the c line does not pass argument %s", a.spec.Name)
+		}
+		if a.kind == "slice" && !used[a.spec.Name+"#len"] {
+			bg.fail(s, s.Line, "the c line does not pass len(%s)", a.spec.Name)
+		}
+	}
+}
+
+func sentence(s string) string {
+	s = strings.TrimSpace(s)
+	if s == "" || strings.HasSuffix(s, ".") {
+		return s
+	}
+	return s + "."
+}
+
+func (bg *builderGen) emitMethods() {
+	e := bg.e
+	f := e.newFile()
+	allocName := "FileIndexAlloc"
+	if c := bg.consts["IORING_FILE_INDEX_ALLOC"]; c != nil {
+		allocName = c.Go
+	}
+	f.Comment("sqeDirectSlot encodes a direct-descriptor index for file_index: the kernel\nreads index+1 (0 means no direct descriptor) and IORING_FILE_INDEX_ALLOC as is.")
+	alloc := jen.Id(allocName)
+	if bg.consts["IORING_FILE_INDEX_ALLOC"] == nil {
+		alloc = jen.Op("^").Uint32().Call(jen.Lit(0))
+	}
+	f.Func().Id("sqeDirectSlot").Params(jen.Id("i").Uint32()).Uint32().Block(
+		jen.If(jen.Id("i").Op("==").Add(alloc)).Block(jen.Return(jen.Id("i"))),
+		jen.Return(jen.Id("i").Op("+").Lit(1)),
+	)
+	f.Comment("sqePollMask puts a poll(2) event mask in poll32_events order: the kernel\nreads it with its 16-bit halves swapped on big-endian machines.")
+	f.Func().Id("sqePollMask").Params(jen.Id("m").Uint32()).Uint32().Block(
+		jen.If(jen.Id("bigEndian")).Block(jen.Return(jen.Id("m").Op("<<").Lit(16).Op("|").Id("m").Op(">>").Lit(16))),
+		jen.Return(jen.Id("m")),
+	)
+	for _, b := range bg.built {
+		s := b.spec
+		var doc strings.Builder
+		fmt.Fprintf(&doc, "%s prepares s for %s (Linux %s)", b.Go, b.opC, s.Since)
+		if s.CHelper == s.Name {
+			fmt.Fprintf(&doc, ", as io_uring_prep_%s in liburing does", s.Name)
+		}
+		doc.WriteString(".\n")
+		doc.WriteString(wrap(sentence(strings.Join(s.Doc, " ")), 90))
+		var keep []string
+		for _, a := range b.args {
+			if a.spec.Keep {
+				keep = append(keep, a.spec.Name)
+			}
+		}
+		doc.WriteString("\n\n")
+		if s.SQE128 {
+			doc.WriteString("s must start a 128-byte SQE slot (an IORING_SETUP_SQE128 ring, or two entries of an\nIORING_SETUP_SQE_MIXED ring); both halves are zeroed first.")
+		} else {
+			doc.WriteString("The SQE is zeroed first, user_data included: set UserData after.")
+		}
+		switch len(keep) {
+		case 0:
+		case 1:
+			fmt.Fprintf(&doc, " The kernel uses %s after submission:\nit must stay alive and unmoved until the completion.", keep[0])
+		default:
+			fmt.Fprintf(&doc, " The kernel uses %s after submission:\nthey must stay alive and unmoved until the completion.", strings.Join(keep, ", "))
+		}
+		var params []jen.Code
+		for _, a := range b.args {
+			params = append(params, jen.Id(a.spec.Name).Add(typeCode(a.spec.Type, "")))
+		}
+		var body []jen.Code
+		if s.SQE128 {
+			body = append(body, jen.Op("*").Parens(jen.Op("*").Index(jen.Lit(2)).Id("SQE")).Parens(jen.Qual("unsafe", "Pointer").Call(jen.Id("s"))).Op("=").Index(jen.Lit(2)).Id("SQE").Values())
+		} else {
+			body = append(body, jen.Op("*").Id("s").Op("=").Id("SQE").Values())
+		}
+		body = append(body, jen.Id("s").Dot("Opcode").Op("=").Id(b.opGo))
+		for _, st := range b.stores {
+			if st.expr == nil {
+				continue
+			}
+			if st.access {
+				body = append(body, jen.Id("s").Dot("Set"+st.goName).Call(st.expr))
+			} else {
+				body = append(body, jen.Id("s").Dot(st.goName).Op("=").Add(st.expr))
+			}
+		}
+		f.Comment(doc.String())
+		f.Func().Params(jen.Id("s").Op("*").Id("SQE")).Id(b.Go).Params(params...).Block(body...)
+	}
+	e.put("builders.go", f)
+
+	// Every GOARCH Go supports, not only the ones laid out: the package
+	// builds for all of them.
+	var big []string
+	for _, a := range model.Archs {
+		if a.BigEndian {
+			big = append(big, a.GOARCH)
+		}
+	}
+	expr := strings.Join(big, " || ")
+	for _, v := range []struct {
+		name, tag string
+		val       bool
+	}{{"builders_big.go", expr, true}, {"builders_little.go", "!(" + expr + ")", false}} {
+		bf := e.newFile()
+		if expr == "" {
+			v.tag = map[bool]string{true: "ignore", false: ""}[v.val]
+		}
+		if v.tag != "" {
+			bf.HeaderComment("//go:build " + v.tag)
+		}
+		bf.Comment("bigEndian says whether poll masks need their halves swapped (see sqePollMask).")
+		bf.Const().Id("bigEndian").Op("=").Lit(v.val)
+		e.put(v.name, bf)
+	}
+}
+
+// emitTable writes uapitest/builders.go: every builder with its argument
+// kinds, a closure that calls it from raw argument slots, and the C source
+// that calls the liburing reference for the same slots.
+func (bg *builderGen) emitTable() {
+	e := bg.e
+	u := e.opt.PkgPath
+	f := jen.NewFilePathName(u+"/"+RegistryDir, RegistryDir)
+	f.HeaderComment(fmt.Sprintf("Code generated by %s from %s %s and templates/builders.txt; DO NOT EDIT.", Generator, e.m.Headers.Package, e.m.Headers.Version))
+
+	f.Comment("ArgKind says how a builder argument travels in the argument slots.")
+	f.Type().Id("ArgKind").Int()
+	f.Const().Defs(
+		jen.Comment("ArgInt is an integer: one slot holding its value, sign-extended.").Line().Id("ArgInt").Id("ArgKind").Op("=").Iota(),
+		jen.Comment("ArgPointer is a pointer: one slot holding its address (from the pointer slot).").Line().Id("ArgPointer"),
+		jen.Comment("ArgSlice is a slice: its address slot, then its length slot.").Line().Id("ArgSlice"),
+	)
+	f.Comment("Arg is one parameter of a builder.")
+	f.Type().Id("Arg").Struct(
+		jen.Id("Name").String(),
+		jen.Id("Type").String().Comment("Go type as the template writes it"),
+		jen.Id("Kind").Id("ArgKind"),
+		jen.Id("Slot").Int().Comment("first slot"),
+		jen.Id("Size").Int().Comment("integer size in bytes; element size for pointers and slices"),
+		jen.Id("Signed").Bool(),
+		jen.Id("Flags").Index().Uint64().Comment("values of the argument's typed constant set"),
+		jen.Id("Keep").Bool().Comment("the kernel uses the memory after submission"),
+	)
+	f.Comment("Builder is a generated SQE builder: Call runs it on argument slots a\n(pointers and slice data in p at the same index), and LiburingC's\nurgen_prep(Index, sqe, a) runs its liburing reference on the same slots.")
+	f.Type().Id("Builder").Struct(
+		jen.Id("Go").String().Comment("method name on *SQE"),
+		jen.Id("Op").Qual(u, "Op"),
+		jen.Id("Since").String().Comment("first Linux release"),
+		jen.Id("SQE128").Bool().Comment("needs a 128-byte SQE slot"),
+		jen.Id("Liburing").String().Comment("liburing reference helper; empty when checked by hand"),
+		jen.Id("Counterpart").Bool().Comment("Liburing is the builder's own helper"),
+		jen.Id("CCall").String().Comment("the reference call as the template writes it"),
+		jen.Id("Index").Int().Comment("case of urgen_prep in LiburingC; -1 without a reference"),
+		jen.Id("Slots").Int(),
+		jen.Id("Args").Index().Id("Arg"),
+		jen.Id("Call").Func().Params(jen.Id("s").Op("*").Qual(u, "SQE"), jen.Id("a").Index().Uint64(), jen.Id("p").Index().Qual("unsafe", "Pointer")),
+	)
+	var rows []jen.Code
+	var csrc strings.Builder
+	csrc.WriteString("\n/* urgen_prep calls the liburing reference of builder case id on the argument slots a. */\n")
+	csrc.WriteString("static void urgen_prep(int id, struct io_uring_sqe *sqe, const unsigned long long *a)\n{\n\t(void)a;\n\tswitch (id) {\n")
+	idx := 0
+	for _, b := range bg.built {
+		s := b.spec
+		index := -1
+		if s.CHelper != "" {
+			index = idx
+			idx++
+			fmt.Fprintf(&csrc, "\tcase %d: /* %s */\n\t\tio_uring_prep_%s(sqe%s);\n\t\tbreak;\n", index, b.Go, s.CHelper, prefixJoin(b.cArgs()))
+		}
+		var args []jen.Code
+		var callArgs []jen.Code
+		for _, a := range b.args {
+			kind, size := "ArgInt", a.size
+			var flags []jen.Code
+			switch a.kind {
+			case "int":
+				callArgs = append(callArgs, typeCode(a.intType, u).Call(jen.Id("a").Index(jen.Lit(a.slot))))
+				if a.set != nil {
+					for _, c := range a.set.Consts {
+						flags = append(flags, jen.Lit(c.Value.Bits))
+					}
+				}
+			case "ptr":
+				kind = "ArgPointer"
+				callArgs = append(callArgs, jen.Parens(typeCode(a.spec.Type, u)).Call(jen.Id("p").Index(jen.Lit(a.slot))))
+				size = 0
+			case "slice":
+				kind = "ArgSlice"
+				callArgs = append(callArgs, jen.Qual("unsafe", "Slice").Call(jen.Parens(jen.Op("*").Add(typeCode(a.elem, u))).Call(jen.Id("p").Index(jen.Lit(a.slot))), jen.Id("a").Index(jen.Lit(a.slot+1))))
+			}
+			fields := jen.Dict{
+				jen.Id("Name"): jen.Lit(a.spec.Name),
+				jen.Id("Type"): jen.Lit(a.spec.Type),
+				jen.Id("Kind"): jen.Id(kind),
+				jen.Id("Slot"): jen.Lit(a.slot),
+			}
+			switch a.kind {
+			case "ptr":
+				fields[jen.Id("Size")] = jen.Int().Call(jen.Qual("unsafe", "Sizeof").Call(jen.Op("*").Parens(typeCode(a.spec.Type, u)).Call(jen.Nil())))
+			case "slice":
+				fields[jen.Id("Size")] = jen.Int().Call(jen.Qual("unsafe", "Sizeof").Call(jen.Op("*").Parens(jen.Op("*").Add(typeCode(a.elem, u))).Call(jen.Nil())))
+			default:
+				fields[jen.Id("Size")] = jen.Lit(int(size))
+				if a.signed {
+					fields[jen.Id("Signed")] = jen.True()
+				}
+			}
+			if len(flags) > 0 {
+				fields[jen.Id("Flags")] = jen.Index().Uint64().Values(flags...)
+			}
+			if a.spec.Keep {
+				fields[jen.Id("Keep")] = jen.True()
+			}
+			args = append(args, jen.Values(fields))
+		}
+		row := jen.Dict{
+			jen.Id("Go"):    jen.Lit(b.Go),
+			jen.Id("Op"):    jen.Qual(u, b.opGo),
+			jen.Id("Since"): jen.Lit(s.Since),
+			jen.Id("Index"): jen.Lit(index),
+			jen.Id("Slots"): jen.Lit(b.slots),
+			jen.Id("Call"): jen.Func().Params(jen.Id("s").Op("*").Qual(u, "SQE"), jen.Id("a").Index().Uint64(), jen.Id("p").Index().Qual("unsafe", "Pointer")).Block(
+				jen.Id("s").Dot(b.Go).Call(callArgs...),
+			),
+		}
+		if len(args) > 0 {
+			row[jen.Id("Args")] = jen.Index().Id("Arg").Values(args...)
+		}
+		if s.SQE128 {
+			row[jen.Id("SQE128")] = jen.True()
+		}
+		if s.CHelper != "" {
+			row[jen.Id("Liburing")] = jen.Lit("io_uring_prep_" + s.CHelper)
+			row[jen.Id("CCall")] = jen.Lit("io_uring_prep_" + s.CHelper + "(sqe" + prefixJoin(s.CArgs) + ")")
+			if s.CHelper == s.Name {
+				row[jen.Id("Counterpart")] = jen.True()
+			}
+		}
+		rows = append(rows, jen.Values(row))
+	}
+	csrc.WriteString("\tdefault:\n\t\tabort();\n\t}\n}\n")
+	f.Comment("Builders lists every generated builder in template order.")
+	f.Var().Id("Builders").Op("=").Index().Id("Builder").Values(rows...)
+	f.Comment("LiburingC is C source defining urgen_prep; it needs liburing.h and stdlib.h.")
+	f.Const().Id("LiburingC").Op("=").Op("`" + csrc.String() + "`")
+	e.put(RegistryDir+"/builders.go", f)
+}
+
+func prefixJoin(args []string) string {
+	if len(args) == 0 {
+		return ""
+	}
+	return ", " + strings.Join(args, ", ")
+}
+
+// wrap breaks text into lines of at most width bytes at spaces.
+func wrap(text string, width int) string {
+	var b strings.Builder
+	n := 0
+	for i, w := range strings.Fields(text) {
+		if i > 0 && n+1+len(w) > width {
+			b.WriteByte('\n')
+			n = 0
+		} else if i > 0 {
+			b.WriteByte(' ')
+			n++
+		}
+		b.WriteString(w)
+		n += len(w)
+	}
+	return b.String()
+}

@@ -1,0 +1,146 @@
+package emit_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/urgen/urgen/gen/emit"
+	"github.com/urgen/urgen/gen/model"
+)
+
+var builderSpecs = filepath.Join("..", "..", "templates", "builders.txt")
+
+// generateWith runs the generator on the pinned amd64 headers with the
+// builders template text.
+func generateWith(t *testing.T, m *model.Model, text string) (*emit.Result, error) {
+	t.Helper()
+	cfg, err := emit.LoadConfig(constants)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "builders.txt")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Builders, err = emit.LoadBuilderSpecs(path); err != nil {
+		return nil, err
+	}
+	return emit.Generate(m, cfg, emit.Options{PkgPath: "example.com/uapi", PkgName: "uapi"})
+}
+
+func pinnedModel(t *testing.T) *model.Model {
+	t.Helper()
+	m, err := model.Load(headers, []string{"amd64"}, model.DefaultScope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestBuildersPinned: with the pinned headers every builder is generated
+// (a skip there is a typo in the template, not an older header) and every
+// opcode of enum io_uring_op has one.
+func TestBuildersPinned(t *testing.T) {
+	m := pinnedModel(t)
+	text, err := os.ReadFile(builderSpecs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := generateWith(t, m, string(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops := map[string]bool{}
+	for _, b := range r.Builders {
+		if b.Skipped != "" {
+			t.Errorf("%s skipped with the pinned headers: %s", b.Go, b.Skipped)
+		}
+		ops[b.Opcode] = true
+	}
+	n := 0
+	for _, e := range m.Enums {
+		if e.C != "io_uring_op" {
+			continue
+		}
+		for _, v := range e.Values {
+			if v.Name == "IORING_OP_LAST" {
+				continue
+			}
+			n++
+			if !ops[v.Name] {
+				t.Errorf("%s has no builder", v.Name)
+			}
+		}
+	}
+	t.Logf("%d builders for %d opcodes", len(r.Builders), n)
+}
+
+// TestBuildersErrors: template mistakes fail generation with a message
+// naming the builder, the opcode and the culprit.
+func TestBuildersErrors(t *testing.T) {
+	m := pinnedModel(t)
+	orig, err := os.ReadFile(builderSpecs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := "prep read READ 5.6\n"
+	for _, c := range []struct {
+		name, old, new string
+		want           []string
+	}{
+		{"unknown field", read + "\tdoc", read + "\tbogus_field = 1\n\tdoc", []string{"builder read (IORING_OP_READ)", "bogus_field"}},
+		{"non-integer field", read + "\tdoc", read + "\t__pad2 = 1\n\tdoc", []string{"builder read (IORING_OP_READ)", "__pad2"}},
+		{"unused argument", read + "\tdoc", read + "\targ spare uint32\n\tdoc", []string{"builder read (IORING_OP_READ)", "argument spare sets no field"}},
+		{"unknown argument", "\taddr = ptr(buf)\n\tlen = len(buf)\n\tc read(", "\taddr = ptr(buffer)\n\tlen = len(buf)\n\tc read(", []string{"builder read (IORING_OP_READ)", "buffer is not an argument"}},
+		{"len of a scalar", "\tlen = len(buf)\n\tc read(", "\tlen = len(fd)\n\tc read(", []string{"builder read (IORING_OP_READ)", "len(fd) needs a slice"}},
+		{"c line misses an argument", "c read(fd, buf, len(buf), offset)", "c read(fd, buf, len(buf), 0)", []string{"builder read (IORING_OP_READ)", "does not pass argument offset"}},
+		{"opcode without builder", "prep tee TEE 5.8", "prep tee_gone NOP 5.8", []string{"IORING_OP_TEE", "has no builder"}},
+		{"unknown type", "\targ offset uint64\n\tfd = fd\n\toff = offset\n\taddr = ptr(buf)\n\tlen = len(buf)\n\tc read(",
+			"\targ offset off_t\n\tfd = fd\n\toff = offset\n\taddr = ptr(buf)\n\tlen = len(buf)\n\tc read(", []string{"builder read (IORING_OP_READ)", "unknown type off_t"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			text := string(orig)
+			if !strings.Contains(text, c.old) {
+				t.Fatalf("template has no %q", c.old)
+			}
+			_, err := generateWith(t, m, strings.Replace(text, c.old, c.new, 1))
+			if err == nil {
+				t.Fatal("generation succeeded")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error does not name %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+// TestBuildersRaw: a raw line stands in for a builder, and a builder whose
+// opcode the headers lack is skipped with the reason.
+func TestBuildersRaw(t *testing.T) {
+	m := pinnedModel(t)
+	orig, err := os.ReadFile(builderSpecs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(orig), "prep tee TEE 5.8", "raw TEE \"testing raw\"\nprep tee NOT_AN_OPCODE 5.8", 1)
+	r, err := generateWith(t, m, text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range r.Builders {
+		if b.Go == "PrepTee" {
+			if !strings.Contains(b.Skipped, "IORING_OP_NOT_AN_OPCODE is not in these headers") {
+				t.Errorf("PrepTee: Skipped = %q", b.Skipped)
+			}
+			if strings.Contains(string(r.Files["builders.go"]), "PrepTee(") {
+				t.Error("skipped PrepTee was generated")
+			}
+			return
+		}
+	}
+	t.Error("PrepTee not listed")
+}

@@ -1,0 +1,204 @@
+package emit
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// BuilderSpecs is templates/builders.txt: the SQE builders and the opcodes
+// that deliberately have none.
+type BuilderSpecs struct {
+	Path     string
+	Builders []*BuilderSpec
+	Raw      []RawOp
+}
+
+// RawOp is an opcode marked raw: no builder, on purpose.
+type RawOp struct {
+	Op     string // C name without IORING_OP_
+	Reason string
+	Line   int
+}
+
+// BuilderSpec is one prep block.
+type BuilderSpec struct {
+	Name   string // liburing-style name: read_fixed
+	Op     string // C opcode without IORING_OP_
+	Since  string // first Linux release
+	SQE128 bool
+	Doc    []string
+	Args   []*ArgSpec
+	Sets   []*FieldSet
+	// CHelper is the liburing helper (without io_uring_prep_) of the c
+	// line, CArgs its argument expressions; empty without a c line.
+	CHelper string
+	CArgs   []string
+	Line    int
+}
+
+// ArgSpec is a Go parameter of a builder.
+type ArgSpec struct {
+	Name string
+	Type string // Go type as written: int32, []byte, *unix.Msghdr, TimeoutFlags
+	Keep bool
+}
+
+// FieldSet is "field = term | term".
+type FieldSet struct {
+	Field string
+	Terms []string
+	Line  int
+}
+
+var (
+	identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	cCallRE = regexp.MustCompile(`^([a-z0-9_]+)\((.*)\)$`)
+)
+
+// LoadBuilderSpecs reads a builders template file.
+func LoadBuilderSpecs(path string) (*BuilderSpecs, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	specs := &BuilderSpecs{Path: path}
+	var cur *BuilderSpec
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Text()
+		if i := strings.Index(line, "#"); i >= 0 {
+			line = line[:i]
+		}
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		bad := func(format string, args ...any) error {
+			return fmt.Errorf("%s:%d: %s", path, n, fmt.Sprintf(format, args...))
+		}
+		indented := line[0] == ' ' || line[0] == '\t'
+		w := strings.Fields(line)
+		if !indented {
+			cur = nil
+			switch w[0] {
+			case "prep":
+				if len(w) < 4 || len(w) > 5 || (len(w) == 5 && w[4] != "sqe128") {
+					return nil, bad("want: prep NAME OPCODE SINCE [sqe128]")
+				}
+				if !identRE.MatchString(w[1]) || !identRE.MatchString(w[2]) {
+					return nil, bad("bad builder name or opcode")
+				}
+				for _, b := range specs.Builders {
+					if b.Name == w[1] {
+						return nil, bad("builder %s is already declared at line %d", w[1], b.Line)
+					}
+				}
+				cur = &BuilderSpec{Name: w[1], Op: w[2], Since: w[3], SQE128: len(w) == 5, Line: n}
+				specs.Builders = append(specs.Builders, cur)
+			case "raw":
+				rest := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "raw"))
+				op, reason, ok := strings.Cut(rest, " ")
+				reason = strings.TrimSpace(reason)
+				if !ok || len(reason) < 3 || reason[0] != '"' || reason[len(reason)-1] != '"' {
+					return nil, bad(`want: raw OPCODE "reason"`)
+				}
+				specs.Raw = append(specs.Raw, RawOp{Op: op, Reason: reason[1 : len(reason)-1], Line: n})
+			default:
+				return nil, bad("unknown directive %s (want prep or raw)", w[0])
+			}
+			continue
+		}
+		if cur == nil {
+			return nil, bad("indented line outside a prep block")
+		}
+		switch w[0] {
+		case "doc":
+			cur.Doc = append(cur.Doc, strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "doc")))
+		case "arg":
+			if len(w) < 3 || len(w) > 4 || (len(w) == 4 && w[3] != "keep") || !identRE.MatchString(w[1]) {
+				return nil, bad("want: arg NAME GOTYPE [keep]")
+			}
+			for _, a := range cur.Args {
+				if a.Name == w[1] {
+					return nil, bad("builder %s: argument %s declared twice", cur.Name, w[1])
+				}
+			}
+			cur.Args = append(cur.Args, &ArgSpec{Name: w[1], Type: w[2], Keep: len(w) == 4})
+		case "c":
+			call := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "c"))
+			m := cCallRE.FindStringSubmatch(call)
+			if m == nil {
+				return nil, bad("want: c HELPER(ARGS)")
+			}
+			cur.CHelper = m[1]
+			if strings.TrimSpace(m[2]) != "" {
+				for _, a := range strings.Split(m[2], ",") {
+					cur.CArgs = append(cur.CArgs, strings.TrimSpace(a))
+				}
+			}
+		default:
+			if len(w) < 3 || w[1] != "=" {
+				return nil, bad("want: FIELD = TERM [| TERM]...")
+			}
+			for _, s := range cur.Sets {
+				if s.Field == w[0] {
+					return nil, bad("builder %s: field %s set twice", cur.Name, w[0])
+				}
+			}
+			_, rhs, _ := strings.Cut(line, "=")
+			fs := &FieldSet{Field: w[0], Line: n}
+			for _, t := range strings.Split(rhs, "|") {
+				t = strings.TrimSpace(t)
+				if t == "" {
+					return nil, bad("empty term")
+				}
+				fs.Terms = append(fs.Terms, t)
+			}
+			cur.Sets = append(cur.Sets, fs)
+		}
+	}
+	return specs, sc.Err()
+}
+
+// term is a parsed right-hand-side term.
+type term struct {
+	kind  string // arg, ptr, len, slot, inc, u32, poll, const, unix, u32unix, lit
+	name  string // argument, constant or unix name
+	lit   int64
+	isNeg bool
+}
+
+var termRE = regexp.MustCompile(`^(ptr|len|slot|poll|uint32)\(([A-Za-z_][A-Za-z0-9_.]*)\)$`)
+
+func parseTerm(t string) (term, error) {
+	if m := termRE.FindStringSubmatch(t); m != nil {
+		k := map[string]string{"ptr": "ptr", "len": "len", "slot": "slot", "poll": "poll", "uint32": "u32"}[m[1]]
+		if strings.HasPrefix(m[2], "unix.") {
+			if k != "u32" {
+				return term{}, fmt.Errorf("%s(%s): only uint32() applies to unix constants", m[1], m[2])
+			}
+			return term{kind: "u32unix", name: strings.TrimPrefix(m[2], "unix.")}, nil
+		}
+		return term{kind: k, name: m[2]}, nil
+	}
+	if strings.HasSuffix(t, "+1") && identRE.MatchString(strings.TrimSuffix(t, "+1")) {
+		return term{kind: "inc", name: strings.TrimSuffix(t, "+1")}, nil
+	}
+	if strings.HasPrefix(t, "unix.") && identRE.MatchString(t[5:]) {
+		return term{kind: "unix", name: t[5:]}, nil
+	}
+	if v, err := strconv.ParseInt(t, 0, 64); err == nil {
+		return term{kind: "lit", lit: v, isNeg: v < 0}, nil
+	}
+	if identRE.MatchString(t) {
+		if strings.ToUpper(t) == t && strings.Contains(t, "_") {
+			return term{kind: "const", name: t}, nil
+		}
+		return term{kind: "arg", name: t}, nil
+	}
+	return term{}, fmt.Errorf("cannot parse term %q", t)
+}
