@@ -78,6 +78,7 @@ type Ring struct {
 	tail    uint16     // local tail: descriptors written so far
 	slotOf  []uint16   // ring slot (full 16-bit index) each bid was last put at
 	off     []uint32   // bytes of each buffer already consumed (incremental)
+	blen    []uint32   // length each buffer was put with
 	out     []bool     // bid is with the kernel (true) or the caller
 	inRing  int        // buffers currently published or staged
 	nbufs   int
@@ -88,8 +89,9 @@ type Ring struct {
 type Option func(*config)
 
 type config struct {
-	flags uapi.RegisterPBufRingFlags
-	nbufs int
+	flags    uapi.RegisterPBufRingFlags
+	nbufs    int
+	unfilled bool
 }
 
 // KernelMemory asks the kernel to allocate the descriptor ring
@@ -110,9 +112,15 @@ func Buffers(n int) Option {
 	return func(c *config) { c.nbufs = n }
 }
 
+// Unfilled leaves every buffer with the caller after New: for a group that
+// sends (the caller fills buffers and queues them with PutLen).
+func Unfilled() Option {
+	return func(c *config) { c.unfilled = true }
+}
+
 // New allocates entries descriptors (a power of two, at most 32768) and the
 // buffers (bufSize bytes each), registers the ring as buffer group group on
-// r, and hands every buffer to the kernel.
+// r, and hands every buffer to the kernel (unless Unfilled).
 func New(r *ring.Ring, group uint16, entries int, bufSize int, opts ...Option) (*Ring, error) {
 	c := config{nbufs: entries}
 	for _, o := range opts {
@@ -135,6 +143,7 @@ func New(r *ring.Ring, group uint16, entries int, bufSize int, opts ...Option) (
 		nbufs:   c.nbufs,
 		slotOf:  make([]uint16, c.nbufs),
 		off:     make([]uint32, c.nbufs),
+		blen:    make([]uint32, c.nbufs),
 		out:     make([]bool, c.nbufs),
 	}
 	descBytes := entries * uapi.SizeofBuf
@@ -175,10 +184,14 @@ func New(r *ring.Ring, group uint16, entries int, bufSize int, opts ...Option) (
 	// 12, whose other half (bufs[0].bid) only this side ever writes.
 	b.tailw = (*uint32)(unsafe.Pointer(&b.descMem[12]))
 	b.tailHi = isLittleEndian()
-	for bid := range c.nbufs {
-		b.Put(uint16(bid))
+	if !c.unfilled {
+		for bid := range c.nbufs {
+			b.Put(uint16(bid))
+		}
+		b.Advance()
+	} else {
+		b.inRing = 0
 	}
-	b.Advance()
 	return b, nil
 }
 
@@ -208,16 +221,24 @@ func (b *Ring) Buf(bid uint16) []byte {
 // Put stages buffer bid (its whole length) for the kernel; Advance
 // publishes staged buffers. Putting a buffer the kernel still holds
 // corrupts the ring: only put buffers a completion handed back.
-func (b *Ring) Put(bid uint16) {
+func (b *Ring) Put(bid uint16) { b.PutLen(bid, b.size) }
+
+// PutLen stages the first n bytes of buffer bid: for a send that selects
+// its data from the group (SendBundle), n is how much the buffer holds.
+func (b *Ring) PutLen(bid uint16, n int) {
 	if int(bid) >= b.nbufs || b.out[bid] {
 		panic(fmt.Sprintf("bufring: Put(%d): buffer not held by the caller", bid))
 	}
+	if n < 0 || n > b.size {
+		panic(fmt.Sprintf("bufring: PutLen(%d, %d): length outside the %d-byte buffer", bid, n, b.size))
+	}
 	d := &b.descs[b.tail&b.mask]
 	d.Addr = uint64(uintptr(unsafe.Pointer(&b.bufMem[int(bid)*b.size])))
-	d.Len = uint32(b.size)
+	d.Len = uint32(n)
 	d.Bid = bid
 	b.slotOf[bid] = b.tail
 	b.off[bid] = 0
+	b.blen[bid] = uint32(n)
 	b.out[bid] = true
 	b.inRing++
 	b.tail++
@@ -325,7 +346,7 @@ func (b *Ring) Bundle(c *uapi.CQE, fn func(data []byte, bid uint16, done bool)) 
 		if int(id) >= b.nbufs || !b.out[id] {
 			return fmt.Errorf("bufring: group %d: bundle walks into buffer %d, which the kernel does not hold: %w", b.group, id, unix.EINVAL)
 		}
-		room := b.size - int(b.off[id])
+		room := int(b.blen[id]) - int(b.off[id])
 		n := min(room, left)
 		o := int(id)*b.size + int(b.off[id])
 		left -= n
