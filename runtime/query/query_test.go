@@ -224,7 +224,7 @@ func TestSCQMatchesRingLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !info.Supports(uapi.QueryOpSCQ) {
-		t.Skipf("needs query: kernel has %d query ops, no IO_URING_QUERY_SCQ", info.Opcodes.Value.NrQueryOpcodes)
+		t.Skipf("needs query_scq: kernel has %d query ops, no IO_URING_QUERY_SCQ", info.Opcodes.Value.NrQueryOpcodes)
 	}
 	_, params, err := setup(t, 0)
 	if err != nil {
