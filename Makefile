@@ -3,7 +3,7 @@ GO ?= go
 ARCHES := amd64 386 arm arm64 loong64 mips mipsle mips64 mips64le ppc64 ppc64le riscv64 s390x
 LINUX_LIBC_DEV ?= 7.3.4-1~bpo13+1
 
-.PHONY: all generate check-generated test vet vet-arches headers bench matrix
+.PHONY: all generate check-generated test vet vet-arches headers bench matrix liburing bench-builders
 
 all: generate test
 
@@ -26,8 +26,16 @@ vet:
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 
 ## test: everything CI runs
-test: vet check-generated vet-arches
+test: vet check-generated vet-arches liburing
 	$(GO) test -count=1 ./...
+
+## liburing: fetch liburing 2.15 (the SQE builders' oracle) and its kernel headers into .cache/liburing
+liburing:
+	scripts/fetch-liburing.sh .cache/liburing
+
+## bench-builders: SQE builders against liburing's C prep helpers, in one run (cgo)
+bench-builders: liburing
+	CGO_ENABLED=1 $(GO) test -tags liburing -run '^$$' -bench . -benchmem ./internal/liburingbench
 
 ## headers: re-sync headers/ from Debian linux-libc-dev=$(LINUX_LIBC_DEV) and print the ABI diff
 headers:

@@ -436,21 +436,19 @@ func (bg *builderGen) store(s *BuilderSpec, b *builder, fs *FieldSet) *store {
 			}
 			parts = append(parts, conv(jen.Id("sqePollMask").Call(jen.Id(a.spec.Name)), "uint32"))
 		case "ptr":
-			var p *jen.Statement
-			switch a.kind {
-			case "ptr":
-				p = jen.Qual("unsafe", "Pointer").Call(jen.Id(a.spec.Name))
-			case "slice":
-				p = jen.Qual("unsafe", "Pointer").Call(jen.Qual("unsafe", "SliceData").Call(jen.Id(a.spec.Name)))
-			default:
-				bg.fail(s, fs.Line, "field %s: ptr(%s) needs a pointer or slice", fs.Field, a.spec.Name)
-				return nil
-			}
 			if st.size != 8 {
 				bg.fail(s, fs.Line, "field %s: an address needs a 64-bit field", fs.Field)
 				return nil
 			}
-			parts = append(parts, conv(jen.Uintptr().Call(p), "uintptr"))
+			switch a.kind {
+			case "ptr":
+				parts = append(parts, conv(jen.Uintptr().Call(jen.Qual("unsafe", "Pointer").Call(jen.Id(a.spec.Name))), "uintptr"))
+			case "slice":
+				parts = append(parts, conv(jen.Id("sqeSliceAddr").Call(jen.Id(a.spec.Name)), "uint64"))
+			default:
+				bg.fail(s, fs.Line, "field %s: ptr(%s) needs a pointer or slice", fs.Field, a.spec.Name)
+				return nil
+			}
 		case "len":
 			if a.kind != "slice" {
 				bg.fail(s, fs.Line, "field %s: len(%s) needs a slice", fs.Field, a.spec.Name)
@@ -568,6 +566,11 @@ func (bg *builderGen) emitMethods() {
 	f.Func().Id("sqeDirectSlot").Params(jen.Id("i").Uint32()).Uint32().Block(
 		jen.If(jen.Id("i").Op("==").Add(alloc)).Block(jen.Return(jen.Id("i"))),
 		jen.Return(jen.Id("i").Op("+").Lit(1)),
+	)
+	f.Comment("sqeSliceAddr is the address of b's first element, or 0 when b is empty:\nnever the address of the slice header.")
+	f.Func().Id("sqeSliceAddr").Types(jen.Id("T").Any()).Params(jen.Id("b").Index().Id("T")).Uint64().Block(
+		jen.If(jen.Len(jen.Id("b")).Op("==").Lit(0)).Block(jen.Return(jen.Lit(0))),
+		jen.Return(jen.Uint64().Call(jen.Uintptr().Call(jen.Qual("unsafe", "Pointer").Call(jen.Qual("unsafe", "SliceData").Call(jen.Id("b")))))),
 	)
 	f.Comment("sqePollMask puts a poll(2) event mask in poll32_events order: the kernel\nreads it with its 16-bit halves swapped on big-endian machines.")
 	f.Func().Id("sqePollMask").Params(jen.Id("m").Uint32()).Uint32().Block(

@@ -19,6 +19,17 @@ func sqeDirectSlot(i uint32) uint32 {
 }
 
 /*
+sqeSliceAddr is the address of b's first element, or 0 when b is empty:
+never the address of the slice header.
+*/
+func sqeSliceAddr[T any](b []T) uint64 {
+	if len(b) == 0 {
+		return 0
+	}
+	return uint64(uintptr(unsafe.Pointer(unsafe.SliceData(b))))
+}
+
+/*
 sqePollMask puts a poll(2) event mask in poll32_events order: the kernel
 reads it with its 16-bit halves swapped on big-endian machines.
 */
@@ -67,7 +78,7 @@ func (s *SQE) PrepRead(fd int32, buf []byte, offset uint64) {
 	s.Opcode = OpRead
 	s.FD = fd
 	s.Off = offset
-	s.Addr = uint64(uintptr(unsafe.Pointer(unsafe.SliceData(buf))))
+	s.Addr = sqeSliceAddr(buf)
 	s.Len = uint32(len(buf))
 }
 
@@ -84,7 +95,7 @@ func (s *SQE) PrepWrite(fd int32, buf []byte, offset uint64) {
 	s.Opcode = OpWrite
 	s.FD = fd
 	s.Off = offset
-	s.Addr = uint64(uintptr(unsafe.Pointer(unsafe.SliceData(buf))))
+	s.Addr = sqeSliceAddr(buf)
 	s.Len = uint32(len(buf))
 }
 
@@ -100,7 +111,7 @@ func (s *SQE) PrepReadv(fd int32, iovecs []unix.Iovec, offset uint64) {
 	s.Opcode = OpReadv
 	s.FD = fd
 	s.Off = offset
-	s.Addr = uint64(uintptr(unsafe.Pointer(unsafe.SliceData(iovecs))))
+	s.Addr = sqeSliceAddr(iovecs)
 	s.Len = uint32(len(iovecs))
 }
 
@@ -116,7 +127,7 @@ func (s *SQE) PrepReadv2(fd int32, iovecs []unix.Iovec, offset uint64, flags int
 	s.Opcode = OpReadv
 	s.FD = fd
 	s.Off = offset
-	s.Addr = uint64(uintptr(unsafe.Pointer(unsafe.SliceData(iovecs))))
+	s.Addr = sqeSliceAddr(iovecs)
 	s.Len = uint32(len(iovecs))
 	s.RwFlags = uint32(flags)
 }
@@ -133,7 +144,7 @@ func (s *SQE) PrepWritev(fd int32, iovecs []unix.Iovec, offset uint64) {
 	s.Opcode = OpWritev
 	s.FD = fd
 	s.Off = offset
-	s.Addr = uint64(uintptr(unsafe.Pointer(unsafe.SliceData(iovecs))))
+	s.Addr = sqeSliceAddr(iovecs)
 	s.Len = uint32(len(iovecs))
 }
 
@@ -149,7 +160,7 @@ func (s *SQE) PrepWritev2(fd int32, iovecs []unix.Iovec, offset uint64, flags in
 	s.Opcode = OpWritev
 	s.FD = fd
 	s.Off = offset
-	s.Addr = uint64(uintptr(unsafe.Pointer(unsafe.SliceData(iovecs))))
+	s.Addr = sqeSliceAddr(iovecs)
 	s.Len = uint32(len(iovecs))
 	s.RwFlags = uint32(flags)
 }
@@ -166,7 +177,7 @@ func (s *SQE) PrepReadFixed(fd int32, buf []byte, offset uint64, bufIndex uint16
 	s.Opcode = OpReadFixed
 	s.FD = fd
 	s.Off = offset
-	s.Addr = uint64(uintptr(unsafe.Pointer(unsafe.SliceData(buf))))
+	s.Addr = sqeSliceAddr(buf)
 	s.Len = uint32(len(buf))
 	s.BufIndex = bufIndex
 }
@@ -183,7 +194,7 @@ func (s *SQE) PrepWriteFixed(fd int32, buf []byte, offset uint64, bufIndex uint1
 	s.Opcode = OpWriteFixed
 	s.FD = fd
 	s.Off = offset
-	s.Addr = uint64(uintptr(unsafe.Pointer(unsafe.SliceData(buf))))
+	s.Addr = sqeSliceAddr(buf)
 	s.Len = uint32(len(buf))
 	s.BufIndex = bufIndex
 }
@@ -200,7 +211,7 @@ func (s *SQE) PrepReadvFixed(fd int32, iovecs []unix.Iovec, offset uint64, flags
 	s.Opcode = OpReadvFixed
 	s.FD = fd
 	s.Off = offset
-	s.Addr = uint64(uintptr(unsafe.Pointer(unsafe.SliceData(iovecs))))
+	s.Addr = sqeSliceAddr(iovecs)
 	s.Len = uint32(len(iovecs))
 	s.RwFlags = uint32(flags)
 	s.BufIndex = bufIndex
@@ -218,7 +229,7 @@ func (s *SQE) PrepWritevFixed(fd int32, iovecs []unix.Iovec, offset uint64, flag
 	s.Opcode = OpWritevFixed
 	s.FD = fd
 	s.Off = offset
-	s.Addr = uint64(uintptr(unsafe.Pointer(unsafe.SliceData(iovecs))))
+	s.Addr = sqeSliceAddr(iovecs)
 	s.Len = uint32(len(iovecs))
 	s.RwFlags = uint32(flags)
 	s.BufIndex = bufIndex
@@ -324,7 +335,7 @@ func (s *SQE) PrepMadvise(b []byte, advice int32) {
 	*s = SQE{}
 	s.Opcode = OpMadvise
 	s.FD = -1
-	s.Addr = uint64(uintptr(unsafe.Pointer(unsafe.SliceData(b))))
+	s.Addr = sqeSliceAddr(b)
 	s.Len = uint32(len(b))
 	s.SetFadviseAdvice(uint32(advice))
 }
@@ -340,7 +351,7 @@ func (s *SQE) PrepMadvise64(b []byte, advice int32) {
 	s.Opcode = OpMadvise
 	s.FD = -1
 	s.Off = uint64(len(b))
-	s.Addr = uint64(uintptr(unsafe.Pointer(unsafe.SliceData(b))))
+	s.Addr = sqeSliceAddr(b)
 	s.SetFadviseAdvice(uint32(advice))
 }
 
@@ -546,7 +557,7 @@ func (s *SQE) PrepFilesUpdate(fds []int32, offset int32) {
 	s.Opcode = OpFilesUpdate
 	s.FD = -1
 	s.Off = uint64(offset)
-	s.Addr = uint64(uintptr(unsafe.Pointer(unsafe.SliceData(fds))))
+	s.Addr = sqeSliceAddr(fds)
 	s.Len = uint32(len(fds))
 }
 
@@ -762,7 +773,7 @@ they must stay alive and unmoved until the completion.
 func (s *SQE) PrepGetxattr(name *byte, value []byte, path *byte) {
 	*s = SQE{}
 	s.Opcode = OpGetxattr
-	s.Off = uint64(uintptr(unsafe.Pointer(unsafe.SliceData(value))))
+	s.Off = sqeSliceAddr(value)
 	s.Addr = uint64(uintptr(unsafe.Pointer(name)))
 	s.Len = uint32(len(value))
 	s.Addr3 = uint64(uintptr(unsafe.Pointer(path)))
@@ -778,7 +789,7 @@ they must stay alive and unmoved until the completion.
 func (s *SQE) PrepSetxattr(name *byte, value []byte, path *byte, flags int32) {
 	*s = SQE{}
 	s.Opcode = OpSetxattr
-	s.Off = uint64(uintptr(unsafe.Pointer(unsafe.SliceData(value))))
+	s.Off = sqeSliceAddr(value)
 	s.Addr = uint64(uintptr(unsafe.Pointer(name)))
 	s.Len = uint32(len(value))
 	s.SetXattrFlags(uint32(flags))
@@ -796,7 +807,7 @@ func (s *SQE) PrepFgetxattr(fd int32, name *byte, value []byte) {
 	*s = SQE{}
 	s.Opcode = OpFgetxattr
 	s.FD = fd
-	s.Off = uint64(uintptr(unsafe.Pointer(unsafe.SliceData(value))))
+	s.Off = sqeSliceAddr(value)
 	s.Addr = uint64(uintptr(unsafe.Pointer(name)))
 	s.Len = uint32(len(value))
 }
@@ -812,7 +823,7 @@ func (s *SQE) PrepFsetxattr(fd int32, name *byte, value []byte, flags int32) {
 	*s = SQE{}
 	s.Opcode = OpFsetxattr
 	s.FD = fd
-	s.Off = uint64(uintptr(unsafe.Pointer(unsafe.SliceData(value))))
+	s.Off = sqeSliceAddr(value)
 	s.Addr = uint64(uintptr(unsafe.Pointer(name)))
 	s.Len = uint32(len(value))
 	s.SetXattrFlags(uint32(flags))
@@ -902,7 +913,7 @@ func (s *SQE) PrepEpollWait(fd int32, events []unix.EpollEvent, flags uint32) {
 	*s = SQE{}
 	s.Opcode = OpEpollWait
 	s.FD = fd
-	s.Addr = uint64(uintptr(unsafe.Pointer(unsafe.SliceData(events))))
+	s.Addr = sqeSliceAddr(events)
 	s.Len = uint32(len(events))
 	s.RwFlags = flags
 }
@@ -1211,7 +1222,7 @@ func (s *SQE) PrepSend(fd int32, buf []byte, flags int32) {
 	*s = SQE{}
 	s.Opcode = OpSend
 	s.FD = fd
-	s.Addr = uint64(uintptr(unsafe.Pointer(unsafe.SliceData(buf))))
+	s.Addr = sqeSliceAddr(buf)
 	s.Len = uint32(len(buf))
 	s.SetMsgFlags(uint32(flags))
 }
@@ -1228,7 +1239,7 @@ func (s *SQE) PrepSendto(fd int32, buf []byte, flags int32, sa *unix.RawSockaddr
 	s.Opcode = OpSend
 	s.FD = fd
 	s.SetAddr2(uint64(uintptr(unsafe.Pointer(sa))))
-	s.Addr = uint64(uintptr(unsafe.Pointer(unsafe.SliceData(buf))))
+	s.Addr = sqeSliceAddr(buf)
 	s.Len = uint32(len(buf))
 	s.SetMsgFlags(uint32(flags))
 	s.SetAddrLen(saLen)
@@ -1263,7 +1274,7 @@ func (s *SQE) PrepSendZC(fd int32, buf []byte, flags int32, zcFlags RecvSendFlag
 	s.Opcode = OpSendZC
 	s.Ioprio = uint16(zcFlags)
 	s.FD = fd
-	s.Addr = uint64(uintptr(unsafe.Pointer(unsafe.SliceData(buf))))
+	s.Addr = sqeSliceAddr(buf)
 	s.Len = uint32(len(buf))
 	s.SetMsgFlags(uint32(flags))
 }
@@ -1280,7 +1291,7 @@ func (s *SQE) PrepSendZCFixed(fd int32, buf []byte, flags int32, zcFlags RecvSen
 	s.Opcode = OpSendZC
 	s.Ioprio = uint16(zcFlags) | uint16(RecvsendFixedBuf)
 	s.FD = fd
-	s.Addr = uint64(uintptr(unsafe.Pointer(unsafe.SliceData(buf))))
+	s.Addr = sqeSliceAddr(buf)
 	s.Len = uint32(len(buf))
 	s.SetMsgFlags(uint32(flags))
 	s.BufIndex = bufIndex
@@ -1347,7 +1358,7 @@ func (s *SQE) PrepRecv(fd int32, buf []byte, flags int32) {
 	*s = SQE{}
 	s.Opcode = OpRecv
 	s.FD = fd
-	s.Addr = uint64(uintptr(unsafe.Pointer(unsafe.SliceData(buf))))
+	s.Addr = sqeSliceAddr(buf)
 	s.Len = uint32(len(buf))
 	s.SetMsgFlags(uint32(flags))
 }
@@ -1365,7 +1376,7 @@ func (s *SQE) PrepRecvMultishot(fd int32, buf []byte, flags int32) {
 	s.Opcode = OpRecv
 	s.Ioprio = uint16(RecvMultishot)
 	s.FD = fd
-	s.Addr = uint64(uintptr(unsafe.Pointer(unsafe.SliceData(buf))))
+	s.Addr = sqeSliceAddr(buf)
 	s.Len = uint32(len(buf))
 	s.SetMsgFlags(uint32(flags))
 }
@@ -1453,7 +1464,7 @@ func (s *SQE) PrepCmdSock(cmdOp uint32, fd int32, level int32, optname int32, op
 	s.SetLevel(uint32(level))
 	s.SetOptname(uint32(optname))
 	s.SetOptlen(uint32(len(optval)))
-	s.SetOptval(uint64(uintptr(unsafe.Pointer(unsafe.SliceData(optval)))))
+	s.SetOptval(sqeSliceAddr(optval))
 }
 
 /*
@@ -1497,7 +1508,7 @@ func (s *SQE) PrepCmdGetsockopt(fd int32, level int32, optname int32, optval []b
 	s.SetLevel(uint32(level))
 	s.SetOptname(uint32(optname))
 	s.SetOptlen(uint32(len(optval)))
-	s.SetOptval(uint64(uintptr(unsafe.Pointer(unsafe.SliceData(optval)))))
+	s.SetOptval(sqeSliceAddr(optval))
 }
 
 /*
@@ -1515,7 +1526,7 @@ func (s *SQE) PrepCmdSetsockopt(fd int32, level int32, optname int32, optval []b
 	s.SetLevel(uint32(level))
 	s.SetOptname(uint32(optname))
 	s.SetOptlen(uint32(len(optval)))
-	s.SetOptval(uint64(uintptr(unsafe.Pointer(unsafe.SliceData(optval)))))
+	s.SetOptval(sqeSliceAddr(optval))
 }
 
 /*
@@ -1750,7 +1761,7 @@ it must stay alive and unmoved until the completion.
 func (s *SQE) PrepFutexWaitv(futexes []FutexWaitv, flags uint32) {
 	*s = SQE{}
 	s.Opcode = OpFutexWaitv
-	s.Addr = uint64(uintptr(unsafe.Pointer(unsafe.SliceData(futexes))))
+	s.Addr = sqeSliceAddr(futexes)
 	s.Len = uint32(len(futexes))
 	s.SetFutexFlags(flags)
 }
