@@ -511,4 +511,3 @@ func TestBuildersCoverLiburing(t *testing.T) {
 	t.Logf("liburing 2.15 prep helpers: %d; with a Go counterpart: %d; without (reasons in templates/builders.txt): %s",
 		len(helpers), len(covered), strings.Join(missing, ", "))
 }
-
