@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/urgen/urgen/generated/uapi"
+	"github.com/urgen/urgen/runtime/query"
 	"github.com/urgen/urgen/runtime/ring"
 )
 
@@ -95,8 +96,11 @@ func TestRegisterFilesTaggedSparse(t *testing.T) {
 	if err := r.UnregisterFiles(); err != nil {
 		t.Fatal(err)
 	}
-	// Older kernels post the tag from deferred work: wait for it.
+	// The tag may come from deferred work: wait for it.
 	c, err := r.WaitCQETimeout(2 * time.Second)
+	if errors.Is(err, unix.ETIME) && query.Available() != nil {
+		t.Skipf("kernel posts no tag CQEs when a file table is unregistered (Linux 6.13 does): %v", err)
+	}
 	if err != nil {
 		t.Fatalf("no completion after unregistering tagged files: %v", err)
 	}
