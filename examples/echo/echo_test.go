@@ -1,0 +1,293 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/urgen/urgen/generated/uapi"
+	"github.com/urgen/urgen/runtime/ring"
+)
+
+func needRing(t *testing.T) {
+	t.Helper()
+	p, err := ring.KernelProbe()
+	if err != nil {
+		t.Skipf("needs io_uring: %v", err)
+	}
+	if !p.Supported(uapi.OpRecv) || !p.Supported(uapi.OpAccept) {
+		t.Skipf("needs io_uring: the probe lacks recv or accept")
+	}
+}
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	d, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(d)
+}
+
+// start runs a server and, at cleanup, closes it and checks that nothing
+// leaked: connections, requests, buffers, descriptors.
+func start(t *testing.T, cfg Config) *Server {
+	t.Helper()
+	needRing(t)
+	before := openFDs(t)
+	if cfg.Workers == 0 {
+		cfg.Workers = 2
+	}
+	if cfg.Entries == 0 {
+		cfg.Entries = 256
+	}
+	if cfg.Buffers == 0 {
+		cfg.Buffers = 256
+	}
+	if cfg.BufSize == 0 {
+		cfg.BufSize = 4096
+	}
+	if !cfg.Addr.IsValid() {
+		cfg.Addr = netip.MustParseAddrPort("127.0.0.1:0")
+	}
+	s, err := Listen(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Error(err)
+		}
+		st := s.Stats()
+		if st.Open != 0 || st.Inflight != 0 || st.HeldBufs != 0 {
+			t.Errorf("after Close: %d open connections, %d requests in flight, %d buffers held", st.Open, st.Inflight, st.HeldBufs)
+		}
+		if after := openFDs(t); after != before {
+			t.Errorf("descriptors: %d before the server, %d after", before, after)
+		}
+	})
+	return s
+}
+
+// waitStats polls until cond holds (the workers publish every few loops).
+func waitStats(t *testing.T, s *Server, what string, cond func(Stats) bool) Stats {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st := s.Stats()
+		if cond(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: stats %+v", what, st)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func dial(t *testing.T, s *Server) *net.TCPConn {
+	t.Helper()
+	c, err := net.DialTCP("tcp", nil, net.TCPAddrFromAddrPort(s.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	return c
+}
+
+func roundTrip(t *testing.T, c net.Conn, msg []byte) {
+	t.Helper()
+	if _, err := c.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, got); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, msg) {
+		t.Fatal("echo differs from the message")
+	}
+}
+
+func TestEcho(t *testing.T) {
+	for _, addr := range []string{"127.0.0.1:0", "[::1]:0"} {
+		t.Run(addr, func(t *testing.T) {
+			ap := netip.MustParseAddrPort(addr)
+			if ap.Addr().Is6() {
+				l, err := net.Listen("tcp6", "[::1]:0")
+				if err != nil {
+					t.Skipf("needs ipv6: cannot listen on [::1]: %v", err)
+				}
+				l.Close()
+			}
+			s := start(t, Config{Addr: ap})
+			var wg sync.WaitGroup
+			for i := range 16 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					c := dial(t, s)
+					for j := range 50 {
+						msg := bytes.Repeat([]byte{byte(i + j)}, 1+(i*1000+j*333)%20000)
+						roundTrip(t, c, msg)
+					}
+				}()
+			}
+			wg.Wait()
+			waitStats(t, s, "16 connections accepted", func(st Stats) bool { return st.Accepted == 16 })
+		})
+	}
+}
+
+// TestPeerDisconnect: clients vanish mid-stream, some with a reset, some
+// with unread echo data pending; the server must drop them cleanly.
+func TestPeerDisconnect(t *testing.T) {
+	s := start(t, Config{})
+	for i := range 40 {
+		c := dial(t, s)
+		big := bytes.Repeat([]byte("x"), 200_000)
+		go c.Write(big) // the echo piles up unread
+		time.Sleep(time.Millisecond)
+		if i%2 == 0 {
+			c.SetLinger(0) // RST instead of FIN
+		}
+		c.Close()
+	}
+	waitStats(t, s, "all peers gone", func(st Stats) bool {
+		return st.Accepted == 40 && st.Open == 0 && st.HeldBufs == 0
+	})
+	// Still serving.
+	roundTrip(t, dial(t, s), []byte("still here"))
+}
+
+// TestSlowReader: a client that reads slowly makes the server's sends wait
+// (socket buffer full); the stream must still arrive intact and in order.
+func TestSlowReader(t *testing.T) {
+	s := start(t, Config{Buffers: 64})
+	c := dial(t, s)
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	want := make([]byte, 8<<20)
+	for i := range want {
+		want[i] = byte(i*131 + i>>9)
+	}
+	go func() {
+		c.Write(want)
+	}()
+	got := make([]byte, 0, len(want))
+	buf := make([]byte, 64<<10)
+	slow := time.Now().Add(300 * time.Millisecond)
+	for len(got) < len(want) {
+		if time.Now().Before(slow) {
+			time.Sleep(20 * time.Millisecond) // back pressure while slow
+		}
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatalf("after %d bytes: %v (server %+v)", len(got), err, s.Stats())
+		}
+		got = append(got, buf[:n]...)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("the slow reader got a corrupted stream")
+	}
+	// The back pressure reached the server: its sends stalled, its 64
+	// buffers piled up and the receive ran dry.
+	waitStats(t, s, "ENOBUFS while the reader was slow", func(st Stats) bool { return st.DryEvents > 0 })
+}
+
+// TestExhaustion: with far fewer buffers than data in flight the ring runs
+// dry (ENOBUFS ends the multishot recv); the server re-arms and loses
+// nothing.
+func TestExhaustion(t *testing.T) {
+	s := start(t, Config{Workers: 1, Buffers: 4, BufSize: 1024})
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := dial(t, s)
+			want := bytes.Repeat([]byte{byte(i)}, 300_000)
+			go c.Write(want)
+			got := make([]byte, len(want))
+			if _, err := io.ReadFull(c, got); err != nil {
+				t.Error(err)
+				return
+			}
+			if !bytes.Equal(got, want) {
+				t.Error("stream corrupted under buffer exhaustion")
+			}
+		}()
+	}
+	wg.Wait()
+	st := waitStats(t, s, "published", func(st Stats) bool { return st.Accepted == 8 })
+	if st.DryEvents == 0 {
+		t.Errorf("4 buffers for 8 streams never ran dry (stats %+v)", st)
+	}
+	t.Logf("ENOBUFS %d times, %d re-arms", st.DryEvents, st.Rearms)
+}
+
+// TestCancelOnClose: closing the server cancels the multishot accept and
+// every armed multishot recv of idle connections.
+func TestCancelOnClose(t *testing.T) {
+	s := start(t, Config{})
+	for range 20 {
+		dial(t, s)
+	}
+	waitStats(t, s, "20 idle connections", func(st Stats) bool { return st.Open == 20 && st.Inflight == 22 })
+	// start's cleanup closes the server and checks for leaks; the clients
+	// see the connection end.
+}
+
+// TestManyConnections opens and closes 10,000 connections.
+func TestManyConnections(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	s := start(t, Config{})
+	const total, par = 10_000, 50
+	var wg sync.WaitGroup
+	errs := make(chan error, par)
+	for p := range par {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range total / par {
+				c, err := net.DialTCP("tcp", nil, net.TCPAddrFromAddrPort(s.Addr()))
+				if err != nil {
+					errs <- err
+					return
+				}
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				msg := []byte{byte(p), byte(i)}
+				buf := make([]byte, 2)
+				if _, err := c.Write(msg); err == nil {
+					_, err = io.ReadFull(c, buf)
+				}
+				if err == nil && !bytes.Equal(buf, msg) {
+					err = errors.New("wrong echo")
+				}
+				c.SetLinger(0) // no TIME_WAIT pile-up on the client ports
+				c.Close()
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	st := waitStats(t, s, "all 10000 closed", func(st Stats) bool {
+		return st.Accepted == total && st.Open == 0 && st.HeldBufs == 0 && st.Inflight == 2
+	})
+	t.Logf("stats after 10000 connections: %+v", st)
+}

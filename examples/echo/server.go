@@ -1,0 +1,507 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/urgen/urgen/generated/uapi"
+	"github.com/urgen/urgen/runtime/bufring"
+	"github.com/urgen/urgen/runtime/ring"
+	"github.com/urgen/urgen/runtime/sock"
+)
+
+// Config sizes a server.
+type Config struct {
+	Addr    netip.AddrPort // listen address; port 0 picks one
+	Workers int            // rings (one goroutine and one SO_REUSEPORT listener each)
+	Entries uint32         // SQ entries per ring
+	Buffers int            // provided buffers per ring (a power of two)
+	BufSize int            // bytes per buffer
+}
+
+// Server is an echo server: per worker one ring, one listening socket
+// (SO_REUSEPORT spreads connections over them), a multishot accept, and per
+// connection a multishot recv into a provided buffer ring whose buffers are
+// sent back as they are, with no copy.
+type Server struct {
+	workers []*worker
+	addr    netip.AddrPort
+	wg      sync.WaitGroup
+}
+
+// Stats counts what a server holds; all zero after Close means nothing
+// leaked.
+type Stats struct {
+	Accepted  int64 // connections accepted so far
+	Open      int64 // connections open now
+	Inflight  int64 // requests submitted and not finally completed
+	HeldBufs  int64 // provided buffers out of their ring
+	Rearms    int64 // multishot recvs re-armed (ran dry or ended)
+	DryEvents int64 // ENOBUFS completions
+}
+
+// user data: op in the top byte, descriptor below.
+const (
+	opAccept uint64 = iota + 1
+	opRecv
+	opSend
+	opCancel
+	opClose
+)
+
+func ud(op uint64, fd int32) uint64 { return op<<56 | uint64(uint32(fd)) }
+
+type seg struct {
+	bid uint16
+	off int32
+	n   int32
+}
+
+type conn struct {
+	fd        int32
+	recvArmed bool
+	sending   bool
+	closing   bool // stop receiving; close once nothing is in flight
+	q         []seg
+}
+
+type worker struct {
+	cfg     Config
+	r       *ring.Ring
+	br      *bufring.Ring
+	lfd     int
+	conns   []*conn // by descriptor
+	rearm   []int32
+	accept  bool // multishot accept armed
+	stop    atomic.Bool
+	stats   Stats
+	statsMu sync.Mutex
+	snap    Stats
+	err     error
+}
+
+// Listen starts the workers; each creates its ring on its own goroutine
+// (SINGLE_ISSUER rings belong to the thread that made them).
+func Listen(cfg Config) (*Server, error) {
+	s := &Server{addr: cfg.Addr}
+	ready := make(chan error, cfg.Workers)
+	for i := range cfg.Workers {
+		w := &worker{cfg: cfg}
+		if i > 0 {
+			// Every listener binds the port the first one got.
+			w.cfg.Addr = s.addr
+		}
+		s.workers = append(s.workers, w)
+		s.wg.Add(1)
+		go w.run(&s.wg, ready)
+		if err := <-ready; err != nil {
+			s.Close()
+			return nil, err
+		}
+		if i == 0 {
+			s.addr = w.bound()
+		}
+	}
+	return s, nil
+}
+
+// Addr returns the address the server listens on.
+func (s *Server) Addr() netip.AddrPort { return s.addr }
+
+// Stats sums the workers' counters (as of their last loop iteration).
+func (s *Server) Stats() Stats {
+	var t Stats
+	for _, w := range s.workers {
+		w.statsMu.Lock()
+		st := w.snap
+		w.statsMu.Unlock()
+		t.Accepted += st.Accepted
+		t.Open += st.Open
+		t.Inflight += st.Inflight
+		t.HeldBufs += st.HeldBufs
+		t.Rearms += st.Rearms
+		t.DryEvents += st.DryEvents
+	}
+	return t
+}
+
+// Close stops the workers: they cancel their requests, close their
+// connections, wait for the last completions and release rings and buffers.
+func (s *Server) Close() error {
+	for _, w := range s.workers {
+		w.stop.Store(true)
+	}
+	s.wg.Wait()
+	var errs []error
+	for _, w := range s.workers {
+		if w.err != nil {
+			errs = append(errs, w.err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (w *worker) bound() netip.AddrPort {
+	sa, err := unix.Getsockname(w.lfd)
+	if err != nil {
+		return netip.AddrPort{}
+	}
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port))
+	case *unix.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), uint16(sa.Port))
+	}
+	return netip.AddrPort{}
+}
+
+func (w *worker) setup() error {
+	var err error
+	w.r, err = ring.New(w.cfg.Entries,
+		ring.WithFlags(uapi.SetupSingleIssuer|uapi.SetupDeferTaskrun|uapi.SetupSubmitAll),
+		ring.WithCQSize(w.cfg.Entries*4))
+	if err != nil {
+		// Kernels before 6.1 lack DEFER_TASKRUN.
+		w.r, err = ring.New(w.cfg.Entries, ring.WithCQSize(w.cfg.Entries*4))
+		if err != nil {
+			return err
+		}
+	}
+	w.br, err = bufring.New(w.r, 0, w.cfg.Buffers, w.cfg.BufSize)
+	if err != nil {
+		return err
+	}
+	domain := unix.AF_INET
+	if w.cfg.Addr.Addr().Is6() {
+		domain = unix.AF_INET6
+	}
+	w.lfd, err = unix.Socket(domain, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("echo: socket: %w", err)
+	}
+	for _, o := range [][2]int{{unix.SOL_SOCKET, unix.SO_REUSEADDR}, {unix.SOL_SOCKET, unix.SO_REUSEPORT}, {unix.IPPROTO_TCP, unix.TCP_NODELAY}} {
+		if err := unix.SetsockoptInt(w.lfd, o[0], o[1], 1); err != nil {
+			return fmt.Errorf("echo: setsockopt %d/%d: %w", o[0], o[1], err)
+		}
+	}
+	a := sock.AddrFrom(w.cfg.Addr)
+	if err := bindRaw(w.lfd, a); err != nil {
+		return err
+	}
+	if err := unix.Listen(w.lfd, 4096); err != nil {
+		return fmt.Errorf("echo: listen: %w", err)
+	}
+	return w.armAccept()
+}
+
+// bindRaw binds through the ring-independent system call (the ring's
+// IORING_OP_BIND needs Linux 6.11; the server runs on older kernels too).
+func bindRaw(fd int, a *sock.Addr) error {
+	ap, err := a.AddrPort()
+	if err != nil {
+		return err
+	}
+	var sa unix.Sockaddr
+	if ap.Addr().Is4() {
+		sa = &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
+	} else {
+		sa = &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
+	}
+	if err := unix.Bind(fd, sa); err != nil {
+		return fmt.Errorf("echo: bind %v: %w", ap, err)
+	}
+	return nil
+}
+
+func (w *worker) run(wg *sync.WaitGroup, ready chan<- error) {
+	defer wg.Done()
+	if err := w.setup(); err != nil {
+		w.release()
+		ready <- err
+		return
+	}
+	ready <- nil
+	w.err = w.loop()
+	w.shutdown()
+	w.release()
+	w.publish()
+}
+
+func (w *worker) release() {
+	if w.br != nil {
+		if err := w.br.Close(); err != nil && w.err == nil {
+			w.err = err
+		}
+		w.br = nil
+	}
+	if w.r != nil {
+		w.r.Close()
+	}
+	if w.lfd > 0 {
+		unix.Close(w.lfd)
+		w.lfd = -1
+	}
+}
+
+// publish copies the counters for Stats (read from other goroutines).
+func (w *worker) publish() {
+	w.stats.Open = 0
+	for _, c := range w.conns {
+		if c != nil {
+			w.stats.Open++
+		}
+	}
+	if w.br != nil {
+		w.stats.HeldBufs = int64(w.br.Held())
+	} else {
+		w.stats.HeldBufs = 0
+	}
+	w.statsMu.Lock()
+	w.snap = w.stats
+	w.statsMu.Unlock()
+}
+
+// queue runs f until it finds room in the SQ.
+func (w *worker) queue(f func() (*uapi.SQE, error)) {
+	for {
+		if _, err := f(); err == nil {
+			w.stats.Inflight++
+			return
+		}
+		if _, err := w.r.Submit(); err != nil && !errors.Is(err, unix.EBUSY) && !errors.Is(err, unix.EAGAIN) {
+			panic(err)
+		}
+	}
+}
+
+func (w *worker) armAccept() error {
+	w.queue(func() (*uapi.SQE, error) {
+		return sock.AcceptMultishot(w.r, ud(opAccept, int32(w.lfd)), w.lfd, unix.SOCK_CLOEXEC)
+	})
+	w.accept = true
+	return nil
+}
+
+func (w *worker) armRecv(c *conn) {
+	w.queue(func() (*uapi.SQE, error) {
+		return sock.RecvSelect(w.r, ud(opRecv, c.fd), int(c.fd), w.br.Group(), 0, uapi.RecvMultishot)
+	})
+	c.recvArmed = true
+}
+
+func (w *worker) loop() error {
+	cqes := make([]*uapi.CQE, 256)
+	wait := &ring.WaitOptions{Timeout: 100 * time.Millisecond}
+	for iter := 0; ; iter++ {
+		if w.stop.Load() {
+			return nil
+		}
+		_, _, err := w.r.SubmitAndWaitTimeout(1, wait)
+		if err != nil && !errors.Is(err, unix.ETIME) && !errors.Is(err, unix.EINTR) && !errors.Is(err, unix.EBUSY) {
+			return err
+		}
+		w.reap(cqes)
+		if iter&63 == 0 || err != nil {
+			w.publish()
+		}
+	}
+}
+
+// reap handles every completion available, then returns buffers and
+// re-arms receives in one go.
+func (w *worker) reap(cqes []*uapi.CQE) {
+	for {
+		n := w.r.PeekBatch(cqes)
+		if n == 0 {
+			break
+		}
+		for _, c := range cqes[:n] {
+			w.handle(c)
+		}
+		w.r.CQAdvance(uint32(n))
+	}
+	w.br.Advance()
+	if len(w.rearm) > 0 && w.br.Available() > 0 {
+		for _, fd := range w.rearm {
+			if c := w.conn(fd); c != nil && !c.recvArmed && !c.closing {
+				w.stats.Rearms++
+				w.armRecv(c)
+			}
+		}
+		w.rearm = w.rearm[:0]
+	}
+}
+
+func (w *worker) conn(fd int32) *conn {
+	if int(fd) < len(w.conns) {
+		return w.conns[fd]
+	}
+	return nil
+}
+
+func (w *worker) handle(c *uapi.CQE) {
+	op, fd := c.UserData>>56, int32(c.UserData)
+	if c.Flags&uapi.CQEFMore == 0 {
+		w.stats.Inflight--
+	}
+	switch op {
+	case opAccept:
+		if c.Flags&uapi.CQEFMore == 0 {
+			w.accept = false
+			if !w.stop.Load() {
+				w.armAccept()
+			}
+		}
+		if c.Res < 0 {
+			return
+		}
+		w.open(c.Res)
+	case opRecv:
+		w.recv(fd, c)
+	case opSend:
+		w.sent(fd, c)
+	case opClose, opCancel:
+	}
+}
+
+func (w *worker) open(fd int32) {
+	for int(fd) >= len(w.conns) {
+		w.conns = append(w.conns, make([]*conn, len(w.conns)+64)...)
+	}
+	c := &conn{fd: fd}
+	w.conns[fd] = c
+	w.stats.Accepted++
+	w.armRecv(c)
+}
+
+func (w *worker) recv(fd int32, cq *uapi.CQE) {
+	c := w.conn(fd)
+	more := cq.Flags&uapi.CQEFMore != 0
+	if !more {
+		c.recvArmed = false
+	}
+	switch {
+	case cq.Res > 0:
+		_, bid, _, err := w.br.Data(cq)
+		if err != nil {
+			panic(err)
+		}
+		if c.closing {
+			w.br.Put(bid)
+			break
+		}
+		c.q = append(c.q, seg{bid: bid, n: cq.Res})
+		if !c.sending {
+			w.send(c)
+		}
+		if !more {
+			w.rearm = append(w.rearm, fd)
+		}
+	case bufring.Dry(cq):
+		w.stats.DryEvents++
+		w.rearm = append(w.rearm, fd)
+	default:
+		// EOF or an error: the peer is gone.
+		c.closing = true
+	}
+	w.maybeClose(c)
+}
+
+func (w *worker) send(c *conn) {
+	s := &c.q[0]
+	p := unsafe.Pointer(unsafe.SliceData(w.br.Buf(s.bid)[s.off:]))
+	w.queue(func() (*uapi.SQE, error) {
+		return sock.SendMapped(w.r, ud(opSend, c.fd), int(c.fd), p, int(s.n), unix.MSG_NOSIGNAL)
+	})
+	c.sending = true
+}
+
+func (w *worker) sent(fd int32, cq *uapi.CQE) {
+	c := w.conn(fd)
+	c.sending = false
+	s := &c.q[0]
+	switch {
+	case cq.Res < 0:
+		// Peer reset or closed: drop what is queued, stop receiving.
+		for _, s := range c.q {
+			w.br.Put(s.bid)
+		}
+		c.q = c.q[:0]
+		if !c.closing {
+			c.closing = true
+			if c.recvArmed {
+				w.queue(func() (*uapi.SQE, error) {
+					return sock.Cancel(w.r, ud(opCancel, fd), ud(opRecv, fd))
+				})
+			}
+		}
+	case cq.Res < s.n:
+		s.off += cq.Res
+		s.n -= cq.Res
+	default:
+		w.br.Put(s.bid)
+		c.q = c.q[1:]
+	}
+	if len(c.q) > 0 && cq.Res >= 0 {
+		w.send(c)
+	} else if len(c.q) == 0 {
+		c.q = c.q[:0:0]
+	}
+	w.maybeClose(c)
+}
+
+// maybeClose closes a closing connection once no request refers to it.
+func (w *worker) maybeClose(c *conn) {
+	if !c.closing || c.recvArmed || c.sending {
+		return
+	}
+	for _, s := range c.q {
+		w.br.Put(s.bid)
+	}
+	w.conns[c.fd] = nil
+	// A plain close: nothing in the ring refers to the descriptor any more.
+	unix.Close(int(c.fd))
+}
+
+// shutdown cancels everything in flight and waits for the last
+// completions, so no buffer, descriptor or request outlives the worker.
+func (w *worker) shutdown() {
+	if w.r == nil {
+		return
+	}
+	if w.accept {
+		w.queue(func() (*uapi.SQE, error) {
+			return sock.Cancel(w.r, ud(opCancel, int32(w.lfd)), ud(opAccept, int32(w.lfd)))
+		})
+	}
+	for _, c := range w.conns {
+		if c != nil {
+			c.closing = true
+			if c.recvArmed {
+				fd := c.fd
+				w.queue(func() (*uapi.SQE, error) {
+					return sock.Cancel(w.r, ud(opCancel, fd), ud(opRecv, fd))
+				})
+			}
+			w.maybeClose(c)
+		}
+	}
+	cqes := make([]*uapi.CQE, 256)
+	wait := &ring.WaitOptions{Timeout: 100 * time.Millisecond}
+	deadline := time.Now().Add(5 * time.Second)
+	for w.stats.Inflight > 0 && time.Now().Before(deadline) {
+		w.r.SubmitAndWaitTimeout(1, wait)
+		w.reap(cqes)
+	}
+	if w.stats.Inflight > 0 && w.err == nil {
+		w.err = fmt.Errorf("echo: %d requests still in flight at shutdown", w.stats.Inflight)
+	}
+	w.publish()
+}
