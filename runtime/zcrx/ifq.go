@@ -89,6 +89,8 @@ type shared struct {
 	region []byte
 	stats  *uapi.ZCRXStats
 	owned  [][]byte // mappings Close unmaps
+	offs   uapi.ZCRXOffsets
+	huge   bool // the AreaSize mapping got huge pages
 }
 
 // IFQ is a registered zero-copy receive interface queue on a ring. Like the
@@ -189,11 +191,12 @@ func Register(r *ring.Ring, c Config) (*IFQ, error) {
 		}
 		areaMem = c.Area
 	case c.AreaSize > 0:
-		m, _, err := MapArea(c.AreaSize, c.HugePages)
+		m, huge, err := MapArea(c.AreaSize, c.HugePages)
 		if err != nil {
 			return nil, err
 		}
 		sh.owned = append(sh.owned, m)
+		sh.huge = huge
 		areaMem = m
 	default:
 		return nil, fmt.Errorf("zcrx: register ifq: no receive area (Area, AreaSize or DMABuf): %w", unix.EINVAL)
@@ -268,6 +271,7 @@ func Register(r *ring.Ring, c Config) (*IFQ, error) {
 	sh.region = region
 	sh.areas = []area{{mem: areaMem, size: areg.Len, token: areg.RQAreaToken}}
 	sh.rq = newRefill(region, reg.Offsets, reg.RQEntries)
+	sh.offs = reg.Offsets
 	if c.Events != nil && c.Events.Stats {
 		sh.stats = (*uapi.ZCRXStats)(unsafe.Pointer(&region[layout.Stats]))
 	}
@@ -343,6 +347,14 @@ func (q *IFQ) AreaToken(i int) uint64 { return q.sh.areas[i].token }
 
 // Areas returns the number of registered areas.
 func (q *IFQ) Areas() int { return len(q.sh.areas) }
+
+// HugePages reports whether the area Register mapped (Config.AreaSize with
+// HugePages) got huge pages.
+func (q *IFQ) HugePages() bool { return q.sh.huge }
+
+// Offsets returns where the kernel placed the refill ring's head, tail and
+// entries in the refill region.
+func (q *IFQ) Offsets() uapi.ZCRXOffsets { return q.sh.offs }
 
 // Accounting returns the user-side counters.
 func (q *IFQ) Accounting() Accounting { return q.acct }

@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -30,7 +33,7 @@ func needNoDev(t testing.TB) *Caps {
 		t.Skipf("needs zcrx_nodev: IO_URING_QUERY_ZCRX register_flags %#x lack ZCRX_REG_NODEV", uint64(caps.RegisterFlags))
 	}
 	if !hasNetAdmin() {
-		t.Skipf("needs CAP_NET_ADMIN: zcrx registration requires it")
+		t.Skipf("needs zcrx_nodev: registration needs CAP_NET_ADMIN, which this process lacks")
 	}
 	return caps
 }
@@ -294,4 +297,404 @@ func TestNoDevStream(t *testing.T) {
 			}
 		})
 	}
+}
+
+// register registers a NODEV queue or fails the test; the ring is closed
+// and the IFQ's memory released at cleanup.
+func register(t testing.TB, r *ring.Ring, c Config) *IFQ {
+	t.Helper()
+	c.NoDev = true
+	q, err := Register(r, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		r.Close()
+		if err := q.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return q
+}
+
+// pagesUsed is the set of distinct (area, page) pairs the buffers touched.
+func pagesUsed(bufs []Buf) map[[2]uint64]bool {
+	page := uint64(os.Getpagesize())
+	m := map[[2]uint64]bool{}
+	for _, b := range bufs {
+		for p := b.Offset / page; p <= (b.Offset+uint64(len(b.Data))-1)/page; p++ {
+			m[[2]uint64{uint64(b.Area), p}] = true
+		}
+	}
+	return m
+}
+
+// TestNoDevEveryBufferComesBack exhausts the area without releasing (the
+// request ends with ENOMEM once every page holds data), releases and
+// flushes everything, and exhausts it again: the second round must be able
+// to fill every page of the area again, so no buffer was lost, and the
+// stream must continue without a gap.
+func TestNoDevEveryBufferComesBack(t *testing.T) {
+	caps := needNoDev(t)
+	r := zcrxRing(t, uapi.SetupCqe32)
+	const pages = 32
+	q := register(t, r, Config{Entries: 64, AreaSize: pages * os.Getpagesize(), Caps: caps})
+	rx, tx := tcpPair(t)
+	const total = 4 << 20
+	sent := sendStream(tx, 0, total, 2)
+	var pos uint64
+	for round := range 2 {
+		var held []Buf
+		res := receive(t, r, q, rx, pos, total-pos, false, false, &held)
+		if !errors.Is(res.termErr, unix.ENOMEM) {
+			t.Fatalf("round %d: request ended with res %d (%v) after %d bytes, want ENOMEM once the area is full", round, res.final.Res, res.termErr, res.bytes)
+		}
+		used := pagesUsed(held)
+		if len(used) != pages {
+			t.Fatalf("round %d: data landed in %d distinct pages of %d before ENOMEM", round, len(used), pages)
+		}
+		if a := q.Accounting(); a.Outstanding() != uint64(len(held)) {
+			t.Fatalf("round %d: %d outstanding, %d held", round, a.Outstanding(), len(held))
+		}
+		for _, b := range held {
+			if err := q.Release(b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// A NODEV queue takes the entries back only on flush.
+		if n := q.Queued(); n != uint32(len(held)) {
+			t.Fatalf("round %d: %d entries queued before the flush, want %d", round, n, len(held))
+		}
+		if err := q.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if n := q.Queued(); n != 0 {
+			t.Fatalf("round %d: %d entries left after the flush", round, n)
+		}
+		pos += res.bytes
+		t.Logf("round %d: %d bytes in %d buffers filled all %d pages; all released and flushed", round, res.bytes, len(held), pages)
+	}
+	// The rest of the stream, buffers going straight back.
+	res := receive(t, r, q, rx, pos, total-pos, true, true, nil)
+	if res.termErr != nil || pos+res.bytes != total {
+		t.Fatalf("tail: %d+%d of %d bytes, end res %d (%v)", pos, res.bytes, total, res.final.Res, res.termErr)
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	if q.Accounting().Outstanding() != 0 {
+		t.Fatalf("outstanding %d", q.Accounting().Outstanding())
+	}
+}
+
+// TestNoDevExportImport exports a queue from one ring and receives through
+// it on a second ring.
+func TestNoDevExportImport(t *testing.T) {
+	caps := needNoDev(t)
+	if !caps.Import() || !caps.Ctrl(uapi.ZCRXCtrlOpExport) {
+		t.Fatalf("kernel has NODEV but no import/export (register flags %#x, %d ctrl ops)", uint64(caps.RegisterFlags), caps.CtrlOps)
+	}
+	r1 := zcrxRing(t, uapi.SetupCqe32)
+	q1 := register(t, r1, Config{Entries: 32, AreaSize: 64 * os.Getpagesize(), Caps: caps})
+	r2 := zcrxRing(t, uapi.SetupCQEMixed)
+	defer r2.Close()
+
+	if _, err := Import(r2, -1, q1); err == nil {
+		t.Fatal("import of fd -1 succeeded")
+	} else {
+		t.Logf("import of fd -1: %v", err)
+	}
+	fd, err := q1.Export()
+	if err != nil {
+		t.Fatal(err)
+	}
+	q2, err := Import(r2, fd, q1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The import holds its own reference: the exported fd can go.
+	if err := unix.Close(fd); err != nil {
+		t.Fatal(err)
+	}
+	if q2.ID() != 0 {
+		t.Fatalf("imported zcrx id %d on a fresh ring, want 0 (the failed import must not hold an id)", q2.ID())
+	}
+	rx, tx := tcpPair(t)
+	const total = 2 << 20
+	sent := sendStream(tx, 0, total, 3)
+	res := receive(t, r2, q2, rx, 0, total, true, true, nil)
+	if res.termErr != nil || res.bytes != total {
+		t.Fatalf("received %d of %d bytes through the import, end res %d (%v)", res.bytes, total, res.final.Res, res.termErr)
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	if err := q2.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if q2.Queued() != 0 || q2.Accounting().Outstanding() != 0 {
+		t.Fatalf("queued %d outstanding %d", q2.Queued(), q2.Accounting().Outstanding())
+	}
+	t.Logf("%d bytes verified through an imported zcrx (%d buffers, %d rearms)", res.bytes, res.bufs, res.rearms)
+}
+
+// TestNoDevInvalidRejected hands the kernel parameters it must refuse and
+// checks that each error names the operation and wraps the errno, and that
+// nothing stays registered: the first valid registration afterwards gets
+// id 0 and ids beyond it do not exist.
+func TestNoDevInvalidRejected(t *testing.T) {
+	caps := needNoDev(t)
+	page := os.Getpagesize()
+	ro, err := unix.Mmap(-1, 0, 8*page, unix.PROT_READ, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(ro)
+	// Memory whose second half is unmapped (raw mmap: the slice-based
+	// helpers only unmap whole mappings).
+	hp, err := unix.MmapPtr(-1, 0, nil, uintptr(16*page), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.MunmapPtr(hp, uintptr(8*page))
+	if err := unix.MunmapPtr(unsafe.Add(hp, 8*page), uintptr(8*page)); err != nil {
+		t.Fatal(err)
+	}
+	holey := unsafe.Slice((*byte)(hp), 16*page)
+	l, err := caps.Layout(16, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roRegion, err := unix.Mmap(-1, 0, l.Size, unix.PROT_READ, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(roRegion)
+
+	r := zcrxRing(t, uapi.SetupCqe32)
+	defer r.Close()
+	cases := []struct {
+		name string
+		cfg  Config
+	}{
+		{"read-only area", Config{Area: ro}},
+		{"area running into unmapped memory", Config{Area: holey[:16*page]}},
+		{"read-only refill region", Config{AreaSize: 8 * page, Region: roRegion}},
+		{"rx_buf_len 2 GiB", Config{AreaSize: 8 * page, RXBufLen: 1 << 31}},
+		{"dma-buf without a device", Config{DMABuf: &DMABuf{FD: -1, Len: uint64(8 * page)}}},
+	}
+	for _, c := range cases {
+		c.cfg.NoDev, c.cfg.Entries, c.cfg.Caps = true, 16, caps
+		q, err := Register(r, c.cfg)
+		if err == nil {
+			t.Errorf("%s: registered (zcrx %d)", c.name, q.ID())
+			continue
+		}
+		var errno unix.Errno
+		if !errors.As(err, &errno) || !strings.Contains(err.Error(), "IORING_REGISTER_ZCRX_IFQ") {
+			t.Errorf("%s: error %q does not name the operation or carry an errno", c.name, err)
+		}
+		t.Logf("%s: %v", c.name, err)
+	}
+	// The kernel agrees with Register's own checks on ring flags.
+	plain, err := ring.New(4, ring.WithFlags(uapi.SetupDeferTaskrun|uapi.SetupSingleIssuer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	if err := rawNoDev(plain, caps); !errors.Is(err, unix.EINVAL) {
+		t.Errorf("kernel registration on a ring without CQE32/CQE_MIXED: %v, want EINVAL as Register's check says", err)
+	}
+	// Nothing of the failures stayed: a valid queue is the ring's first.
+	q, err := Register(r, Config{NoDev: true, Entries: 16, AreaSize: 8 * page, Caps: caps})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { r.Close(); q.Close() }()
+	if q.ID() != 0 {
+		t.Fatalf("first valid zcrx got id %d, want 0: a failed registration left one behind", q.ID())
+	}
+	ghost := &IFQ{r: r, id: 1}
+	if err := ghost.Flush(); err == nil {
+		t.Fatal("flush of zcrx id 1 succeeded; only id 0 should exist")
+	} else if !strings.Contains(err.Error(), "ZCRX_CTRL_FLUSH_RQ") {
+		t.Fatalf("ctrl error %q does not name the op", err)
+	}
+}
+
+// rawNoDev registers a NODEV queue directly, bypassing Register's checks.
+func rawNoDev(r *ring.Ring, caps *Caps) error {
+	page := os.Getpagesize()
+	mem, _, err := MapArea(8*page, false)
+	if err != nil {
+		return err
+	}
+	defer unix.Munmap(mem)
+	l, err := caps.Layout(16, false)
+	if err != nil {
+		return err
+	}
+	areg := &uapi.ZCRXAreaReg{Addr: uint64(uintptr(unsafe.Pointer(&mem[0]))), Len: uint64(len(mem))}
+	rd := &uapi.RegionDesc{Size: uint64(l.Size)}
+	reg := &uapi.ZCRXIFQReg{Flags: uint32(uapi.ZCRXRegNodev), RQEntries: 16,
+		AreaPtr: uint64(uintptr(unsafe.Pointer(areg))), RegionPtr: uint64(uintptr(unsafe.Pointer(rd)))}
+	_, err = r.Register(uapi.RegisterZCRXIFQ, unsafe.Pointer(reg), 1)
+	runtime.KeepAlive(areg)
+	runtime.KeepAlive(rd)
+	return err
+}
+
+// TestNoDevAddArea starts with a tiny area, adds a second one and checks
+// that data lands in both and arrives intact.
+func TestNoDevAddArea(t *testing.T) {
+	caps := needNoDev(t)
+	if !caps.Ctrl(uapi.ZCRXCtrlOpAddArea) {
+		t.Fatalf("kernel has NODEV but only %d ctrl ops (no ZCRX_CTRL_ADD_AREA)", caps.CtrlOps)
+	}
+	page := os.Getpagesize()
+	r := zcrxRing(t, uapi.SetupCqe32)
+	q := register(t, r, Config{Entries: 32, AreaSize: 2 * page, Caps: caps})
+	extra, _, err := MapArea(32*page, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Munmap(extra) }) // after the ring's cleanup
+	if _, err := q.AddArea(extra[1:]); !errors.Is(err, unix.EINVAL) {
+		t.Fatalf("misaligned area: %v", err)
+	}
+	i, err := q.AddArea(extra)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i != 1 || q.AreaToken(1) == q.AreaToken(0) || q.AreaToken(1)&^uapi.ZCRXAreaMask != 0 {
+		t.Fatalf("added area %d with token %#x (first %#x)", i, q.AreaToken(1), q.AreaToken(0))
+	}
+	rx, tx := tcpPair(t)
+	const total = 1 << 20
+	sent := sendStream(tx, 0, total, 4)
+	res := receive(t, r, q, rx, 0, total, true, true, nil)
+	if res.termErr != nil || res.bytes != total {
+		t.Fatalf("received %d of %d bytes, end res %d (%v)", res.bytes, total, res.final.Res, res.termErr)
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	if res.areas[1] == 0 {
+		t.Fatalf("no buffer came from the added area: %v", res.areas)
+	}
+	t.Logf("%d bytes verified; buffers per area %v, token of area 1 %#x", res.bytes, res.areas, q.AreaToken(1))
+}
+
+// TestNoDevEventsAndStats asks for the copy event and the statistics block:
+// in NODEV mode every byte is a copy fallback, so the stats must count
+// exactly what was received, and the event fires once until re-armed.
+func TestNoDevEventsAndStats(t *testing.T) {
+	caps := needNoDev(t)
+	if !caps.Events() || !caps.EventType(uapi.ZCRXEventCopy) || !caps.Stats() {
+		t.Fatalf("kernel has NODEV but events %v (types %#x) stats %v", caps.Events(), caps.EventTypes, caps.Stats())
+	}
+	r := zcrxRing(t, uapi.SetupCqe32)
+	const ud = 0xe7e7
+	q := register(t, r, Config{Entries: 32, AreaSize: 64 * os.Getpagesize(), Caps: caps,
+		Events: &EventConfig{UserData: ud, Types: []uapi.ZCRXEventType{uapi.ZCRXEventCopy}, Stats: true}})
+	if s, ok := q.Stats(); !ok || s.CopyCount != 0 || s.CopyBytes != 0 {
+		t.Fatalf("fresh stats %+v (%v)", s, ok)
+	}
+	rx, tx := tcpPair(t)
+	const first, second = 256 << 10, 64 << 10
+	sent := sendStream(tx, 0, first+second, 5)
+	res := receive(t, r, q, rx, 0, first, true, true, nil)
+	if res.termErr != nil || res.bytes != first {
+		t.Fatalf("received %d of %d bytes (%v)", res.bytes, first, res.termErr)
+	}
+	// copy_bytes counts every byte copied; copy_count counts the kernel's
+	// copy operations, each of which may fill several completions.
+	s, _ := q.Stats()
+	if s.CopyBytes != res.bytes || s.CopyCount == 0 || s.CopyCount > res.bufs {
+		t.Fatalf("stats %+v after %d bytes in %d completions", s, res.bytes, res.bufs)
+	}
+	if len(res.events) != 1 || res.events[0] != uapi.ZCRXEventCopy {
+		t.Fatalf("events %v, want one %s", res.events, uapi.ZCRXEventCopy)
+	}
+	if err := q.ArmEvent(uapi.ZCRXEventCopy); err != nil {
+		t.Fatal(err)
+	}
+	// The event may arrive before the data completions are reaped or
+	// after the request ends; collect a late one too.
+	res2 := receive(t, r, q, rx, first, second, true, true, nil)
+	if res2.termErr != nil || res2.bytes != second {
+		t.Fatalf("second part: %d of %d bytes (%v)", res2.bytes, second, res2.termErr)
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	events := res2.events
+	if c, ok := r.PeekCQE(); ok {
+		if ev, isEv := q.Event(c); isEv {
+			events = append(events, ev)
+		}
+		r.CQESeen(c)
+	}
+	if len(events) != 1 || events[0] != uapi.ZCRXEventCopy {
+		t.Fatalf("after re-arming: events %v, want one %s", events, uapi.ZCRXEventCopy)
+	}
+	s, _ = q.Stats()
+	if s.CopyBytes != first+second || s.CopyCount > res.bufs+res2.bufs {
+		t.Fatalf("stats %+v after %d bytes in %d completions", s, first+second, res.bufs+res2.bufs)
+	}
+	t.Logf("stats %+v; copy event fired once per arming", s)
+}
+
+// TestNoDevCallerRegionAndHugePages registers with a refill region in
+// caller memory sized by Layout (so the kernel's offsets must match
+// Layout's) and an area asking for huge pages.
+func TestNoDevCallerRegionAndHugePages(t *testing.T) {
+	caps := needNoDev(t)
+	l, err := caps.Layout(64, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	region, _, err := MapArea(l.Size, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Munmap(region) })
+	reserveHugePages(t, 2)
+	r := zcrxRing(t, uapi.SetupCqe32)
+	q := register(t, r, Config{Entries: 64, Region: region, AreaSize: 2 << 20, HugePages: true, Caps: caps})
+	if int(q.Offsets().RQEs) != l.RQEs {
+		t.Fatalf("kernel placed the entries at %d, Layout at %d", q.Offsets().RQEs, l.RQEs)
+	}
+	t.Logf("layout %+v, kernel offsets %+v, area on huge pages: %v", l, q.Offsets(), q.HugePages())
+	rx, tx := tcpPair(t)
+	const total = 1 << 20
+	sent := sendStream(tx, 0, total, 6)
+	res := receive(t, r, q, rx, 0, total, true, true, nil)
+	if res.termErr != nil || res.bytes != total {
+		t.Fatalf("received %d of %d bytes (%v)", res.bytes, total, res.termErr)
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// reserveHugePages makes sure n 2 MiB huge pages are reserved when this
+// process may do so (root in the matrix VMs), and says what it got.
+func reserveHugePages(t testing.TB, n int) {
+	const path = "/proc/sys/vm/nr_hugepages"
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Logf("huge pages: %v", err)
+		return
+	}
+	var have int
+	fmt.Sscan(string(b), &have)
+	if have >= n {
+		return
+	}
+	if err := os.WriteFile(path, []byte(fmt.Sprint(n)), 0); err != nil {
+		t.Logf("huge pages: cannot reserve: %v (the area falls back to normal pages)", err)
+		return
+	}
+	t.Cleanup(func() { os.WriteFile(path, b, 0) })
 }
