@@ -3,7 +3,7 @@ GO ?= go
 ARCHES := amd64 386 arm arm64 loong64 mips mipsle mips64 mips64le ppc64 ppc64le riscv64 s390x
 LINUX_LIBC_DEV ?= 7.3.4-1~bpo13+1
 
-.PHONY: all generate check-generated test vet vet-arches headers bench matrix liburing bench-builders
+.PHONY: all generate check-generated test vet vet-arches headers bench matrix liburing bench-builders bench-echo
 
 all: generate test
 
@@ -36,6 +36,12 @@ liburing:
 ## bench-builders: SQE builders against liburing's C prep helpers, in one run (cgo)
 bench-builders: liburing
 	CGO_ENABLED=1 $(GO) test -tags liburing -run '^$$' -bench . -benchmem ./internal/liburingbench
+
+## bench-echo: examples/echo against an echo server on Go's net, same run (full output: .cache/bench-echo.txt)
+bench: bench-echo
+bench-echo:
+	@mkdir -p .cache && cd bench && $(GO) test -run '^$$' -bench Echo -benchtime 1s ./echo > ../.cache/bench-echo.txt; \
+	rc=$$?; grep '^BENCH ' ../.cache/bench-echo.txt; [ $$rc -eq 0 ] || { tail -20 ../.cache/bench-echo.txt; exit $$rc; }
 
 ## headers: re-sync headers/ from Debian linux-libc-dev=$(LINUX_LIBC_DEV) and print the ABI diff
 headers:

@@ -70,6 +70,7 @@ type conn struct {
 	sending   bool
 	closing   bool // stop receiving; close once nothing is in flight
 	q         []seg
+	qbuf      [4]seg // q's usual backing: no allocation per message
 }
 
 type worker struct {
@@ -376,6 +377,7 @@ func (w *worker) open(fd int32) {
 		w.conns = append(w.conns, make([]*conn, len(w.conns)+64)...)
 	}
 	c := &conn{fd: fd}
+	c.q = c.qbuf[:0]
 	w.conns[fd] = c
 	w.stats.Accepted++
 	w.armRecv(c)
@@ -433,7 +435,7 @@ func (w *worker) sent(fd int32, cq *uapi.CQE) {
 		for _, s := range c.q {
 			w.br.Put(s.bid)
 		}
-		c.q = c.q[:0]
+		c.q = c.qbuf[:0]
 		if !c.closing {
 			c.closing = true
 			if c.recvArmed {
@@ -452,7 +454,7 @@ func (w *worker) sent(fd int32, cq *uapi.CQE) {
 	if len(c.q) > 0 && cq.Res >= 0 {
 		w.send(c)
 	} else if len(c.q) == 0 {
-		c.q = c.q[:0:0]
+		c.q = c.qbuf[:0]
 	}
 	w.maybeClose(c)
 }

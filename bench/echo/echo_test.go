@@ -1,0 +1,221 @@
+// Package echo benchmarks the io_uring echo server of examples/echo
+// against the same server written on Go's net package (bench/echo/netecho),
+// in one run, over loopback, with the same Go client: 1, 16 and 256
+// connections, 64-byte and 16 KiB messages, one message in flight per
+// connection. Both servers run as separate processes with the default
+// GOMAXPROCS, so they get the same CPUs.
+//
+//	go test -run '^$' -bench Echo ./echo
+//
+// Every configuration runs urgen and net alternately ECHO_ROUNDS times
+// (default 3) and prints the medians as
+//
+//	BENCH echo <conns>x<size> urgen_ops=<n> net_ops=<n> vs_net=<ratio> urgen_p99_us=<n> net_p99_us=<n>
+//
+// where ops are round trips per second over all connections.
+package echo
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+type server struct {
+	name string
+	cmd  *exec.Cmd
+	addr string
+}
+
+var servers []*server
+
+func TestMain(m *testing.M) {
+	code := func() int {
+		dir, err := os.MkdirTemp("", "echobench")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		root, _ := filepath.Abs("../..")
+		for _, s := range []struct{ name, modDir, pkg string }{
+			{"urgen", root, "./examples/echo"},
+			{"net", filepath.Join(root, "bench"), "./echo/netecho"},
+		} {
+			bin := filepath.Join(dir, s.name)
+			b := exec.Command("go", "build", "-o", bin, s.pkg)
+			b.Dir = s.modDir
+			if out, err := b.CombinedOutput(); err != nil {
+				fmt.Fprintf(os.Stderr, "building %s: %v\n%s", s.pkg, err, out)
+				return 1
+			}
+			srv, err := startServer(s.name, bin)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+			defer func() {
+				srv.cmd.Process.Kill()
+				srv.cmd.Wait()
+			}()
+			servers = append(servers, srv)
+		}
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+func startServer(name, bin string) (*server, error) {
+	cmd := exec.Command(bin, "-addr", "127.0.0.1:0")
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s server: %w", name, err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, fmt.Errorf("%s server did not start: %w", name, err)
+	}
+	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "listening on ")
+	if !ok {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, fmt.Errorf("%s server said %q", name, line)
+	}
+	go io.Copy(io.Discard, out)
+	return &server{name: name, cmd: cmd, addr: addr}, nil
+}
+
+// result is one measured run.
+type result struct {
+	ops      float64 // round trips per second
+	p50, p99 float64 // microseconds
+}
+
+// run drives b.N round trips over conns connections to addr.
+func run(b *testing.B, addr string, conns, size int) result {
+	cs := make([]net.Conn, conns)
+	for i := range cs {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cs[i] = c
+	}
+	defer func() {
+		for _, c := range cs {
+			c.Close()
+		}
+	}()
+	lat := make([][]time.Duration, conns)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	b.SetBytes(int64(2 * size))
+	b.ResetTimer()
+	start := time.Now()
+	for i, c := range cs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			msg := make([]byte, size)
+			for j := range msg {
+				msg[j] = byte(i + j)
+			}
+			got := make([]byte, size)
+			l := make([]time.Duration, 0, b.N/conns+1)
+			for next.Add(1) <= int64(b.N) {
+				t0 := time.Now()
+				if _, err := c.Write(msg); err != nil {
+					failed.Store(err)
+					return
+				}
+				if _, err := io.ReadFull(c, got); err != nil {
+					failed.Store(err)
+					return
+				}
+				l = append(l, time.Since(t0))
+			}
+			if len(l) > 0 && (got[0] != msg[0] || got[size-1] != msg[size-1]) {
+				failed.Store(fmt.Errorf("connection %d: echo differs", i))
+			}
+			lat[i] = l
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if err, ok := failed.Load().(error); ok {
+		b.Fatal(err)
+	}
+	all := slices.Concat(lat...)
+	slices.Sort(all)
+	us := func(q float64) float64 {
+		if len(all) == 0 {
+			return 0
+		}
+		return float64(all[min(len(all)-1, int(q*float64(len(all))))]) / 1e3
+	}
+	r := result{ops: float64(b.N) / elapsed.Seconds(), p50: us(0.50), p99: us(0.99)}
+	b.ReportMetric(r.ops, "roundtrips/s")
+	b.ReportMetric(r.p50, "p50_us")
+	b.ReportMetric(r.p99, "p99_us")
+	return r
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	return s[len(s)/2]
+}
+
+func BenchmarkEcho(b *testing.B) {
+	rounds := 3
+	if v, err := strconv.Atoi(os.Getenv("ECHO_ROUNDS")); err == nil && v > 0 {
+		rounds = v
+	}
+	for _, conns := range []int{1, 16, 256} {
+		for _, size := range []int{64, 16384} {
+			cfg := fmt.Sprintf("%dx%d", conns, size)
+			ops := map[string][]float64{}
+			p99 := map[string][]float64{}
+			for range rounds {
+				for _, s := range servers {
+					var last result
+					b.Run(cfg+"/"+s.name, func(b *testing.B) {
+						// The last (largest) run of the sub-benchmark counts.
+						last = run(b, s.addr, conns, size)
+					})
+					ops[s.name] = append(ops[s.name], last.ops)
+					p99[s.name] = append(p99[s.name], last.p99)
+				}
+			}
+			u, n := median(ops["urgen"]), median(ops["net"])
+			ratio := 0.0
+			if n > 0 {
+				ratio = u / n
+			}
+			fmt.Printf("BENCH echo %s urgen_ops=%.0f net_ops=%.0f vs_net=%.2f urgen_p99_us=%.0f net_p99_us=%.0f\n",
+				cfg, u, n, ratio, median(p99["urgen"]), median(p99["net"]))
+		}
+	}
+}

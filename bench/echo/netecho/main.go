@@ -1,0 +1,47 @@
+// Command netecho is the baseline for the echo benchmark: an echo server on
+// Go's net package, one goroutine per connection, as Go programs usually
+// write it.
+//
+// It prints "listening on <addr>" once ready and runs until killed.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"net"
+	"os"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:0", "listen address")
+	bufSize := flag.Int("bufsize", 16384, "read buffer per connection")
+	flag.Parse()
+	l, err := net.Listen("tcp", *addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "netecho:", err)
+		os.Exit(1)
+	}
+	fmt.Println("listening on", l.Addr())
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "netecho:", err)
+			os.Exit(1)
+		}
+		go func() {
+			defer c.Close()
+			buf := make([]byte, *bufSize)
+			for {
+				n, err := c.Read(buf)
+				if n > 0 {
+					if _, werr := c.Write(buf[:n]); werr != nil {
+						return
+					}
+				}
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+}
