@@ -698,3 +698,40 @@ func reserveHugePages(t testing.TB, n int) {
 	}
 	t.Cleanup(func() { os.WriteFile(path, b, 0) })
 }
+
+// TestNoDevReceiveLoop runs IFQ.Receive over a stream larger than the area,
+// once with a limit and once until the peer closes.
+func TestNoDevReceiveLoop(t *testing.T) {
+	caps := needNoDev(t)
+	r := zcrxRing(t, uapi.SetupCQEMixed)
+	q := register(t, r, Config{Entries: 64, AreaSize: 32 * os.Getpagesize(), Caps: caps})
+	rx, tx := tcpPair(t)
+	const first, second = 3 << 20, 1 << 20
+	sent := sendStream(tx, 0, first+second, 8)
+	var pos uint64
+	check := func(b Buf) error {
+		for i, got := range b.Data {
+			if want := pattern(pos + uint64(i)); got != want {
+				return fmt.Errorf("stream byte %d: got %#x, want %#x", pos+uint64(i), got, want)
+			}
+		}
+		pos += uint64(len(b.Data))
+		return nil
+	}
+	n, reqs, err := q.Receive(Loop{FD: rx, Limit: first, UserData: 1, Data: check})
+	if err != nil || n != first {
+		t.Fatalf("Receive with limit: %d of %d bytes: %v", n, first, err)
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	unix.Shutdown(tx, unix.SHUT_WR) // EOF after the second part
+	n2, reqs2, err := q.Receive(Loop{FD: rx, UserData: 2, Data: check})
+	if err != nil || n2 != second {
+		t.Fatalf("Receive to EOF: %d of %d bytes: %v", n2, second, err)
+	}
+	if a := q.Accounting(); a.Outstanding() != 0 || a.Bytes != first+second {
+		t.Fatalf("accounting %+v", a)
+	}
+	t.Logf("%d bytes verified through Receive (%d and %d requests)", pos, reqs, reqs2)
+}

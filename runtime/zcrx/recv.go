@@ -11,26 +11,12 @@ import (
 )
 
 // PrepRecv fills sqe with a multishot IORING_OP_RECV_ZC on socket fd for
-// this queue. limit caps the bytes the request delivers in total (0: no
-// limit); when it is reached the request ends with a completion of res 0
+// this queue (through the generated builder, which zeroes the SQE: set
+// UserData after). limit caps the bytes the request delivers in total (0:
+// no limit); when it is reached the request ends with a completion of res 0
 // without IORING_CQE_F_MORE.
 func (q *IFQ) PrepRecv(sqe *uapi.SQE, fd int, limit uint32) {
-	prepRecvZC(sqe, fd, q.id, limit)
-}
-
-// prepRecvZC writes the RECV_ZC request as liburing's io_uring_prep_rw plus
-// zcrx_ifq_idx and IORING_RECV_MULTISHOT (which the kernel requires).
-// TODO(builders): replace with the generated (*uapi.SQE).PrepRecvZC once it
-// lands.
-func prepRecvZC(sqe *uapi.SQE, fd int, id uint32, limit uint32) {
-	sqe.Opcode = uapi.OpRecvZC
-	sqe.FD = int32(fd)
-	sqe.Ioprio = uint16(uapi.RecvMultishot)
-	sqe.Off = 0
-	sqe.Addr = 0
-	sqe.Len = limit
-	sqe.RwFlags = 0
-	sqe.SetZCRXIFQIdx(id)
+	sqe.PrepRecvZC(int32(fd), limit, q.id, 0)
 }
 
 // Buf is a zero-copy view of received bytes in a receive area. Data is
@@ -46,6 +32,10 @@ type Buf struct {
 	off    uint64 // area token | offset, as the refill ring wants it
 	n      uint32 // length; 0 for the empty Buf
 }
+
+// Len returns the number of bytes received into b (also for dma-buf
+// areas, where Data is nil).
+func (b Buf) Len() int { return int(b.n) }
 
 // Buf decodes a RECV_ZC completion: the struct io_uring_zcrx_cqe in the
 // upper half of the 32-byte CQE names the area (bits from

@@ -209,7 +209,9 @@ func TestReleaseFlushesWhenFull(t *testing.T) {
 func TestPrepRecv(t *testing.T) {
 	var sqe uapi.SQE
 	sqe.Addr, sqe.Off, sqe.RwFlags = 1, 2, 3 // stale values must be cleared
-	prepRecvZC(&sqe, 9, 5, 4096)
+	q, _, _ := fakeIFQ(t, 8, true)
+	q.id = 5
+	q.PrepRecv(&sqe, 9, 4096)
 	raw := (*[uapi.SizeofSQE]byte)(unsafe.Pointer(&sqe))
 	if uapi.Op(raw[0]) != uapi.OpRecvZC {
 		t.Errorf("opcode %d, want IORING_OP_RECV_ZC", raw[0])
