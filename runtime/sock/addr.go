@@ -74,5 +74,3 @@ func (a *Addr) AddrPort() (netip.AddrPort, error) {
 
 // Family returns the address family (unix.AF_INET ...).
 func (a *Addr) Family() int { return int(a.raw.Addr.Family) }
-
-func (a *Addr) ptr() uint64 { return uint64(uintptr(unsafe.Pointer(&a.raw))) }

@@ -52,13 +52,20 @@ func (m *Msg) ControlLen() int { return int(m.hdr.Controllen) }
 func (m *Msg) NameLen() int { return int(m.hdr.Namelen) }
 
 func queueMsg(r *ring.Ring, op uapi.Op, name string, ud uint64, fd int, m *Msg, flags int) (*uapi.SQE, error) {
-	s, err := get(r, name, ud)
+	s, err := get(r, name)
 	if err != nil {
 		return nil, err
 	}
 	h := m.build()
-	prepRW(s, op, fd, uint64(uintptr(unsafe.Pointer(h))), 1, 0)
-	s.SetMsgFlags(uint32(flags))
+	switch op {
+	case uapi.OpSendmsg:
+		s.PrepSendmsg(int32(fd), h, uint32(flags))
+	case uapi.OpSendmsgZC:
+		s.PrepSendmsgZC(int32(fd), h, uint32(flags))
+	default:
+		s.PrepRecvmsg(int32(fd), h, uint32(flags))
+	}
+	s.UserData = ud
 	r.Keep(ud, m)
 	return s, nil
 }
@@ -108,17 +115,16 @@ func (m *Msg) Finish() {
 // of ancillary data, then the payload: ParseRecvmsg splits it. Only
 // nameLen and controlLen of the header matter to the kernel here.
 func RecvmsgMultishot(r *ring.Ring, ud uint64, fd int, group uint16, nameLen, controlLen uint32, flags int) (*uapi.SQE, error) {
-	s, err := get(r, "recvmsg", ud)
+	s, err := get(r, "recvmsg")
 	if err != nil {
 		return nil, err
 	}
 	h := &unix.Msghdr{Namelen: nameLen}
 	h.SetControllen(int(controlLen))
-	prepRW(s, uapi.OpRecvmsg, fd, uint64(uintptr(unsafe.Pointer(h))), 1, 0)
-	s.SetMsgFlags(uint32(flags))
+	s.PrepRecvmsgMultishot(int32(fd), h, uint32(flags))
 	s.Flags |= uapi.SQEBufferSelect
 	s.SetBufGroup(group)
-	s.Ioprio = uint16(uapi.RecvMultishot)
+	s.UserData = ud
 	r.Keep(ud, h)
 	return s, nil
 }

@@ -45,13 +45,13 @@ import (
 	"github.com/urgen/urgen/runtime/ring"
 )
 
-// get takes an SQE for op with user data ud.
-func get(r *ring.Ring, op string, ud uint64) (*uapi.SQE, error) {
+// get takes an SQE for op. The generated builders zero the entry, so the
+// callers set UserData after them.
+func get(r *ring.Ring, op string) (*uapi.SQE, error) {
 	s := r.SQE()
 	if s == nil {
 		return nil, fmt.Errorf("sock: %s: submission queue full: %w", op, unix.EBUSY)
 	}
-	s.UserData = ud
 	return s, nil
 }
 
@@ -64,20 +64,25 @@ func Result(op string, c *uapi.CQE) (int, error) {
 	return int(c.Res), nil
 }
 
-func bytesAddr(b []byte) uint64 {
-	if len(b) == 0 {
-		return 0
+// acceptAddr returns the address arguments of an accept: a's storage and
+// length, kept for the request, or nils.
+func acceptAddr(r *ring.Ring, ud uint64, a *Addr) (*unix.RawSockaddrAny, *uint32) {
+	if a == nil {
+		return nil, nil
 	}
-	return uint64(uintptr(unsafe.Pointer(unsafe.SliceData(b))))
+	a.Len = unix.SizeofSockaddrAny
+	r.Keep(ud, a)
+	return &a.raw, &a.Len
 }
 
 // Socket queues socket(2); the result is the new descriptor.
 func Socket(r *ring.Ring, ud uint64, domain, typ, proto int) (*uapi.SQE, error) {
-	s, err := get(r, "socket", ud)
+	s, err := get(r, "socket")
 	if err != nil {
 		return nil, err
 	}
-	prepSocket(s, domain, typ, proto)
+	s.PrepSocket(int32(domain), int32(typ), int32(proto), 0)
+	s.UserData = ud
 	return s, nil
 }
 
@@ -85,60 +90,60 @@ func Socket(r *ring.Ring, ud uint64, domain, typ, proto int) (*uapi.SQE, error) 
 // the ring's registered file table (uapi.FileIndexAlloc: the kernel picks
 // a free slot and returns it as the result). Linux 5.19.
 func SocketDirect(r *ring.Ring, ud uint64, domain, typ, proto int, slot uint32) (*uapi.SQE, error) {
-	s, err := Socket(r, ud, domain, typ, proto)
+	s, err := get(r, "socket")
 	if err != nil {
 		return nil, err
 	}
-	setFileIndex(s, slot)
+	s.PrepSocketDirect(int32(domain), int32(typ), int32(proto), slot, 0)
+	s.UserData = ud
 	return s, nil
 }
 
 // Bind queues bind(2) (Linux 6.11).
 func Bind(r *ring.Ring, ud uint64, fd int, a *Addr) (*uapi.SQE, error) {
-	s, err := get(r, "bind", ud)
+	s, err := get(r, "bind")
 	if err != nil {
 		return nil, err
 	}
-	prepRW(s, uapi.OpBind, fd, a.ptr(), 0, uint64(a.Len))
+	s.PrepBind(int32(fd), &a.raw, a.Len)
+	s.UserData = ud
 	r.Keep(ud, a)
 	return s, nil
 }
 
 // Listen queues listen(2) (Linux 6.11).
 func Listen(r *ring.Ring, ud uint64, fd, backlog int) (*uapi.SQE, error) {
-	s, err := get(r, "listen", ud)
+	s, err := get(r, "listen")
 	if err != nil {
 		return nil, err
 	}
-	prepRW(s, uapi.OpListen, fd, 0, uint32(backlog), 0)
+	s.PrepListen(int32(fd), int32(backlog))
+	s.UserData = ud
 	return s, nil
 }
 
 // Accept queues accept4(2) with SOCK_* flags; the peer's address goes to a
 // (nil: not wanted). The result is the new descriptor.
 func Accept(r *ring.Ring, ud uint64, fd int, a *Addr, flags int) (*uapi.SQE, error) {
-	s, err := get(r, "accept", ud)
+	s, err := get(r, "accept")
 	if err != nil {
 		return nil, err
 	}
-	var addr, alen uint64
-	if a != nil {
-		a.Len = unix.SizeofSockaddrAny
-		addr, alen = a.ptr(), uint64(uintptr(unsafe.Pointer(&a.Len)))
-		r.Keep(ud, a)
-	}
-	prepAccept(s, fd, addr, alen, flags)
+	sa, alen := acceptAddr(r, ud, a)
+	s.PrepAccept(int32(fd), sa, alen, int32(flags))
+	s.UserData = ud
 	return s, nil
 }
 
 // AcceptMultishot queues a multishot accept (Linux 5.19): one completion
 // per connection, with IORING_CQE_F_MORE while the request stays armed.
 func AcceptMultishot(r *ring.Ring, ud uint64, fd int, flags int) (*uapi.SQE, error) {
-	s, err := Accept(r, ud, fd, nil, flags)
+	s, err := get(r, "accept")
 	if err != nil {
 		return nil, err
 	}
-	s.Ioprio |= uint16(uapi.AcceptMultishot)
+	s.PrepMultishotAccept(int32(fd), nil, nil, int32(flags))
+	s.UserData = ud
 	return s, nil
 }
 
@@ -146,44 +151,48 @@ func AcceptMultishot(r *ring.Ring, ud uint64, fd int, flags int) (*uapi.SQE, err
 // registered file table (uapi.FileIndexAlloc: any free slot, returned as
 // the result).
 func AcceptDirect(r *ring.Ring, ud uint64, fd int, a *Addr, flags int, slot uint32) (*uapi.SQE, error) {
-	s, err := Accept(r, ud, fd, a, flags)
+	s, err := get(r, "accept")
 	if err != nil {
 		return nil, err
 	}
-	setFileIndex(s, slot)
+	sa, alen := acceptAddr(r, ud, a)
+	s.PrepAcceptDirect(int32(fd), sa, alen, int32(flags), slot)
+	s.UserData = ud
 	return s, nil
 }
 
 // AcceptMultishotDirect is a multishot accept into freely allocated slots
 // of the registered file table; each result is a slot.
 func AcceptMultishotDirect(r *ring.Ring, ud uint64, fd int, flags int) (*uapi.SQE, error) {
-	s, err := AcceptMultishot(r, ud, fd, flags)
+	s, err := get(r, "accept")
 	if err != nil {
 		return nil, err
 	}
-	setFileIndex(s, uapi.FileIndexAlloc)
+	s.PrepMultishotAcceptDirect(int32(fd), nil, nil, int32(flags))
+	s.UserData = ud
 	return s, nil
 }
 
 // Connect queues connect(2).
 func Connect(r *ring.Ring, ud uint64, fd int, a *Addr) (*uapi.SQE, error) {
-	s, err := get(r, "connect", ud)
+	s, err := get(r, "connect")
 	if err != nil {
 		return nil, err
 	}
-	prepRW(s, uapi.OpConnect, fd, a.ptr(), 0, uint64(a.Len))
+	s.PrepConnect(int32(fd), &a.raw, a.Len)
+	s.UserData = ud
 	r.Keep(ud, a)
 	return s, nil
 }
 
 // Recv queues recv(2) into buf with MSG_* flags.
 func Recv(r *ring.Ring, ud uint64, fd int, buf []byte, flags int) (*uapi.SQE, error) {
-	s, err := get(r, "recv", ud)
+	s, err := get(r, "recv")
 	if err != nil {
 		return nil, err
 	}
-	prepRW(s, uapi.OpRecv, fd, bytesAddr(buf), uint32(len(buf)), 0)
-	s.SetMsgFlags(uint32(flags))
+	s.PrepRecv(int32(fd), buf, int32(flags))
+	s.UserData = ud
 	if len(buf) > 0 {
 		r.Keep(ud, buf)
 	}
@@ -197,15 +206,15 @@ func Recv(r *ring.Ring, ud uint64, fd int, buf []byte, flags int) (*uapi.SQE, er
 // IORING_RECVSEND_POLL_FIRST. Completions carry IORING_CQE_F_BUFFER; see
 // package bufring.
 func RecvSelect(r *ring.Ring, ud uint64, fd int, group uint16, flags int, how uapi.RecvSendFlags) (*uapi.SQE, error) {
-	s, err := get(r, "recv", ud)
+	s, err := get(r, "recv")
 	if err != nil {
 		return nil, err
 	}
-	prepRW(s, uapi.OpRecv, fd, 0, 0, 0)
-	s.SetMsgFlags(uint32(flags))
+	s.PrepRecv(int32(fd), nil, int32(flags))
 	s.Flags |= uapi.SQEBufferSelect
 	s.SetBufGroup(group)
 	s.Ioprio = uint16(how)
+	s.UserData = ud
 	return s, nil
 }
 
@@ -225,12 +234,12 @@ func Send(r *ring.Ring, ud uint64, fd int, buf []byte, flags int) (*uapi.SQE, er
 // (a provided buffer, an mmap) that the caller keeps mapped until the
 // completion. It keeps nothing, so it costs no map operation.
 func SendMapped(r *ring.Ring, ud uint64, fd int, p unsafe.Pointer, n int, flags int) (*uapi.SQE, error) {
-	s, err := get(r, "send", ud)
+	s, err := get(r, "send")
 	if err != nil {
 		return nil, err
 	}
-	prepRW(s, uapi.OpSend, fd, uint64(uintptr(p)), uint32(n), 0)
-	s.SetMsgFlags(uint32(flags))
+	s.PrepSend(int32(fd), unsafe.Slice((*byte)(p), n), int32(flags))
+	s.UserData = ud
 	return s, nil
 }
 
@@ -239,15 +248,14 @@ func SendMapped(r *ring.Ring, ud uint64, fd int, p unsafe.Pointer, n int, flags 
 // many as are ready go out in one request; the completion names the first
 // buffer and the bytes sent.
 func SendBundle(r *ring.Ring, ud uint64, fd int, group uint16, flags int) (*uapi.SQE, error) {
-	s, err := get(r, "send", ud)
+	s, err := get(r, "send")
 	if err != nil {
 		return nil, err
 	}
-	prepRW(s, uapi.OpSend, fd, 0, 0, 0)
-	s.SetMsgFlags(uint32(flags))
+	s.PrepSendBundle(int32(fd), 0, int32(flags))
 	s.Flags |= uapi.SQEBufferSelect
 	s.SetBufGroup(group)
-	s.Ioprio = uint16(uapi.RecvsendBundle)
+	s.UserData = ud
 	return s, nil
 }
 
@@ -270,14 +278,18 @@ func SendVectorized(r *ring.Ring, ud uint64, fd int, bufs [][]byte, flags int) (
 	if len(bufs) == 0 {
 		return nil, fmt.Errorf("sock: send vectorized: no buffers: %w", unix.EINVAL)
 	}
-	s, err := get(r, "send", ud)
+	s, err := get(r, "send")
 	if err != nil {
 		return nil, err
 	}
 	iov := iovecs(bufs)
-	prepRW(s, uapi.OpSend, fd, uint64(uintptr(unsafe.Pointer(&iov[0]))), uint32(len(iov)), 0)
-	s.SetMsgFlags(uint32(flags))
+	// No builder takes iovecs for IORING_OP_SEND: addr and len are the
+	// iovec array and its length instead of a buffer.
+	s.PrepSend(int32(fd), nil, int32(flags))
+	s.Addr = uint64(uintptr(unsafe.Pointer(&iov[0])))
+	s.Len = uint32(len(iov))
 	s.Ioprio = uint16(uapi.SendVectorized)
+	s.UserData = ud
 	r.Keep(ud, iov)
 	r.Keep(ud, bufs)
 	return s, nil
@@ -290,13 +302,12 @@ func SendVectorized(r *ring.Ring, ud uint64, fd int, bufs [][]byte, flags int) (
 // notification's result then says whether data was copied, see
 // ZCCopied).
 func SendZC(r *ring.Ring, ud uint64, fd int, buf []byte, flags int, zc uapi.RecvSendFlags) (*uapi.SQE, error) {
-	s, err := get(r, "send_zc", ud)
+	s, err := get(r, "send_zc")
 	if err != nil {
 		return nil, err
 	}
-	prepRW(s, uapi.OpSendZC, fd, bytesAddr(buf), uint32(len(buf)), 0)
-	s.SetMsgFlags(uint32(flags))
-	s.Ioprio = uint16(zc)
+	s.PrepSendZC(int32(fd), buf, int32(flags), zc)
+	s.UserData = ud
 	if len(buf) > 0 {
 		r.Keep(ud, buf)
 	}
@@ -306,14 +317,12 @@ func SendZC(r *ring.Ring, ud uint64, fd int, buf []byte, flags int, zc uapi.Recv
 // SendZCFixed is SendZC from registered buffer index; buf must lie inside
 // that registered buffer, which the registration keeps alive.
 func SendZCFixed(r *ring.Ring, ud uint64, fd int, buf []byte, index uint16, flags int, zc uapi.RecvSendFlags) (*uapi.SQE, error) {
-	s, err := get(r, "send_zc", ud)
+	s, err := get(r, "send_zc")
 	if err != nil {
 		return nil, err
 	}
-	prepRW(s, uapi.OpSendZC, fd, bytesAddr(buf), uint32(len(buf)), 0)
-	s.SetMsgFlags(uint32(flags))
-	s.Ioprio = uint16(zc | uapi.RecvsendFixedBuf)
-	s.BufIndex = index
+	s.PrepSendZCFixed(int32(fd), buf, int32(flags), zc, index)
+	s.UserData = ud
 	return s, nil
 }
 
@@ -327,11 +336,12 @@ func ZCCopied(c *uapi.CQE) bool { return uint32(c.Res)&uapi.NotifUsageZCCopied !
 
 // Shutdown queues shutdown(2) with unix.SHUT_RD, SHUT_WR or SHUT_RDWR.
 func Shutdown(r *ring.Ring, ud uint64, fd, how int) (*uapi.SQE, error) {
-	s, err := get(r, "shutdown", ud)
+	s, err := get(r, "shutdown")
 	if err != nil {
 		return nil, err
 	}
-	prepRW(s, uapi.OpShutdown, fd, 0, uint32(how), 0)
+	s.PrepShutdown(int32(fd), int32(how))
+	s.UserData = ud
 	return s, nil
 }
 
@@ -339,42 +349,45 @@ func Shutdown(r *ring.Ring, ud uint64, fd, how int) (*uapi.SQE, error) {
 // target (a multishot accept or receive, say). Its result is 0, or
 // -ENOENT / -EALREADY; the cancelled request completes with -ECANCELED.
 func Cancel(r *ring.Ring, ud uint64, target uint64) (*uapi.SQE, error) {
-	s, err := get(r, "cancel", ud)
+	s, err := get(r, "cancel")
 	if err != nil {
 		return nil, err
 	}
-	prepRW(s, uapi.OpAsyncCancel, -1, target, 0, 0)
+	s.PrepCancel64(target, 0)
+	s.UserData = ud
 	return s, nil
 }
 
 // CancelFD queues the cancellation of every request on fd
 // (IORING_ASYNC_CANCEL_FD|IORING_ASYNC_CANCEL_ALL); the result counts them.
 func CancelFD(r *ring.Ring, ud uint64, fd int) (*uapi.SQE, error) {
-	s, err := get(r, "cancel", ud)
+	s, err := get(r, "cancel")
 	if err != nil {
 		return nil, err
 	}
-	prepRW(s, uapi.OpAsyncCancel, fd, 0, 0, 0)
-	s.SetCancelFlags(uint32(uapi.AsyncCancelFD | uapi.AsyncCancelAll))
+	s.PrepCancelFD(int32(fd), uapi.AsyncCancelAll)
+	s.UserData = ud
 	return s, nil
 }
 
 // Close queues close(2) of fd.
 func Close(r *ring.Ring, ud uint64, fd int) (*uapi.SQE, error) {
-	s, err := get(r, "close", ud)
+	s, err := get(r, "close")
 	if err != nil {
 		return nil, err
 	}
-	prepRW(s, uapi.OpClose, fd, 0, 0, 0)
+	s.PrepClose(int32(fd))
+	s.UserData = ud
 	return s, nil
 }
 
 // CloseDirect queues the close of direct descriptor slot.
 func CloseDirect(r *ring.Ring, ud uint64, slot uint32) (*uapi.SQE, error) {
-	s, err := Close(r, ud, 0)
+	s, err := get(r, "close")
 	if err != nil {
 		return nil, err
 	}
-	setFileIndex(s, slot)
+	s.PrepCloseDirect(slot)
+	s.UserData = ud
 	return s, nil
 }
