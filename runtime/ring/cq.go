@@ -52,7 +52,7 @@ func (r *Ring) PeekCQE() (*uapi.CQE, bool) {
 		return c, true
 	}
 	if r.cqNeedsFlush() || r.flags&uapi.SetupIOPoll != 0 {
-		if _, errno := enterRaw(r.enterFD, 0, 0, r.enterFlags|uapi.EnterGetevents, nil, 0); errno == 0 {
+		if _, errno := enterRaw(r.enterFD, 0, 0, r.enterFlags|uapi.EnterGetevents, 0, 0); errno == 0 {
 			if c := r.peek(); c != nil {
 				return c, true
 			}
@@ -68,7 +68,7 @@ func (r *Ring) WaitCQE() (*uapi.CQE, error) {
 		if c, ok := r.PeekCQE(); ok {
 			return c, nil
 		}
-		_, errno := enterBlocking(r.enterFD, 0, 1, r.enterFlags|uapi.EnterGetevents, nil, 0)
+		_, errno := enterBlocking(r.enterFD, 0, 1, r.enterFlags|uapi.EnterGetevents, 0, 0)
 		if errno != 0 && errno != unix.EINTR {
 			return nil, enterError(errno)
 		}
@@ -102,7 +102,7 @@ func (r *Ring) CQESeen(c *uapi.CQE) {
 func (r *Ring) PeekBatch(cqes []*uapi.CQE) int {
 	n := r.peekBatch(cqes)
 	if n == 0 && (r.cqNeedsFlush() || r.flags&uapi.SetupIOPoll != 0) {
-		if _, errno := enterRaw(r.enterFD, 0, 0, r.enterFlags|uapi.EnterGetevents, nil, 0); errno == 0 {
+		if _, errno := enterRaw(r.enterFD, 0, 0, r.enterFlags|uapi.EnterGetevents, 0, 0); errno == 0 {
 			n = r.peekBatch(cqes)
 		}
 	}

@@ -1,6 +1,7 @@
 package ring
 
 import (
+	"runtime"
 	"testing"
 	"unsafe"
 
@@ -83,3 +84,6 @@ func probeOf(t testing.TB, r *Ring) *Probe {
 	}
 	return p
 }
+
+func runtimeLock()   { runtime.LockOSThread() }
+func runtimeUnlock() { runtime.UnlockOSThread() }

@@ -43,16 +43,18 @@ type Ring struct {
 	// addresses stay valid while io_uring_enter reads them.
 	waitArg uapi.GeteventsArg
 	waitTS  uapi.KernelTimespec
+	waitSig unix.Sigset_t
 
-	params    uapi.Params
-	ringMem   []byte // mmap of the SQ ring (and the CQ ring with SINGLE_MMAP)
-	cqMem     []byte // separate CQ ring mapping on kernels without SINGLE_MMAP
-	sqeMem    []byte
-	ownMem    []byte // memory New mapped for NO_MMAP rings
-	locked    bool   // New called runtime.LockOSThread
-	regLocked bool   // RegisterRingFD called runtime.LockOSThread
-	closed    bool
-	regIndex  int // registered ring index, -1 when none
+	params     uapi.Params
+	ringMem    []byte // mmap of the SQ ring (and the CQ ring with SINGLE_MMAP)
+	cqMem      []byte // separate CQ ring mapping on kernels without SINGLE_MMAP
+	sqeMem     []byte
+	ownMem     []byte // memory New mapped for NO_MMAP rings
+	waitRegion []byte // registered wait arguments (caller memory)
+	locked     bool   // New called runtime.LockOSThread
+	regLocked  bool   // RegisterRingFD called runtime.LockOSThread
+	closed     bool
+	regIndex   int // registered ring index, -1 when none
 }
 
 type submissionQueue struct {
@@ -225,7 +227,7 @@ func (r *Ring) setup(entries uint32, c *config) error {
 			r.fd = fd
 			r.enterFD = fd
 		}
-		return r.mapRings(c)
+		return r.mapRings()
 	}
 }
 
@@ -318,7 +320,7 @@ func (r *Ring) unmapOwn() {
 	r.ringMem, r.sqeMem = nil, nil
 }
 
-func (r *Ring) mapRings(c *config) error {
+func (r *Ring) mapRings() error {
 	p := &r.params
 	sqeSize := 64
 	if p.Flags&uapi.SetupSqe128 != 0 {

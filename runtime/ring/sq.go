@@ -127,9 +127,9 @@ func (r *Ring) submit(waitNr uint32, getEvents bool) (int, error) {
 		var n int
 		var errno unix.Errno
 		if waitNr == 0 {
-			n, errno = enterRaw(r.enterFD, pending, 0, flags, nil, 0)
+			n, errno = enterRaw(r.enterFD, pending, 0, flags, 0, 0)
 		} else {
-			n, errno = enterBlocking(r.enterFD, pending, waitNr, flags, nil, 0)
+			n, errno = enterBlocking(r.enterFD, pending, waitNr, flags, 0, 0)
 		}
 		if errno == unix.EINTR {
 			// Nothing was submitted (the kernel returns the count otherwise).

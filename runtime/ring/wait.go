@@ -1,6 +1,8 @@
 package ring
 
 import (
+	"runtime"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -71,8 +73,10 @@ func (r *Ring) waitExt(submit bool, n uint32, o *WaitOptions) (int, *uapi.CQE, e
 		}
 		r.waitArg = uapi.GeteventsArg{MinWaitUsec: uint32(o.MinWait / time.Microsecond)}
 		if o.Sigmask != nil {
-			r.waitArg.Sigmask = uint64(uintptr(unsafe.Pointer(o.Sigmask)))
-			r.waitArg.SigmaskSz = uint32(unsafe.Sizeof(*o.Sigmask))
+			// A copy in the Ring: the caller's may sit on a stack that moves.
+			r.waitSig = *o.Sigmask
+			r.waitArg.Sigmask = uint64(uintptr(unsafe.Pointer(&r.waitSig)))
+			r.waitArg.SigmaskSz = kernelSigsetSize
 		}
 		if o.Timeout > 0 {
 			t := o.Timeout
@@ -87,7 +91,7 @@ func (r *Ring) waitExt(submit bool, n uint32, o *WaitOptions) (int, *uapi.CQE, e
 		if o.NoIOWait {
 			flags |= uapi.EnterNoIowait
 		}
-		ret, errno := enterBlocking(r.enterFD, pending, n, flags, unsafe.Pointer(&r.waitArg), unsafe.Sizeof(r.waitArg))
+		ret, errno := enterBlocking(r.enterFD, pending, n, flags, uintptr(unsafe.Pointer(&r.waitArg)), unsafe.Sizeof(r.waitArg))
 		switch errno {
 		case 0:
 			if pending > 0 {
@@ -105,6 +109,11 @@ func (r *Ring) waitExt(submit bool, n uint32, o *WaitOptions) (int, *uapi.CQE, e
 			}
 			// Whatever the kernel left unconsumed waits for the next Submit.
 			submit = false
+			// The kernel reports a submission count, or 0 for a timeout
+			// that was already due, rather than ETIME: check the clock.
+			if o.Timeout > 0 && expired(deadline, o) {
+				return submitted, nil, enterError(unix.ETIME)
+			}
 		case unix.EINTR:
 		case unix.ETIME:
 			return submitted, nil, enterError(errno)
@@ -113,3 +122,24 @@ func (r *Ring) waitExt(submit bool, n uint32, o *WaitOptions) (int, *uapi.CQE, e
 		}
 	}
 }
+
+// expired reports whether the wait's timeout has passed.
+func expired(deadline time.Time, o *WaitOptions) bool {
+	if !o.Absolute {
+		return !time.Now().Before(deadline)
+	}
+	var now unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_MONOTONIC, &now) != nil {
+		return true
+	}
+	return time.Duration(now.Nano()) >= o.Timeout
+}
+
+// kernelSigsetSize is the kernel's sigset_t size (_NSIG/8), which the kernel
+// requires in sigmask_sz; unix.Sigset_t is the larger C library type.
+var kernelSigsetSize = func() uint32 {
+	if strings.HasPrefix(runtime.GOARCH, "mips") {
+		return 16 // _NSIG is 128 on MIPS
+	}
+	return 8
+}()
