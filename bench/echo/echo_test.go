@@ -13,6 +13,7 @@
 //	BENCH echo <conns>x<size> urgen_ops=<n> net_ops=<n> vs_net=<ratio> urgen_p99_us=<n> net_p99_us=<n>
 //
 // where ops are round trips per second over all connections.
+// ECHO_CONFIGS (e.g. "16x64,256x64") limits the run to some configurations.
 package echo
 
 import (
@@ -77,7 +78,12 @@ func TestMain(m *testing.M) {
 }
 
 func startServer(name, bin string) (*server, error) {
-	cmd := exec.Command(bin, "-addr", "127.0.0.1:0")
+	args := []string{"-addr", "127.0.0.1:0"}
+	if name == "urgen" {
+		// ECHO_URGEN_FLAGS tunes the io_uring server, e.g. "-workers 1".
+		args = append(args, strings.Fields(os.Getenv("ECHO_URGEN_FLAGS"))...)
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -196,6 +202,9 @@ func BenchmarkEcho(b *testing.B) {
 	for _, conns := range []int{1, 16, 256} {
 		for _, size := range []int{64, 16384} {
 			cfg := fmt.Sprintf("%dx%d", conns, size)
+			if only := os.Getenv("ECHO_CONFIGS"); only != "" && !slices.Contains(strings.Split(only, ","), cfg) {
+				continue
+			}
 			ops := map[string][]float64{}
 			p99 := map[string][]float64{}
 			for range rounds {
