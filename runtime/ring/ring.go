@@ -232,8 +232,10 @@ func (r *Ring) setup(entries uint32, c *config) error {
 }
 
 // MemorySize returns how many bytes of NO_MMAP memory New needs for a ring of
-// the given size: the rings region, page aligned, then the SQE region. It is
-// an upper bound (the kernel's ring header is not part of the UAPI).
+// the given size and setup flags: the rings region, page aligned, then the
+// SQE region. It is an upper bound (the kernel's ring header is not part of
+// the UAPI). Leave uapi.SetupNoSqarray out of flags unless the ring is
+// created with it explicitly: New adds it only where the kernel has it.
 func MemorySize(entries uint32, cqEntries uint32, flags uapi.SetupFlags) int {
 	rings, sqes := memoryLayout(entries, cqEntries, flags)
 	return rings + sqes

@@ -1,0 +1,191 @@
+package ring_test
+
+import (
+	"errors"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/urgen/urgen/generated/uapi"
+	"github.com/urgen/urgen/runtime/ring"
+)
+
+// The basic cycle: take an SQE, fill it, submit, wait for the CQE, mark it
+// seen.
+func Example() {
+	r, err := ring.New(8)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer r.Close()
+
+	sqe := r.SQE()
+	sqe.Opcode = uapi.OpNop
+	sqe.UserData = 42
+	if _, err := r.SubmitAndWait(1); err != nil {
+		log.Fatal(err)
+	}
+	cqe, err := r.WaitCQE()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("user data", cqe.UserData, "res", cqe.Res)
+	r.CQESeen(cqe)
+	// Output: user data 42 res 0
+}
+
+// Reading a file: Keep holds the buffer for the kernel until the read's
+// completion has been seen.
+func Example_read() {
+	path := filepath.Join(os.TempDir(), "urgen-example-read")
+	if err := os.WriteFile(path, []byte("hello from the page cache"), 0o600); err != nil {
+		log.Fatal(err)
+	}
+	defer os.Remove(path)
+	f, err := os.Open(path)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer f.Close()
+
+	r, err := ring.New(4)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer r.Close()
+
+	buf := make([]byte, 64)
+	sqe := r.SQE()
+	sqe.Opcode = uapi.OpRead
+	sqe.FD = int32(f.Fd())
+	sqe.Addr = uint64(uintptr(unsafe.Pointer(&buf[0])))
+	sqe.Len = uint32(len(buf))
+	sqe.Off = 6
+	sqe.UserData = 1
+	r.Keep(1, buf)
+	if _, err := r.SubmitAndWait(1); err != nil {
+		log.Fatal(err)
+	}
+	cqe, err := r.WaitCQE()
+	if err != nil {
+		log.Fatal(err)
+	}
+	n := cqe.Res
+	r.CQESeen(cqe)
+	fmt.Printf("%q\n", buf[:n])
+	// Output: "from the page cache"
+}
+
+// Batches: queue many SQEs, submit once, reap with PeekBatch and CQAdvance.
+func Example_batch() {
+	r, err := ring.New(32)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer r.Close()
+
+	for i := range 32 {
+		sqe := r.SQE()
+		sqe.Opcode = uapi.OpNop
+		sqe.UserData = uint64(i)
+	}
+	if _, err := r.SubmitAndWait(32); err != nil {
+		log.Fatal(err)
+	}
+	cqes := make([]*uapi.CQE, 32)
+	n := r.PeekBatch(cqes)
+	var sum uint64
+	for _, c := range cqes[:n] {
+		sum += c.UserData
+	}
+	r.CQAdvance(uint32(n))
+	fmt.Println(n, "completions, user data sum", sum)
+	// Output: 32 completions, user data sum 496
+}
+
+// Waiting with a timeout: an expired wait wraps unix.ETIME.
+func ExampleRing_WaitCQETimeout() {
+	r, err := ring.New(4)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer r.Close()
+
+	_, err = r.WaitCQETimeout(10 * time.Millisecond)
+	fmt.Println(errors.Is(err, unix.ETIME))
+	// Output: true
+}
+
+// Errors name the operation and wrap the errno.
+func ExampleRing_Register() {
+	r, err := ring.New(4)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer r.Close()
+
+	fds := []int32{1 << 20} // not an open descriptor
+	_, err = r.Register(uapi.RegisterFiles, unsafe.Pointer(&fds[0]), 1)
+	fmt.Println(err)
+	fmt.Println(errors.Is(err, unix.EBADF))
+	// Output:
+	// io_uring_register IORING_REGISTER_FILES: bad file descriptor
+	// true
+}
+
+// Probing which opcodes the kernel supports.
+func ExampleKernelProbe() {
+	p, err := ring.KernelProbe()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(p.Supported(uapi.OpNop), p.Supported(uapi.OpReadv))
+	// Output: true true
+}
+
+// A ring with a kernel thread polling the submission queue: Submit only
+// enters the kernel when the thread has gone to sleep.
+func ExampleWithSQPoll() {
+	r, err := ring.New(8, ring.WithSQPoll(10*time.Millisecond))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer r.Close()
+
+	sqe := r.SQE()
+	sqe.Opcode = uapi.OpNop
+	sqe.UserData = 7
+	if _, err := r.Submit(); err != nil {
+		log.Fatal(err)
+	}
+	cqe, err := r.WaitCQE()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(cqe.UserData, r.Flags()&uapi.SetupSQPoll != 0)
+	r.CQESeen(cqe)
+	// Output: 7 true
+}
+
+// Ring memory supplied by the caller (IORING_SETUP_NO_MMAP).
+func ExampleWithMemory() {
+	size := ring.MemorySize(16, 0, 0)
+	mem, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer unix.Munmap(mem)
+
+	r, err := ring.New(16, ring.WithMemory(mem))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer r.Close()
+	fmt.Println(r.Params().SQEntries, r.Flags()&uapi.SetupNoMMap != 0)
+	// Output: 16 true
+}
