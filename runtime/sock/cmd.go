@@ -1,7 +1,11 @@
 package sock
 
 import (
+	"fmt"
+	"time"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/urgen/urgen/generated/uapi"
 	"github.com/urgen/urgen/runtime/ring"
@@ -75,4 +79,48 @@ func Getsockname(r *ring.Ring, ud uint64, fd int, a *Addr, peer bool) (*uapi.SQE
 	s.UserData = ud
 	r.Keep(ud, a)
 	return s, nil
+}
+
+// TxTimestamp arms SOCKET_URING_OP_TX_TIMESTAMP (Linux 6.17) on fd: a
+// multishot request that posts one completion per transmit timestamp the
+// socket's error queue receives (enable them with SO_TIMESTAMPING,
+// including SOF_TIMESTAMPING_OPT_TSONLY). It needs a ring with 32-byte
+// CQEs (IORING_SETUP_CQE32); ParseTimestamp reads its completions. Cancel
+// it to stop.
+func TxTimestamp(r *ring.Ring, ud uint64, fd int) (*uapi.SQE, error) {
+	s, err := get(r, "tx timestamp")
+	if err != nil {
+		return nil, err
+	}
+	s.PrepCmdTXTimestamp(int32(fd))
+	s.UserData = ud
+	return s, nil
+}
+
+// Timestamp is one transmit timestamp of a TxTimestamp request.
+type Timestamp struct {
+	Key      uint32    // the timestamp key (SOF_TIMESTAMPING_OPT_ID: byte or packet count)
+	Type     int       // SCM_TSTAMP_SND, SCM_TSTAMP_SCHED, SCM_TSTAMP_ACK ...
+	Hardware bool      // a NIC timestamp (IORING_CQE_F_TSTAMP_HW), else software
+	Time     time.Time // the stamp (CLOCK_REALTIME for software stamps)
+}
+
+// ParseTimestamp decodes a timestamp completion (res the key, flags the
+// type and origin, the CQE's second half a struct io_timespec). Only a
+// completion with IORING_CQE_F_MORE carries a timestamp; the final one
+// ends the request.
+func ParseTimestamp(c *uapi.CQE) (Timestamp, error) {
+	if c.Res < 0 {
+		return Timestamp{}, fmt.Errorf("sock: tx timestamp: %w", unix.Errno(-c.Res))
+	}
+	if c.Flags&uapi.CQEFMore == 0 {
+		return Timestamp{}, fmt.Errorf("sock: tx timestamp: final completion carries no stamp: %w", unix.EINVAL)
+	}
+	ts := (*uapi.Timespec)(unsafe.Pointer(&c.BigCQE(2)[0]))
+	return Timestamp{
+		Key:      uint32(c.Res),
+		Type:     int(c.Flags >> uapi.TimestampTypeShift),
+		Hardware: c.Flags&uapi.CQEFTstampHW != 0,
+		Time:     time.Unix(int64(ts.TvSec), int64(ts.TvNsec)),
+	}, nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/urgen/urgen/generated/uapi"
 	"github.com/urgen/urgen/runtime/bufring"
+	"github.com/urgen/urgen/runtime/ring"
 )
 
 // TestTCP runs a whole TCP exchange through the ring (socket, bind, listen,
@@ -647,5 +648,131 @@ func TestGetsockname(t *testing.T) {
 	h.do(Getsockname(r, 7, afd, a, true))
 	if got, err := a.AddrPort(); err != nil || got != peername(t, afd) {
 		t.Fatalf("getpeername %v (%v), want %v", got, err, peername(t, afd))
+	}
+}
+
+// TestTxTimestamp arms SOCKET_URING_OP_TX_TIMESTAMP and checks the software
+// send timestamp of a TCP write against the clock around the write.
+func TestTxTimestamp(t *testing.T) {
+	r, err := ring.New(16, ring.WithFlags(uapi.SetupCqe32))
+	if err != nil {
+		t.Skipf("needs io_uring: CQE32 ring: %v", err)
+	}
+	defer r.Close()
+	h := tr{t, r}
+	lfd, laddr := tcpListener(t, families[0])
+	c := dial(t, laddr)
+	afd, _, err := unix.Accept4(lfd, unix.SOCK_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(afd)
+	flags := unix.SOF_TIMESTAMPING_TX_SOFTWARE | unix.SOF_TIMESTAMPING_SOFTWARE | unix.SOF_TIMESTAMPING_OPT_ID | unix.SOF_TIMESTAMPING_OPT_TSONLY
+	if err := unix.SetsockoptInt(afd, unix.SOL_SOCKET, unix.SO_TIMESTAMPING, flags); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := TxTimestamp(r, 1, afd); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Submit(); err != nil {
+		t.Fatal(err)
+	}
+	// An unsupported command fails at once; give it a moment.
+	if cq, err := r.WaitCQETimeout(50 * time.Millisecond); err == nil {
+		res := cq.Res
+		r.CQESeen(cq)
+		if res == -int32(unix.EINVAL) || res == -int32(unix.EOPNOTSUPP) {
+			t.Skipf("needs sock_tx_timestamp: SOCKET_URING_OP_TX_TIMESTAMP: %v", unix.Errno(-res))
+		}
+		t.Fatalf("timestamp request completed before any send: res %d", res)
+	}
+	before := time.Now()
+	if _, err := unix.Write(afd, make([]byte, 100)); err != nil {
+		t.Fatal(err)
+	}
+	after := time.Now()
+	cq, err := r.WaitCQETimeout(5 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err := ParseTimestamp(cq)
+	r.CQESeen(cq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// OPT_ID on TCP: the key is the offset of the write's last byte.
+	if ts.Key != 99 || ts.Type != unix.SCM_TSTAMP_SND || ts.Hardware {
+		t.Errorf("timestamp %+v, want key 99, type SCM_TSTAMP_SND, software", ts)
+	}
+	if ts.Time.Before(before.Add(-time.Millisecond)) || ts.Time.After(after.Add(time.Millisecond)) {
+		t.Errorf("timestamp %v outside the write's window [%v, %v]", ts.Time, before, after)
+	}
+	io.ReadFull(c, make([]byte, 100))
+	h.do(Cancel(r, 2, 1))
+	if c := next(t, r); c.ud != 1 || c.res != -int32(unix.ECANCELED) {
+		t.Errorf("cancelled timestamp request ended with %+v", c)
+	}
+}
+
+// TestCancelMultishotRecv cancels an armed multishot recv that has already
+// delivered data, by user data and by descriptor, and checks that it ends
+// once, with -ECANCELED, holding no buffer and no kept memory.
+func TestCancelMultishotRecv(t *testing.T) {
+	for _, byFD := range []bool{false, true} {
+		r := newRing(t, 16)
+		h := tr{t, r}
+		br, err := bufring.New(r, 1, 8, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fdsBefore := openFDs(t)
+		lfd, laddr := tcpListener(t, families[0])
+		c := dial(t, laddr)
+		afd, _, err := unix.Accept4(lfd, unix.SOCK_CLOEXEC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := RecvSelect(r, 7, afd, br.Group(), 0, uapi.RecvMultishot); err != nil {
+			t.Fatal(err)
+		}
+		c.Write([]byte("before cancel"))
+		got := next(t, r)
+		if got.ud != 7 || got.res != 13 || !got.more() {
+			t.Fatalf("first recv completion %+v", got)
+		}
+		cq := uapi.CQE{UserData: got.ud, Res: got.res, Flags: got.flags}
+		data, bid, _, err := br.Data(&cq)
+		if err != nil || string(data) != "before cancel" {
+			t.Fatalf("first recv: %q, %v", data, err)
+		}
+		br.Return(bid)
+		if byFD {
+			if n := h.do(CancelFD(r, 8, afd)); n != 1 {
+				t.Errorf("cancel by fd matched %d requests, want 1", n)
+			}
+		} else {
+			h.do(Cancel(r, 8, 7))
+		}
+		end := next(t, r)
+		if end.ud != 7 || end.res != -int32(unix.ECANCELED) || end.more() {
+			t.Fatalf("cancelled recv ended with %+v", end)
+		}
+		// Nothing more arrives for it, even with data on the socket.
+		c.Write([]byte("after"))
+		if cq, err := r.WaitCQETimeout(50 * time.Millisecond); err == nil {
+			t.Fatalf("completion after the final one: %+v", *cq)
+		}
+		if br.Held() != 0 || r.Kept() != 0 {
+			t.Errorf("after cancel: %d buffers held, %d requests keep memory", br.Held(), r.Kept())
+		}
+		if err := br.Close(); err != nil {
+			t.Fatal(err)
+		}
+		unix.Close(afd)
+		c.Close()
+		unix.Close(lfd)
+		if n := openFDs(t); n != fdsBefore {
+			t.Errorf("descriptors: %d before, %d after", fdsBefore, n)
+		}
 	}
 }
