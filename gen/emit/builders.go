@@ -474,6 +474,9 @@ func (bg *builderGen) store(s *BuilderSpec, b *builder, fs *FieldSet) *store {
 			parts = append(parts, jen.Qual(unixPath, tm.name))
 		case "u32unix":
 			parts = append(parts, conv(jen.Uint32().Call(jen.Qual(unixPath, tm.name).Op("&").Op("0xffffffff")), "uint32"))
+		case "io":
+			// _IO(type, nr): the direction bits for "none" differ by arch.
+			parts = append(parts, conv(jen.Id("iocNone").Op("<<").Id("iocDirShift").Op("|").Op(fmt.Sprintf("%#x", tm.lit)), ""))
 		case "lit":
 			v := tm.lit
 			if v < 0 && !st.signed {
@@ -640,21 +643,22 @@ func (bg *builderGen) emitMethods() {
 		}
 	}
 	expr := strings.Join(big, " || ")
-	for _, v := range []struct {
-		name, tag string
-		val       bool
-	}{{"builders_big.go", expr, true}, {"builders_little.go", "!(" + expr + ")", false}} {
+	tagged := func(name, tag string, defs ...jen.Code) {
 		bf := e.newFile()
-		if expr == "" {
-			v.tag = map[bool]string{true: "ignore", false: ""}[v.val]
-		}
-		if v.tag != "" {
-			bf.HeaderComment("//go:build " + v.tag)
-		}
-		bf.Comment("bigEndian says whether poll masks need their halves swapped (see sqePollMask).")
-		bf.Const().Id("bigEndian").Op("=").Lit(v.val)
-		e.put(v.name, bf)
+		bf.HeaderComment("//go:build " + tag)
+		bf.Const().Defs(defs...)
+		e.put(name, bf)
 	}
+	tagged("builders_big.go", expr,
+		jen.Comment("bigEndian says whether poll masks need their halves swapped (see sqePollMask).").Line().Id("bigEndian").Op("=").True())
+	tagged("builders_little.go", "!("+expr+")",
+		jen.Comment("bigEndian says whether poll masks need their halves swapped (see sqePollMask).").Line().Id("bigEndian").Op("=").False())
+	// _IO's direction field: asm-generic/ioctl.h, and the mips and powerpc
+	// asm/ioctl.h that override it (_IOC_NONE 1U, _IOC_DIRSHIFT 29).
+	alt := "mips || mipsle || mips64 || mips64le || ppc64 || ppc64le"
+	iocDoc := "iocNone and iocDirShift place _IO's \"no data\" direction (_IOC_NONE, _IOC_DIRSHIFT)\nfor ioctl-style command numbers."
+	tagged("builders_ioc.go", "!("+alt+")", jen.Comment(iocDoc).Line().Id("iocNone").Op("=").Lit(0), jen.Id("iocDirShift").Op("=").Lit(30))
+	tagged("builders_ioc_alt.go", alt, jen.Comment(iocDoc).Line().Id("iocNone").Op("=").Lit(1), jen.Id("iocDirShift").Op("=").Lit(29))
 }
 
 // emitTable writes uapitest/builders.go: every builder with its argument

@@ -174,7 +174,17 @@ type term struct {
 
 var termRE = regexp.MustCompile(`^(ptr|len|slot|poll|uint32)\(([A-Za-z_][A-Za-z0-9_.]*)\)$`)
 
+var ioRE = regexp.MustCompile(`^_IO\(\s*(0x[0-9a-fA-F]+|[0-9]+)\s*,\s*(0x[0-9a-fA-F]+|[0-9]+)\s*\)$`)
+
 func parseTerm(t string) (term, error) {
+	if m := ioRE.FindStringSubmatch(t); m != nil {
+		typ, _ := strconv.ParseInt(m[1], 0, 64)
+		nr, _ := strconv.ParseInt(m[2], 0, 64)
+		if typ > 0xff || nr > 0xff {
+			return term{}, fmt.Errorf("%s: type and number are 8-bit", t)
+		}
+		return term{kind: "io", lit: typ<<8 | nr}, nil
+	}
 	if m := termRE.FindStringSubmatch(t); m != nil {
 		k := map[string]string{"ptr": "ptr", "len": "len", "slot": "slot", "poll": "poll", "uint32": "u32"}[m[1]]
 		if strings.HasPrefix(m[2], "unix.") {

@@ -1598,7 +1598,7 @@ func (s *SQE) PrepCmdDiscard(fd int32, offset uint64, nbytes uint64) {
 	*s = SQE{}
 	s.Opcode = OpUringCmd
 	s.FD = fd
-	s.SetCmdOp(4608)
+	s.SetCmdOp(iocNone<<iocDirShift | 0x1200)
 	s.Addr = offset
 	s.Addr3 = nbytes
 }

@@ -3,5 +3,7 @@
 
 package uapi
 
-// bigEndian says whether poll masks need their halves swapped (see sqePollMask).
-const bigEndian = true
+const (
+	// bigEndian says whether poll masks need their halves swapped (see sqePollMask).
+	bigEndian = true
+)

@@ -1,4 +1,4 @@
-package urgen_test
+package builderdiff_test
 
 import (
 	"bufio"
@@ -21,7 +21,7 @@ import (
 
 // liburingDir is where scripts/fetch-liburing.sh (make liburing) puts
 // liburing 2.15 and the kernel headers it needs.
-const liburingDir = ".cache/liburing"
+const liburingDir = "../../.cache/liburing"
 
 // liburingIncludes returns the include directory with liburing.h, or
 // skips (fails in CI, or when URGEN_REQUIRE_LIBURING is set) without it.
@@ -94,13 +94,18 @@ func edges(arg uapitest.Arg) [][2]uint64 { // {value or length, pointer index (0
 	case uapitest.ArgPointer:
 		r = append(r, [2]uint64{0, 0}, [2]uint64{0, 1})
 	case uapitest.ArgSlice:
-		r = append(r, [2]uint64{0, 0}, [2]uint64{0, 1}, [2]uint64{1, 1}, [2]uint64{1<<32 - 1, 1})
+		r = append(r, [2]uint64{0, 0}, [2]uint64{0, 1}, [2]uint64{1, 1}, [2]uint64{largest, 1})
 		if unsafe.Sizeof(uintptr(0)) == 8 {
 			r = append(r, [2]uint64{1<<32 + 3, 1})
 		}
 	}
 	return r
 }
+
+// largest stands for the longest slice the arena pointer allows, at most
+// 2^32-1 elements: on 32-bit GOARCHes unsafe.Slice refuses lengths past the
+// end of the address space.
+const largest = ^uint64(0)
 
 // setArg stores value/pointer choice e for arg into v.
 func setArg(v *argVector, arg uapitest.Arg, e [2]uint64) {
@@ -117,6 +122,11 @@ func setArg(v *argVector, arg uapitest.Arg, e [2]uint64) {
 		v.p[arg.Slot], v.a[arg.Slot], v.a[arg.Slot+1] = nil, 0, e[0]
 		if e[1] != 0 {
 			v.p[arg.Slot] = arenaPtr(arg.Slot, int(e[1]))
+			if e[0] == largest {
+				n := min(uint64(1<<32-1), uint64(^uint(0)>>1), uint64(-uintptr(v.p[arg.Slot])/uintptr(arg.Size)))
+				v.a[arg.Slot+1] = n
+				e[0] = n
+			}
 			if e[0] != 0 {
 				// An empty slice is addr 0 however it was made.
 				v.a[arg.Slot] = uint64(uintptr(v.p[arg.Slot]))
@@ -189,7 +199,7 @@ func sqeFields() func(off int) string {
 	}
 	var spans []span
 	for _, m := range reg.Members {
-		o := int(memberOffset(m, p))
+		o := int(sqeMemberOffset(m, p))
 		size := m.Size
 		if m.Flex {
 			size = 128 - o
@@ -240,23 +250,36 @@ func runGo(b *uapitest.Builder, v argVector, g byte) [128]byte {
 	return *raw
 }
 
-// userData is where struct io_uring_sqe keeps user_data: liburing's
-// helpers leave it to io_uring_sqe_set_data, ours zero it.
-var userData = [2]int{int(unsafe.Offsetof(uapi.SQE{}.UserData)), int(unsafe.Offsetof(uapi.SQE{}.UserData)) + 8}
+// prepSource is the C program that runs liburing's helpers (built with
+// -D_FILE_OFFSET_BITS=64: on 32-bit GOARCHes liburing's off_t parameters
+// are 32-bit otherwise, and PrepFadvise64's int64 would be cut): it reads
+// lines "case garbage nslots slot...", in hex but the case, and prints each
+// resulting 128-byte buffer in hex.
+func prepSource() string {
+	return "#define _GNU_SOURCE\n#include <stdio.h>\n#include <stdlib.h>\n#include <stdint.h>\n#include <string.h>\n#include <liburing.h>\n" +
+		uapitest.LiburingC + prepMain
+}
 
-// TestBuildersMatchLiburing runs every builder that has a liburing
-// reference and the reference itself (compiled by gcc against liburing
-// 2.15's liburing.h) on the same arguments, starting from the same garbage
-// bytes after io_uring_initialize_sqe (what io_uring_get_sqe does), and
-// compares all 64 (128) bytes. A byte liburing writes must be equal; a
-// byte it leaves alone (user_data, the second half of a 128-byte SQE) must
-// be zero in ours, which zeroes the whole SQE. The cases come from the
-// generated table, so a new template is covered unedited.
-func TestBuildersMatchLiburing(t *testing.T) {
+// prepCommand returns the command running the C program: URGEN_PREP_CMD
+// when set (the cross-arch test runs this test under qemu with a foreign
+// build of the program), else the program compiled here by gcc.
+func prepCommand(t *testing.T) []string {
+	if c := os.Getenv("URGEN_PREP_CMD"); c != "" {
+		return strings.Fields(c)
+	}
 	gcc, inc := liburingIncludes(t)
 	dir := t.TempDir()
-	src := "#define _GNU_SOURCE\n#include <stdio.h>\n#include <stdlib.h>\n#include <stdint.h>\n#include <string.h>\n#include <liburing.h>\n" +
-		uapitest.LiburingC + `
+	bin := filepath.Join(dir, "prep")
+	if err := os.WriteFile(filepath.Join(dir, "prep.c"), []byte(prepSource()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(gcc, "-O1", "-w", "-D_FILE_OFFSET_BITS=64", "-I", inc, "-o", bin, filepath.Join(dir, "prep.c")).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	return []string{bin}
+}
+
+const prepMain = `
 int main(void)
 {
 	static char line[1 << 16];
@@ -279,14 +302,21 @@ int main(void)
 	return 0;
 }
 `
-	if err := os.WriteFile(filepath.Join(dir, "prep.c"), []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "prep")
-	if out, err := exec.Command(gcc, "-O1", "-w", "-I", inc, "-o", bin, filepath.Join(dir, "prep.c")).CombinedOutput(); err != nil {
-		t.Fatalf("gcc: %v\n%s", err, out)
-	}
 
+// userData is where struct io_uring_sqe keeps user_data: liburing's
+// helpers leave it to io_uring_sqe_set_data, ours zero it.
+var userData = [2]int{int(unsafe.Offsetof(uapi.SQE{}.UserData)), int(unsafe.Offsetof(uapi.SQE{}.UserData)) + 8}
+
+// TestBuildersMatchLiburing runs every builder that has a liburing
+// reference and the reference itself (compiled by gcc against liburing
+// 2.15's liburing.h) on the same arguments, starting from the same garbage
+// bytes after io_uring_initialize_sqe (what io_uring_get_sqe does), and
+// compares all 64 (128) bytes. A byte liburing writes must be equal; a
+// byte it leaves alone (user_data, the second half of a 128-byte SQE) must
+// be zero in ours, which zeroes the whole SQE. The cases come from the
+// generated table, so a new template is covered unedited.
+func TestBuildersMatchLiburing(t *testing.T) {
+	prep := prepCommand(t)
 	type job struct {
 		b *uapitest.Builder
 		v argVector
@@ -310,11 +340,11 @@ int main(void)
 			}
 		}
 	}
-	cmd := exec.Command(bin)
+	cmd := exec.Command(prep[0], prep[1:]...)
 	cmd.Stdin = strings.NewReader(in.String())
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("%s: %v", bin, err)
+		t.Fatalf("%s: %v", strings.Join(prep, " "), err)
 	}
 	sc := bufio.NewScanner(strings.NewReader(string(out)))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
@@ -493,7 +523,7 @@ func TestBuildersCoverLiburing(t *testing.T) {
 			covered[b.Liburing] = true
 		}
 	}
-	tmpl, err := os.ReadFile("templates/builders.txt")
+	tmpl, err := os.ReadFile("../../templates/builders.txt")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -510,4 +540,21 @@ func TestBuildersCoverLiburing(t *testing.T) {
 	sort.Strings(missing)
 	t.Logf("liburing 2.15 prep helpers: %d; with a Go counterpart: %d; without (reasons in templates/builders.txt): %s",
 		len(helpers), len(covered), strings.Join(missing, ", "))
+}
+
+// sqeMemberOffset finds a registry member's offset: by address, or for
+// integer accessors by storing all ones and seeing which byte changes.
+func sqeMemberOffset(mem uapitest.Member, p unsafe.Pointer) uint64 {
+	if q := mem.Ptr(p); q != nil {
+		return uint64(uintptr(q) - uintptr(p))
+	}
+	buf := unsafe.Slice((*byte)(p), 128)
+	clear(buf)
+	mem.Set(p, ^uint64(0))
+	for i, b := range buf {
+		if b != 0 {
+			return uint64(i)
+		}
+	}
+	return ^uint64(0)
 }
