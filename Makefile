@@ -3,7 +3,7 @@ GO ?= go
 ARCHES := amd64 386 arm arm64 loong64 mips mipsle mips64 mips64le ppc64 ppc64le riscv64 s390x
 LINUX_LIBC_DEV ?= 7.3.4-1~bpo13+1
 
-.PHONY: all generate check-generated test vet vet-arches headers bench matrix liburing bench-builders bench-echo
+.PHONY: all generate check-generated test vet vet-arches headers bench matrix liburing bench-builders bench-echo bench-ring
 
 all: generate test
 
@@ -38,7 +38,13 @@ bench-builders: liburing
 	CGO_ENABLED=1 $(GO) test -tags liburing -run '^$$' -bench . -benchmem ./internal/liburingbench
 
 ## bench-echo: examples/echo against an echo server on Go's net, same run (full output: .cache/bench-echo.txt)
-bench: bench-echo
+bench: bench-ring bench-echo
+
+## bench-ring: ring runtime vs liburing 2.15 (C, cgo) vs giouring: NOP batches and 4 KiB reads, interleaved (full output: .cache/bench-ring.txt)
+bench-ring: liburing
+	@mkdir -p .cache && cd bench && CGO_ENABLED=1 $(GO) test -ldflags=-checklinkname=0 -run '^$$' -bench Ring -benchtime 1s ./ring > ../.cache/bench-ring.txt; \
+	rc=$$?; grep '^BENCH ' ../.cache/bench-ring.txt; [ $$rc -eq 0 ] || { tail -20 ../.cache/bench-ring.txt; exit $$rc; }
+
 bench-echo:
 	@mkdir -p .cache && cd bench && $(GO) test -run '^$$' -bench Echo -benchtime 1s ./echo > ../.cache/bench-echo.txt; \
 	rc=$$?; grep '^BENCH ' ../.cache/bench-echo.txt; [ $$rc -eq 0 ] || { tail -20 ../.cache/bench-echo.txt; exit $$rc; }

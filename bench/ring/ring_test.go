@@ -1,0 +1,325 @@
+package ring
+
+// BenchmarkRing runs each workload for urgen, liburing (C) and giouring in
+// turn, ROUNDS times (default 3), and prints the medians as
+//
+//	BENCH <workload> <param> urgen_ops=<n> liburing_ops=<n> giouring_ops=<n> vs_liburing=<r> vs_giouring=<r>
+//
+// Workloads: NOP in batches of 1, 8, 32 and 128 (submit, reap what is
+// there, wait for the rest), and 4 KiB reads at random offsets of a
+// page-cached 64 MiB file at queue depth 32. All three use the same ring
+// size, flags (none: each library's defaults) and loop shape.
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/pawelgaczynski/giouring"
+
+	"github.com/urgen/urgen/generated/uapi"
+	"github.com/urgen/urgen/runtime/ring"
+)
+
+const (
+	nopEntries  = 256
+	readEntries = 64
+	readQD      = 32
+	fileSize    = 64 << 20
+	blockSize   = 4096
+)
+
+type impl struct {
+	name string
+	nop  func(b *testing.B, batch uint32)
+	read func(b *testing.B, fd int, offs []uint64)
+}
+
+var impls = []impl{
+	{"urgen", urgenNop, urgenRead},
+	{"liburing", liburingNop, liburingRead},
+	{"giouring", giouringNop, giouringRead},
+}
+
+func urgenNop(b *testing.B, batch uint32) {
+	r, err := ring.New(nopEntries)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	cqes := make([]*uapi.CQE, 256)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for done := 0; done < b.N; done += int(batch) {
+		for range batch {
+			r.SQE().PrepNop()
+		}
+		if _, err := r.Submit(); err != nil {
+			b.Fatal(err)
+		}
+		for got := uint32(0); got < batch; {
+			n := r.PeekBatch(cqes[:batch-got])
+			if n == 0 {
+				if _, err := r.WaitCQE(); err != nil {
+					b.Fatal(err)
+				}
+				continue
+			}
+			r.CQAdvance(uint32(n))
+			got += uint32(n)
+		}
+	}
+}
+
+func urgenRead(b *testing.B, fd int, offs []uint64) {
+	r, err := ring.New(readEntries)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	// The zero-overhead path: bufs stays referenced for the whole run.
+	bufs := make([]byte, readQD*blockSize)
+	cqes := make([]*uapi.CQE, 256)
+	k := 0
+	prep := func(slot uint64) {
+		s := r.SQE()
+		s.PrepRead(int32(fd), bufs[slot*blockSize:(slot+1)*blockSize], offs[k%len(offs)])
+		s.UserData = slot
+		k++
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	issued, done := 0, 0
+	for slot := uint64(0); slot < readQD && issued < b.N; slot++ {
+		prep(slot)
+		issued++
+	}
+	for done < b.N {
+		if _, err := r.Submit(); err != nil {
+			b.Fatal(err)
+		}
+		n := r.PeekBatch(cqes)
+		if n == 0 {
+			if _, err := r.WaitCQE(); err != nil {
+				b.Fatal(err)
+			}
+			n = r.PeekBatch(cqes)
+		}
+		for _, c := range cqes[:n] {
+			if c.Res != blockSize {
+				b.Fatalf("read res %d", c.Res)
+			}
+			done++
+			if issued < b.N {
+				prep(c.UserData)
+				issued++
+			}
+		}
+		r.CQAdvance(uint32(n))
+	}
+}
+
+func liburingNop(b *testing.B, batch uint32) {
+	if err := LiburingInit(nopEntries); err != nil {
+		b.Fatal(err)
+	}
+	defer LiburingExit()
+	b.ResetTimer()
+	ops := (b.N + int(batch) - 1) / int(batch) * int(batch)
+	if got := LiburingNop(batch, ops); got != ops {
+		b.Fatalf("liburing NOP: %d of %d", got, ops)
+	}
+}
+
+func liburingRead(b *testing.B, fd int, offs []uint64) {
+	if err := LiburingInit(readEntries); err != nil {
+		b.Fatal(err)
+	}
+	defer LiburingExit()
+	b.ResetTimer()
+	if got := LiburingRead(fd, readQD, b.N, offs); got != b.N {
+		b.Fatalf("liburing read: %d of %d", got, b.N)
+	}
+}
+
+func giouringNop(b *testing.B, batch uint32) {
+	r, err := giouring.CreateRing(nopEntries)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.QueueExit()
+	cqes := make([]*giouring.CompletionQueueEvent, 256)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for done := 0; done < b.N; done += int(batch) {
+		for range batch {
+			r.GetSQE().PrepareNop()
+		}
+		if _, err := r.Submit(); err != nil {
+			b.Fatal(err)
+		}
+		for got := uint32(0); got < batch; {
+			n := r.PeekBatchCQE(cqes[:batch-got])
+			if n == 0 {
+				if _, err := r.WaitCQE(); err != nil {
+					b.Fatal(err)
+				}
+				continue
+			}
+			r.CQAdvance(n)
+			got += n
+		}
+	}
+}
+
+func giouringRead(b *testing.B, fd int, offs []uint64) {
+	r, err := giouring.CreateRing(readEntries)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.QueueExit()
+	bufs := make([]byte, readQD*blockSize)
+	cqes := make([]*giouring.CompletionQueueEvent, 256)
+	k := 0
+	prep := func(slot uint64) {
+		s := r.GetSQE()
+		s.PrepareRead(fd, uintptr(unsafe.Pointer(&bufs[slot*blockSize])), blockSize, offs[k%len(offs)])
+		s.UserData = slot
+		k++
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	issued, done := 0, 0
+	for slot := uint64(0); slot < readQD && issued < b.N; slot++ {
+		prep(slot)
+		issued++
+	}
+	for done < b.N {
+		if _, err := r.Submit(); err != nil {
+			b.Fatal(err)
+		}
+		n := r.PeekBatchCQE(cqes)
+		if n == 0 {
+			if _, err := r.WaitCQE(); err != nil {
+				b.Fatal(err)
+			}
+			n = r.PeekBatchCQE(cqes)
+		}
+		for _, c := range cqes[:n] {
+			if c.Res != blockSize {
+				b.Fatalf("read res %d", c.Res)
+			}
+			done++
+			if issued < b.N {
+				prep(c.UserData)
+				issued++
+			}
+		}
+		r.CQAdvance(n)
+	}
+}
+
+// readFile makes a 64 MiB file, reads it once so it is in the page cache,
+// and returns it with a fixed table of random block offsets.
+func readFile(b *testing.B) (*os.File, []uint64) {
+	path := filepath.Join(b.TempDir(), "bench-read")
+	data := make([]byte, fileSize)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := f.ReadAt(data, 0); err != nil {
+		b.Fatal(err)
+	}
+	offs := make([]uint64, 1<<16)
+	x := uint64(0x9E3779B97F4A7C15)
+	for i := range offs {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		offs[i] = x % (fileSize / blockSize) * blockSize
+	}
+	return f, offs
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	return s[len(s)/2]
+}
+
+func rounds() int {
+	if v, err := strconv.Atoi(os.Getenv("ROUNDS")); err == nil && v > 0 {
+		return v
+	}
+	return 3
+}
+
+// measure runs one sub-benchmark and returns its operations per second.
+func measure(b *testing.B, name string, f func(b *testing.B)) float64 {
+	var ops float64
+	b.Run(name, func(b *testing.B) {
+		start := time.Now()
+		f(b)
+		// The last (largest) run counts; b.Elapsed excludes setup.
+		ops = float64(b.N) / b.Elapsed().Seconds()
+		_ = start
+		b.ReportMetric(ops, "ops/s")
+	})
+	return ops
+}
+
+func report(workload, param string, ops map[string][]float64) {
+	u, l, g := median(ops["urgen"]), median(ops["liburing"]), median(ops["giouring"])
+	ratio := func(a, b float64) float64 {
+		if b == 0 {
+			return 0
+		}
+		return a / b
+	}
+	fmt.Printf("BENCH %s %s urgen_ops=%.0f liburing_ops=%.0f giouring_ops=%.0f vs_liburing=%.3f vs_giouring=%.3f\n",
+		workload, param, u, l, g, ratio(u, l), ratio(u, g))
+}
+
+func BenchmarkRing(b *testing.B) {
+	type result struct {
+		workload, param string
+		ops             map[string][]float64
+	}
+	var results []result
+	for _, batch := range []uint32{1, 8, 32, 128} {
+		ops := map[string][]float64{}
+		for range rounds() {
+			for _, im := range impls {
+				ops[im.name] = append(ops[im.name], measure(b, fmt.Sprintf("nop/batch=%d/%s", batch, im.name), func(b *testing.B) { im.nop(b, batch) }))
+			}
+		}
+		results = append(results, result{"nop", "batch=" + strconv.Itoa(int(batch)), ops})
+	}
+	f, offs := readFile(b)
+	defer f.Close()
+	ops := map[string][]float64{}
+	for range rounds() {
+		for _, im := range impls {
+			ops[im.name] = append(ops[im.name], measure(b, "read4k/qd=32/"+im.name, func(b *testing.B) { im.read(b, int(f.Fd()), offs) }))
+		}
+	}
+	results = append(results, result{"read4k", "qd=32", ops})
+	for _, r := range results {
+		report(r.workload, r.param, r.ops)
+	}
+}
