@@ -44,8 +44,10 @@ with a release store, as the header asks; when the ring is full it first
 makes the kernel take the queued entries (ZCRX_CTRL_FLUSH_RQ). If the
 application holds too many buffers, or the kernel receives more at once
 than the area holds, the request ends with ENOMEM (the area is dry):
-release, Flush, and submit a new request. Data not yet delivered stays in
-the socket, so the stream continues without a gap. Accounting counts
+release, Flush, and submit a new request. A request also ends, with
+ENOSPC, when the completion queue is full: reap and submit again. Data not
+yet delivered stays in the socket, so the stream continues without a gap;
+IFQ.Receive does all of this. Accounting counts
 buffers received, released and outstanding.
 
 # Without a NIC: ZCRX_REG_NODEV

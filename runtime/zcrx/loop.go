@@ -30,8 +30,9 @@ type Loop struct {
 // Receive runs multishot RECV_ZC requests on l.FD until l.Limit bytes have
 // arrived or the peer closes the connection, handing every buffer to l.Data
 // and releasing it afterwards. When a request ends because the area ran dry
-// (ENOMEM) it flushes the refill ring and submits a new one, as it does when
-// the kernel ends a multishot request early. It returns the bytes received
+// (ENOMEM) it flushes the refill ring and submits a new one; it submits a new
+// one too when the completion queue was full (ENOSPC) or the kernel ended
+// the multishot request early. It returns the bytes received
 // and how many requests it submitted.
 func (q *IFQ) Receive(l Loop) (n uint64, requests int, err error) {
 	for {
@@ -91,6 +92,10 @@ func (q *IFQ) drain(l *Loop, n *uint64) (ended, eof bool, err error) {
 			// The area is dry: give the kernel the released buffers and
 			// ask again; undelivered data waits in the socket.
 			return true, false, q.flush()
+		case errors.Is(err, unix.ENOSPC) && !more:
+			// The completion queue filled up; everything before this
+			// completion has been consumed, so just ask again.
+			return true, false, nil
 		case err != nil:
 			return false, false, err
 		case c.Res == 0:
