@@ -388,7 +388,8 @@ func (s *SQE) PrepOpenat(dirFD int32, path *byte, flags int32, mode uint32) {
 /*
 PrepOpenatDirect prepares s for IORING_OP_OPENAT (Linux 5.15), as io_uring_prep_openat_direct in liburing does.
 Opens like PrepOpenat into the registered file table at fileIndex
-(IORING_FILE_INDEX_ALLOC: any free slot, returned in the CQE).
+(IORING_FILE_INDEX_ALLOC: any free slot, returned in the CQE). O_CLOEXEC is refused
+(EINVAL): a direct descriptor has no close-on-exec.
 
 The SQE is zeroed first, user_data included: set UserData after. The kernel uses path after submission:
 it must stay alive and unmoved until the completion.
@@ -422,7 +423,7 @@ func (s *SQE) PrepOpen(path *byte, flags int32, mode uint32) {
 /*
 PrepOpenDirect prepares s for IORING_OP_OPENAT (Linux 5.15), as io_uring_prep_open_direct in liburing does.
 Opens like PrepOpen into the registered file table at fileIndex (IORING_FILE_INDEX_ALLOC:
-any free slot).
+any free slot). O_CLOEXEC is refused (EINVAL): a direct descriptor has no close-on-exec.
 
 The SQE is zeroed first, user_data included: set UserData after. The kernel uses path after submission:
 it must stay alive and unmoved until the completion.
@@ -456,7 +457,8 @@ func (s *SQE) PrepOpenat2(dirFD int32, path *byte, how *unix.OpenHow) {
 /*
 PrepOpenat2Direct prepares s for IORING_OP_OPENAT2 (Linux 5.15), as io_uring_prep_openat2_direct in liburing does.
 Opens like PrepOpenat2 into the registered file table at fileIndex
-(IORING_FILE_INDEX_ALLOC: any free slot).
+(IORING_FILE_INDEX_ALLOC: any free slot). O_CLOEXEC is refused (EINVAL): a direct
+descriptor has no close-on-exec.
 
 The SQE is zeroed first, user_data included: set UserData after. The kernel uses path, how after submission:
 they must stay alive and unmoved until the completion.
