@@ -206,6 +206,14 @@ func TestCancelByEveryKey(t *testing.T) {
 		if _, err := r.Submit(); err != nil {
 			t.Fatal(err)
 		}
+		// An SQPOLL thread takes the entries in its own time; cancelling
+		// before it has would find nothing.
+		for deadline := time.Now().Add(5 * time.Second); r.SQReady() > 0; {
+			if time.Now().After(deadline) {
+				t.Fatal("the kernel never consumed the SQ")
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
 	}
 	check := func(name string, want map[uint64]int32) {
 		t.Helper()

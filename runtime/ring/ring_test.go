@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -11,9 +12,13 @@ import (
 	"github.com/urgen/urgen/generated/uapi"
 )
 
+// suiteOpts are added to every ring newRing creates: TestRingKinds reruns
+// the operation tests on rings of other kinds.
+var suiteOpts []Option
+
 func newRing(t testing.TB, entries uint32, opts ...Option) *Ring {
 	t.Helper()
-	r, err := New(entries, opts...)
+	r, err := New(entries, append(opts[:len(opts):len(opts)], suiteOpts...)...)
 	if err != nil {
 		if errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EPERM) {
 			t.Skipf("needs io_uring: %v", err)
@@ -233,4 +238,51 @@ func TestRegisteredRingFD(t *testing.T) {
 	}
 	c, _ := r.WaitCQE()
 	r.CQESeen(c)
+}
+
+// TestRingKinds runs the operation tests again on rings created with
+// SQPOLL, DEFER_TASKRUN+SINGLE_ISSUER, NO_MMAP, and with big SQEs and CQEs.
+func TestRingKinds(t *testing.T) {
+	kinds := []struct {
+		name string
+		opts []Option
+	}{
+		{"sqpoll", []Option{WithSQPoll(50 * time.Millisecond)}},
+		{"defer_taskrun", []Option{WithFlags(uapi.SetupSingleIssuer | uapi.SetupDeferTaskrun)}},
+		{"no_mmap", []Option{WithFlags(uapi.SetupNoMMap)}},
+		{"sqe128_cqe32_sqarray", []Option{WithFlags(uapi.SetupSqe128 | uapi.SetupCqe32), WithSQArray()}},
+		{"coop_taskrun_registered", []Option{WithFlags(uapi.SetupCoopTaskrun | uapi.SetupTaskrunFlag), WithRegisteredRing()}},
+	}
+	tests := []struct {
+		name string
+		f    func(*testing.T)
+	}{
+		{"NopRoundTrip", TestNopRoundTrip},
+		{"PeekBatchAndAdvance", TestPeekBatchAndAdvance},
+		{"ReadWrite", TestReadWrite},
+		{"ReadvWritev", TestReadvWritev},
+		{"FixedBuffers", TestFixedBuffers},
+		{"Fsync", TestFsync},
+		{"OpenStatCloseUnlink", TestOpenStatCloseUnlink},
+		{"SpliceTee", TestSpliceTee},
+		{"Timeouts", TestTimeouts},
+		{"MultishotTimeout", TestMultishotTimeout},
+		{"LinkTimeout", TestLinkTimeout},
+		{"LinksAndDrain", TestLinksAndDrain},
+		{"CancelByEveryKey", TestCancelByEveryKey},
+		{"MultishotPoll", TestMultishotPoll},
+		{"MsgRing", TestMsgRing},
+		{"CQOverflowLosesNothing", TestCQOverflowLosesNothing},
+		{"KeepUnderGCPressure", TestKeepUnderGCPressure},
+		{"WaitTimeout", TestWaitTimeout},
+	}
+	defer func() { suiteOpts = nil }()
+	for _, k := range kinds {
+		t.Run(k.name, func(t *testing.T) {
+			suiteOpts = k.opts
+			for _, tc := range tests {
+				t.Run(tc.name, tc.f)
+			}
+		})
+	}
 }
