@@ -12,7 +12,9 @@
 //
 //	BENCH echo <conns>x<size> urgen_ops=<n> net_ops=<n> vs_net=<ratio> urgen_p99_us=<n> net_p99_us=<n>
 //
-// where ops are round trips per second over all connections.
+// where ops are round trips per second over all connections, followed by
+// urgen_cpu_us and net_cpu_us: each server's CPU time per round trip, which
+// other load on the machine disturbs less than throughput.
 // ECHO_CONFIGS (e.g. "16x64,256x64") limits the run to some configurations.
 package echo
 
@@ -67,8 +69,17 @@ func TestMain(m *testing.M) {
 				return 1
 			}
 			defer func() {
-				srv.cmd.Process.Kill()
-				srv.cmd.Wait()
+				// An interrupt lets the server shut down cleanly (and
+				// write a profile when asked to).
+				srv.cmd.Process.Signal(os.Interrupt)
+				done := make(chan struct{})
+				go func() { srv.cmd.Wait(); close(done) }()
+				select {
+				case <-done:
+				case <-time.After(10 * time.Second):
+					srv.cmd.Process.Kill()
+					<-done
+				}
 			}()
 			servers = append(servers, srv)
 		}
@@ -112,10 +123,31 @@ func startServer(name, bin string) (*server, error) {
 type result struct {
 	ops      float64 // round trips per second
 	p50, p99 float64 // microseconds
+	cpu      float64 // server CPU time (user+system) per round trip, microseconds
+}
+
+// cpuTime returns the CPU time process pid has used (all threads), from
+// /proc/<pid>/stat fields utime and stime.
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the ")" that closes the command name: state is field 3,
+	// utime field 14, stime field 15.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	const hz = 100 // USER_HZ on Linux
+	return time.Duration(u+st) * time.Second / hz
 }
 
 // run drives b.N round trips over conns connections to addr.
-func run(b *testing.B, addr string, conns, size int) result {
+func run(b *testing.B, srv *server, conns, size int) result {
+	addr := srv.addr
 	cs := make([]net.Conn, conns)
 	for i := range cs {
 		c, err := net.Dial("tcp", addr)
@@ -135,6 +167,7 @@ func run(b *testing.B, addr string, conns, size int) result {
 	var failed atomic.Value
 	b.SetBytes(int64(2 * size))
 	b.ResetTimer()
+	cpu0 := cpuTime(srv.cmd.Process.Pid)
 	start := time.Now()
 	for i, c := range cs {
 		wg.Add(1)
@@ -166,6 +199,7 @@ func run(b *testing.B, addr string, conns, size int) result {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu := cpuTime(srv.cmd.Process.Pid) - cpu0
 	b.StopTimer()
 	if err, ok := failed.Load().(error); ok {
 		b.Fatal(err)
@@ -178,8 +212,9 @@ func run(b *testing.B, addr string, conns, size int) result {
 		}
 		return float64(all[min(len(all)-1, int(q*float64(len(all))))]) / 1e3
 	}
-	r := result{ops: float64(b.N) / elapsed.Seconds(), p50: us(0.50), p99: us(0.99)}
+	r := result{ops: float64(b.N) / elapsed.Seconds(), p50: us(0.50), p99: us(0.99), cpu: float64(cpu) / 1e3 / float64(b.N)}
 	b.ReportMetric(r.ops, "roundtrips/s")
+	b.ReportMetric(r.cpu, "server_cpu_us/op")
 	b.ReportMetric(r.p50, "p50_us")
 	b.ReportMetric(r.p99, "p99_us")
 	return r
@@ -207,15 +242,17 @@ func BenchmarkEcho(b *testing.B) {
 			}
 			ops := map[string][]float64{}
 			p99 := map[string][]float64{}
+			cpu := map[string][]float64{}
 			for range rounds {
 				for _, s := range servers {
 					var last result
 					b.Run(cfg+"/"+s.name, func(b *testing.B) {
 						// The last (largest) run of the sub-benchmark counts.
-						last = run(b, s.addr, conns, size)
+						last = run(b, s, conns, size)
 					})
 					ops[s.name] = append(ops[s.name], last.ops)
 					p99[s.name] = append(p99[s.name], last.p99)
+					cpu[s.name] = append(cpu[s.name], last.cpu)
 				}
 			}
 			u, n := median(ops["urgen"]), median(ops["net"])
@@ -223,8 +260,8 @@ func BenchmarkEcho(b *testing.B) {
 			if n > 0 {
 				ratio = u / n
 			}
-			fmt.Printf("BENCH echo %s urgen_ops=%.0f net_ops=%.0f vs_net=%.2f urgen_p99_us=%.0f net_p99_us=%.0f\n",
-				cfg, u, n, ratio, median(p99["urgen"]), median(p99["net"]))
+			fmt.Printf("BENCH echo %s urgen_ops=%.0f net_ops=%.0f vs_net=%.2f urgen_p99_us=%.0f net_p99_us=%.0f urgen_cpu_us=%.2f net_cpu_us=%.2f\n",
+				cfg, u, n, ratio, median(p99["urgen"]), median(p99["net"]), median(cpu["urgen"]), median(cpu["net"]))
 		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"syscall"
 )
 
@@ -24,7 +25,30 @@ func main() {
 	entries := flag.Uint("entries", 512, "SQ entries per ring")
 	buffers := flag.Int("buffers", 1024, "provided buffers per ring (a power of two)")
 	bufSize := flag.Int("bufsize", 16384, "bytes per provided buffer")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to this file")
+	procs := flag.Int("procs", 0, "GOMAXPROCS (0: workers+1)")
 	flag.Parse()
+	// Every worker spends its idle time blocked in io_uring_enter, holding
+	// its P in a system call. With a P to spare the scheduler leaves those
+	// Ps alone instead of handing each one off (waking another thread)
+	// whenever a wait lasts longer than 20 us.
+	if *procs == 0 {
+		*procs = *workers + 1
+	}
+	runtime.GOMAXPROCS(*procs)
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "echo:", err)
+			os.Exit(1)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "echo:", err)
+			os.Exit(1)
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
 	ap, err := netip.ParseAddrPort(*addr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "echo:", err)
@@ -39,10 +63,12 @@ func main() {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	<-sig
-	if err := s.Close(); err != nil {
+	err = s.Close()
+	st := s.Stats()
+	fmt.Fprintf(os.Stderr, "echo: accepted %d, open %d, in flight %d, buffers held %d\n", st.Accepted, st.Open, st.Inflight, st.HeldBufs)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "echo:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
-	st := s.Stats()
-	fmt.Printf("accepted %d, open %d, in flight %d, buffers held %d\n", st.Accepted, st.Open, st.Inflight, st.HeldBufs)
 }
