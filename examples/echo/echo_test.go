@@ -172,7 +172,8 @@ func TestPeerDisconnect(t *testing.T) {
 func TestSlowReader(t *testing.T) {
 	s := start(t, Config{Buffers: 64})
 	c := dial(t, s)
-	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	c.SetReadBuffer(64 << 10)
 	want := make([]byte, 8<<20)
 	for i := range want {
 		want[i] = byte(i*131 + i>>9)
@@ -184,10 +185,14 @@ func TestSlowReader(t *testing.T) {
 	buf := make([]byte, 64<<10)
 	slow := time.Now().Add(300 * time.Millisecond)
 	for len(got) < len(want) {
+		p := buf
 		if time.Now().Before(slow) {
-			time.Sleep(20 * time.Millisecond) // back pressure while slow
+			// Slow: 4 KiB every 20 ms, far less than the socket buffers
+			// between us and the server's 64 buffers can absorb.
+			time.Sleep(20 * time.Millisecond)
+			p = buf[:4096]
 		}
-		n, err := c.Read(buf)
+		n, err := c.Read(p)
 		if err != nil {
 			t.Fatalf("after %d bytes: %v (server %+v)", len(got), err, s.Stats())
 		}

@@ -3,7 +3,9 @@ package sock
 import (
 	"encoding/binary"
 	"fmt"
+	"net"
 	"net/netip"
+	"strconv"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -38,9 +40,11 @@ func AddrFrom(ap netip.AddrPort) *Addr {
 	binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:], ap.Port())
 	sa.Addr = ip.As16()
 	if z := ip.Zone(); z != "" {
-		var idx uint32
-		if _, err := fmt.Sscan(z, &idx); err == nil {
-			sa.Scope_id = idx
+		// A zone is an interface name or index (fe80::1%eth0, %2).
+		if ifi, err := net.InterfaceByName(z); err == nil {
+			sa.Scope_id = uint32(ifi.Index)
+		} else if n, err := strconv.ParseUint(z, 10, 32); err == nil {
+			sa.Scope_id = uint32(n)
 		}
 	}
 	a.Len = unix.SizeofSockaddrInet6

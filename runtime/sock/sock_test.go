@@ -776,3 +776,45 @@ func TestCancelMultishotRecv(t *testing.T) {
 		}
 	}
 }
+
+// TestAddr round-trips addresses through the kernel's layout and checks it
+// against what getsockname(2) writes.
+func TestAddr(t *testing.T) {
+	for _, s := range []string{"127.0.0.1:80", "10.1.2.3:65535", "[::1]:443", "[fe80::1%1]:8", "[2001:db8::7]:0"} {
+		ap := netip.MustParseAddrPort(s)
+		a := AddrFrom(ap)
+		got, err := a.AddrPort()
+		want := netip.AddrPortFrom(ap.Addr().WithZone(""), ap.Port())
+		if err != nil || got != want {
+			t.Errorf("%s: round trip %v, %v", s, got, err)
+		}
+		if ap.Addr().Zone() == "1" {
+			sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(&a.raw))
+			if sa.Scope_id != 1 {
+				t.Errorf("%s: scope id %d", s, sa.Scope_id)
+			}
+		}
+	}
+	// The raw bytes are what the kernel itself writes for the same address.
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	var raw unix.RawSockaddrAny
+	n := uint32(unsafe.Sizeof(raw))
+	if _, _, e := unix.Syscall(unix.SYS_GETSOCKNAME, uintptr(fd), uintptr(unsafe.Pointer(&raw)), uintptr(unsafe.Pointer(&n))); e != 0 {
+		t.Fatal(e)
+	}
+	a := AddrFrom(sockname(t, fd))
+	if a.Len != n || !bytes.Equal(unsafe.Slice((*byte)(unsafe.Pointer(&a.raw)), n), unsafe.Slice((*byte)(unsafe.Pointer(&raw)), n)) {
+		t.Errorf("AddrFrom bytes differ from the kernel's sockaddr")
+	}
+	bad := &Addr{Len: 2}
+	if _, err := bad.AddrPort(); !errors.Is(err, unix.EAFNOSUPPORT) {
+		t.Errorf("empty address: %v", err)
+	}
+}
