@@ -39,7 +39,9 @@ func TestTimeouts(t *testing.T) {
 	ts := timespec(timeoutDur)
 	// Pure timeout: expires with ETIME, not before its time.
 	start := time.Now()
-	rw(sqe(t, r), uapi.OpTimeout, -1, ptr(ts), 1, 0, 1)
+	s := sqe(t, r)
+	s.PrepTimeout(ts, 0, 0)
+	s.UserData = 1
 	r.Keep(1, ts)
 	res := submitReap(t, r, 1)
 	if res[1].res != eTIME {
@@ -51,28 +53,31 @@ func TestTimeouts(t *testing.T) {
 
 	// Completion-count timeout: fires (res 0) once 2 other requests complete.
 	long := timespec(10 * time.Second)
-	rw(sqe(t, r), uapi.OpTimeout, -1, ptr(long), 1, 2, 2)
+	s = sqe(t, r)
+	s.PrepTimeout(long, 2, 0)
+	s.UserData = 2
 	r.Keep(2, long)
-	rw(sqe(t, r), uapi.OpNop, -1, nil, 0, 0, 3)
-	rw(sqe(t, r), uapi.OpNop, -1, nil, 0, 0, 4)
+	nops(t, r, 3, 2)
 	res = submitReap(t, r, 3)
 	if res[2].res != 0 || res[3].res != 0 || res[4].res != 0 {
 		t.Fatalf("count timeout: %v", res)
 	}
 
 	// Timeout removal.
-	rw(sqe(t, r), uapi.OpTimeout, -1, ptr(long), 1, 0, 5)
+	s = sqe(t, r)
+	s.PrepTimeout(long, 0, 0)
+	s.UserData = 5
 	r.Keep(5, long)
-	s := sqe(t, r)
-	rw(s, uapi.OpTimeoutRemove, -1, nil, 0, 0, 6)
-	s.Addr = 5
+	s = sqe(t, r)
+	s.PrepTimeoutRemove(5, 0)
+	s.UserData = 6
 	res = submitReap(t, r, 2)
 	if res[5].res != eCANCELED || res[6].res != 0 {
 		t.Fatalf("timeout remove: %v", res)
 	}
 	s = sqe(t, r)
-	rw(s, uapi.OpTimeoutRemove, -1, nil, 0, 0, 7)
-	s.Addr = 5
+	s.PrepTimeoutRemove(5, 0)
+	s.UserData = 7
 	if res := submitReap(t, r, 1); res[7].res != eNOENT {
 		t.Fatalf("removing a gone timeout: %d, want ENOENT", res[7].res)
 	}
@@ -82,8 +87,8 @@ func TestMultishotTimeout(t *testing.T) {
 	r := newRing(t, 8)
 	ts := timespec(5 * time.Millisecond)
 	s := sqe(t, r)
-	rw(s, uapi.OpTimeout, -1, ptr(ts), 1, 3, 1) // off = 3 expirations
-	s.SetTimeoutFlags(uint32(uapi.TimeoutMultishot))
+	s.PrepTimeout(ts, 3, uapi.TimeoutMultishot) // 3 expirations
+	s.UserData = 1
 	r.Keep(1, ts)
 	if _, err := r.Submit(); err != nil {
 		t.Fatal(err)
@@ -111,9 +116,12 @@ func TestLinkTimeout(t *testing.T) {
 	ts := timespec(timeoutDur)
 	// A read on an empty pipe never completes: the link timeout cancels it.
 	s := sqe(t, r)
-	rw(s, uapi.OpRead, p[0], ptr(&buf[0]), 8, 0, 1)
+	s.PrepRead(int32(p[0]), buf, 0)
+	s.UserData = 1
 	s.Flags |= uapi.SQEIOLink
-	rw(sqe(t, r), uapi.OpLinkTimeout, -1, ptr(ts), 1, 0, 2)
+	s = sqe(t, r)
+	s.PrepLinkTimeout(ts, 0)
+	s.UserData = 2
 	r.Keep(1, buf)
 	r.Keep(2, ts)
 	res := submitReap(t, r, 2)
@@ -123,9 +131,12 @@ func TestLinkTimeout(t *testing.T) {
 	// A NOP completes first: the link timeout is cancelled.
 	long := timespec(10 * time.Second)
 	s = sqe(t, r)
-	rw(s, uapi.OpNop, -1, nil, 0, 0, 3)
+	s.PrepNop()
+	s.UserData = 3
 	s.Flags |= uapi.SQEIOLink
-	rw(sqe(t, r), uapi.OpLinkTimeout, -1, ptr(long), 1, 0, 4)
+	s = sqe(t, r)
+	s.PrepLinkTimeout(long, 0)
+	s.UserData = 4
 	r.Keep(4, long)
 	res = submitReap(t, r, 2)
 	if res[3].res != 0 || res[4].res != eCANCELED {
@@ -139,12 +150,14 @@ func TestLinksAndDrain(t *testing.T) {
 	for i, link := range []uapi.SQEFlags{uapi.SQEIOLink, uapi.SQEIOHardlink} {
 		base := uint64(10 * (i + 1))
 		s := sqe(t, r)
-		rw(s, uapi.OpNop, -1, nil, 0, 0, base)
+		s.PrepNop()
+		s.UserData = base
 		s.Flags |= link
 		s = sqe(t, r)
-		rw(s, uapi.OpFsync, 1<<20, nil, 0, 0, base+1) // EBADF
+		s.PrepFsync(1<<20, 0) // EBADF
+		s.UserData = base + 1
 		s.Flags |= link
-		rw(sqe(t, r), uapi.OpNop, -1, nil, 0, 0, base+2)
+		nops(t, r, base+2, 1)
 		if _, err := r.Submit(); err != nil {
 			t.Fatal(err)
 		}
@@ -160,12 +173,15 @@ func TestLinksAndDrain(t *testing.T) {
 	}
 	// Drain: the NOP waits until the timeout before it has completed.
 	ts := timespec(timeoutDur)
-	rw(sqe(t, r), uapi.OpTimeout, -1, ptr(ts), 1, 0, 1)
-	r.Keep(1, ts)
 	s := sqe(t, r)
-	rw(s, uapi.OpNop, -1, nil, 0, 0, 2)
+	s.PrepTimeout(ts, 0, 0)
+	s.UserData = 1
+	r.Keep(1, ts)
+	s = sqe(t, r)
+	s.PrepNop()
+	s.UserData = 2
 	s.Flags |= uapi.SQEIODrain
-	rw(sqe(t, r), uapi.OpNop, -1, nil, 0, 0, 3)
+	nops(t, r, 3, 1)
 	if _, err := r.Submit(); err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +197,8 @@ func blockedRead(t *testing.T, r *Ring, fd int, ud uint64, flags uapi.SQEFlags) 
 	t.Helper()
 	buf := make([]byte, 8)
 	s := sqe(t, r)
-	rw(s, uapi.OpRead, fd, ptr(&buf[0]), 8, 0, ud)
+	s.PrepRead(int32(fd), buf, 0)
+	s.UserData = ud
 	s.Flags |= flags
 	r.Keep(ud, buf)
 }
@@ -189,12 +206,18 @@ func blockedRead(t *testing.T, r *Ring, fd int, ud uint64, flags uapi.SQEFlags) 
 func cancel(t *testing.T, r *Ring, ud uint64, fd int, key uint64, flags uapi.CancelFlags, op uapi.Op) {
 	t.Helper()
 	s := sqe(t, r)
-	rw(s, uapi.OpAsyncCancel, fd, nil, 0, 0, ud)
-	s.Addr = key
-	s.SetCancelFlags(uint32(flags))
-	if flags&uapi.AsyncCancelOp != 0 {
-		s.Len = uint32(op)
+	switch {
+	case flags&uapi.AsyncCancelFD != 0:
+		s.PrepCancelFD(int32(fd), flags)
+	case flags&uapi.AsyncCancelAny != 0:
+		s.PrepCancelAny(flags)
+	case flags&uapi.AsyncCancelOp != 0:
+		s.PrepCancelOp(op, flags)
+		s.Addr = key // matched too with IORING_ASYNC_CANCEL_USERDATA
+	default:
+		s.PrepCancel64(key, flags)
 	}
+	s.UserData = ud
 }
 
 func TestCancelByEveryKey(t *testing.T) {
@@ -236,7 +259,9 @@ func TestCancelByEveryKey(t *testing.T) {
 	// buffers stay reachable through bufs instead (the zero-overhead path).
 	bufs := [][]byte{make([]byte, 8), make([]byte, 8)}
 	for i, fd := range []int{p[0], q[0]} {
-		rw(sqe(t, r), uapi.OpRead, fd, ptr(&bufs[i][0]), 8, 0, 2)
+		s := sqe(t, r)
+		s.PrepRead(int32(fd), bufs[i], 0)
+		s.UserData = 2
 	}
 	submit()
 	cancel(t, r, 101, -1, 2, uapi.AsyncCancelAll, 0)
@@ -281,8 +306,8 @@ func TestCancelByEveryKey(t *testing.T) {
 	// op (Linux 6.6): by opcode, alone and combined with user data.
 	blockedRead(t, r, p[0], 9, 0)
 	s := sqe(t, r)
-	rw(s, uapi.OpPollAdd, q[0], nil, 0, 0, 10)
-	s.SetPoll32Events(unix.POLLIN)
+	s.PrepPollAdd(int32(q[0]), unix.POLLIN)
+	s.UserData = 10
 	submit()
 	cancel(t, r, 106, -1, 0, uapi.AsyncCancelOp|uapi.AsyncCancelAll, uapi.OpPollAdd)
 	res := submitReap(t, r, 2)
@@ -320,8 +345,8 @@ func TestMultishotPoll(t *testing.T) {
 	r := newRing(t, 8)
 	p := pipe(t)
 	s := sqe(t, r)
-	rw(s, uapi.OpPollAdd, p[0], nil, uint32(uapi.PollAddMulti), 0, 1)
-	s.SetPoll32Events(unix.POLLIN)
+	s.PrepPollMultishot(int32(p[0]), unix.POLLIN)
+	s.UserData = 1
 	if _, err := r.Submit(); err != nil {
 		t.Fatal(err)
 	}
@@ -339,8 +364,8 @@ func TestMultishotPoll(t *testing.T) {
 		}
 	}
 	s = sqe(t, r)
-	rw(s, uapi.OpPollRemove, -1, nil, 0, 0, 2)
-	s.Addr = 1
+	s.PrepPollRemove(1)
+	s.UserData = 2
 	res := submitReap(t, r, 2)
 	if res[2].res != 0 || res[1].res != eCANCELED || res[1].flags&uapi.CQEFMore != 0 {
 		t.Fatalf("poll remove: %+v", res)
@@ -350,7 +375,9 @@ func TestMultishotPoll(t *testing.T) {
 func TestMsgRing(t *testing.T) {
 	a := newRing(t, 4)
 	b := newRing(t, 4)
-	rw(sqe(t, a), uapi.OpMsgRing, b.FD(), nil, 42, 0xdead, 1)
+	s := sqe(t, a)
+	s.PrepMsgRing(int32(b.FD()), 42, 0xdead, 0)
+	s.UserData = 1
 	res := submitReap(t, a, 1)
 	if res[1].res != 0 {
 		t.Fatalf("msg_ring on the sender: %d", res[1].res)
@@ -361,7 +388,9 @@ func TestMsgRing(t *testing.T) {
 	}
 	// A target that is not a ring.
 	p := pipe(t)
-	rw(sqe(t, a), uapi.OpMsgRing, p[0], nil, 1, 1, 2)
+	s = sqe(t, a)
+	s.PrepMsgRing(int32(p[0]), 1, 1, 0)
+	s.UserData = 2
 	if res := submitReap(t, a, 1); res[2].res != -int32(unix.EBADFD) {
 		t.Fatalf("msg_ring to a pipe: %d, want EBADFD", res[2].res)
 	}

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -32,7 +31,9 @@ func TestReadWrite(t *testing.T) {
 	f, path := tempFile(t, nil)
 	data := []byte("hello, io_uring write then read")
 	w := append([]byte(nil), data...)
-	rw(sqe(t, r), uapi.OpWrite, int(f.Fd()), ptr(&w[0]), uint32(len(w)), 3, 1)
+	s := sqe(t, r)
+	s.PrepWrite(int32(f.Fd()), w, 3)
+	s.UserData = 1
 	r.Keep(1, w)
 	res := submitReap(t, r, 1)
 	if res[1].res != int32(len(data)) {
@@ -47,7 +48,9 @@ func TestReadWrite(t *testing.T) {
 		t.Fatalf("file = %q, want %q", got, want)
 	}
 	buf := make([]byte, 64)
-	rw(sqe(t, r), uapi.OpRead, int(f.Fd()), ptr(&buf[0]), uint32(len(buf)), 3, 2)
+	s = sqe(t, r)
+	s.PrepRead(int32(f.Fd()), buf, 3)
+	s.UserData = 2
 	r.Keep(2, buf)
 	res = submitReap(t, r, 1)
 	if n := res[2].res; n != int32(len(data)) || !bytes.Equal(buf[:n], data) {
@@ -67,7 +70,9 @@ func TestReadvWritev(t *testing.T) {
 		iov[i].Base = &p[0]
 		iov[i].SetLen(len(p))
 	}
-	rw(sqe(t, r), uapi.OpWritev, int(f.Fd()), ptr(&iov[0]), uint32(len(iov)), 0, 1)
+	s := sqe(t, r)
+	s.PrepWritev(int32(f.Fd()), iov, 0)
+	s.UserData = 1
 	r.Keep(1, iov)
 	r.Keep(1, parts)
 	if res := submitReap(t, r, 1); res[1].res != 18 {
@@ -80,7 +85,9 @@ func TestReadvWritev(t *testing.T) {
 	riov := []unix.Iovec{{Base: &a[0]}, {Base: &b[0]}}
 	riov[0].SetLen(len(a))
 	riov[1].SetLen(len(b))
-	rw(sqe(t, r), uapi.OpReadv, int(f.Fd()), ptr(&riov[0]), 2, 0, 2)
+	s = sqe(t, r)
+	s.PrepReadv(int32(f.Fd()), riov, 0)
+	s.UserData = 2
 	r.Keep(2, riov)
 	if res := submitReap(t, r, 1); res[2].res != 18 {
 		t.Fatalf("readv res %d", res[2].res)
@@ -104,8 +111,8 @@ func TestFixedBuffers(t *testing.T) {
 	}
 	copy(bufs[1], "fixed buffer one")
 	s := sqe(t, r)
-	rw(s, uapi.OpWriteFixed, int(f.Fd()), ptr(&bufs[1][0]), 16, 4096, 1)
-	s.BufIndex = 1
+	s.PrepWriteFixed(int32(f.Fd()), bufs[1][:16], 4096, 1)
+	s.UserData = 1
 	if res := submitReap(t, r, 1); res[1].res != 16 {
 		t.Fatalf("write_fixed res %d", res[1].res)
 	}
@@ -114,8 +121,8 @@ func TestFixedBuffers(t *testing.T) {
 		t.Fatalf("file at 4096: %q", got[4096:4112])
 	}
 	s = sqe(t, r)
-	rw(s, uapi.OpReadFixed, int(f.Fd()), ptr(&bufs[0][100]), 20, 4090, 2)
-	s.BufIndex = 0
+	s.PrepReadFixed(int32(f.Fd()), bufs[0][100:120], 4090, 0)
+	s.UserData = 2
 	if res := submitReap(t, r, 1); res[2].res != 20 {
 		t.Fatalf("read_fixed res %d", res[2].res)
 	}
@@ -125,8 +132,8 @@ func TestFixedBuffers(t *testing.T) {
 	// An address outside the registered buffer is refused.
 	outside := make([]byte, 16)
 	s = sqe(t, r)
-	rw(s, uapi.OpReadFixed, int(f.Fd()), ptr(&outside[0]), 16, 0, 3)
-	s.BufIndex = 0
+	s.PrepReadFixed(int32(f.Fd()), outside, 0, 0)
+	s.UserData = 3
 	if res := submitReap(t, r, 1); res[3].res != -int32(unix.EFAULT) {
 		t.Fatalf("read_fixed outside the buffer: res %d, want EFAULT", res[3].res)
 	}
@@ -139,11 +146,15 @@ func TestFixedBuffers(t *testing.T) {
 func TestFsync(t *testing.T) {
 	r := newRing(t, 4)
 	f, _ := tempFile(t, []byte("sync me"))
-	rw(sqe(t, r), uapi.OpFsync, int(f.Fd()), nil, 0, 0, 1)
 	s := sqe(t, r)
-	rw(s, uapi.OpFsync, int(f.Fd()), nil, 0, 0, 2)
-	s.SetFsyncFlags(uint32(uapi.FsyncDatasync))
-	rw(sqe(t, r), uapi.OpFsync, 1<<20, nil, 0, 0, 3) // not an open fd
+	s.PrepFsync(int32(f.Fd()), 0)
+	s.UserData = 1
+	s = sqe(t, r)
+	s.PrepFsync(int32(f.Fd()), uapi.FsyncDatasync)
+	s.UserData = 2
+	s = sqe(t, r)
+	s.PrepFsync(1<<20, 0) // not an open fd
+	s.UserData = 3
 	res := submitReap(t, r, 3)
 	if res[1].res != 0 || res[2].res != 0 || res[3].res != -int32(unix.EBADF) {
 		t.Fatalf("fsync results %v", res)
@@ -162,8 +173,8 @@ func TestOpenStatCloseUnlink(t *testing.T) {
 	// openat creates "a".
 	pa := cstr("a")
 	s := sqe(t, r)
-	rw(s, uapi.OpOpenat, dfd, ptr(pa), 0o640, 0, 1)
-	s.SetOpenFlags(uint32(unix.O_CREAT | unix.O_RDWR | unix.O_CLOEXEC))
+	s.PrepOpenat(int32(dfd), pa, unix.O_CREAT|unix.O_RDWR|unix.O_CLOEXEC, 0o640)
+	s.UserData = 1
 	r.Keep(1, pa)
 	res := submitReap(t, r, 1)
 	fd := int(res[1].res)
@@ -188,8 +199,8 @@ func TestOpenStatCloseUnlink(t *testing.T) {
 	// statx against the statx(2) system call.
 	var sx unix.Statx_t
 	s = sqe(t, r)
-	rw(s, uapi.OpStatx, dfd, ptr(pa), unix.STATX_BASIC_STATS, uint64(uintptr(ptr(&sx))), 2)
-	s.SetStatxFlags(0)
+	s.PrepStatx(int32(dfd), pa, 0, unix.STATX_BASIC_STATS, &sx)
+	s.UserData = 2
 	r.Keep(2, pa)
 	r.Keep(2, &sx)
 	if res := submitReap(t, r, 1); res[2].res != 0 {
@@ -204,7 +215,9 @@ func TestOpenStatCloseUnlink(t *testing.T) {
 	}
 
 	// close; afterwards the fd is gone.
-	rw(sqe(t, r), uapi.OpClose, fd, nil, 0, 0, 3)
+	s = sqe(t, r)
+	s.PrepClose(int32(fd))
+	s.UserData = 3
 	if res := submitReap(t, r, 1); res[3].res != 0 {
 		t.Fatalf("close: %v", unix.Errno(-res[3].res))
 	}
@@ -215,8 +228,12 @@ func TestOpenStatCloseUnlink(t *testing.T) {
 	// openat2 with RESOLVE_BENEATH: "a" opens, "../x" is refused.
 	how := &unix.OpenHow{Flags: unix.O_RDONLY | unix.O_CLOEXEC, Resolve: unix.RESOLVE_BENEATH}
 	up := cstr("../" + filepath.Base(dir))
-	rw(sqe(t, r), uapi.OpOpenat2, dfd, ptr(pa), uint32(unsafe.Sizeof(*how)), uint64(uintptr(ptr(how))), 4)
-	rw(sqe(t, r), uapi.OpOpenat2, dfd, ptr(up), uint32(unsafe.Sizeof(*how)), uint64(uintptr(ptr(how))), 5)
+	s = sqe(t, r)
+	s.PrepOpenat2(int32(dfd), pa, how)
+	s.UserData = 4
+	s = sqe(t, r)
+	s.PrepOpenat2(int32(dfd), up, how)
+	s.UserData = 5
 	r.Keep(4, how)
 	r.Keep(5, up)
 	res = submitReap(t, r, 2)
@@ -228,10 +245,12 @@ func TestOpenStatCloseUnlink(t *testing.T) {
 	// mkdirat, renameat, unlinkat (file and directory).
 	pd, pb := cstr("d"), cstr("d/b")
 	s = sqe(t, r)
-	rw(s, uapi.OpMkdirat, dfd, ptr(pd), 0o750, 0, 6)
+	s.PrepMkdirat(int32(dfd), pd, 0o750)
+	s.UserData = 6
 	s.Flags |= uapi.SQEIOLink
 	s = sqe(t, r)
-	rw(s, uapi.OpRenameat, dfd, ptr(pa), uint32(dfd), uint64(uintptr(ptr(pb))), 7)
+	s.PrepRenameat(int32(dfd), pa, int32(dfd), pb, 0)
+	s.UserData = 7
 	r.Keep(6, pd)
 	r.Keep(7, pb)
 	res = submitReap(t, r, 2)
@@ -248,11 +267,12 @@ func TestOpenStatCloseUnlink(t *testing.T) {
 		t.Fatalf("renamed file: %q %v", b, err)
 	}
 	s = sqe(t, r)
-	rw(s, uapi.OpUnlinkat, dfd, ptr(pb), 0, 0, 8)
+	s.PrepUnlinkat(int32(dfd), pb, 0)
+	s.UserData = 8
 	s.Flags |= uapi.SQEIOLink
 	s = sqe(t, r)
-	rw(s, uapi.OpUnlinkat, dfd, ptr(pd), 0, 0, 9)
-	s.SetUnlinkFlags(unix.AT_REMOVEDIR)
+	s.PrepUnlinkat(int32(dfd), pd, unix.AT_REMOVEDIR)
+	s.UserData = 9
 	res = submitReap(t, r, 2)
 	if res[8].res != 0 || res[9].res != 0 {
 		t.Fatalf("unlinkat: %v", res)
@@ -280,13 +300,12 @@ func TestSpliceTee(t *testing.T) {
 	// splice 6 bytes from file offset 4 into pipe 1, linked to a tee of
 	// pipe 1 into pipe 2.
 	s := sqe(t, r)
-	rw(s, uapi.OpSplice, p1[1], nil, 6, ^uint64(0), 1)
-	s.SetSpliceOffIn(4)
-	s.SpliceFDIn = int32(f.Fd())
+	s.PrepSplice(int32(f.Fd()), 4, int32(p1[1]), -1, 6, 0)
+	s.UserData = 1
 	s.Flags |= uapi.SQEIOLink
 	s = sqe(t, r)
-	rw(s, uapi.OpTee, p2[1], nil, 6, 0, 2)
-	s.SpliceFDIn = int32(p1[0])
+	s.PrepTee(int32(p1[0]), int32(p2[1]), 6, 0)
+	s.UserData = 2
 	res := submitReap(t, r, 2)
 	if res[1].res != 6 || res[2].res != 6 {
 		t.Fatalf("splice/tee: %v", res)

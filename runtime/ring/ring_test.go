@@ -201,14 +201,8 @@ func TestProbe(t *testing.T) {
 
 func TestRegisteredRingFD(t *testing.T) {
 	r := newRing(t, 4)
-	if r.Features()&uapi.FeatRegRegRing == 0 {
-		// Registered ring fds predate the feature bit (5.18 vs 6.3); try.
-		t.Log("kernel lacks IORING_FEAT_REG_REG_RING")
-	}
+	// Registered ring fds are Linux 5.18: every supported kernel has them.
 	if err := r.RegisterRingFD(); err != nil {
-		if errors.Is(err, unix.EINVAL) {
-			t.Skipf("needs registered ring fds: %v", err)
-		}
 		t.Fatal(err)
 	}
 	for i := range 3 {

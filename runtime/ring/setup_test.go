@@ -18,7 +18,9 @@ import (
 func nops(t testing.TB, r *Ring, base uint64, n int) {
 	t.Helper()
 	for i := range n {
-		rw(sqe(t, r), uapi.OpNop, -1, nil, 0, 0, base+uint64(i))
+		s := sqe(t, r)
+		s.PrepNop()
+		s.UserData = base + uint64(i)
 	}
 }
 

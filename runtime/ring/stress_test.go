@@ -217,14 +217,18 @@ func TestKeepUnderGCPressure(t *testing.T) {
 			}
 			for i := range n {
 				rb := new([64]byte) // read target
-				rw(sqe(t, r), uapi.OpRead, readers[i][0], ptr(&rb[0]), 64, 0, uint64(i))
+				s := sqe(t, r)
+				s.PrepRead(int32(readers[i][0]), rb[:], 0)
+				s.UserData = uint64(i)
 				r.Keep(uint64(i), rb)
 				runtime.AddCleanup(rb, func(ud uint64) { freed <- ud }, uint64(i))
 				wb := new([64]byte) // write source with a pattern
 				for j := range wb {
 					wb[j] = byte(i + j)
 				}
-				rw(sqe(t, r), uapi.OpWrite, wp[1], ptr(&wb[0]), 64, 0, uint64(n+i))
+				s = sqe(t, r)
+				s.PrepWrite(int32(wp[1]), wb[:], 0)
+				s.UserData = uint64(n + i)
 				r.Keep(uint64(n+i), wb)
 				runtime.AddCleanup(wb, func(ud uint64) { freed <- ud }, uint64(n+i))
 			}
