@@ -40,12 +40,16 @@ func newRing(t *testing.T) *kring {
 	return &kring{t, r, p}
 }
 
-// need skips unless the kernel supports every op.
-func (k *kring) need(ops ...uapi.Op) {
-	k.t.Helper()
+// on is k for subtest t: its failures must stop t, not the parent.
+func (k *kring) on(t *testing.T) *kring { return &kring{t, k.r, k.p} }
+
+// need skips t unless the kernel supports every op. The feature is
+// "opcode IORING_OP_X": the matrix can tell it from each kernel's last_op.
+func (k *kring) need(t *testing.T, ops ...uapi.Op) {
+	t.Helper()
 	for _, op := range ops {
 		if !k.p.Supported(op) {
-			k.t.Skipf("needs %s: the kernel's probe (last op %d) does not list it", op, k.p.LastOp())
+			t.Skipf("needs opcode %s: the kernel's probe (last op %d) does not list it", op, k.p.LastOp())
 		}
 	}
 }
@@ -109,7 +113,7 @@ func cstr(t *testing.T, s string) *byte {
 // through the builders, checked by reading the file back.
 func TestKernelFileIO(t *testing.T) {
 	k := newRing(t)
-	k.need(uapi.OpWrite, uapi.OpRead, uapi.OpWritev, uapi.OpReadv, uapi.OpFsync, uapi.OpStatx)
+	k.need(t, uapi.OpWrite, uapi.OpRead, uapi.OpWritev, uapi.OpReadv, uapi.OpFsync, uapi.OpStatx)
 	path, fd := tempFile(t, nil)
 	msg := []byte("hello, io_uring")
 	if res := k.one(func(s *uapi.SQE) { s.PrepWrite(fd, msg, 0) }); res != int32(len(msg)) {
@@ -140,16 +144,16 @@ func TestKernelFileIO(t *testing.T) {
 	if res := k.one(func(s *uapi.SQE) { s.PrepStatx(unix.AT_FDCWD, cstr(t, path), 0, unix.STATX_SIZE, &stx) }); res != 0 || stx.Size != 107 {
 		t.Fatalf("PrepStatx: res %d size %d, want 107", res, stx.Size)
 	}
-	if k.p.Supported(uapi.OpFtruncate) {
+	t.Run("ftruncate", func(t *testing.T) {
+		k := k.on(t)
+		k.need(t, uapi.OpFtruncate)
 		if res := k.one(func(s *uapi.SQE) { s.PrepFtruncate(fd, 3) }); res != 0 {
 			t.Fatalf("PrepFtruncate: res %d", res)
 		}
 		if fi, err := os.Stat(path); err != nil || fi.Size() != 3 {
 			t.Fatalf("after PrepFtruncate(3): %v, size %d", err, fi.Size())
 		}
-	} else {
-		t.Logf("needs IORING_OP_FTRUNCATE: not in the probe; PrepFtruncate not run")
-	}
+	})
 	runtime.KeepAlive(iov)
 	runtime.KeepAlive(riov)
 }
@@ -159,7 +163,7 @@ func TestKernelFileIO(t *testing.T) {
 // close_direct; a path that does not exist gives -ENOENT.
 func TestKernelOpenClose(t *testing.T) {
 	k := newRing(t)
-	k.need(uapi.OpOpenat2, uapi.OpOpenat, uapi.OpClose, uapi.OpRead)
+	k.need(t, uapi.OpOpenat2, uapi.OpOpenat, uapi.OpClose, uapi.OpRead)
 	path, _ := tempFile(t, []byte("fixed file data"))
 	how := unix.OpenHow{Flags: unix.O_RDONLY | unix.O_CLOEXEC}
 	fd := k.one(func(s *uapi.SQE) { s.PrepOpenat2(unix.AT_FDCWD, cstr(t, path), &how) })
@@ -214,7 +218,7 @@ func TestKernelOpenClose(t *testing.T) {
 // pending timeout by user data.
 func TestKernelTimeouts(t *testing.T) {
 	k := newRing(t)
-	k.need(uapi.OpTimeout, uapi.OpLinkTimeout, uapi.OpRead, uapi.OpTimeoutRemove)
+	k.need(t, uapi.OpTimeout, uapi.OpLinkTimeout, uapi.OpRead, uapi.OpTimeoutRemove)
 	ts := uapi.KernelTimespec{TvNsec: int64(time.Millisecond)}
 	if res := k.one(func(s *uapi.SQE) { s.PrepTimeout(&ts, 0, 0) }); res != -int32(unix.ETIME) {
 		t.Fatalf("PrepTimeout: res %d, want -ETIME", res)
@@ -259,7 +263,7 @@ func TestKernelTimeouts(t *testing.T) {
 // epoll_wait sees it.
 func TestKernelPollAndEpoll(t *testing.T) {
 	k := newRing(t)
-	k.need(uapi.OpPollAdd, uapi.OpEpollCtl)
+	k.need(t, uapi.OpPollAdd, uapi.OpEpollCtl)
 	var p [2]int
 	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
 		t.Fatal(err)
@@ -281,14 +285,14 @@ func TestKernelPollAndEpoll(t *testing.T) {
 	if res := k.one(func(s *uapi.SQE) { s.PrepEpollCtl(int32(epfd), int32(p[0]), unix.EPOLL_CTL_ADD, &ev) }); res != 0 {
 		t.Fatalf("PrepEpollCtl: res %d", res)
 	}
-	if !k.p.Supported(uapi.OpEpollWait) {
-		t.Logf("needs IORING_OP_EPOLL_WAIT: not in the probe; PrepEpollWait not run")
-		return
-	}
-	evs := make([]unix.EpollEvent, 4)
-	if res := k.one(func(s *uapi.SQE) { s.PrepEpollWait(int32(epfd), evs, 0) }); res != 1 || evs[0].Fd != int32(p[0]) {
-		t.Fatalf("PrepEpollWait: res %d, event fd %d", res, evs[0].Fd)
-	}
+	t.Run("epoll_wait", func(t *testing.T) {
+		k := k.on(t)
+		k.need(t, uapi.OpEpollWait)
+		evs := make([]unix.EpollEvent, 4)
+		if res := k.one(func(s *uapi.SQE) { s.PrepEpollWait(int32(epfd), evs, 0) }); res != 1 || evs[0].Fd != int32(p[0]) {
+			t.Fatalf("PrepEpollWait: res %d, event fd %d", res, evs[0].Fd)
+		}
+	})
 	runtime.KeepAlive(&ev)
 }
 
@@ -296,7 +300,7 @@ func TestKernelPollAndEpoll(t *testing.T) {
 // given user data and result.
 func TestKernelMsgRing(t *testing.T) {
 	k := newRing(t)
-	k.need(uapi.OpMsgRing)
+	k.need(t, uapi.OpMsgRing)
 	got := map[uint64]int32{}
 	s := k.r.SQE()
 	s.PrepMsgRing(int32(k.r.FD()), 77, 0xabcdef, 0)
@@ -322,7 +326,7 @@ func TestKernelMsgRing(t *testing.T) {
 // bytes queued) and recv.
 func TestKernelSockets(t *testing.T) {
 	k := newRing(t)
-	k.need(uapi.OpSocket, uapi.OpConnect, uapi.OpAccept, uapi.OpSend, uapi.OpRecv, uapi.OpBind, uapi.OpListen)
+	k.need(t, uapi.OpSocket, uapi.OpConnect, uapi.OpAccept, uapi.OpSend, uapi.OpRecv, uapi.OpBind, uapi.OpListen)
 	socket := func() int32 {
 		fd := k.one(func(s *uapi.SQE) { s.PrepSocket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0, 0) })
 		if fd < 0 {
@@ -400,7 +404,7 @@ func TestKernelSockets(t *testing.T) {
 // TestKernelPipe: the pipe opcode writes two working descriptors to fds.
 func TestKernelPipe(t *testing.T) {
 	k := newRing(t)
-	k.need(uapi.OpPipe)
+	k.need(t, uapi.OpPipe)
 	fds := [2]int32{-1, -1}
 	if res := k.one(func(s *uapi.SQE) { s.PrepPipe(&fds, unix.O_CLOEXEC) }); res != 0 || fds[0] < 0 || fds[1] < 0 {
 		t.Fatalf("PrepPipe: res %d fds %v", res, fds)
@@ -419,18 +423,18 @@ func TestKernelPipe(t *testing.T) {
 // TestKernelFutexAndNop: a futex wake with no waiters wakes 0; nop is 0.
 func TestKernelFutexAndNop(t *testing.T) {
 	k := newRing(t)
-	k.need(uapi.OpNop)
+	k.need(t, uapi.OpNop)
 	if res := k.one(func(s *uapi.SQE) { s.PrepNop() }); res != 0 {
 		t.Fatalf("PrepNop: res %d", res)
 	}
-	if !k.p.Supported(uapi.OpFutexWake) {
-		t.Logf("needs IORING_OP_FUTEX_WAKE: not in the probe; not run")
-		return
-	}
-	var word uint32
-	// FUTEX2_SIZE_U32 = 2, FUTEX_BITSET_MATCH_ANY = 0xffffffff (linux/futex.h).
-	if res := k.one(func(s *uapi.SQE) { s.PrepFutexWake(&word, 1, 0xffffffff, 2, 0) }); res != 0 {
-		t.Fatalf("PrepFutexWake: res %d, want 0 woken", res)
-	}
-	runtime.KeepAlive(&word)
+	t.Run("futex_wake", func(t *testing.T) {
+		k := k.on(t)
+		k.need(t, uapi.OpFutexWake)
+		var word uint32
+		// FUTEX2_SIZE_U32 = 2, FUTEX_BITSET_MATCH_ANY = 0xffffffff (linux/futex.h).
+		if res := k.one(func(s *uapi.SQE) { s.PrepFutexWake(&word, 1, 0xffffffff, 2, 0) }); res != 0 {
+			t.Fatalf("PrepFutexWake: res %d, want 0 woken", res)
+		}
+		runtime.KeepAlive(&word)
+	})
 }
