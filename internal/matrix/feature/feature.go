@@ -35,6 +35,11 @@ var Names = []string{
 	"sq_rewind",     // IORING_SETUP_SQ_REWIND is a known setup flag
 	"nop128",        // the probe marks IORING_OP_NOP128 supported
 	"uring_cmd128",  // the probe marks IORING_OP_URING_CMD128 supported
+	// Networking, found by trial (see net.go):
+	"ipv6",              // a TCP socket binds to [::1] (the loopback has IPv6)
+	"send_vectorized",   // IORING_OP_SEND takes IORING_SEND_VECTORIZED
+	"sock_tx_timestamp", // the socket uring_cmd SOCKET_URING_OP_TX_TIMESTAMP exists
+	"sock_getsockname",  // the socket uring_cmd SOCKET_URING_OP_GETSOCKNAME exists
 }
 
 // Known reports whether name is one of Names.
@@ -115,6 +120,9 @@ func Detect() (Kernel, error) {
 		"sq_rewind":     setupFlag(uapi.SetupSQRewind, uapi.SetupNoSqarray),
 		"nop128":        supported(uapi.OpNop128),
 		"uring_cmd128":  supported(uapi.OpUringCmd128),
+	}
+	for name, ok := range netFeatures() {
+		has[name] = ok
 	}
 	for _, name := range Names[1:] {
 		if has[name] {

@@ -1,0 +1,137 @@
+package feature
+
+import (
+	"sync/atomic"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/urgen/urgen/generated/uapi"
+)
+
+// netFeatures detects the networking features that neither the probe nor
+// the query reports, by trying each once: a request the kernel does not
+// know fails inline with EINVAL or EOPNOTSUPP.
+func netFeatures() map[string]bool {
+	return map[string]bool{
+		"ipv6":              hasIPv6(),
+		"send_vectorized":   hasSendVectorized(),
+		"sock_tx_timestamp": hasSockCmd(uapi.SocketUringOpTXTimestamp),
+		"sock_getsockname":  hasSockCmd(uapi.SocketUringOpGetsockname),
+	}
+}
+
+// hasIPv6 reports whether a TCP socket binds to the IPv6 loopback address.
+func hasIPv6() bool {
+	fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	return unix.Bind(fd, &unix.SockaddrInet6{Addr: [16]byte{15: 1}}) == nil
+}
+
+// hasSendVectorized sends one byte over a socketpair with
+// IORING_SEND_VECTORIZED (Linux 6.17).
+func hasSendVectorized() bool {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fds[0])
+	defer unix.Close(fds[1])
+	res, done := tryOne(0, func(s *uapi.SQE, mem []byte) {
+		iov := (*unix.Iovec)(unsafe.Pointer(&mem[0]))
+		iov.Base = &mem[64]
+		iov.SetLen(1)
+		s.Opcode = uapi.OpSend
+		s.FD = int32(fds[0])
+		s.Addr = uint64(uintptr(unsafe.Pointer(iov)))
+		s.Len = 1
+		s.Ioprio = uint16(uapi.SendVectorized)
+	})
+	return done && res == 1
+}
+
+// hasSockCmd issues socket uring_cmd op on a UDP socket (on a CQE32 ring,
+// which TX_TIMESTAMP needs). An unknown op completes at once with
+// EOPNOTSUPP; TX_TIMESTAMP arms itself and posts nothing, GETSOCKNAME
+// succeeds.
+func hasSockCmd(op uapi.SocketOp) bool {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	res, done := tryOne(uapi.SetupCqe32, func(s *uapi.SQE, mem []byte) {
+		s.Opcode = uapi.OpUringCmd
+		s.FD = int32(fd)
+		s.SetCmdOp(uint32(op))
+		if op == uapi.SocketUringOpGetsockname {
+			alen := (*uint32)(unsafe.Pointer(&mem[0]))
+			*alen = unix.SizeofSockaddrAny
+			s.Addr = uint64(uintptr(unsafe.Pointer(&mem[64])))
+			s.Addr3 = uint64(uintptr(unsafe.Pointer(alen)))
+		}
+	})
+	if op == uapi.SocketUringOpTXTimestamp {
+		return !done
+	}
+	return done && res == 0
+}
+
+// tryOne sets up a two-entry ring, submits the one SQE fill writes (with
+// mem, a page outside the Go heap, for its arguments) and returns the
+// completion the submission posted, if any. Closing the ring cancels a
+// request left armed.
+func tryOne(flags uapi.SetupFlags, fill func(s *uapi.SQE, mem []byte)) (res int32, done bool) {
+	mem, err := unix.Mmap(-1, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return 0, false
+	}
+	defer unix.Munmap(mem)
+	p := (*uapi.Params)(unsafe.Pointer(&mem[2048]))
+	*p = uapi.Params{Flags: flags}
+	rfd, _, errno := unix.Syscall(unix.SYS_IO_URING_SETUP, 2, uintptr(unsafe.Pointer(p)), 0)
+	if errno != 0 {
+		return 0, false
+	}
+	defer unix.Close(int(rfd))
+	cqeSize := uint32(uapi.SizeofCQE)
+	if flags&uapi.SetupCqe32 != 0 {
+		cqeSize *= 2
+	}
+	sqSize := int(p.SQOff.Array + p.SQEntries*4)
+	cqSize := int(p.CQOff.CQEs + p.CQEntries*cqeSize)
+	sq, err := unix.Mmap(int(rfd), uapi.OffSQRing, sqSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+	if err != nil {
+		return 0, false
+	}
+	defer unix.Munmap(sq)
+	cq, err := unix.Mmap(int(rfd), uapi.OffCQRing, cqSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+	if err != nil {
+		return 0, false
+	}
+	defer unix.Munmap(cq)
+	sqes, err := unix.Mmap(int(rfd), uapi.OffSQEs, int(p.SQEntries)*uapi.SizeofSQE, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+	if err != nil {
+		return 0, false
+	}
+	defer unix.Munmap(sqes)
+
+	s := (*uapi.SQE)(unsafe.Pointer(&sqes[0]))
+	*s = uapi.SQE{}
+	fill(s, mem[:2048])
+	*(*uint32)(unsafe.Pointer(&sq[p.SQOff.Array])) = 0
+	atomic.StoreUint32((*uint32)(unsafe.Pointer(&sq[p.SQOff.Tail])), 1)
+	if _, _, errno := unix.Syscall6(unix.SYS_IO_URING_ENTER, rfd, 1, 0, 0, 0, 0); errno != 0 {
+		return 0, false
+	}
+	head := atomic.LoadUint32((*uint32)(unsafe.Pointer(&cq[p.CQOff.Head])))
+	tail := atomic.LoadUint32((*uint32)(unsafe.Pointer(&cq[p.CQOff.Tail])))
+	if head == tail {
+		return 0, false
+	}
+	c := (*uapi.CQE)(unsafe.Pointer(&cq[p.CQOff.CQEs+(head&(p.CQEntries-1))*cqeSize]))
+	return c.Res, true
+}
