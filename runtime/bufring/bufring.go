@@ -147,7 +147,6 @@ func New(r *ring.Ring, group uint16, entries int, bufSize int, opts ...Option) (
 		out:     make([]bool, c.nbufs),
 	}
 	descBytes := entries * uapi.SizeofBuf
-	reg := uapi.BufReg{RingEntries: uint32(entries), Bgid: group, Flags: uint16(c.flags)}
 	var err error
 	if !b.kmem {
 		// The kernel pins this memory; it must be page aligned, which an
@@ -156,18 +155,16 @@ func New(r *ring.Ring, group uint16, entries int, bufSize int, opts ...Option) (
 		if err != nil {
 			return nil, fmt.Errorf("bufring: mmap %d bytes: %w", descBytes, err)
 		}
-		reg.RingAddr = uint64(uintptr(unsafe.Pointer(&b.descMem[0])))
 	}
-	if _, err := r.Register(uapi.RegisterPBufRing, unsafe.Pointer(&reg), 1); err != nil {
+	if err := r.RegisterPBufRing(group, uint32(entries), b.descMem, c.flags); err != nil {
 		b.unmap()
-		return nil, fmt.Errorf("bufring: register group %d (%d entries, flags %v): %w", group, entries, c.flags, err)
+		return nil, fmt.Errorf("bufring: register (%d entries, flags %v): %w", entries, c.flags, err)
 	}
 	if b.kmem {
-		off := int64(uapi.OffPBufRing) | int64(group)<<uapi.OffPBufShift
-		b.descMem, err = unix.Mmap(r.FD(), off, descBytes, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+		b.descMem, err = r.MapPBufRing(group, uint32(entries))
 		if err != nil {
 			b.unregister()
-			return nil, fmt.Errorf("bufring: mmap kernel ring of group %d: %w", group, err)
+			return nil, fmt.Errorf("bufring: %w", err)
 		}
 	}
 	if c.nbufs > 0 {
@@ -272,11 +269,11 @@ func (b *Ring) Held() int { return b.nbufs - b.inRing }
 // Head asks the kernel for its consumer head (IORING_REGISTER_PBUF_STATUS,
 // Linux 6.8).
 func (b *Ring) Head() (uint16, error) {
-	st := uapi.BufStatus{BufGroup: uint32(b.group)}
-	if _, err := b.r.Register(uapi.RegisterPBufStatus, unsafe.Pointer(&st), 1); err != nil {
-		return 0, fmt.Errorf("bufring: status of group %d: %w", b.group, err)
+	h, err := b.r.PBufStatus(b.group)
+	if err != nil {
+		return 0, fmt.Errorf("bufring: status: %w", err)
 	}
-	return uint16(st.Head), nil
+	return uint16(h), nil
 }
 
 // ErrNoBuffer reports a CQE that carries no buffer (no IORING_CQE_F_BUFFER).
@@ -377,9 +374,8 @@ func (b *Ring) Close() error {
 }
 
 func (b *Ring) unregister() error {
-	reg := uapi.BufReg{Bgid: b.group}
-	if _, err := b.r.Register(uapi.UnregisterPBufRing, unsafe.Pointer(&reg), 1); err != nil {
-		return fmt.Errorf("bufring: unregister group %d: %w", b.group, err)
+	if err := b.r.UnregisterPBufRing(b.group); err != nil {
+		return fmt.Errorf("bufring: unregister: %w", err)
 	}
 	return nil
 }
