@@ -401,10 +401,12 @@ func (r *Ring) mapRings() error {
 	return nil
 }
 
-// Close unregisters the ring fd, unmaps the rings and closes the ring. Requests
-// still in flight are cancelled by the kernel; Go values the ring keeps alive
-// for them (Keep) stay reachable for good, because the kernel may still be
-// writing to them after Close returns.
+// Close unregisters the ring fd, unmaps the rings and closes the ring. When
+// requests that Keep values for are still in flight, Close first cancels
+// everything (IORING_REGISTER_SYNC_CANCEL) and reaps for up to 100 ms; the
+// values of requests that still have not completed then stay reachable for
+// good, because the kernel may write to them after Close returns.
+// Completions not yet seen are discarded.
 func (r *Ring) Close() error {
 	if r.closed {
 		return nil
@@ -413,6 +415,9 @@ func (r *Ring) Close() error {
 	var err error
 	if r.regIndex >= 0 && r.fd >= 0 {
 		err = r.UnregisterRingFD()
+	}
+	if len(r.keep) > 0 {
+		r.drainKept()
 	}
 	if len(r.keep) > 0 {
 		retired.park(r.keep)
@@ -478,3 +483,26 @@ func (r *Ring) Flags() uapi.SetupFlags { return r.flags }
 
 // Features returns the IORING_FEAT_* flags of the running kernel.
 func (r *Ring) Features() uapi.FeatureFlags { return r.params.Features }
+
+// drainKept cancels all requests and reaps completions until no kept value
+// is left or 100 ms have passed.
+func (r *Ring) drainKept() {
+	sc := &uapi.SyncCancelReg{
+		FD:      -1,
+		Flags:   uint32(uapi.AsyncCancelAny | uapi.AsyncCancelAll),
+		Timeout: uapi.KernelTimespec{TvNsec: int64(100 * time.Millisecond)},
+	}
+	_, _ = r.Register(uapi.RegisterSyncCancel, unsafe.Pointer(sc), 1)
+	deadline := time.Now().Add(100 * time.Millisecond)
+	for len(r.keep) > 0 {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return
+		}
+		c, err := r.WaitCQEs(1, &WaitOptions{Timeout: left})
+		if err != nil {
+			return
+		}
+		r.CQESeen(c)
+	}
+}

@@ -335,3 +335,59 @@ func deep(d int) byte {
 	pad[d%512] = byte(d)
 	return deep(d-1) + pad[(d+1)%512]
 }
+
+// TestCloseWithRequestsInFlight closes a ring while reads into kept buffers
+// are pending: Close cancels them and releases each buffer only after the
+// kernel has posted its completion.
+func TestCloseWithRequestsInFlight(t *testing.T) {
+	r, err := New(8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := pipe(t)
+	freed := make(chan uint64, 8)
+	func() {
+		for i := range 4 {
+			buf := new([32]byte)
+			s := sqe(t, r)
+			s.PrepRead(int32(p[0]), buf[:], 0)
+			s.UserData = uint64(i)
+			r.Keep(uint64(i), buf)
+			runtime.AddCleanup(buf, func(ud uint64) { freed <- ud }, uint64(i))
+		}
+	}()
+	if _, err := r.Submit(); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		runtime.GC()
+	}
+	select {
+	case ud := <-freed:
+		t.Fatalf("buffer of in-flight request %d freed", ud)
+	case <-time.After(10 * time.Millisecond):
+	}
+	retiredBefore := len(retired.kept)
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if r.Kept() != 0 || len(retired.kept) != retiredBefore {
+		t.Fatalf("after Close: %d kept, retired sets %d -> %d; want all cancelled and released", r.Kept(), retiredBefore, len(retired.kept))
+	}
+	// Released now, so the collector may free them.
+	got := map[uint64]bool{}
+	for deadline := time.Now().Add(5 * time.Second); len(got) < 4 && time.Now().Before(deadline); {
+		runtime.GC()
+		select {
+		case ud := <-freed:
+			got[ud] = true
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if len(got) != 4 {
+		t.Fatalf("only %d of 4 buffers were freed after Close", len(got))
+	}
+}
