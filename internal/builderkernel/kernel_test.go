@@ -3,6 +3,7 @@ package builderkernel_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -13,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/urgen/urgen/generated/uapi"
+	"github.com/urgen/urgen/generated/uapi/uapitest"
 	"github.com/urgen/urgen/runtime/ring"
 )
 
@@ -437,4 +439,37 @@ func TestKernelFutexAndNop(t *testing.T) {
 		}
 		runtime.KeepAlive(&word)
 	})
+}
+
+// TestKernelSinceMatchesProbe checks the templates' release numbers against
+// the running kernel: an opcode is supported exactly when its first release
+// (the oldest Since among its builders) is not newer than the kernel's.
+func TestKernelSinceMatchesProbe(t *testing.T) {
+	k := newRing(t)
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		t.Fatal(err)
+	}
+	release := unix.ByteSliceToString(u.Release[:])
+	var major, minor int
+	if _, err := fmt.Sscanf(release, "%d.%d", &major, &minor); err != nil {
+		t.Fatalf("kernel release %q: %v", release, err)
+	}
+	first := map[uapi.Op][2]int{}
+	for _, b := range uapitest.Builders {
+		var v [2]int
+		if _, err := fmt.Sscanf(b.Since, "%d.%d", &v[0], &v[1]); err != nil {
+			t.Fatalf("%s: since %q: %v", b.Go, b.Since, err)
+		}
+		if f, ok := first[b.Op]; !ok || v[0] < f[0] || v[0] == f[0] && v[1] < f[1] {
+			first[b.Op] = v
+		}
+	}
+	for op, v := range first {
+		older := v[0] < major || v[0] == major && v[1] <= minor
+		if got := k.p.Supported(op); got != older {
+			t.Errorf("%s: templates say Linux %d.%d, kernel %s's probe says supported=%v", op, v[0], v[1], release, got)
+		}
+	}
+	t.Logf("kernel %s: %d opcodes' first releases agree with the probe", release, len(first))
 }
