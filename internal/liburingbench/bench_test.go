@@ -75,8 +75,9 @@ var goPrep = map[string]func(n int){
 
 var order = []string{"read", "readv", "write_fixed", "send_zc", "recv_multishot", "openat2", "timeout", "link_timeout", "msg_ring", "uring_cmd128"}
 
-// BenchmarkPrep prepares one SQE per op with the generated builder (go)
-// and with liburing's helper after io_uring_initialize_sqe (c).
+// BenchmarkPrep prepares one SQE per op with the generated builder (go),
+// with liburing's helper after io_uring_initialize_sqe (c), and with the
+// helper after zeroing the whole SQE as the builders do (c-zeroed).
 func BenchmarkPrep(b *testing.B) {
 	for _, name := range order {
 		b.Run(name+"/go", func(b *testing.B) {
@@ -85,7 +86,11 @@ func BenchmarkPrep(b *testing.B) {
 		})
 		b.Run(name+"/c", func(b *testing.B) {
 			b.ReportAllocs()
-			cPrep[name](b.N)
+			cPrep[name](b.N, false)
+		})
+		b.Run(name+"/c-zeroed", func(b *testing.B) {
+			b.ReportAllocs()
+			cPrep[name](b.N, true)
 		})
 	}
 }
@@ -96,7 +101,7 @@ func TestBenchmarkedBuildersMatch(t *testing.T) {
 	for _, name := range order {
 		goPrep[name](1)
 		g := sqes
-		cPrep[name](1)
+		cPrep[name](1, true)
 		c := cSQEs()
 		// Addresses differ (Go and C buffers); compare the fixed fields.
 		if g[0].Opcode != c[0].Opcode || g[0].FD != c[0].FD || g[0].Len != c[0].Len || g[0].Ioprio != c[0].Ioprio || g[0].RwFlags != c[0].RwFlags {
