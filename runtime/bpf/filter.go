@@ -110,13 +110,15 @@ func RegisterOn(reg query.Registrar, f Filter) error {
 	if len(f.Program) == 0 {
 		return fmt.Errorf("io_uring_register %s: %s: empty program: %w", uapi.RegisterBPFFilter, f.Op, unix.EINVAL)
 	}
+	prog := unsafe.Pointer(&f.Program[0])
+	heap(prog)
 	arg := &uapi.BPF{CmdType: uapi.BPFCmdFilter}
 	arg.Filter = uapi.BPFFilter{
 		Opcode:    uint32(f.Op),
 		Flags:     uint32(f.Flags),
 		FilterLen: uint32(len(f.Program)),
 		PDUSize:   f.PDUSize,
-		FilterPtr: uint64(uintptr(unsafe.Pointer(&f.Program[0]))),
+		FilterPtr: uint64(uintptr(prog)),
 	}
 	_, err := reg(uapi.RegisterBPFFilter, unsafe.Pointer(arg), 1)
 	runtime.KeepAlive(f.Program)
@@ -215,3 +217,18 @@ func must(f Filter, err error) Filter {
 	}
 	return f
 }
+
+// The kernel gets the program's address as a __u64 field, which the garbage
+// collector neither sees nor fixes up when a goroutine stack moves. heap
+// makes the memory p points to escape to the heap, where it stays put; the
+// branch never runs, but escape analysis cannot know that.
+func heap(p unsafe.Pointer) {
+	if heapNever {
+		heapSink = p
+	}
+}
+
+var (
+	heapNever bool
+	heapSink  unsafe.Pointer
+)

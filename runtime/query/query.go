@@ -94,7 +94,9 @@ func RunOn(reg Registrar, entries []Entry) error {
 		h.QueryOp = e.Op
 		h.Size = uint32(len(e.Data))
 		if len(e.Data) > 0 {
-			h.QueryData = uint64(uintptr(unsafe.Pointer(&e.Data[0])))
+			p := unsafe.Pointer(&e.Data[0])
+			heap(p)
+			h.QueryData = uint64(uintptr(p))
 		}
 		if i+1 < len(entries) {
 			h.NextEntry = uint64(uintptr(unsafe.Pointer(&hdrs[i+1])))
@@ -213,3 +215,18 @@ func (info *Info) Supports(op uapi.QueryOp) bool {
 	}
 	return info.Opcodes.OK() && uint32(op) < info.Opcodes.Value.NrQueryOpcodes
 }
+
+// The kernel gets buffer addresses as __u64 fields, which the garbage
+// collector neither sees nor fixes up when a goroutine stack moves. heap
+// makes the memory p points to escape to the heap, where it stays put; the
+// branch never runs, but escape analysis cannot know that.
+func heap(p unsafe.Pointer) {
+	if heapNever {
+		heapSink = p
+	}
+}
+
+var (
+	heapNever bool
+	heapSink  unsafe.Pointer
+)

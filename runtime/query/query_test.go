@@ -299,3 +299,14 @@ func Example() {
 		fmt.Println("this kernel cannot describe zcrx")
 	}
 }
+
+func BenchmarkAll(b *testing.B) {
+	if err := query.Available(); err != nil {
+		b.Skipf("needs query: %v", err)
+	}
+	for b.Loop() {
+		if _, err := query.All(query.NoRing); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
