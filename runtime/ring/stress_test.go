@@ -266,8 +266,10 @@ func TestKeepUnderGCPressure(t *testing.T) {
 		}
 	}
 	drain := make([]byte, filled)
+	drained := make(chan struct{})
 	go func() {
-		// Read the filler and then the 32 patterns.
+		// Read exactly the filler; the patterns follow it in the pipe.
+		defer close(drained)
 		buf := drain
 		for len(buf) > 0 {
 			m, err := unix.Read(wp[0], buf)
@@ -304,7 +306,7 @@ func TestKeepUnderGCPressure(t *testing.T) {
 		}
 		patterns[string(p)] = true
 	}
-	time.Sleep(10 * time.Millisecond)
+	<-drained
 	rest := make([]byte, 64*n)
 	off := 0
 	for off < len(rest) {
