@@ -224,11 +224,11 @@ func must(f Filter, err error) Filter {
 // branch never runs, but escape analysis cannot know that.
 func heap(p unsafe.Pointer) {
 	if heapNever {
-		heapSink = p
+		heapSink = append(heapSink, p)
 	}
 }
 
 var (
 	heapNever bool
-	heapSink  unsafe.Pointer
+	heapSink  []unsafe.Pointer
 )

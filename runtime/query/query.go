@@ -222,11 +222,11 @@ func (info *Info) Supports(op uapi.QueryOp) bool {
 // branch never runs, but escape analysis cannot know that.
 func heap(p unsafe.Pointer) {
 	if heapNever {
-		heapSink = p
+		heapSink = append(heapSink, p)
 	}
 }
 
 var (
 	heapNever bool
-	heapSink  unsafe.Pointer
+	heapSink  []unsafe.Pointer
 )

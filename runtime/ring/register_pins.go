@@ -47,11 +47,11 @@ func (r *Ring) pins() *pins {
 // the branch never runs, but escape analysis cannot know that.
 func heap(p unsafe.Pointer) {
 	if heapNever {
-		heapSink = p
+		heapSink = append(heapSink, p)
 	}
 }
 
 var (
 	heapNever bool
-	heapSink  unsafe.Pointer
+	heapSink  []unsafe.Pointer
 )
