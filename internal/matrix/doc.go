@@ -52,6 +52,8 @@
 //	MATRIX_HOST_FEATURES  features the host kernel has (default: detected by probe and query)
 //	MATRIX_VERBOSE=1      also print every test's result line, prefixed by kernel and binary
 //	MATRIX_RUN            -test.run regexp for every binary
+//	MATRIX_SHORT=0        run without -test.short (by default every binary
+//	                      gets -test.short: TCG is 10-50x slower than the host)
 //	MATRIX_JOBS           kernels booted at once (default 2: each VM has 2 vCPUs)
 //	MATRIX_TIMEOUT        per kernel, boot to last line (default 10m)
 //	MATRIX_TEST_TIMEOUT   -test.timeout of each binary (default 5m)

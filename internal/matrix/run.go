@@ -32,6 +32,7 @@ type Config struct {
 	Timeout     time.Duration // per kernel, boot to MATRIX-DONE
 	TestTimeout time.Duration // -test.timeout of each binary
 	Run         string        // -test.run of each binary, if set
+	Short       bool          // run the binaries with -test.short
 	Jobs        int           // kernels booted at once
 	Qemu        string        // qemu-system-x86_64 binary
 	Verbose     bool          // print every test's result line
@@ -56,6 +57,7 @@ func ConfigFromEnv(root string, args []string) Config {
 		Timeout:     envDuration("MATRIX_TIMEOUT", 10*time.Minute),
 		TestTimeout: envDuration("MATRIX_TEST_TIMEOUT", 5*time.Minute),
 		Run:         os.Getenv("MATRIX_RUN"),
+		Short:       os.Getenv("MATRIX_SHORT") != "0",
 		Jobs:        2,
 		Qemu:        envOr("MATRIX_QEMU", "qemu-system-x86_64"),
 		Verbose:     os.Getenv("MATRIX_VERBOSE") == "1",
@@ -312,6 +314,9 @@ func boot(ctx context.Context, c Config, k Kernel, initrd string) *column {
 	if c.Run != "" {
 		appendLine = append(appendLine, "urgen.run="+c.Run)
 	}
+	if c.Short {
+		appendLine = append(appendLine, "urgen.short=1")
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
 	// thread=single: with multi-threaded TCG a vCPU can run stale code
@@ -374,6 +379,9 @@ func runHost(ctx context.Context, c Config, pkgs []testPkg) *column {
 		args := []string{"-test.v", "-test.timeout=" + c.TestTimeout.String()}
 		if c.Run != "" {
 			args = append(args, "-test.run="+c.Run)
+		}
+		if c.Short {
+			args = append(args, "-test.short")
 		}
 		tctx, cancel := context.WithTimeout(ctx, c.TestTimeout+time.Minute)
 		cmd := exec.CommandContext(tctx, p.bin, args...)

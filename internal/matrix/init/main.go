@@ -9,6 +9,7 @@
 //
 //	urgen.timeout=<duration>  -test.timeout for each binary (default 5m)
 //	urgen.run=<regexp>        -test.run for each binary (default: all)
+//	urgen.short=1             -test.short for each binary
 //
 // and hands every urgen.<key>=<value> to the tests as URGEN_<KEY>=<value>
 // (the runner sets kernel, release, last_op and features from kernels.txt),
@@ -141,6 +142,9 @@ func runOne(bin string, timeout time.Duration, params map[string]string) int {
 	args := []string{"-test.v", "-test.count=1", "-test.timeout=" + timeout.String()}
 	if run := params["run"]; run != "" {
 		args = append(args, "-test.run="+run)
+	}
+	if params["short"] == "1" {
+		args = append(args, "-test.short")
 	}
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = filepath.Dir(bin)
