@@ -54,6 +54,7 @@ const (
 	opSend
 	opCancel
 	opClose
+	opWake
 )
 
 func ud(op uint64, fd int32) uint64 { return op<<56 | uint64(uint32(fd)) }
@@ -74,18 +75,21 @@ type conn struct {
 }
 
 type worker struct {
-	cfg     Config
-	r       *ring.Ring
-	br      *bufring.Ring
-	lfd     int
-	conns   []*conn // by descriptor
-	rearm   []int32
-	accept  bool // multishot accept armed
-	stop    atomic.Bool
-	stats   Stats
-	statsMu sync.Mutex
-	snap    Stats
-	err     error
+	cfg       Config
+	r         *ring.Ring
+	br        *bufring.Ring
+	lfd       int
+	conns     []*conn // by descriptor
+	rearm     []int32
+	accept    bool // multishot accept armed
+	stop      atomic.Bool
+	efd       int     // eventfd that Close writes to wake the worker
+	wakeBuf   [8]byte // the eventfd read's buffer: lives as long as the worker
+	wakeArmed bool
+	stats     Stats
+	statsMu   sync.Mutex
+	snap      Stats
+	err       error
 }
 
 // Listen starts the workers; each creates its ring on its own goroutine
@@ -136,8 +140,12 @@ func (s *Server) Stats() Stats {
 // Close stops the workers: they cancel their requests, close their
 // connections, wait for the last completions and release rings and buffers.
 func (s *Server) Close() error {
+	one := []byte{1, 0, 0, 0, 0, 0, 0, 0} // eventfd counters are host-endian; any non-zero value wakes
 	for _, w := range s.workers {
 		w.stop.Store(true)
+		if w.efd > 0 {
+			unix.Write(w.efd, one)
+		}
 	}
 	s.wg.Wait()
 	var errs []error
@@ -179,6 +187,16 @@ func (w *worker) setup() error {
 	if err != nil {
 		return err
 	}
+	// The loop sleeps in io_uring_enter without a timeout; Close wakes it
+	// through this eventfd, whose read is always armed.
+	w.efd, err = unix.Eventfd(0, unix.EFD_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("echo: eventfd: %w", err)
+	}
+	sqe := w.r.SQE()
+	sqe.PrepRead(int32(w.efd), w.wakeBuf[:], 0)
+	sqe.UserData = ud(opWake, int32(w.efd))
+	w.wakeArmed = true
 	domain := unix.AF_INET
 	if w.cfg.Addr.Addr().Is6() {
 		domain = unix.AF_INET6
@@ -249,16 +267,14 @@ func (w *worker) release() {
 		unix.Close(w.lfd)
 		w.lfd = -1
 	}
+	if w.efd > 0 {
+		unix.Close(w.efd)
+		w.efd = -1
+	}
 }
 
 // publish copies the counters for Stats (read from other goroutines).
 func (w *worker) publish() {
-	w.stats.Open = 0
-	for _, c := range w.conns {
-		if c != nil {
-			w.stats.Open++
-		}
-	}
 	if w.br != nil {
 		w.stats.HeldBufs = int64(w.br.Held())
 	} else {
@@ -299,19 +315,16 @@ func (w *worker) armRecv(c *conn) {
 
 func (w *worker) loop() error {
 	cqes := make([]*uapi.CQE, 256)
-	wait := &ring.WaitOptions{Timeout: 100 * time.Millisecond}
-	for iter := 0; ; iter++ {
+	for {
 		if w.stop.Load() {
 			return nil
 		}
-		_, _, err := w.r.SubmitAndWaitTimeout(1, wait)
-		if err != nil && !errors.Is(err, unix.ETIME) && !errors.Is(err, unix.EINTR) && !errors.Is(err, unix.EBUSY) {
+		_, err := w.r.SubmitAndWait(1)
+		if err != nil && !errors.Is(err, unix.EINTR) && !errors.Is(err, unix.EBUSY) {
 			return err
 		}
 		w.reap(cqes)
-		if iter&63 == 0 || err != nil {
-			w.publish()
-		}
+		w.publish()
 	}
 }
 
@@ -349,6 +362,10 @@ func (w *worker) conn(fd int32) *conn {
 
 func (w *worker) handle(c *uapi.CQE) {
 	op, fd := c.UserData>>56, int32(c.UserData)
+	if op == opWake {
+		w.wakeArmed = false
+		return
+	}
 	if c.Flags&uapi.CQEFMore == 0 {
 		w.stats.Inflight--
 	}
@@ -368,7 +385,7 @@ func (w *worker) handle(c *uapi.CQE) {
 		w.recv(fd, c)
 	case opSend:
 		w.sent(fd, c)
-	case opClose, opCancel:
+	case opClose, opCancel, opWake:
 	}
 }
 
@@ -380,6 +397,7 @@ func (w *worker) open(fd int32) {
 	c.q = c.qbuf[:0]
 	w.conns[fd] = c
 	w.stats.Accepted++
+	w.stats.Open++
 	w.armRecv(c)
 }
 
@@ -468,6 +486,7 @@ func (w *worker) maybeClose(c *conn) {
 		w.br.Put(s.bid)
 	}
 	w.conns[c.fd] = nil
+	w.stats.Open--
 	// A plain close: nothing in the ring refers to the descriptor any more.
 	unix.Close(int(c.fd))
 }
@@ -498,7 +517,7 @@ func (w *worker) shutdown() {
 	cqes := make([]*uapi.CQE, 256)
 	wait := &ring.WaitOptions{Timeout: 100 * time.Millisecond}
 	deadline := time.Now().Add(5 * time.Second)
-	for w.stats.Inflight > 0 && time.Now().Before(deadline) {
+	for (w.stats.Inflight > 0 || w.wakeArmed) && time.Now().Before(deadline) {
 		w.r.SubmitAndWaitTimeout(1, wait)
 		w.reap(cqes)
 	}
