@@ -271,7 +271,8 @@ func TestManyConnections(t *testing.T) {
 				c.SetDeadline(time.Now().Add(10 * time.Second))
 				msg := []byte{byte(p), byte(i)}
 				buf := make([]byte, 2)
-				if _, err := c.Write(msg); err == nil {
+				_, err = c.Write(msg)
+				if err == nil {
 					_, err = io.ReadFull(c, buf)
 				}
 				if err == nil && !bytes.Equal(buf, msg) {

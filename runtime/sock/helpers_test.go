@@ -1,7 +1,6 @@
 package sock
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -189,5 +188,3 @@ func openFDs(t testing.TB) int {
 	}
 	return len(d)
 }
-
-func isErrno(err error, e unix.Errno) bool { return errors.Is(err, e) }
