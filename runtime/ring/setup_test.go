@@ -101,6 +101,33 @@ func TestSetupSQPoll(t *testing.T) {
 	}
 	// Submit must wake it, or the NOPs never complete.
 	roundTrip(t, r, 8)
+	// Fill the SQ faster than the thread drains it, waiting for room.
+	for i := range 200 {
+		if r.SQSpace() == 0 {
+			if err := r.WaitSQSpace(); err != nil {
+				t.Fatal(err)
+			}
+			if r.SQSpace() == 0 {
+				t.Fatal("WaitSQSpace returned with a full SQ")
+			}
+		}
+		s := sqe(t, r)
+		s.PrepNop()
+		s.UserData = uint64(i)
+		if _, err := r.Submit(); err != nil {
+			t.Fatal(err)
+		}
+		if i%7 == 0 {
+			// Reap now and then so the 16-entry CQ does not overflow much.
+			for {
+				c, ok := r.PeekCQE()
+				if !ok {
+					break
+				}
+				r.CQESeen(c)
+			}
+		}
+	}
 	// An SQ_AFF cpu that does not exist is refused.
 	if _, err := New(4, WithSQPoll(0), WithSQThreadCPU(4096)); !errors.Is(err, unix.EINVAL) {
 		t.Fatalf("SQ_AFF cpu 4096: %v, want EINVAL", err)

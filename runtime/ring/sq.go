@@ -170,3 +170,23 @@ func (r *Ring) SQRingFlags() uapi.SQRingFlags {
 
 // Dropped returns how many invalid SQEs the kernel has dropped.
 func (r *Ring) Dropped() uint32 { return atomic.LoadUint32(r.sq.kdrop) }
+
+// WaitSQSpace blocks until the SQPOLL thread has consumed entries and SQE can
+// hand out at least one (IORING_ENTER_SQ_WAIT). On rings without SQPOLL the
+// queue only drains through Submit, so it returns at once.
+func (r *Ring) WaitSQSpace() error {
+	if r.flags&uapi.SetupSQPoll == 0 {
+		return nil
+	}
+	for r.SQSpace() == 0 {
+		r.flush()
+		flags := r.enterFlags | uapi.EnterSQWait
+		if atomic.LoadUint32(r.sq.kflags)&uint32(uapi.SQNeedWakeup) != 0 {
+			flags |= uapi.EnterSQWakeup
+		}
+		if _, errno := enterBlocking(r.enterFD, 0, 0, flags, 0, 0); errno != 0 && errno != unix.EINTR {
+			return enterError(errno)
+		}
+	}
+	return nil
+}
