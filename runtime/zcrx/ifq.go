@@ -96,15 +96,16 @@ type shared struct {
 // IFQ is a registered zero-copy receive interface queue on a ring. Like the
 // ring, it is used by one goroutine at a time.
 type IFQ struct {
-	r      *ring.Ring
-	id     uint32
-	nodev  bool
-	sh     *shared
-	events *EventConfig
-	acct   Accounting
-	closed bool
-	cqe32  bool         // every CQE is 32 bytes (CQE32 ring)
-	flush  func() error // Flush; replaced by tests that simulate the kernel
+	r        *ring.Ring
+	id       uint32
+	nodev    bool
+	sh       *shared
+	events   *EventConfig
+	acct     Accounting
+	closed   bool
+	cqe32    bool         // every CQE is 32 bytes (CQE32 ring)
+	imported bool         // shares the exporter's memory; owns nothing
+	flush    func() error // Flush; replaced by tests that simulate the kernel
 }
 
 func newIFQ(r *ring.Ring, id uint32, nodev bool, sh *shared, ev *EventConfig) *IFQ {
@@ -208,6 +209,9 @@ func Register(r *ring.Ring, c Config) (*IFQ, error) {
 
 	rd := new(uapi.RegionDesc)
 	rd.Size = uint64(layout.Size)
+	if c.Region == nil && r.FD() < 0 {
+		return nil, fmt.Errorf("zcrx: register ifq: a kernel-allocated refill region is mapped through the ring fd, which this ring does not have; pass Config.Region: %w", unix.EINVAL)
+	}
 	if c.Region != nil {
 		if err := checkMem("refill region", c.Region); err != nil {
 			return nil, err
@@ -410,7 +414,9 @@ func Import(r *ring.Ring, fd int, from *IFQ) (*IFQ, error) {
 	if _, err := r.Register(uapi.RegisterZCRXIFQ, unsafe.Pointer(reg), 1); err != nil {
 		return nil, fmt.Errorf("zcrx: import fd %d: %w", fd, err)
 	}
-	return newIFQ(r, reg.ZCRXID, from.nodev, from.sh, nil), nil
+	q := newIFQ(r, reg.ZCRXID, from.nodev, from.sh, nil)
+	q.imported = true
+	return q, nil
 }
 
 // AddArea registers mem (page-aligned whole pages, mapped until the ring is
@@ -465,6 +471,9 @@ func (q *IFQ) Close() error {
 		return fmt.Errorf("zcrx %d: close while the ring is open: %w", q.id, unix.EBUSY)
 	}
 	q.closed = true
+	if q.imported {
+		return nil // the exporting IFQ owns the memory
+	}
 	return q.sh.unmap()
 }
 

@@ -439,6 +439,12 @@ func TestNoDevExportImport(t *testing.T) {
 	if q2.Queued() != 0 || q2.Accounting().Outstanding() != 0 {
 		t.Fatalf("queued %d outstanding %d", q2.Queued(), q2.Accounting().Outstanding())
 	}
+	// Closing the import leaves the exporter's memory alone.
+	r2.Close()
+	if err := q2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_ = q1.Area(0)[len(q1.Area(0))-1] // faults if the import unmapped it
 	t.Logf("%d bytes verified through an imported zcrx (%d buffers, %d rearms)", res.bytes, res.bufs, res.rearms)
 }
 
