@@ -37,6 +37,26 @@ github.com/urgen/urgen/generated/uapi for every kernel type and constant.
 
 	r.Keep(userData, v)            // keep Go memory alive until its final CQE
 
+# More
+
+	n, cqe, err := r.SubmitAndWaitTimeout(k, &ring.WaitOptions{...})
+	slots, err := r.RegisterWaitRegion(mem) // IORING_MEM_REGION_REG_WAIT_ARG (before Enable)
+	cqe, err := r.WaitRegistered(k, slot)   // IORING_ENTER_EXT_ARG_REG
+	err := r.Resize(sq, cq)                 // IORING_REGISTER_RESIZE_RINGS (DEFER_TASKRUN rings)
+	err := r.WaitSQSpace()                  // SQPOLL: IORING_ENTER_SQ_WAIT
+	r.SQReady(), r.SQSpace(), r.CQReady(), r.SQRingFlags(), r.Overflow(), r.Dropped()
+	ring.CQE32(cqe)                         // the extra 16 bytes of a 32-byte CQE
+	ring.MemorySize(entries, cqEntries, flags) // bytes of NO_MMAP memory to supply
+
+Setup flags: every IORING_SETUP_* flag goes through WithFlags; those with
+parameters have options. New adds IORING_SETUP_NO_SQARRAY when the kernel
+has it (WithSQArray keeps the array). SQE128 rings hand out 128-byte slots;
+SQE_MIXED rings hand out 64-byte slots from SQE and 128-byte pairs from
+SQE128, which pads with a CQE-less NOP when a pair would wrap. CQE32 rings
+have 32-byte CQEs; on CQE_MIXED rings PeekCQE, PeekBatch, CQESeen and
+CQAdvance step over IORING_CQE_F_SKIP fillers and two-slot IORING_CQE_F_32
+entries. SQ_REWIND rings take SQEs from index 0 at every submission.
+
 # Errors
 
 Every error wraps the unix.Errno the kernel returned (errors.Is(err,
