@@ -26,10 +26,12 @@ type Config struct {
 	BufSize int            // bytes per buffer
 }
 
-// Server is an echo server: per worker one ring, one listening socket
-// (SO_REUSEPORT spreads connections over them), a multishot accept, and per
-// connection a multishot recv into a provided buffer ring whose buffers are
-// sent back as they are, with no copy.
+// Server is an echo server: per worker one ring and goroutine, and per
+// connection a multishot recv into the worker's provided buffer ring whose
+// buffers are sent back as they are, with no copy. The first worker also
+// runs the multishot accept and deals the connections out in turn,
+// passing each to its worker with IORING_OP_MSG_RING, so every worker
+// serves the same number (SO_REUSEPORT's hash leaves them uneven).
 type Server struct {
 	workers []*worker
 	addr    netip.AddrPort
@@ -45,6 +47,8 @@ type Stats struct {
 	HeldBufs  int64 // provided buffers out of their ring
 	Rearms    int64 // multishot recvs re-armed (ran dry or ended)
 	DryEvents int64 // ENOBUFS completions
+	// OpenPerWorker is Open for each worker (the acceptor first).
+	OpenPerWorker []int64
 }
 
 // user data: op in the top byte, descriptor below.
@@ -55,6 +59,8 @@ const (
 	opCancel
 	opClose
 	opWake
+	opMsg   // a connection passed to another worker (on the sender)
+	opAdopt // a connection passed from the acceptor (on the receiver)
 )
 
 func ud(op uint64, fd int32) uint64 { return op<<56 | uint64(uint32(fd)) }
@@ -83,7 +89,10 @@ type worker struct {
 	rearm     []int32
 	accept    bool // multishot accept armed
 	stop      atomic.Bool
-	efd       int     // eventfd that Close writes to wake the worker
+	efd       int   // eventfd that Close writes to wake the worker
+	peers     []int // ring fds of the other workers (acceptor only)
+	next      int   // round-robin position (acceptor only)
+	done      chan struct{}
 	wakeBuf   [8]byte // the eventfd read's buffer: lives as long as the worker
 	wakeArmed bool
 	stats     Stats
@@ -97,23 +106,25 @@ type worker struct {
 func Listen(cfg Config) (*Server, error) {
 	s := &Server{addr: cfg.Addr}
 	ready := make(chan error, cfg.Workers)
-	for i := range cfg.Workers {
-		w := &worker{cfg: cfg}
-		if i > 0 {
-			// Every listener binds the port the first one got.
-			w.cfg.Addr = s.addr
+	// The acceptor starts last, once the rings it deals to exist.
+	s.workers = make([]*worker, cfg.Workers)
+	for i := cfg.Workers - 1; i >= 0; i-- {
+		w := &worker{cfg: cfg, lfd: -1, efd: -1, done: make(chan struct{})}
+		if i == 0 {
+			for _, p := range s.workers[1:] {
+				w.peers = append(w.peers, p.r.FD())
+			}
 		}
-		s.workers = append(s.workers, w)
+		s.workers[i] = w
 		s.wg.Add(1)
-		go w.run(&s.wg, ready)
+		go w.run(&s.wg, ready, i == 0)
 		if err := <-ready; err != nil {
+			s.workers = s.workers[i+1:]
 			s.Close()
 			return nil, err
 		}
-		if i == 0 {
-			s.addr = w.bound()
-		}
 	}
+	s.addr = s.workers[0].bound()
 	return s, nil
 }
 
@@ -133,6 +144,7 @@ func (s *Server) Stats() Stats {
 		t.HeldBufs += st.HeldBufs
 		t.Rearms += st.Rearms
 		t.DryEvents += st.DryEvents
+		t.OpenPerWorker = append(t.OpenPerWorker, st.Open)
 	}
 	return t
 }
@@ -141,10 +153,15 @@ func (s *Server) Stats() Stats {
 // connections, wait for the last completions and release rings and buffers.
 func (s *Server) Close() error {
 	one := []byte{1, 0, 0, 0, 0, 0, 0, 0} // eventfd counters are host-endian; any non-zero value wakes
-	for _, w := range s.workers {
+	// The acceptor first: once it is gone no connection is in transit, and
+	// the others adopt or close what it passed them before they stop.
+	for i, w := range s.workers {
 		w.stop.Store(true)
 		if w.efd > 0 {
 			unix.Write(w.efd, one)
+		}
+		if i == 0 {
+			<-w.done
 		}
 	}
 	s.wg.Wait()
@@ -171,7 +188,7 @@ func (w *worker) bound() netip.AddrPort {
 	return netip.AddrPort{}
 }
 
-func (w *worker) setup() error {
+func (w *worker) setup(acceptor bool) error {
 	var err error
 	w.r, err = ring.New(w.cfg.Entries,
 		ring.WithFlags(uapi.SetupSingleIssuer|uapi.SetupDeferTaskrun|uapi.SetupSubmitAll),
@@ -197,6 +214,9 @@ func (w *worker) setup() error {
 	sqe.PrepRead(int32(w.efd), w.wakeBuf[:], 0)
 	sqe.UserData = ud(opWake, int32(w.efd))
 	w.wakeArmed = true
+	if !acceptor {
+		return nil
+	}
 	domain := unix.AF_INET
 	if w.cfg.Addr.Addr().Is6() {
 		domain = unix.AF_INET6
@@ -205,7 +225,7 @@ func (w *worker) setup() error {
 	if err != nil {
 		return fmt.Errorf("echo: socket: %w", err)
 	}
-	for _, o := range [][2]int{{unix.SOL_SOCKET, unix.SO_REUSEADDR}, {unix.SOL_SOCKET, unix.SO_REUSEPORT}, {unix.IPPROTO_TCP, unix.TCP_NODELAY}} {
+	for _, o := range [][2]int{{unix.SOL_SOCKET, unix.SO_REUSEADDR}, {unix.IPPROTO_TCP, unix.TCP_NODELAY}} {
 		if err := unix.SetsockoptInt(w.lfd, o[0], o[1], 1); err != nil {
 			return fmt.Errorf("echo: setsockopt %d/%d: %w", o[0], o[1], err)
 		}
@@ -239,9 +259,10 @@ func bindRaw(fd int, a *sock.Addr) error {
 	return nil
 }
 
-func (w *worker) run(wg *sync.WaitGroup, ready chan<- error) {
+func (w *worker) run(wg *sync.WaitGroup, ready chan<- error, acceptor bool) {
 	defer wg.Done()
-	if err := w.setup(); err != nil {
+	defer close(w.done)
+	if err := w.setup(acceptor); err != nil {
 		w.release()
 		ready <- err
 		return
@@ -362,8 +383,17 @@ func (w *worker) conn(fd int32) *conn {
 
 func (w *worker) handle(c *uapi.CQE) {
 	op, fd := c.UserData>>56, int32(c.UserData)
-	if op == opWake {
+	switch op {
+	case opWake:
 		w.wakeArmed = false
+		return
+	case opAdopt:
+		// Not submitted here: no in-flight count to drop.
+		if w.stop.Load() {
+			unix.Close(int(c.Res))
+		} else {
+			w.open(c.Res)
+		}
 		return
 	}
 	if c.Flags&uapi.CQEFMore == 0 {
@@ -380,13 +410,39 @@ func (w *worker) handle(c *uapi.CQE) {
 		if c.Res < 0 {
 			return
 		}
-		w.open(c.Res)
+		w.deal(c.Res)
 	case opRecv:
 		w.recv(fd, c)
 	case opSend:
 		w.sent(fd, c)
-	case opClose, opCancel, opWake:
+	case opMsg:
+		if c.Res < 0 {
+			// The message did not arrive: the connection is still ours
+			// to close.
+			unix.Close(int(fd))
+		}
+	case opClose, opCancel:
 	}
+}
+
+// deal hands a new connection to the next worker in turn.
+func (w *worker) deal(fd int32) {
+	t := w.next % (len(w.peers) + 1)
+	w.next++
+	if t == 0 {
+		w.open(fd)
+		return
+	}
+	target := w.peers[t-1]
+	w.queue(func() (*uapi.SQE, error) {
+		s := w.r.SQE()
+		if s == nil {
+			return nil, unix.EBUSY
+		}
+		s.PrepMsgRing(int32(target), uint32(fd), ud(opAdopt, fd), 0)
+		s.UserData = ud(opMsg, fd)
+		return s, nil
+	})
 }
 
 func (w *worker) open(fd int32) {
@@ -515,11 +571,17 @@ func (w *worker) shutdown() {
 		}
 	}
 	cqes := make([]*uapi.CQE, 256)
-	wait := &ring.WaitOptions{Timeout: 100 * time.Millisecond}
+	wait := &ring.WaitOptions{Timeout: 10 * time.Millisecond}
 	deadline := time.Now().Add(5 * time.Second)
-	for (w.stats.Inflight > 0 || w.wakeArmed) && time.Now().Before(deadline) {
-		w.r.SubmitAndWaitTimeout(1, wait)
+	// Enter the kernel at least until a wait times out with nothing in
+	// flight: connections passed by the acceptor may still sit in task
+	// work, and must be seen (and closed) before the ring goes.
+	for time.Now().Before(deadline) {
+		_, _, err := w.r.SubmitAndWaitTimeout(1, wait)
 		w.reap(cqes)
+		if w.stats.Inflight == 0 && !w.wakeArmed && errors.Is(err, unix.ETIME) {
+			break
+		}
 	}
 	if w.stats.Inflight > 0 && w.err == nil {
 		w.err = fmt.Errorf("echo: %d requests still in flight at shutdown", w.stats.Inflight)
