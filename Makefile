@@ -3,7 +3,7 @@ GO ?= go
 ARCHES := amd64 386 arm arm64 loong64 mips mipsle mips64 mips64le ppc64 ppc64le riscv64 s390x
 LINUX_LIBC_DEV ?= 7.3.4-1~bpo13+1
 
-.PHONY: all generate check-generated test vet vet-arches headers bench matrix liburing bench-builders bench-echo bench-ring
+.PHONY: all generate check-generated test vet vet-arches headers bench matrix liburing bench-builders bench-echo bench-ring roundtrip-cross
 
 all: generate test
 
@@ -28,6 +28,11 @@ vet:
 ## test: everything CI runs
 test: vet check-generated vet-arches liburing
 	$(GO) test -count=1 ./...
+	scripts/roundtrip-cross.sh
+
+## roundtrip-cross: roundtrip_test.go for the 12 foreign GOARCHes under qemu-user (cross gcc for the C side)
+roundtrip-cross:
+	scripts/roundtrip-cross.sh
 
 ## liburing: fetch liburing 2.15 (the SQE builders' oracle) and its kernel headers into .cache/liburing
 liburing:

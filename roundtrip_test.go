@@ -26,7 +26,16 @@ import (
 // writes by name and Go reads. The checks come from the model and the
 // generated registry, so a struct in a new header is covered unedited.
 func TestRoundTrip(t *testing.T) {
-	gcc, err := exec.LookPath("gcc")
+	// URGEN_CC and URGEN_EXEC run the test for a foreign GOARCH: the test
+	// binary (GOARCH=s390x go test -c) runs under qemu-user, compiles with
+	// that arch's cross gcc and runs the C program under qemu-user too
+	// (make roundtrip-cross).
+	cc := os.Getenv("URGEN_CC")
+	if cc == "" {
+		cc = "gcc"
+	}
+	runner := strings.Fields(os.Getenv("URGEN_EXEC"))
+	gcc, err := exec.LookPath(cc)
 	if err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("gcc is required in CI: %v", err)
@@ -91,7 +100,8 @@ func TestRoundTrip(t *testing.T) {
 	if err := os.WriteFile(inFile, in.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(bin, inFile, outFile).Output()
+	run := append(runner, bin, inFile, outFile)
+	out, err := exec.Command(run[0], run[1:]...).Output()
 	if err != nil {
 		t.Fatalf("roundtrip program: %v", err)
 	}
