@@ -2,8 +2,10 @@ package ring
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -549,6 +551,37 @@ func TestSetupNoMMap(t *testing.T) {
 			roundTrip(t, r, 256)
 		}
 	})
+	t.Run("transparent huge page", func(t *testing.T) {
+		// Caller memory in one 2 MiB transparent huge page: multi-page
+		// rings then sit in a single folio, which kernels before 6.13
+		// require for NO_MMAP.
+		const huge = 2 << 20
+		raw, err := unix.Mmap(-1, 0, 2*huge, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Munmap(raw)
+		off := (huge - int(uintptr(unsafe.Pointer(&raw[0]))%huge)) % huge
+		mem := raw[off : off+huge]
+		if err := unix.Madvise(mem, unix.MADV_HUGEPAGE); err != nil {
+			t.Skipf("no transparent huge pages (madvise MADV_HUGEPAGE): %v", err)
+		}
+		for i := 0; i < len(mem); i += os.Getpagesize() {
+			mem[i] = 1
+		}
+		if kb := anonHugeKB(t, uintptr(unsafe.Pointer(&mem[0]))); kb < 2048 {
+			t.Skipf("the kernel backed the region with small pages (AnonHugePages %d kB; THP disabled or memory fragmented)", kb)
+		}
+		clear(mem)
+		const entries = 4096 // rings of ~100 KiB and SQEs of 256 KiB: many pages each
+		if MemorySize(entries, 0, 0) > huge {
+			t.Fatalf("ring needs %d bytes, more than a huge page", MemorySize(entries, 0, 0))
+		}
+		r := newRing(t, entries, WithMemory(mem))
+		for range 3 {
+			roundTrip(t, r, entries)
+		}
+	})
 	t.Run("huge pages", func(t *testing.T) {
 		r, err := New(1024, WithHugePages(), WithFlags(uapi.SetupCqe32))
 		if errors.Is(err, unix.ENOMEM) {
@@ -577,4 +610,28 @@ func TestSetupRegisteredFDOnly(t *testing.T) {
 	if _, err := r.Probe(); err != nil {
 		t.Fatalf("register through the index: %v", err)
 	}
+}
+
+// anonHugeKB returns the AnonHugePages of the mapping holding addr, from
+// /proc/self/smaps.
+func anonHugeKB(t *testing.T, addr uintptr) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := false
+	for _, line := range strings.Split(string(b), "\n") {
+		var lo, hi uintptr
+		if n, _ := fmt.Sscanf(line, "%x-%x", &lo, &hi); n == 2 && strings.Contains(line, " ") && !strings.HasSuffix(strings.Fields(line)[0], ":") {
+			in = lo <= addr && addr < hi
+			continue
+		}
+		if in && strings.HasPrefix(line, "AnonHugePages:") {
+			var kb int
+			fmt.Sscanf(strings.TrimPrefix(line, "AnonHugePages:"), "%d", &kb)
+			return kb
+		}
+	}
+	return 0
 }
