@@ -597,7 +597,7 @@ func (bg *builderGen) emitMethods() {
 		}
 		doc.WriteString("\n\n")
 		if s.SQE128 {
-			doc.WriteString("s must start a 128-byte SQE slot (an IORING_SETUP_SQE128 ring, or two entries of an\nIORING_SETUP_SQE_MIXED ring); both halves are zeroed first.")
+			doc.WriteString("s must start a 128-byte SQE slot (an IORING_SETUP_SQE128 ring, or two entries of an\nIORING_SETUP_SQE_MIXED ring); both halves are zeroed first, user_data included:\nset UserData after.")
 		} else {
 			doc.WriteString("The SQE is zeroed first, user_data included: set UserData after.")
 		}

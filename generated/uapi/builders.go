@@ -57,7 +57,8 @@ PrepNop128 prepares s for IORING_OP_NOP128 (Linux 6.19), as io_uring_prep_nop128
 Does nothing in a 128-byte SQE.
 
 s must start a 128-byte SQE slot (an IORING_SETUP_SQE128 ring, or two entries of an
-IORING_SETUP_SQE_MIXED ring); both halves are zeroed first.
+IORING_SETUP_SQE_MIXED ring); both halves are zeroed first, user_data included:
+set UserData after.
 */
 func (s *SQE) PrepNop128() {
 	*(*[2]SQE)(unsafe.Pointer(s)) = [2]SQE{}
@@ -1581,7 +1582,8 @@ PrepUringCmd128 prepares s for IORING_OP_URING_CMD128 (Linux 6.19), as io_uring_
 Sends command cmdOp with an 80-byte payload (see Cmd) in a 128-byte SQE.
 
 s must start a 128-byte SQE slot (an IORING_SETUP_SQE128 ring, or two entries of an
-IORING_SETUP_SQE_MIXED ring); both halves are zeroed first.
+IORING_SETUP_SQE_MIXED ring); both halves are zeroed first, user_data included:
+set UserData after.
 */
 func (s *SQE) PrepUringCmd128(cmdOp uint32, fd int32) {
 	*(*[2]SQE)(unsafe.Pointer(s)) = [2]SQE{}
