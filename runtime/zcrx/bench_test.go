@@ -1,13 +1,12 @@
 package zcrx
 
 import (
-	"sync/atomic"
 	"testing"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/urgen/urgen/generated/uapi"
+	"github.com/urgen/urgen/runtime/bufring"
 	"github.com/urgen/urgen/runtime/ring"
 )
 
@@ -56,60 +55,6 @@ func BenchmarkRecvZCNoDev(b *testing.B) {
 	_ = sum
 }
 
-// bufRing is a minimal provided-buffer ring (IORING_REGISTER_PBUF_RING) for
-// the comparison: entries buffers of size bytes each.
-type bufRing struct {
-	mem   []byte // the ring of struct io_uring_buf
-	bufs  []byte
-	size  int
-	mask  uint16
-	tail  uint16
-	entry []uapi.Buf
-}
-
-func newBufRing(b *testing.B, r *ring.Ring, bgid uint16, entries, size int) *bufRing {
-	mem, _, err := MapArea(entries*uapi.SizeofBuf, false)
-	if err != nil {
-		b.Fatal(err)
-	}
-	bufs, _, err := MapArea(entries*size, false)
-	if err != nil {
-		b.Fatal(err)
-	}
-	br := &bufRing{mem: mem, bufs: bufs, size: size, mask: uint16(entries - 1),
-		entry: unsafe.Slice((*uapi.Buf)(unsafe.Pointer(&mem[0])), entries)}
-	reg := &uapi.BufReg{RingAddr: uint64(uintptr(unsafe.Pointer(&mem[0]))), RingEntries: uint32(entries), Bgid: bgid}
-	if _, err := r.Register(uapi.RegisterPBufRing, unsafe.Pointer(reg), 1); err != nil {
-		b.Fatal(err)
-	}
-	for i := range entries {
-		br.put(uint16(i))
-	}
-	b.Cleanup(func() { unix.Munmap(mem); unix.Munmap(bufs) })
-	return br
-}
-
-// put hands buffer bid back; the tail is the last 16 bits of the first entry.
-func (br *bufRing) put(bid uint16) {
-	e := &br.entry[br.tail&br.mask]
-	e.Addr = uint64(uintptr(unsafe.Pointer(&br.bufs[int(bid)*br.size])))
-	e.Len = uint32(br.size)
-	e.Bid = bid
-	br.tail++
-	// The u16 tail overlays bufs[0].resv at offset 14; Go has no 16-bit
-	// atomics, so publish it with a 32-bit release store of the word at
-	// offset 12, keeping bufs[0].bid (which only this side writes).
-	word := (*uint32)(unsafe.Pointer(&br.mem[12]))
-	bid0 := uint32(br.entry[0].Bid)
-	if littleEndian {
-		atomic.StoreUint32(word, uint32(br.tail)<<16|bid0)
-	} else {
-		atomic.StoreUint32(word, bid0<<16|uint32(br.tail))
-	}
-}
-
-var littleEndian = func() bool { x := uint16(1); return *(*byte)(unsafe.Pointer(&x)) == 1 }()
-
 func BenchmarkRecvMultishotBufRing(b *testing.B) {
 	needNoDev(b) // same kernels as the zcrx side, so the two compare
 	r, err := ring.New(64, ring.WithFlags(uapi.SetupDeferTaskrun|uapi.SetupSingleIssuer|uapi.SetupSubmitAll), ring.WithCQSize(8192))
@@ -117,8 +62,11 @@ func BenchmarkRecvMultishotBufRing(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer r.Close()
-	const page = 4096
-	br := newBufRing(b, r, 7, 4096, page)
+	br, err := bufring.New(r, 7, 4096, 4096) // 16 MiB, as the zcrx area
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer br.Close()
 	rx, tx := tcpPair(b)
 	blast(tx)
 	want := uint64(b.N) * benchChunk
@@ -148,13 +96,13 @@ func BenchmarkRecvMultishotBufRing(b *testing.B) {
 				}
 				b.Fatalf("recv: %v", unix.Errno(-c.Res))
 			}
-			if c.Flags&uapi.CQEFBuffer == 0 {
-				b.Fatalf("completion without a buffer (res %d)", c.Res)
+			data, bid, _, err := br.Data(c)
+			if err != nil {
+				b.Fatal(err)
 			}
-			bid := uint16(c.Flags >> uapi.CQEBufferShift)
-			sum += br.bufs[int(bid)*page]
-			got += uint64(c.Res)
-			br.put(bid)
+			sum += data[0] // touch the data, as a consumer would
+			got += uint64(len(data))
+			br.Return(bid)
 			r.CQESeen(c)
 			if !more {
 				break
