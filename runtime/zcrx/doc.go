@@ -90,9 +90,14 @@ dma-buf area (device memory) needs a NIC too and has no copy fallback.
 Export wraps a queue in a file descriptor; Import registers it into another
 ring (ZCRX_REG_IMPORT), which then receives into the same area and refills
 through the same ring. AddArea grows the memory of a running queue
-(ZCRX_CTRL_ADD_AREA). EventConfig asks for event completions
-(ZCRX_EVENT_ALLOC_FAIL, ZCRX_EVENT_COPY), each firing once until ArmEvent,
-and for the zcrx_stats block (Stats) that counts copy fallbacks.
+(ZCRX_CTRL_ADD_AREA; Linux 7.3, refused with EOPNOTSUPP by 7.2).
+EventConfig asks for event completions, each firing once until ArmEvent:
+ZCRX_EVENT_COPY on a copy fallback, ZCRX_EVENT_ALLOC_FAIL when the NIC's
+page pool finds no free buffer (NIC mode only: a NODEV queue ends the
+request with ENOMEM instead). The completion carries EventConfig.UserData
+and the event type as its result (see IFQ.Event). EventConfig.Stats adds
+the zcrx_stats block (Stats): copy_bytes counts every byte copied,
+copy_count the kernel's copy operations (one may fill several buffers).
 
 # Errors
 
