@@ -142,7 +142,10 @@ func WithMemory(mem []byte) Option {
 }
 
 // WithHugePages makes New allocate NO_MMAP ring memory itself from 2 MiB huge
-// pages (MAP_HUGETLB), which needs reserved huge pages (vm.nr_hugepages).
+// pages: hugetlb pages (MAP_HUGETLB) when some are reserved
+// (vm.nr_hugepages), else a 2 MiB aligned region advised
+// MADV_HUGEPAGE, which the kernel backs with a transparent huge page when it
+// can. Either way multi-page rings sit in one huge page.
 func WithHugePages() Option {
 	return func(c *config) { c.p.Flags |= uapi.SetupNoMMap; c.huge = true }
 }
@@ -292,11 +295,16 @@ func (r *Ring) prepareMemory(entries uint32, p *uapi.Params, c *config) error {
 			flags |= unix.MAP_HUGETLB
 		}
 		m, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, flags)
+		if err != nil && c.huge && errors.Is(err, unix.ENOMEM) {
+			// No hugetlb pages reserved: transparent huge pages instead.
+			m, mem, err = thpMemory(size)
+		} else if err == nil {
+			mem = m
+		}
 		if err != nil {
 			return &os.SyscallError{Syscall: "mmap ring memory", Err: err}
 		}
 		r.ownMem = m
-		mem = m
 	}
 	if len(mem) < ringsSize+sqeSize {
 		return fmt.Errorf("ring: NO_MMAP memory is %d bytes, need %d: %w", len(mem), ringsSize+sqeSize, unix.EINVAL)
@@ -505,4 +513,25 @@ func (r *Ring) drainKept() {
 		}
 		r.CQESeen(c)
 	}
+}
+
+// thpMemory maps size bytes (a multiple of 2 MiB) aligned to 2 MiB, advised
+// MADV_HUGEPAGE and populated. It returns the whole mapping (to unmap) and
+// the aligned part.
+func thpMemory(size int) (mapping, mem []byte, err error) {
+	const huge = 2 << 20
+	m, err := unix.Mmap(-1, 0, size+huge, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return nil, nil, err
+	}
+	off := (huge - int(uintptr(unsafe.Pointer(&m[0]))%huge)) % huge
+	mem = m[off : off+size : off+size]
+	if err := unix.Madvise(mem, unix.MADV_HUGEPAGE); err != nil {
+		unix.Munmap(m)
+		return nil, nil, err
+	}
+	for i := 0; i < len(mem); i += os.Getpagesize() {
+		mem[i] = 0 // fault in now, as huge pages where possible
+	}
+	return m, mem, nil
 }
