@@ -940,6 +940,24 @@ func (s *SQE) PrepTimeout(ts *KernelTimespec, count uint32, flags TimeoutFlags) 
 }
 
 /*
+PrepTimeoutMultishot prepares s for IORING_OP_TIMEOUT (Linux 6.4).
+Completes every ts (with IORING_CQE_F_MORE), count times (0: until cancelled); flags adds
+clock selection.
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses ts after submission:
+it must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepTimeoutMultishot(ts *KernelTimespec, count uint32, flags TimeoutFlags) {
+	*s = SQE{}
+	s.Opcode = OpTimeout
+	s.FD = -1
+	s.Off = uint64(count)
+	s.Addr = uint64(uintptr(unsafe.Pointer(ts)))
+	s.Len = 1
+	s.SetTimeoutFlags(uint32(flags) | uint32(TimeoutMultishot))
+}
+
+/*
 PrepTimeoutRemove prepares s for IORING_OP_TIMEOUT_REMOVE (Linux 5.5), as io_uring_prep_timeout_remove in liburing does.
 Cancels the timeout whose user_data is userData.
 

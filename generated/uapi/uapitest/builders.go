@@ -1989,6 +1989,38 @@ var Builders = []Builder{{
 	Slots:       3,
 }, {
 	Args: []Arg{{
+		Keep: true,
+		Kind: ArgPointer,
+		Name: "ts",
+		Size: int(unsafe.Sizeof(*(*uapi.KernelTimespec)(nil))),
+		Slot: 0,
+		Type: "*KernelTimespec",
+	}, {
+		Kind: ArgInt,
+		Name: "count",
+		Size: 4,
+		Slot: 1,
+		Type: "uint32",
+	}, {
+		Flags: []uint64{uint64(0x1), uint64(0x2), uint64(0x4), uint64(0x8), uint64(0x10), uint64(0x20), uint64(0x40), uint64(0x80), uint64(0xc), uint64(0x12)},
+		Kind:  ArgInt,
+		Name:  "flags",
+		Size:  4,
+		Slot:  2,
+		Type:  "TimeoutFlags",
+	}},
+	CCall: "io_uring_prep_timeout(sqe, ts, count, flags | IORING_TIMEOUT_MULTISHOT)",
+	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
+		s.PrepTimeoutMultishot((*uapi.KernelTimespec)(p[0]), uint32(a[1]), uapi.TimeoutFlags(a[2]))
+	},
+	Go:       "PrepTimeoutMultishot",
+	Index:    57,
+	Liburing: "io_uring_prep_timeout",
+	Op:       uapi.OpTimeout,
+	Since:    "6.4",
+	Slots:    3,
+}, {
+	Args: []Arg{{
 		Kind: ArgInt,
 		Name: "userData",
 		Size: 8,
@@ -2008,7 +2040,7 @@ var Builders = []Builder{{
 	},
 	Counterpart: true,
 	Go:          "PrepTimeoutRemove",
-	Index:       57,
+	Index:       58,
 	Liburing:    "io_uring_prep_timeout_remove",
 	Op:          uapi.OpTimeoutRemove,
 	Since:       "5.5",
@@ -2041,7 +2073,7 @@ var Builders = []Builder{{
 	},
 	Counterpart: true,
 	Go:          "PrepTimeoutUpdate",
-	Index:       58,
+	Index:       59,
 	Liburing:    "io_uring_prep_timeout_update",
 	Op:          uapi.OpTimeoutRemove,
 	Since:       "5.11",
@@ -2068,7 +2100,7 @@ var Builders = []Builder{{
 	},
 	Counterpart: true,
 	Go:          "PrepLinkTimeout",
-	Index:       59,
+	Index:       60,
 	Liburing:    "io_uring_prep_link_timeout",
 	Op:          uapi.OpLinkTimeout,
 	Since:       "5.5",
@@ -2094,7 +2126,7 @@ var Builders = []Builder{{
 	},
 	Counterpart: true,
 	Go:          "PrepCancel64",
-	Index:       60,
+	Index:       61,
 	Liburing:    "io_uring_prep_cancel64",
 	Op:          uapi.OpAsyncCancel,
 	Since:       "5.5",
@@ -2121,7 +2153,7 @@ var Builders = []Builder{{
 	},
 	Counterpart: true,
 	Go:          "PrepCancelFD",
-	Index:       61,
+	Index:       62,
 	Liburing:    "io_uring_prep_cancel_fd",
 	Op:          uapi.OpAsyncCancel,
 	Since:       "5.19",
@@ -2140,7 +2172,7 @@ var Builders = []Builder{{
 		s.PrepCancelAny(uapi.CancelFlags(a[0]))
 	},
 	Go:       "PrepCancelAny",
-	Index:    62,
+	Index:    63,
 	Liburing: "io_uring_prep_cancel64",
 	Op:       uapi.OpAsyncCancel,
 	Since:    "5.19",
@@ -2204,7 +2236,7 @@ var Builders = []Builder{{
 	},
 	Counterpart: true,
 	Go:          "PrepSocket",
-	Index:       63,
+	Index:       64,
 	Liburing:    "io_uring_prep_socket",
 	Op:          uapi.OpSocket,
 	Since:       "5.19",
@@ -2250,7 +2282,7 @@ var Builders = []Builder{{
 	},
 	Counterpart: true,
 	Go:          "PrepSocketDirect",
-	Index:       64,
+	Index:       65,
 	Liburing:    "io_uring_prep_socket_direct",
 	Op:          uapi.OpSocket,
 	Since:       "5.19",
@@ -2290,7 +2322,7 @@ var Builders = []Builder{{
 	},
 	Counterpart: true,
 	Go:          "PrepSocketDirectAlloc",
-	Index:       65,
+	Index:       66,
 	Liburing:    "io_uring_prep_socket_direct_alloc",
 	Op:          uapi.OpSocket,
 	Since:       "5.19",
@@ -2323,7 +2355,7 @@ var Builders = []Builder{{
 	},
 	Counterpart: true,
 	Go:          "PrepConnect",
-	Index:       66,
+	Index:       67,
 	Liburing:    "io_uring_prep_connect",
 	Op:          uapi.OpConnect,
 	Since:       "5.5",
@@ -2356,7 +2388,7 @@ var Builders = []Builder{{
 	},
 	Counterpart: true,
 	Go:          "PrepBind",
-	Index:       67,
+	Index:       68,
 	Liburing:    "io_uring_prep_bind",
 	Op:          uapi.OpBind,
 	Since:       "6.11",
@@ -2383,7 +2415,7 @@ var Builders = []Builder{{
 	},
 	Counterpart: true,
 	Go:          "PrepListen",
-	Index:       68,
+	Index:       69,
 	Liburing:    "io_uring_prep_listen",
 	Op:          uapi.OpListen,
 	Since:       "6.11",
@@ -2424,7 +2456,7 @@ var Builders = []Builder{{
 	},
 	Counterpart: true,
 	Go:          "PrepAccept",
-	Index:       69,
+	Index:       70,
 	Liburing:    "io_uring_prep_accept",
 	Op:          uapi.OpAccept,
 	Since:       "5.5",
@@ -2471,7 +2503,7 @@ var Builders = []Builder{{
 	},
 	Counterpart: true,
 	Go:          "PrepAcceptDirect",
-	Index:       70,
+	Index:       71,
 	Liburing:    "io_uring_prep_accept_direct",
 	Op:          uapi.OpAccept,
 	Since:       "5.15",
@@ -2512,7 +2544,7 @@ var Builders = []Builder{{
 	},
 	Counterpart: true,
 	Go:          "PrepMultishotAccept",
-	Index:       71,
+	Index:       72,
 	Liburing:    "io_uring_prep_multishot_accept",
 	Op:          uapi.OpAccept,
 	Since:       "5.19",
@@ -2553,7 +2585,7 @@ var Builders = []Builder{{
 	},
 	Counterpart: true,
 	Go:          "PrepMultishotAcceptDirect",
-	Index:       72,
+	Index:       73,
 	Liburing:    "io_uring_prep_multishot_accept_direct",
 	Op:          uapi.OpAccept,
 	Since:       "5.19",
@@ -2580,7 +2612,7 @@ var Builders = []Builder{{
 	},
 	Counterpart: true,
 	Go:          "PrepShutdown",
-	Index:       73,
+	Index:       74,
 	Liburing:    "io_uring_prep_shutdown",
 	Op:          uapi.OpShutdown,
 	Since:       "5.11",
@@ -2614,7 +2646,7 @@ var Builders = []Builder{{
 	},
 	Counterpart: true,
 	Go:          "PrepSend",
-	Index:       74,
+	Index:       75,
 	Liburing:    "io_uring_prep_send",
 	Op:          uapi.OpSend,
 	Since:       "5.6",
@@ -2661,7 +2693,7 @@ var Builders = []Builder{{
 	},
 	Counterpart: true,
 	Go:          "PrepSendto",
-	Index:       75,
+	Index:       76,
 	Liburing:    "io_uring_prep_sendto",
 	Op:          uapi.OpSend,
 	Since:       "6.0",
@@ -2694,7 +2726,7 @@ var Builders = []Builder{{
 	},
 	Counterpart: true,
 	Go:          "PrepSendBundle",
-	Index:       76,
+	Index:       77,
 	Liburing:    "io_uring_prep_send_bundle",
 	Op:          uapi.OpSend,
 	Since:       "6.10",
@@ -2735,7 +2767,7 @@ var Builders = []Builder{{
 	},
 	Counterpart: true,
 	Go:          "PrepSendZC",
-	Index:       77,
+	Index:       78,
 	Liburing:    "io_uring_prep_send_zc",
 	Op:          uapi.OpSendZC,
 	Since:       "6.0",
@@ -2782,7 +2814,7 @@ var Builders = []Builder{{
 	},
 	Counterpart: true,
 	Go:          "PrepSendZCFixed",
-	Index:       78,
+	Index:       79,
 	Liburing:    "io_uring_prep_send_zc_fixed",
 	Op:          uapi.OpSendZC,
 	Since:       "6.0",
@@ -2815,7 +2847,7 @@ var Builders = []Builder{{
 	},
 	Counterpart: true,
 	Go:          "PrepSendmsg",
-	Index:       79,
+	Index:       80,
 	Liburing:    "io_uring_prep_sendmsg",
 	Op:          uapi.OpSendmsg,
 	Since:       "5.3",
@@ -2848,7 +2880,7 @@ var Builders = []Builder{{
 	},
 	Counterpart: true,
 	Go:          "PrepSendmsgZC",
-	Index:       80,
+	Index:       81,
 	Liburing:    "io_uring_prep_sendmsg_zc",
 	Op:          uapi.OpSendmsgZC,
 	Since:       "6.1",
@@ -2887,7 +2919,7 @@ var Builders = []Builder{{
 	},
 	Counterpart: true,
 	Go:          "PrepSendmsgZCFixed",
-	Index:       81,
+	Index:       82,
 	Liburing:    "io_uring_prep_sendmsg_zc_fixed",
 	Op:          uapi.OpSendmsgZC,
 	Since:       "6.15",
@@ -2921,7 +2953,7 @@ var Builders = []Builder{{
 	},
 	Counterpart: true,
 	Go:          "PrepRecv",
-	Index:       82,
+	Index:       83,
 	Liburing:    "io_uring_prep_recv",
 	Op:          uapi.OpRecv,
 	Since:       "5.6",
@@ -2955,7 +2987,7 @@ var Builders = []Builder{{
 	},
 	Counterpart: true,
 	Go:          "PrepRecvMultishot",
-	Index:       83,
+	Index:       84,
 	Liburing:    "io_uring_prep_recv_multishot",
 	Op:          uapi.OpRecv,
 	Since:       "6.0",
@@ -3018,7 +3050,7 @@ var Builders = []Builder{{
 	},
 	Counterpart: true,
 	Go:          "PrepRecvmsg",
-	Index:       84,
+	Index:       85,
 	Liburing:    "io_uring_prep_recvmsg",
 	Op:          uapi.OpRecvmsg,
 	Since:       "5.3",
@@ -3051,7 +3083,7 @@ var Builders = []Builder{{
 	},
 	Counterpart: true,
 	Go:          "PrepRecvmsgMultishot",
-	Index:       85,
+	Index:       86,
 	Liburing:    "io_uring_prep_recvmsg_multishot",
 	Op:          uapi.OpRecvmsg,
 	Since:       "6.0",
@@ -3134,7 +3166,7 @@ var Builders = []Builder{{
 	},
 	Counterpart: true,
 	Go:          "PrepCmdSock",
-	Index:       86,
+	Index:       87,
 	Liburing:    "io_uring_prep_cmd_sock",
 	Op:          uapi.OpUringCmd,
 	Since:       "6.7",
@@ -3153,7 +3185,7 @@ var Builders = []Builder{{
 		s.PrepCmdSIOCINQ(int32(a[0]))
 	},
 	Go:       "PrepCmdSIOCINQ",
-	Index:    87,
+	Index:    88,
 	Liburing: "io_uring_prep_cmd_sock",
 	Op:       uapi.OpUringCmd,
 	Since:    "6.7",
@@ -3172,7 +3204,7 @@ var Builders = []Builder{{
 		s.PrepCmdSIOCOUTQ(int32(a[0]))
 	},
 	Go:       "PrepCmdSIOCOUTQ",
-	Index:    88,
+	Index:    89,
 	Liburing: "io_uring_prep_cmd_sock",
 	Op:       uapi.OpUringCmd,
 	Since:    "6.7",
@@ -3212,7 +3244,7 @@ var Builders = []Builder{{
 		s.PrepCmdGetsockopt(int32(a[0]), int32(a[1]), int32(a[2]), unsafe.Slice((*byte)(p[3]), a[4]))
 	},
 	Go:       "PrepCmdGetsockopt",
-	Index:    89,
+	Index:    90,
 	Liburing: "io_uring_prep_cmd_sock",
 	Op:       uapi.OpUringCmd,
 	Since:    "6.7",
@@ -3252,7 +3284,7 @@ var Builders = []Builder{{
 		s.PrepCmdSetsockopt(int32(a[0]), int32(a[1]), int32(a[2]), unsafe.Slice((*byte)(p[3]), a[4]))
 	},
 	Go:       "PrepCmdSetsockopt",
-	Index:    90,
+	Index:    91,
 	Liburing: "io_uring_prep_cmd_sock",
 	Op:       uapi.OpUringCmd,
 	Since:    "6.7",
@@ -3271,7 +3303,7 @@ var Builders = []Builder{{
 		s.PrepCmdTXTimestamp(int32(a[0]))
 	},
 	Go:       "PrepCmdTXTimestamp",
-	Index:    91,
+	Index:    92,
 	Liburing: "io_uring_prep_cmd_sock",
 	Op:       uapi.OpUringCmd,
 	Since:    "6.17",
@@ -3312,7 +3344,7 @@ var Builders = []Builder{{
 	},
 	Counterpart: true,
 	Go:          "PrepCmdGetsockname",
-	Index:       92,
+	Index:       93,
 	Liburing:    "io_uring_prep_cmd_getsockname",
 	Op:          uapi.OpUringCmd,
 	Since:       "6.19",
@@ -3338,7 +3370,7 @@ var Builders = []Builder{{
 	},
 	Counterpart: true,
 	Go:          "PrepUringCmd",
-	Index:       93,
+	Index:       94,
 	Liburing:    "io_uring_prep_uring_cmd",
 	Op:          uapi.OpUringCmd,
 	Since:       "5.19",
@@ -3364,7 +3396,7 @@ var Builders = []Builder{{
 	},
 	Counterpart: true,
 	Go:          "PrepUringCmd128",
-	Index:       94,
+	Index:       95,
 	Liburing:    "io_uring_prep_uring_cmd128",
 	Op:          uapi.OpUringCmd128,
 	SQE128:      true,
@@ -3397,7 +3429,7 @@ var Builders = []Builder{{
 	},
 	Counterpart: true,
 	Go:          "PrepCmdDiscard",
-	Index:       95,
+	Index:       96,
 	Liburing:    "io_uring_prep_cmd_discard",
 	Op:          uapi.OpUringCmd,
 	Since:       "6.12",
@@ -3436,7 +3468,7 @@ var Builders = []Builder{{
 	},
 	Counterpart: true,
 	Go:          "PrepMsgRing",
-	Index:       96,
+	Index:       97,
 	Liburing:    "io_uring_prep_msg_ring",
 	Op:          uapi.OpMsgRing,
 	Since:       "5.18",
@@ -3481,7 +3513,7 @@ var Builders = []Builder{{
 	},
 	Counterpart: true,
 	Go:          "PrepMsgRingCQEFlags",
-	Index:       97,
+	Index:       98,
 	Liburing:    "io_uring_prep_msg_ring_cqe_flags",
 	Op:          uapi.OpMsgRing,
 	Since:       "6.2",
@@ -3527,7 +3559,7 @@ var Builders = []Builder{{
 	},
 	Counterpart: true,
 	Go:          "PrepMsgRingFD",
-	Index:       98,
+	Index:       99,
 	Liburing:    "io_uring_prep_msg_ring_fd",
 	Op:          uapi.OpMsgRing,
 	Since:       "6.0",
@@ -3567,7 +3599,7 @@ var Builders = []Builder{{
 	},
 	Counterpart: true,
 	Go:          "PrepMsgRingFDAlloc",
-	Index:       99,
+	Index:       100,
 	Liburing:    "io_uring_prep_msg_ring_fd_alloc",
 	Op:          uapi.OpMsgRing,
 	Since:       "6.0",
@@ -3613,7 +3645,7 @@ var Builders = []Builder{{
 	},
 	Counterpart: true,
 	Go:          "PrepProvideBuffers",
-	Index:       100,
+	Index:       101,
 	Liburing:    "io_uring_prep_provide_buffers",
 	Op:          uapi.OpProvideBuffers,
 	Since:       "5.7",
@@ -3639,7 +3671,7 @@ var Builders = []Builder{{
 	},
 	Counterpart: true,
 	Go:          "PrepRemoveBuffers",
-	Index:       101,
+	Index:       102,
 	Liburing:    "io_uring_prep_remove_buffers",
 	Op:          uapi.OpRemoveBuffers,
 	Since:       "5.7",
@@ -3686,7 +3718,7 @@ var Builders = []Builder{{
 	},
 	Counterpart: true,
 	Go:          "PrepWaitid",
-	Index:       102,
+	Index:       103,
 	Liburing:    "io_uring_prep_waitid",
 	Op:          uapi.OpWaitid,
 	Since:       "6.7",
@@ -3730,7 +3762,7 @@ var Builders = []Builder{{
 	},
 	Counterpart: true,
 	Go:          "PrepFutexWait",
-	Index:       103,
+	Index:       104,
 	Liburing:    "io_uring_prep_futex_wait",
 	Op:          uapi.OpFutexWait,
 	Since:       "6.7",
@@ -3774,7 +3806,7 @@ var Builders = []Builder{{
 	},
 	Counterpart: true,
 	Go:          "PrepFutexWake",
-	Index:       104,
+	Index:       105,
 	Liburing:    "io_uring_prep_futex_wake",
 	Op:          uapi.OpFutexWake,
 	Since:       "6.7",
@@ -3800,7 +3832,7 @@ var Builders = []Builder{{
 	},
 	Counterpart: true,
 	Go:          "PrepFutexWaitv",
-	Index:       105,
+	Index:       106,
 	Liburing:    "io_uring_prep_futex_waitv",
 	Op:          uapi.OpFutexWaitv,
 	Since:       "6.7",
@@ -3985,151 +4017,154 @@ static void urgen_prep(int id, struct io_uring_sqe *sqe, const unsigned long lon
 	case 56: /* PrepTimeout */
 		io_uring_prep_timeout(sqe, (void *)(uintptr_t)a[0], a[1], a[2]);
 		break;
-	case 57: /* PrepTimeoutRemove */
+	case 57: /* PrepTimeoutMultishot */
+		io_uring_prep_timeout(sqe, (void *)(uintptr_t)a[0], a[1], a[2] | IORING_TIMEOUT_MULTISHOT);
+		break;
+	case 58: /* PrepTimeoutRemove */
 		io_uring_prep_timeout_remove(sqe, a[0], a[1]);
 		break;
-	case 58: /* PrepTimeoutUpdate */
+	case 59: /* PrepTimeoutUpdate */
 		io_uring_prep_timeout_update(sqe, (void *)(uintptr_t)a[0], a[1], a[2]);
 		break;
-	case 59: /* PrepLinkTimeout */
+	case 60: /* PrepLinkTimeout */
 		io_uring_prep_link_timeout(sqe, (void *)(uintptr_t)a[0], a[1]);
 		break;
-	case 60: /* PrepCancel64 */
+	case 61: /* PrepCancel64 */
 		io_uring_prep_cancel64(sqe, a[0], a[1]);
 		break;
-	case 61: /* PrepCancelFD */
+	case 62: /* PrepCancelFD */
 		io_uring_prep_cancel_fd(sqe, a[0], a[1]);
 		break;
-	case 62: /* PrepCancelAny */
+	case 63: /* PrepCancelAny */
 		io_uring_prep_cancel64(sqe, 0, a[0] | IORING_ASYNC_CANCEL_ANY);
 		break;
-	case 63: /* PrepSocket */
+	case 64: /* PrepSocket */
 		io_uring_prep_socket(sqe, a[0], a[1], a[2], a[3]);
 		break;
-	case 64: /* PrepSocketDirect */
+	case 65: /* PrepSocketDirect */
 		io_uring_prep_socket_direct(sqe, a[0], a[1], a[2], a[3], a[4]);
 		break;
-	case 65: /* PrepSocketDirectAlloc */
+	case 66: /* PrepSocketDirectAlloc */
 		io_uring_prep_socket_direct_alloc(sqe, a[0], a[1], a[2], a[3]);
 		break;
-	case 66: /* PrepConnect */
+	case 67: /* PrepConnect */
 		io_uring_prep_connect(sqe, a[0], (void *)(uintptr_t)a[1], a[2]);
 		break;
-	case 67: /* PrepBind */
+	case 68: /* PrepBind */
 		io_uring_prep_bind(sqe, a[0], (void *)(uintptr_t)a[1], a[2]);
 		break;
-	case 68: /* PrepListen */
+	case 69: /* PrepListen */
 		io_uring_prep_listen(sqe, a[0], a[1]);
 		break;
-	case 69: /* PrepAccept */
+	case 70: /* PrepAccept */
 		io_uring_prep_accept(sqe, a[0], (void *)(uintptr_t)a[1], (void *)(uintptr_t)a[2], a[3]);
 		break;
-	case 70: /* PrepAcceptDirect */
+	case 71: /* PrepAcceptDirect */
 		io_uring_prep_accept_direct(sqe, a[0], (void *)(uintptr_t)a[1], (void *)(uintptr_t)a[2], a[3], a[4]);
 		break;
-	case 71: /* PrepMultishotAccept */
+	case 72: /* PrepMultishotAccept */
 		io_uring_prep_multishot_accept(sqe, a[0], (void *)(uintptr_t)a[1], (void *)(uintptr_t)a[2], a[3]);
 		break;
-	case 72: /* PrepMultishotAcceptDirect */
+	case 73: /* PrepMultishotAcceptDirect */
 		io_uring_prep_multishot_accept_direct(sqe, a[0], (void *)(uintptr_t)a[1], (void *)(uintptr_t)a[2], a[3]);
 		break;
-	case 73: /* PrepShutdown */
+	case 74: /* PrepShutdown */
 		io_uring_prep_shutdown(sqe, a[0], a[1]);
 		break;
-	case 74: /* PrepSend */
+	case 75: /* PrepSend */
 		io_uring_prep_send(sqe, a[0], (void *)(uintptr_t)a[1], a[2], a[3]);
 		break;
-	case 75: /* PrepSendto */
+	case 76: /* PrepSendto */
 		io_uring_prep_sendto(sqe, a[0], (void *)(uintptr_t)a[1], a[2], a[3], (void *)(uintptr_t)a[4], a[5]);
 		break;
-	case 76: /* PrepSendBundle */
+	case 77: /* PrepSendBundle */
 		io_uring_prep_send_bundle(sqe, a[0], a[1], a[2]);
 		break;
-	case 77: /* PrepSendZC */
+	case 78: /* PrepSendZC */
 		io_uring_prep_send_zc(sqe, a[0], (void *)(uintptr_t)a[1], a[2], a[3], a[4]);
 		break;
-	case 78: /* PrepSendZCFixed */
+	case 79: /* PrepSendZCFixed */
 		io_uring_prep_send_zc_fixed(sqe, a[0], (void *)(uintptr_t)a[1], a[2], a[3], a[4], a[5]);
 		break;
-	case 79: /* PrepSendmsg */
+	case 80: /* PrepSendmsg */
 		io_uring_prep_sendmsg(sqe, a[0], (void *)(uintptr_t)a[1], a[2]);
 		break;
-	case 80: /* PrepSendmsgZC */
+	case 81: /* PrepSendmsgZC */
 		io_uring_prep_sendmsg_zc(sqe, a[0], (void *)(uintptr_t)a[1], a[2]);
 		break;
-	case 81: /* PrepSendmsgZCFixed */
+	case 82: /* PrepSendmsgZCFixed */
 		io_uring_prep_sendmsg_zc_fixed(sqe, a[0], (void *)(uintptr_t)a[1], a[2], a[3]);
 		break;
-	case 82: /* PrepRecv */
+	case 83: /* PrepRecv */
 		io_uring_prep_recv(sqe, a[0], (void *)(uintptr_t)a[1], a[2], a[3]);
 		break;
-	case 83: /* PrepRecvMultishot */
+	case 84: /* PrepRecvMultishot */
 		io_uring_prep_recv_multishot(sqe, a[0], (void *)(uintptr_t)a[1], a[2], a[3]);
 		break;
-	case 84: /* PrepRecvmsg */
+	case 85: /* PrepRecvmsg */
 		io_uring_prep_recvmsg(sqe, a[0], (void *)(uintptr_t)a[1], a[2]);
 		break;
-	case 85: /* PrepRecvmsgMultishot */
+	case 86: /* PrepRecvmsgMultishot */
 		io_uring_prep_recvmsg_multishot(sqe, a[0], (void *)(uintptr_t)a[1], a[2]);
 		break;
-	case 86: /* PrepCmdSock */
+	case 87: /* PrepCmdSock */
 		io_uring_prep_cmd_sock(sqe, a[0], a[1], a[2], a[3], (void *)(uintptr_t)a[4], a[5]);
 		break;
-	case 87: /* PrepCmdSIOCINQ */
+	case 88: /* PrepCmdSIOCINQ */
 		io_uring_prep_cmd_sock(sqe, SOCKET_URING_OP_SIOCINQ, a[0], 0, 0, NULL, 0);
 		break;
-	case 88: /* PrepCmdSIOCOUTQ */
+	case 89: /* PrepCmdSIOCOUTQ */
 		io_uring_prep_cmd_sock(sqe, SOCKET_URING_OP_SIOCOUTQ, a[0], 0, 0, NULL, 0);
 		break;
-	case 89: /* PrepCmdGetsockopt */
+	case 90: /* PrepCmdGetsockopt */
 		io_uring_prep_cmd_sock(sqe, SOCKET_URING_OP_GETSOCKOPT, a[0], a[1], a[2], (void *)(uintptr_t)a[3], a[4]);
 		break;
-	case 90: /* PrepCmdSetsockopt */
+	case 91: /* PrepCmdSetsockopt */
 		io_uring_prep_cmd_sock(sqe, SOCKET_URING_OP_SETSOCKOPT, a[0], a[1], a[2], (void *)(uintptr_t)a[3], a[4]);
 		break;
-	case 91: /* PrepCmdTXTimestamp */
+	case 92: /* PrepCmdTXTimestamp */
 		io_uring_prep_cmd_sock(sqe, SOCKET_URING_OP_TX_TIMESTAMP, a[0], 0, 0, NULL, 0);
 		break;
-	case 92: /* PrepCmdGetsockname */
+	case 93: /* PrepCmdGetsockname */
 		io_uring_prep_cmd_getsockname(sqe, a[0], (void *)(uintptr_t)a[1], (void *)(uintptr_t)a[2], a[3]);
 		break;
-	case 93: /* PrepUringCmd */
+	case 94: /* PrepUringCmd */
 		io_uring_prep_uring_cmd(sqe, a[0], a[1]);
 		break;
-	case 94: /* PrepUringCmd128 */
+	case 95: /* PrepUringCmd128 */
 		io_uring_prep_uring_cmd128(sqe, a[0], a[1]);
 		break;
-	case 95: /* PrepCmdDiscard */
+	case 96: /* PrepCmdDiscard */
 		io_uring_prep_cmd_discard(sqe, a[0], a[1], a[2]);
 		break;
-	case 96: /* PrepMsgRing */
+	case 97: /* PrepMsgRing */
 		io_uring_prep_msg_ring(sqe, a[0], a[1], a[2], a[3]);
 		break;
-	case 97: /* PrepMsgRingCQEFlags */
+	case 98: /* PrepMsgRingCQEFlags */
 		io_uring_prep_msg_ring_cqe_flags(sqe, a[0], a[1], a[2], a[3], a[4]);
 		break;
-	case 98: /* PrepMsgRingFD */
+	case 99: /* PrepMsgRingFD */
 		io_uring_prep_msg_ring_fd(sqe, a[0], a[1], a[2], a[3], a[4]);
 		break;
-	case 99: /* PrepMsgRingFDAlloc */
+	case 100: /* PrepMsgRingFDAlloc */
 		io_uring_prep_msg_ring_fd_alloc(sqe, a[0], a[1], a[2], a[3]);
 		break;
-	case 100: /* PrepProvideBuffers */
+	case 101: /* PrepProvideBuffers */
 		io_uring_prep_provide_buffers(sqe, (void *)(uintptr_t)a[0], a[1], a[2], a[3], a[4]);
 		break;
-	case 101: /* PrepRemoveBuffers */
+	case 102: /* PrepRemoveBuffers */
 		io_uring_prep_remove_buffers(sqe, a[0], a[1]);
 		break;
-	case 102: /* PrepWaitid */
+	case 103: /* PrepWaitid */
 		io_uring_prep_waitid(sqe, a[0], a[1], (void *)(uintptr_t)a[2], a[3], a[4]);
 		break;
-	case 103: /* PrepFutexWait */
+	case 104: /* PrepFutexWait */
 		io_uring_prep_futex_wait(sqe, (void *)(uintptr_t)a[0], a[1], a[2], a[3], a[4]);
 		break;
-	case 104: /* PrepFutexWake */
+	case 105: /* PrepFutexWake */
 		io_uring_prep_futex_wake(sqe, (void *)(uintptr_t)a[0], a[1], a[2], a[3], a[4]);
 		break;
-	case 105: /* PrepFutexWaitv */
+	case 106: /* PrepFutexWaitv */
 		io_uring_prep_futex_waitv(sqe, (void *)(uintptr_t)a[0], a[1], a[2]);
 		break;
 	default:
