@@ -86,19 +86,14 @@ func SendmsgZC(r *ring.Ring, ud uint64, fd int, m *Msg, flags int, zc uapi.RecvS
 	return s, nil
 }
 
-// Recvmsg queues recvmsg(2). After the completion, m.Name.Len, m.Flags
-// and m.ControlLen hold what the kernel stored.
+// Recvmsg queues recvmsg(2). The kernel updates the message header at
+// completion: then m.Finish copies the address length into m.Name, and
+// m.Flags and m.ControlLen report the rest.
 func Recvmsg(r *ring.Ring, ud uint64, fd int, m *Msg, flags int) (*uapi.SQE, error) {
 	if m.Name != nil {
 		m.Name.Len = unix.SizeofSockaddrAny
 	}
-	s, err := queueMsg(r, uapi.OpRecvmsg, "recvmsg", ud, fd, m, flags)
-	if err != nil {
-		return nil, err
-	}
-	// The kernel writes the name length into the msghdr; mirror it into
-	// Name when the caller asks through NameLen or Name.AddrPort.
-	return s, nil
+	return queueMsg(r, uapi.OpRecvmsg, "recvmsg", ud, fd, m, flags)
 }
 
 // Finish copies what recvmsg stored in the header into m.Name; call it

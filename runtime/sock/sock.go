@@ -1,8 +1,9 @@
 /*
 Package sock runs socket operations through an io_uring ring: socket,
 bind, listen, accept, connect, receive and send in their single, multishot,
-bundle, vectored and zero-copy forms, shutdown, and the socket uring_cmds
-(getsockopt, setsockopt, getsockname, SIOCINQ, SIOCOUTQ). It is named sock,
+bundle, vectored and zero-copy forms, shutdown, cancellation, and the socket
+uring_cmds (getsockopt, setsockopt, getsockname/getpeername, SIOCINQ,
+SIOCOUTQ, transmit timestamps). It is named sock,
 not net, so it never shadows the standard library in user code.
 
 Every function queues one SQE on the ring and returns it, so the caller can
