@@ -101,8 +101,8 @@ type Cancel struct {
 func (r *Ring) SyncCancel(c Cancel) error {
 	arg := uapi.SyncCancelReg{Addr: c.UserData, FD: c.FD, Flags: uint32(c.Flags), Opcode: uint8(c.Op)}
 	if c.Timeout > 0 {
-		ts := unix.NsecToTimespec(int64(c.Timeout))
-		arg.Timeout.TvSec, arg.Timeout.TvNsec = ts.Sec, ts.Nsec
+		arg.Timeout.TvSec = int64(c.Timeout / time.Second)
+		arg.Timeout.TvNsec = int64(c.Timeout % time.Second)
 	} else {
 		arg.Timeout.TvSec, arg.Timeout.TvNsec = -1, -1
 	}
