@@ -62,6 +62,10 @@ func TestOpcodesMatchKernel(t *testing.T) {
 		if o.Size != uapi.SizeofQueryOpcode && o.Size != int(unsafe.Offsetof(o.Value.NrQueryOpcodes)) {
 			t.Errorf("fd %d: opcodes answer size %d, want %d (or the 6.18 size without nr_query_opcodes)", ringFD, o.Size, uapi.SizeofQueryOpcode)
 		}
+		end := unsafe.Offsetof(o.Value.NrQueryOpcodes) + unsafe.Sizeof(o.Value.NrQueryOpcodes)
+		if o.Covers(end) != (o.Size >= int(end)) || o.Covers(uapi.SizeofQueryOpcode+1) {
+			t.Errorf("fd %d: Covers disagrees with size %d", ringFD, o.Size)
+		}
 		if last := probeLastOp(t, fd); o.Value.NrRequestOpcodes != uint32(last)+1 {
 			t.Errorf("fd %d: nr_request_opcodes %d, probe last_op %d", ringFD, o.Value.NrRequestOpcodes, last)
 		}
