@@ -546,9 +546,10 @@ func TestSetupNoMMap(t *testing.T) {
 		}
 	})
 	t.Run("ring memory", func(t *testing.T) {
-		r := newRing(t, 256, WithFlags(uapi.SetupNoMMap))
+		// 64 entries: one page per region, which every kernel takes.
+		r := newRing(t, 64, WithFlags(uapi.SetupNoMMap))
 		for range 3 {
-			roundTrip(t, r, 256)
+			roundTrip(t, r, 64)
 		}
 	})
 	t.Run("transparent huge page", func(t *testing.T) {
@@ -585,6 +586,11 @@ func TestSetupNoMMap(t *testing.T) {
 	t.Run("huge pages", func(t *testing.T) {
 		r, err := New(1024, WithHugePages(), WithFlags(uapi.SetupCqe32))
 		if err != nil {
+			// Kernels before 6.13 refuse multi-page regions that are
+			// not one folio, i.e. when no huge page could be had.
+			if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EFAULT) {
+				t.Skipf("no huge page backing the ring memory, which this kernel needs for multi-page NO_MMAP rings: %v", err)
+			}
 			t.Fatal(err)
 		}
 		defer r.Close()
