@@ -83,12 +83,11 @@
 //		t.Skip("needs nop128: IORING_OP_NOP128 not in the probe")
 //	}
 //
-// The feature names, and how each is detected by probe and query, are
-// listed in package internal/matrix/feature (io_uring, query, query_scq,
-// zcrx, zcrx_nodev, bpf_filter, hybrid_iopoll, cqe_mixed, sqe_mixed,
-// sq_rewind, nop128, uring_cmd128). Each kernels.txt row lists the features its kernel has,
-// and the harness self-test proves inside every VM that the row is exactly
-// what the kernel's probe and query report. On the host, the runner
+// The feature names, and how each is detected (probe, query, or a trial
+// where neither tells), are listed in feature.Names (package
+// internal/matrix/feature). Each kernels.txt row lists the features its
+// kernel has, and the harness self-test proves inside every VM that the
+// row is exactly what detection finds there. On the host, the runner
 // detects them itself (MATRIX_HOST_FEATURES overrides). A skip "needs F:
 // ..." fails on a column that has F, and on every column if F is not a
 // known name (it could never be checked). Skips with any other message are

@@ -40,8 +40,9 @@ type Config struct {
 }
 
 // DefaultPackages are the packages tested when Config.Packages is empty:
-// every package with tests under runtime/, and the harness self-test.
-var DefaultPackages = []string{"./runtime/...", "./internal/matrix/selftest"}
+// every package with tests under runtime/, the harness self-test, and the
+// feature detection (whose fallback trials are checked against the query).
+var DefaultPackages = []string{"./runtime/...", "./internal/matrix/selftest", "./internal/matrix/feature"}
 
 // ConfigFromEnv returns the configuration set by the MATRIX_* environment
 // variables (see the package documentation), with packages from args.

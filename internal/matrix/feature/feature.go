@@ -11,7 +11,9 @@
 package feature
 
 import (
+	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"unsafe"
 
@@ -33,6 +35,9 @@ var Names = []string{
 	"cqe_mixed",     // IORING_SETUP_CQE_MIXED is a known setup flag
 	"sqe_mixed",     // IORING_SETUP_SQE_MIXED is a known setup flag
 	"sq_rewind",     // IORING_SETUP_SQ_REWIND is a known setup flag
+	"no_iowait",     // io_uring_setup reports IORING_FEAT_NO_IOWAIT
+	"resize_rings",  // IORING_REGISTER_RESIZE_RINGS is a known register opcode (see registerOp)
+	"reg_wait",      // IORING_REGISTER_MEM_REGION (which brought registered wait arguments) is known
 	"nop128",        // the probe marks IORING_OP_NOP128 supported
 	"uring_cmd128",  // the probe marks IORING_OP_URING_CMD128 supported
 	// Networking, found by trial (see net.go):
@@ -76,6 +81,7 @@ func Detect() (Kernel, error) {
 	}
 	defer unix.Close(int(fd))
 	k.Features = append(k.Features, "io_uring")
+	ringFeatures := params.Features
 
 	clear(mem)
 	const maxOps = 256 // last_op is a __u8
@@ -94,6 +100,14 @@ func Detect() (Kernel, error) {
 	hasQuery := query(hdr, uapi.QueryOpOpcodes, unsafe.Pointer(opcodes), uapi.SizeofQueryOpcode) == nil
 	hasZCRX := hasQuery && query(hdr, uapi.QueryOpZCRX, unsafe.Pointer(zcrx), uapi.SizeofQueryZCRX) == nil
 	hasSCQ := hasQuery && query(hdr, uapi.QueryOpSCQ, unsafe.Pointer(&mem[1536]), uapi.SizeofQuerySCQ) == nil
+	// registerOp reports whether the kernel knows a register opcode: by the
+	// query, or without one by trying it (registerOpKnown).
+	registerOp := func(op uapi.RegisterOp) bool {
+		if hasQuery {
+			return opcodes.NrRegisterOpcodes > uint32(op)
+		}
+		return registerOpKnown(op)
+	}
 	// setupFlag reports whether the kernel knows flag f: by the query, or
 	// without one by whether a ring with f (and the flags it needs) sets up.
 	setupFlag := func(f, needs uapi.SetupFlags) bool {
@@ -118,6 +132,9 @@ func Detect() (Kernel, error) {
 		"cqe_mixed":     setupFlag(uapi.SetupCQEMixed, 0),
 		"sqe_mixed":     setupFlag(uapi.SetupSQEMixed, 0),
 		"sq_rewind":     setupFlag(uapi.SetupSQRewind, uapi.SetupNoSqarray),
+		"no_iowait":     ringFeatures&uapi.FeatNoIowait != 0,
+		"resize_rings":  registerOp(uapi.RegisterResizeRings),
+		"reg_wait":      registerOp(uapi.RegisterMemRegion),
 		"nop128":        supported(uapi.OpNop128),
 		"uring_cmd128":  supported(uapi.OpUringCmd128),
 	}
@@ -153,4 +170,30 @@ func query(hdr *uapi.QueryHdr, op uapi.QueryOp, data unsafe.Pointer, size uint32
 		return fmt.Errorf("feature: query %v: %w", op, unix.Errno(-hdr.Result))
 	}
 	return nil
+}
+
+// registerOpKnown tries a register opcode that takes one struct by pointer
+// (IORING_REGISTER_RESIZE_RINGS, IORING_REGISTER_MEM_REGION), pointing it
+// at a PROT_NONE page, on a SINGLE_ISSUER|DEFER_TASKRUN ring (what resizing
+// requires): a kernel that knows the opcode fails copying the argument
+// (EFAULT), one that does not rejects the opcode (EINVAL). A NULL argument
+// would not do: the kernel rejects it with EINVAL before the copy.
+func registerOpKnown(op uapi.RegisterOp) bool {
+	noAccess, err := unix.Mmap(-1, 0, 4096, unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return false
+	}
+	defer unix.Munmap(noAccess)
+	// SINGLE_ISSUER: only the thread that set the ring up may register.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	p := new(uapi.Params)
+	p.Flags = uapi.SetupSingleIssuer | uapi.SetupDeferTaskrun
+	fd, _, errno := unix.Syscall(unix.SYS_IO_URING_SETUP, 4, uintptr(unsafe.Pointer(p)), 0)
+	if errno != 0 {
+		return false
+	}
+	defer unix.Close(int(fd))
+	_, _, errno = unix.Syscall6(unix.SYS_IO_URING_REGISTER, fd, uintptr(op), uintptr(unsafe.Pointer(&noAccess[0])), 1, 0, 0)
+	return errors.Is(errno, unix.EFAULT)
 }
