@@ -818,3 +818,70 @@ func TestAddr(t *testing.T) {
 		t.Errorf("empty address: %v", err)
 	}
 }
+
+// TestMultishotAcceptDirect accepts connections straight into free slots of
+// the registered file table and echoes a byte over each slot.
+func TestMultishotAcceptDirect(t *testing.T) {
+	r := newRing(t, 16)
+	h := tr{t, r}
+	reg := uapi.RsrcRegister{Nr: 4, Flags: uapi.RsrcRegisterSparse}
+	if _, err := r.Register(uapi.RegisterFiles2, unsafe.Pointer(&reg), uint32(unsafe.Sizeof(reg))); err != nil {
+		t.Fatal(err)
+	}
+	// Go's poller opens its descriptors with the first connection.
+	_, warmAddr := tcpListener(t, families[0])
+	dial(t, warmAddr).Close()
+	fdsBefore := openFDs(t)
+	lfd, laddr := tcpListener(t, families[0])
+	if _, err := AcceptMultishotDirect(r, 1, lfd, 0); err != nil {
+		t.Fatal(err)
+	}
+	var conns []*net.TCPConn
+	slots := map[int]bool{}
+	for i := range 3 {
+		conns = append(conns, dial(t, laddr))
+		c := next(t, r)
+		if c.ud != 1 || c.res < 0 || c.res >= 4 || !c.more() || slots[int(c.res)] {
+			t.Fatalf("direct accept %d: %+v", i, c)
+		}
+		slots[int(c.res)] = true
+	}
+	// Direct descriptors are not process descriptors: only the listener
+	// and the three client ends are.
+	if n := openFDs(t); n != fdsBefore+4 {
+		t.Errorf("%d process descriptors, want %d: the listener, 3 clients and no server ends", n, fdsBefore+4)
+	}
+	i := 0
+	for slot := range slots {
+		s, err := Send(r, uint64(10+i), slot, []byte{byte(slot)}, 0)
+		if err == nil {
+			s.Flags |= uapi.SQEFixedFile
+		}
+		h.do(s, err)
+		i++
+	}
+	got := map[int]bool{}
+	for _, c := range conns {
+		b := make([]byte, 1)
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.ReadFull(c, b); err != nil {
+			t.Fatal(err)
+		}
+		got[int(b[0])] = true
+	}
+	for slot := range slots {
+		if !got[slot] {
+			t.Errorf("no client got the byte sent on slot %d (got %v)", slot, got)
+		}
+	}
+	// The table is full after a fourth connection; the fifth fails the
+	// accept with ENFILE, which ends the multishot request.
+	dial(t, laddr)
+	dial(t, laddr)
+	if c := next(t, r); c.res < 0 || !c.more() {
+		t.Fatalf("fourth direct accept: %+v", c)
+	}
+	if c := next(t, r); c.res != -int32(unix.ENFILE) || c.more() {
+		t.Fatalf("accept into a full table: %+v, want -ENFILE without F_MORE", c)
+	}
+}
