@@ -403,6 +403,18 @@ func TestTaskRestrictionsInherited(t *testing.T) {
 	}
 }
 
+// Kernels without per-task restrictions and filters refuse them with a
+// clear error. Run in a helper all the same: if the kernel did accept them,
+// the restrictions must not land on this test process.
+func TestTaskWithoutSupport(t *testing.T) {
+	if bpf.Available() == nil {
+		t.Skip("this kernel has task restrictions and filters; the refusal path is for older ones")
+	}
+	if err := runHelper("task-unsupported"); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func helper(mode string) error {
 	// Like seccomp: unprivileged tasks need no_new_privs; root does not,
 	// but set it anyway so the helper also works without CAP_SYS_ADMIN.
@@ -502,6 +514,16 @@ func helper(mode string) error {
 		}
 		if mode == "task-restrict" {
 			return runHelper("task-restrict-child")
+		}
+		return nil
+	case "task-unsupported":
+		err := ring.RestrictTask(ring.AllowOp(uapi.OpNop))
+		if !errors.Is(err, unix.EINVAL) || !strings.Contains(err.Error(), "IORING_REGISTER_RESTRICTIONS") {
+			return fmt.Errorf("RestrictTask: %v, want EINVAL naming IORING_REGISTER_RESTRICTIONS", err)
+		}
+		err = bpf.Register(bpf.Task, bpf.DenyOp(uapi.OpNop))
+		if !errors.Is(err, unix.EINVAL) || !strings.Contains(err.Error(), "IORING_REGISTER_BPF_FILTER") {
+			return fmt.Errorf("task filter: %v, want EINVAL naming IORING_REGISTER_BPF_FILTER", err)
 		}
 		return nil
 	}
