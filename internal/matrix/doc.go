@@ -34,8 +34,10 @@
 //
 //	MATRIX <kernel> passed=<n> failed=<n> skipped=<n>
 //
-// then every skip with its reason (SKIP <kernel> <test>: <reason>), then
-// every failure with its full output (FAIL <kernel> <binary> <test>: ...),
+// then every skip with its reason (SKIP <kernel> <test>: <reason>), every
+// test the host skipped and a kernel passed (VM-ONLY <binary> <test>:
+// passed on <kernels>; ...), every failure with its full output (FAIL
+// <kernel> <binary> <test>: ...),
 // and a closing "matrix: N passed, N failed, N skipped". Counts include
 // subtests. The command exits 1 if anything failed, 2 if the matrix could
 // not run (build error, bad kernel name). Failures are: a failed test; a

@@ -214,17 +214,21 @@ func TestReport(t *testing.T) {
 	skip := "MATRIX-BEGIN p\n=== RUN   TestZ\n    z_test.go:7: needs zcrx_nodev: ZCRX_REG_NODEV not in the query\n" +
 		"--- SKIP: TestZ (0.00s)\nPASS\n\nMATRIX-END p exit=0\nMATRIX-DONE exit=0\n"
 	out.Reset()
-	cols = []*column{{name: "old", log: skip}, {name: "new", features: []string{"zcrx", "zcrx_nodev"}, log: skip}}
+	pass = strings.Replace(strings.Replace(skip, "SKIP", "PASS", 1), "needs", "ran", 1)
+	cols = []*column{{name: "old", log: skip}, {name: "new", features: []string{"zcrx", "zcrx_nodev"}, log: skip},
+		{name: "newer", log: pass}, {name: "host", host: true, log: skip}}
 	if report(&out, cols, []testPkg{{name: "p"}}, false) {
 		t.Errorf("wrong skip passed:\n%s", out.String())
 	}
 	for _, s := range []string{
 		"MATRIX old passed=0 failed=0 skipped=1\n",
 		"MATRIX new passed=0 failed=1 skipped=0\n",
+		"MATRIX newer passed=1 failed=0 skipped=0\n",
+		"VM-ONLY p TestZ: passed on newer; host skipped: needs zcrx_nodev: ZCRX_REG_NODEV not in the query\n",
 		"SKIP old TestZ: needs zcrx_nodev: ZCRX_REG_NODEV not in the query\n",
 		`FAIL new p TestZ: skipped although kernel new has "zcrx_nodev"`,
 		"    z_test.go:7: needs zcrx_nodev",
-		"matrix: 0 passed, 1 failed, 1 skipped\n",
+		"matrix: 1 passed, 1 failed, 2 skipped\n",
 	} {
 		if !strings.Contains(out.String(), s) {
 			t.Errorf("report lacks %q:\n%s", s, out.String())

@@ -103,7 +103,8 @@ func tail(s string, n int) []string {
 
 // report writes the matrix report and returns true if nothing failed: a
 // MATRIX line per column, then (verbose) every result line, the skip
-// reasons, each failure with its output, and a closing total.
+// reasons, the tests only the VMs ran, each failure with its output, and a
+// closing total.
 func report(w io.Writer, cols []*column, pkgs []testPkg, verbose bool) bool {
 	results := make([]result, len(cols))
 	counts := make([][3]int, len(cols)) // passed, failed, skipped
@@ -147,6 +148,7 @@ func report(w io.Writer, cols []*column, pkgs []testPkg, verbose bool) bool {
 			}
 		}
 	}
+	vmOnly(w, cols, results)
 	for i := range cols {
 		for _, f := range results[i].failures {
 			if f.reason != "" {
@@ -160,4 +162,28 @@ func report(w io.Writer, cols []*column, pkgs []testPkg, verbose bool) bool {
 	}
 	fmt.Fprintf(w, "matrix: %d passed, %d failed, %d skipped\n", total[0], total[1], total[2])
 	return total[1] == 0
+}
+
+// vmOnly writes a VM-ONLY line for every test that the host column skipped
+// and some kernel passed: what the matrix exercises beyond the host.
+func vmOnly(w io.Writer, cols []*column, results []result) {
+	h := slices.IndexFunc(cols, func(c *column) bool { return c.host })
+	if h < 0 {
+		return
+	}
+	for _, t := range results[h].tests {
+		if t.Status != "SKIP" {
+			continue
+		}
+		var on []string
+		for i, col := range cols {
+			passed := func(u *testResult) bool { return u.Binary == t.Binary && u.Name == t.Name && u.Status == "PASS" }
+			if i != h && slices.ContainsFunc(results[i].tests, passed) {
+				on = append(on, col.name)
+			}
+		}
+		if len(on) > 0 {
+			fmt.Fprintf(w, "VM-ONLY %s %s: passed on %s; host skipped: %s\n", t.Binary, t.Name, strings.Join(on, " "), t.Reason)
+		}
+	}
 }

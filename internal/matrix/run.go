@@ -98,6 +98,7 @@ func envDuration(key string, def time.Duration) time.Duration {
 // column is one kernel (or the host) and what running the tests on it gave.
 type column struct {
 	name     string
+	host     bool // the host column, not a VM
 	features []string
 	log      string        // raw output
 	err      error         // boot failure, timeout, bad exit status
@@ -358,7 +359,7 @@ func runHost(ctx context.Context, c Config, pkgs []testPkg) *column {
 	var uts unix.Utsname
 	unix.Uname(&uts)
 	release := unix.ByteSliceToString(uts.Release[:])
-	col := &column{name: "host-" + release, features: c.HostFeature}
+	col := &column{name: "host-" + release, host: true, features: c.HostFeature}
 	env := append(os.Environ(), "URGEN_KERNEL="+col.name, "URGEN_RELEASE="+release)
 	var out bytes.Buffer
 	if c.HostFeature != nil {
