@@ -51,7 +51,7 @@ bench-ring: liburing
 	rc=$$?; grep '^BENCH ' ../.cache/bench-ring.txt; [ $$rc -eq 0 ] || { tail -20 ../.cache/bench-ring.txt; exit $$rc; }
 
 bench-echo:
-	@mkdir -p .cache && cd bench && $(GO) test -run '^$$' -bench Echo -benchtime 1s ./echo > ../.cache/bench-echo.txt; \
+	@mkdir -p .cache && cd bench && ECHO_ROUNDS=$${ECHO_ROUNDS:-5} $(GO) test -run '^$$' -bench Echo -benchtime 1s -timeout 30m ./echo > ../.cache/bench-echo.txt; \
 	rc=$$?; grep '^BENCH ' ../.cache/bench-echo.txt; [ $$rc -eq 0 ] || { tail -20 ../.cache/bench-echo.txt; exit $$rc; }
 
 ## headers: re-sync headers/ from Debian linux-libc-dev=$(LINUX_LIBC_DEV) and print the ABI diff
