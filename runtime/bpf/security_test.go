@@ -549,3 +549,111 @@ func TestRegisterWithoutFilters(t *testing.T) {
 		t.Fatalf("NOP after the refused filter: %d %v", res, err)
 	}
 }
+
+// Address loads against the kernel's own connect context: IPv4 as a number,
+// IPv6 a word at a time.
+func TestRingFilterConnectAddress(t *testing.T) {
+	needFilters(t)
+	lfd, port := listen(t)
+	r, err := ring.New(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	// Allow 127.0.0.1 only (IPv4), and ::1 only (IPv6).
+	p := bpf.NewProgram().
+		Load(bpf.ConnectFamily).
+		Jump(bpf.Eq, unix.AF_INET6, "v6", "").
+		Load(bpf.ConnectV4Addr).
+		Jump(bpf.Eq, 0x7f000001, "allow", "deny").
+		Label("v6").
+		Load(bpf.ConnectV6Addr.Word(0)).Jump(bpf.Ne, 0, "deny", "").
+		Load(bpf.ConnectV6Addr.Word(1)).Jump(bpf.Ne, 0, "deny", "").
+		Load(bpf.ConnectV6Addr.Word(2)).Jump(bpf.Ne, 0, "deny", "").
+		Load(bpf.ConnectV6Addr.Word(3)).Jump(bpf.Eq, 1, "allow", "deny").
+		Label("allow").Allow().
+		Label("deny").Deny()
+	f, err := bpf.New(uapi.OpConnect, p, bpf.SizeStrict)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.RegisterBPFFilters(f); err != nil {
+		t.Fatal(err)
+	}
+	if res := connectVia(t, r, port); res != 0 {
+		t.Fatalf("connect to 127.0.0.1: %d", res)
+	}
+	if !pending(lfd) {
+		t.Fatal("allowed connect reached no listener")
+	}
+	// 127.0.0.2 is loopback too, but not the allowed address.
+	s, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(s)
+	sa := &unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: [4]byte{127, 0, 0, 2}}
+	pb := (*[2]byte)(unsafe.Pointer(&sa.Port))
+	pb[0], pb[1] = byte(port>>8), byte(port)
+	res, err := do(r, func(q *uapi.SQE) {
+		q.Opcode = uapi.OpConnect
+		q.FD = int32(s)
+		q.Addr = uint64(uintptr(unsafe.Pointer(sa)))
+		q.Off = uint64(unsafe.Sizeof(*sa))
+	})
+	if err != nil || unix.Errno(-res) != unix.EACCES {
+		t.Fatalf("connect to 127.0.0.2: %d %v, want -EACCES", res, err)
+	}
+	runtime.KeepAlive(sa)
+
+	// IPv6, where the loopback has it.
+	l6, err := unix.Socket(unix.AF_INET6, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		t.Logf("no IPv6 sockets, IPv6 half not run: %v", err)
+		return
+	}
+	defer unix.Close(l6)
+	if err := unix.Bind(l6, &unix.SockaddrInet6{Addr: [16]byte{15: 1}}); err != nil {
+		t.Logf("no ::1 to bind, IPv6 half not run: %v", err)
+		return
+	}
+	if err := unix.Listen(l6, 4); err != nil {
+		t.Fatal(err)
+	}
+	sa6, err := unix.Getsockname(l6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port6 := sa6.(*unix.SockaddrInet6).Port
+	connect6 := func(addr [16]byte) int32 {
+		c, err := unix.Socket(unix.AF_INET6, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(c)
+		raw := &unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: addr}
+		pb := (*[2]byte)(unsafe.Pointer(&raw.Port))
+		pb[0], pb[1] = byte(port6>>8), byte(port6)
+		res, err := do(r, func(q *uapi.SQE) {
+			q.Opcode = uapi.OpConnect
+			q.FD = int32(c)
+			q.Addr = uint64(uintptr(unsafe.Pointer(raw)))
+			q.Off = uint64(unsafe.Sizeof(*raw))
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		runtime.KeepAlive(raw)
+		return res
+	}
+	if res := connect6([16]byte{15: 1}); res != 0 {
+		t.Fatalf("connect to ::1: %d", res)
+	}
+	if !pending(l6) {
+		t.Fatal("allowed IPv6 connect reached no listener")
+	}
+	// ::ffff:127.0.0.1 differs from ::1 in words 2 and 3.
+	if res := connect6([16]byte{10: 0xff, 11: 0xff, 12: 127, 15: 1}); unix.Errno(-res) != unix.EACCES {
+		t.Fatalf("connect to ::ffff:127.0.0.1: %d, want -EACCES", res)
+	}
+}
