@@ -13,7 +13,11 @@
 // task (Register with Task): task filters apply to every ring the task and its
 // children create afterwards, are inherited across fork and exec, and cannot
 // be removed, only extended. Registering task filters requires no_new_privs
-// (unix.Prctl PR_SET_NO_NEW_PRIVS) or CAP_SYS_ADMIN.
+// (unix.Prctl PR_SET_NO_NEW_PRIVS) or CAP_SYS_ADMIN. For the kernel a task is
+// one thread, and a Go program runs on several: register task filters from a
+// goroutine locked to its thread (runtime.LockOSThread) and create the rings
+// and start the child processes from that goroutine; other threads of the
+// process that existed before are not covered.
 //
 // Program is the builder; DenyOp, SocketInetOnly, OpenBeneath and
 // ConnectPorts are ready-made policies.
