@@ -180,3 +180,21 @@ func CQE32(c *uapi.CQE) [2]uint64 {
 	b := c.BigCQE(2)
 	return [2]uint64{b[0], b[1]}
 }
+
+// GetEvents enters the kernel once, without waiting, to run pending task
+// work and flush overflowed completions to the CQ ring
+// (IORING_ENTER_GETEVENTS with min_complete 0). On DEFER_TASKRUN rings
+// without TASKRUN_FLAG completions reach the ring only through a call like
+// this or a wait.
+func (r *Ring) GetEvents() error {
+	for {
+		_, errno := enterRaw(r.enterFD, 0, 0, r.enterFlags|uapi.EnterGetevents, 0, 0)
+		switch errno {
+		case 0:
+			return nil
+		case unix.EINTR:
+		default:
+			return enterError(errno)
+		}
+	}
+}

@@ -44,6 +44,7 @@ github.com/urgen/urgen/generated/uapi for every kernel type and constant.
 	cqe, err := r.WaitRegistered(k, slot)   // IORING_ENTER_EXT_ARG_REG
 	err := r.Resize(sq, cq)                 // IORING_REGISTER_RESIZE_RINGS (DEFER_TASKRUN rings)
 	err := r.WaitSQSpace()                  // SQPOLL: IORING_ENTER_SQ_WAIT
+	err := r.GetEvents()                    // run task work, flush overflow; never sleeps
 	r.SQReady(), r.SQSpace(), r.CQReady(), r.SQRingFlags(), r.Overflow(), r.Dropped()
 	ring.CQE32(cqe)                         // the extra 16 bytes of a 32-byte CQE
 	ring.MemorySize(entries, cqEntries, flags) // bytes of NO_MMAP memory to supply

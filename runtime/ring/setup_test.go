@@ -309,6 +309,15 @@ func TestSetupSingleIssuer(t *testing.T) {
 	if n := r.CQReady(); n != 0 {
 		t.Fatalf("DEFER_TASKRUN posted %d CQEs without a wait", n)
 	}
+	if _, ok := r.PeekCQE(); ok {
+		t.Fatal("PeekCQE found a DEFER_TASKRUN completion nobody waited for")
+	}
+	if err := r.GetEvents(); err != nil {
+		t.Fatal(err)
+	}
+	if n := r.CQReady(); n != 1 {
+		t.Fatalf("GetEvents flushed %d CQEs, want 1", n)
+	}
 	if got := reap(t, r, 1)[0]; got.ud != 2 || got.res != 1 {
 		t.Fatalf("%+v", got)
 	}
