@@ -72,7 +72,7 @@ type store struct {
 	signed bool
 	size   int64
 	offset int64
-	expr   jen.Code
+	parts  []*jen.Statement // the terms, each as the field's bits in a uint64
 }
 
 var intTypes = map[string]struct {
@@ -376,13 +376,20 @@ func (bg *builderGen) store(s *BuilderSpec, b *builder, fs *FieldSet) *store {
 		bg.fail(s, fs.Line, "field %s is not the builder's to set", fs.Field)
 		return nil
 	}
-	conv := func(code jen.Code, typ string) jen.Code {
-		if typ == st.typ || typ == "" {
-			return code
+	// Every term becomes the field's bits, zero-extended to uint64: the
+	// builders compose whole 64-bit words (see emitMethods).
+	utype := intType(st.size, false)
+	mask := "0x" + strconv.FormatUint(^uint64(0)>>(64-8*uint(st.size)), 16)
+	wide := func(code *jen.Statement, typ string) *jen.Statement {
+		if typ != utype {
+			code = jen.Id(utype).Call(code)
 		}
-		return jen.Id(st.typ).Call(code)
+		if utype != "uint64" {
+			code = jen.Uint64().Call(code)
+		}
+		return code
 	}
-	var parts []jen.Code
+	var parts []*jen.Statement
 	allZero := true
 	for _, t := range fs.Terms {
 		tm, err := parseTerm(t)
@@ -414,27 +421,27 @@ func (bg *builderGen) store(s *BuilderSpec, b *builder, fs *FieldSet) *store {
 			if !needInt("") {
 				return nil
 			}
-			parts = append(parts, conv(jen.Id(a.spec.Name), a.intType))
+			parts = append(parts, wide(jen.Id(a.spec.Name), a.intType))
 		case "inc":
 			if !needInt("") {
 				return nil
 			}
-			parts = append(parts, conv(jen.Id(a.spec.Name).Op("+").Lit(1), a.intType))
+			parts = append(parts, wide(jen.Id(a.spec.Name).Op("+").Lit(1), a.intType))
 		case "u32":
 			if !needInt("") {
 				return nil
 			}
-			parts = append(parts, conv(jen.Uint32().Call(jen.Id(a.spec.Name)), "uint32"))
+			parts = append(parts, wide(jen.Uint32().Call(jen.Id(a.spec.Name)), "uint32"))
 		case "slot":
 			if !needInt("uint32") {
 				return nil
 			}
-			parts = append(parts, conv(jen.Id("sqeDirectSlot").Call(jen.Id(a.spec.Name)), "uint32"))
+			parts = append(parts, wide(jen.Id("sqeDirectSlot").Call(jen.Id(a.spec.Name)), "uint32"))
 		case "poll":
 			if !needInt("uint32") {
 				return nil
 			}
-			parts = append(parts, conv(jen.Id("sqePollMask").Call(jen.Id(a.spec.Name)), "uint32"))
+			parts = append(parts, wide(jen.Id("sqePollMask").Call(jen.Id(a.spec.Name)), "uint32"))
 		case "ptr":
 			if st.size != 8 {
 				bg.fail(s, fs.Line, "field %s: an address needs a 64-bit field", fs.Field)
@@ -442,9 +449,9 @@ func (bg *builderGen) store(s *BuilderSpec, b *builder, fs *FieldSet) *store {
 			}
 			switch a.kind {
 			case "ptr":
-				parts = append(parts, conv(jen.Uintptr().Call(jen.Qual("unsafe", "Pointer").Call(jen.Id(a.spec.Name))), "uintptr"))
+				parts = append(parts, jen.Uint64().Call(jen.Uintptr().Call(jen.Qual("unsafe", "Pointer").Call(jen.Id(a.spec.Name)))))
 			case "slice":
-				parts = append(parts, conv(jen.Id("sqeSliceAddr").Call(jen.Id(a.spec.Name)), "uint64"))
+				parts = append(parts, jen.Id("sqeSliceAddr").Call(jen.Id(a.spec.Name)))
 			default:
 				bg.fail(s, fs.Line, "field %s: ptr(%s) needs a pointer or slice", fs.Field, a.spec.Name)
 				return nil
@@ -454,46 +461,33 @@ func (bg *builderGen) store(s *BuilderSpec, b *builder, fs *FieldSet) *store {
 				bg.fail(s, fs.Line, "field %s: len(%s) needs a slice", fs.Field, a.spec.Name)
 				return nil
 			}
-			parts = append(parts, conv(jen.Len(jen.Id(a.spec.Name)), "int"))
+			parts = append(parts, wide(jen.Len(jen.Id(a.spec.Name)), "int"))
 		case "const":
 			c := bg.consts[tm.name]
 			if c == nil {
 				bg.fail(s, fs.Line, "field %s: constant %s is not in the headers", fs.Field, tm.name)
 				return nil
 			}
-			typ := ""
-			if c.Set != nil {
-				typ = c.Set.Go
+			if c.Value.Negative {
+				bg.fail(s, fs.Line, "field %s: constant %s is negative", fs.Field, tm.name)
+				return nil
 			}
-			if len(fs.Terms) == 1 && typ != "" && typ != st.typ {
-				parts = append(parts, jen.Id(st.typ).Call(jen.Id(c.Go)))
-			} else {
-				parts = append(parts, conv(jen.Id(c.Go), typ))
-			}
+			parts = append(parts, wide(jen.Id(c.Go), ""))
 		case "unix":
-			parts = append(parts, jen.Qual(unixPath, tm.name))
+			parts = append(parts, jen.Uint64().Call(jen.Qual(unixPath, tm.name).Op("&").Op(mask)))
 		case "u32unix":
-			parts = append(parts, conv(jen.Uint32().Call(jen.Qual(unixPath, tm.name).Op("&").Op("0xffffffff")), "uint32"))
+			parts = append(parts, jen.Uint64().Call(jen.Uint32().Call(jen.Qual(unixPath, tm.name).Op("&").Op("0xffffffff"))))
 		case "io":
 			// _IO(type, nr): the direction bits for "none" differ by arch.
-			parts = append(parts, conv(jen.Id("iocNone").Op("<<").Id("iocDirShift").Op("|").Op(fmt.Sprintf("%#x", tm.lit)), ""))
+			parts = append(parts, jen.Uint64().Call(jen.Id("iocNone").Op("<<").Id("iocDirShift").Op("|").Op(fmt.Sprintf("%#x", tm.lit))))
 		case "lit":
-			v := tm.lit
-			if v < 0 && !st.signed {
-				parts = append(parts, jen.Op("0x"+strconv.FormatUint(uint64(v)&(1<<(8*uint(st.size))-1), 16)))
-			} else {
-				parts = append(parts, jen.Lit(int(v)))
-			}
+			parts = append(parts, jen.Op("0x"+strconv.FormatUint(uint64(tm.lit)&(^uint64(0)>>(64-8*uint(st.size))), 16)))
 		}
 	}
 	if allZero {
 		return st
 	}
-	expr := jen.Add(parts[0])
-	for _, p := range parts[1:] {
-		expr = expr.Op("|").Add(p)
-	}
-	st.expr = expr
+	st.parts = parts
 	return st
 }
 
@@ -580,58 +574,6 @@ func (bg *builderGen) emitMethods() {
 		jen.If(jen.Id("bigEndian")).Block(jen.Return(jen.Id("m").Op("<<").Lit(16).Op("|").Id("m").Op(">>").Lit(16))),
 		jen.Return(jen.Id("m")),
 	)
-	for _, b := range bg.built {
-		s := b.spec
-		var doc strings.Builder
-		fmt.Fprintf(&doc, "%s prepares s for %s (Linux %s)", b.Go, b.opC, s.Since)
-		if s.CHelper == s.Name {
-			fmt.Fprintf(&doc, ", as io_uring_prep_%s in liburing does", s.Name)
-		}
-		doc.WriteString(".\n")
-		doc.WriteString(wrap(sentence(strings.Join(s.Doc, " ")), 90))
-		var keep []string
-		for _, a := range b.args {
-			if a.spec.Keep {
-				keep = append(keep, a.spec.Name)
-			}
-		}
-		doc.WriteString("\n\n")
-		if s.SQE128 {
-			doc.WriteString("s must start a 128-byte SQE slot (an IORING_SETUP_SQE128 ring, or two entries of an\nIORING_SETUP_SQE_MIXED ring); both halves are zeroed first, user_data included:\nset UserData after.")
-		} else {
-			doc.WriteString("The SQE is zeroed first, user_data included: set UserData after.")
-		}
-		switch len(keep) {
-		case 0:
-		case 1:
-			fmt.Fprintf(&doc, " The kernel uses %s after submission:\nit must stay alive and unmoved until the completion.", keep[0])
-		default:
-			fmt.Fprintf(&doc, " The kernel uses %s after submission:\nthey must stay alive and unmoved until the completion.", strings.Join(keep, ", "))
-		}
-		var params []jen.Code
-		for _, a := range b.args {
-			params = append(params, jen.Id(a.spec.Name).Add(typeCode(a.spec.Type, "")))
-		}
-		var body []jen.Code
-		if s.SQE128 {
-			body = append(body, jen.Op("*").Parens(jen.Op("*").Index(jen.Lit(2)).Id("SQE")).Parens(jen.Qual("unsafe", "Pointer").Call(jen.Id("s"))).Op("=").Index(jen.Lit(2)).Id("SQE").Values())
-		} else {
-			body = append(body, jen.Op("*").Id("s").Op("=").Id("SQE").Values())
-		}
-		body = append(body, jen.Id("s").Dot("Opcode").Op("=").Id(b.opGo))
-		for _, st := range b.stores {
-			if st.expr == nil {
-				continue
-			}
-			if st.access {
-				body = append(body, jen.Id("s").Dot("Set"+st.goName).Call(st.expr))
-			} else {
-				body = append(body, jen.Id("s").Dot(st.goName).Op("=").Add(st.expr))
-			}
-		}
-		f.Comment(doc.String())
-		f.Func().Params(jen.Id("s").Op("*").Id("SQE")).Id(b.Go).Params(params...).Block(body...)
-	}
 	e.put("builders.go", f)
 
 	// Every GOARCH Go supports, not only the ones laid out: the package
@@ -643,22 +585,127 @@ func (bg *builderGen) emitMethods() {
 		}
 	}
 	expr := strings.Join(big, " || ")
+	for _, be := range []bool{false, true} {
+		bf := e.newFile()
+		name, tag, order := "builders_little.go", "!("+expr+")", "little"
+		if be {
+			name, tag, order = "builders_big.go", expr, "big"
+		}
+		bf.HeaderComment("//go:build " + tag)
+		bf.Comment(fmt.Sprintf("The builders write the SQE as 64-bit words, each the OR of its fields\n"+
+			"shifted to their offsets (one store a word, nothing written twice); this\n"+
+			"file has the %s-endian shifts.", order))
+		bf.Line()
+		bf.Comment("bigEndian says whether poll masks need their halves swapped (see sqePollMask).")
+		bf.Const().Id("bigEndian").Op("=").Lit(be)
+		for _, b := range bg.built {
+			bg.method(bf, b, be)
+		}
+		e.put(name, bf)
+	}
 	tagged := func(name, tag string, defs ...jen.Code) {
 		bf := e.newFile()
 		bf.HeaderComment("//go:build " + tag)
 		bf.Const().Defs(defs...)
 		e.put(name, bf)
 	}
-	tagged("builders_big.go", expr,
-		jen.Comment("bigEndian says whether poll masks need their halves swapped (see sqePollMask).").Line().Id("bigEndian").Op("=").True())
-	tagged("builders_little.go", "!("+expr+")",
-		jen.Comment("bigEndian says whether poll masks need their halves swapped (see sqePollMask).").Line().Id("bigEndian").Op("=").False())
 	// _IO's direction field: asm-generic/ioctl.h, and the mips and powerpc
 	// asm/ioctl.h that override it (_IOC_NONE 1U, _IOC_DIRSHIFT 29).
 	alt := "mips || mipsle || mips64 || mips64le || ppc64 || ppc64le"
 	iocDoc := "iocNone and iocDirShift place _IO's \"no data\" direction (_IOC_NONE, _IOC_DIRSHIFT)\nfor ioctl-style command numbers."
 	tagged("builders_ioc.go", "!("+alt+")", jen.Comment(iocDoc).Line().Id("iocNone").Op("=").Lit(0), jen.Id("iocDirShift").Op("=").Lit(30))
 	tagged("builders_ioc_alt.go", alt, jen.Comment(iocDoc).Line().Id("iocNone").Op("=").Lit(1), jen.Id("iocDirShift").Op("=").Lit(29))
+}
+
+// method emits one builder for one byte order.
+func (bg *builderGen) method(f *jen.File, b *builder, be bool) {
+	s := b.spec
+	var doc strings.Builder
+	fmt.Fprintf(&doc, "%s prepares s for %s (Linux %s)", b.Go, b.opC, s.Since)
+	if s.CHelper == s.Name {
+		fmt.Fprintf(&doc, ", as io_uring_prep_%s in liburing does", s.Name)
+	}
+	doc.WriteString(".\n")
+	doc.WriteString(wrap(sentence(strings.Join(s.Doc, " ")), 90))
+	var keep []string
+	for _, a := range b.args {
+		if a.spec.Keep {
+			keep = append(keep, a.spec.Name)
+		}
+	}
+	doc.WriteString("\n\n")
+	if s.SQE128 {
+		doc.WriteString("s must start a 128-byte SQE slot (an IORING_SETUP_SQE128 ring, or two entries of an\nIORING_SETUP_SQE_MIXED ring); both halves are zeroed first, user_data included:\nset UserData after.")
+	} else {
+		doc.WriteString("The SQE is zeroed first, user_data included: set UserData after.")
+	}
+	switch len(keep) {
+	case 0:
+	case 1:
+		fmt.Fprintf(&doc, " The kernel uses %s after submission:\nit must stay alive and unmoved until the completion.", keep[0])
+	default:
+		fmt.Fprintf(&doc, " The kernel uses %s after submission:\nthey must stay alive and unmoved until the completion.", strings.Join(keep, ", "))
+	}
+	var params []jen.Code
+	for _, a := range b.args {
+		params = append(params, jen.Id(a.spec.Name).Add(typeCode(a.spec.Type, "")))
+	}
+	nw := 8
+	if s.SQE128 {
+		nw = 16
+	}
+	type part struct {
+		off, size int64
+		code      *jen.Statement
+		multi     bool
+		name      string
+	}
+	words := make([][]part, nw)
+	words[0] = append(words[0], part{0, 1, jen.Uint64().Call(jen.Id(b.opGo)), false, "opcode"})
+	for _, st := range b.stores {
+		if len(st.parts) == 0 {
+			continue
+		}
+		code := jen.Add(st.parts[0])
+		for _, p := range st.parts[1:] {
+			code = code.Op("|").Add(p)
+		}
+		words[st.offset/8] = append(words[st.offset/8], part{st.offset, st.size, code, len(st.parts) > 1, st.field})
+	}
+	// One composite literal: the compiler zeroes the SQE and stores the
+	// non-zero words, and the whole builder stays within the inlining budget.
+	var elems []jen.Code
+	for i, ps := range words {
+		if len(ps) == 0 {
+			continue
+		}
+		var x *jen.Statement
+		var names []string
+		for _, p := range ps {
+			shift := 8 * (p.off % 8)
+			if be {
+				shift = 8 * (8 - p.off%8 - p.size)
+			}
+			t := p.code
+			if shift != 0 {
+				if p.multi {
+					t = jen.Parens(t)
+				}
+				t = jen.Add(t).Op("<<").Lit(int(shift))
+			}
+			if x == nil {
+				x = jen.Add(t)
+			} else {
+				x = x.Op("|").Add(t)
+			}
+			names = append(names, p.name)
+		}
+		elems = append(elems, jen.Lit(i).Op(":").Add(x).Op(",").Comment(strings.Join(names, ", ")))
+	}
+	lit := jen.Index(jen.Lit(nw)).Uint64().Custom(jen.Options{Open: "{", Close: "}", Multi: true}, elems...)
+	body := []jen.Code{jen.Op("*").Parens(jen.Op("*").Index(jen.Lit(nw)).Uint64()).Parens(jen.Qual("unsafe", "Pointer").Call(jen.Id("s"))).Op("=").Add(lit)}
+	f.Comment(doc.String())
+	f.Func().Params(jen.Id("s").Op("*").Id("SQE")).Id(b.Go).Params(params...).Block(body...)
 }
 
 // emitTable writes uapitest/builders.go: every builder with its argument

@@ -3,7 +3,1709 @@
 
 package uapi
 
-const (
-	// bigEndian says whether poll masks need their halves swapped (see sqePollMask).
-	bigEndian = false
+import (
+	unix "golang.org/x/sys/unix"
+	"unsafe"
 )
+
+/*
+The builders write the SQE as 64-bit words, each the OR of its fields
+shifted to their offsets (one store a word, nothing written twice); this
+file has the little-endian shifts.
+*/
+
+// bigEndian says whether poll masks need their halves swapped (see sqePollMask).
+const bigEndian = false
+
+/*
+PrepNop prepares s for IORING_OP_NOP (Linux 5.1), as io_uring_prep_nop in liburing does.
+Does nothing; the completion proves the ring works.
+
+The SQE is zeroed first, user_data included: set UserData after.
+*/
+func (s *SQE) PrepNop() {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpNop) | 0xffffffff<<32, // opcode, fd
+	}
+}
+
+/*
+PrepNop128 prepares s for IORING_OP_NOP128 (Linux 6.19), as io_uring_prep_nop128 in liburing does.
+Does nothing in a 128-byte SQE.
+
+s must start a 128-byte SQE slot (an IORING_SETUP_SQE128 ring, or two entries of an
+IORING_SETUP_SQE_MIXED ring); both halves are zeroed first, user_data included:
+set UserData after.
+*/
+func (s *SQE) PrepNop128() {
+	*(*[16]uint64)(unsafe.Pointer(s)) = [16]uint64{
+		0: uint64(OpNop128) | 0xffffffff<<32, // opcode, fd
+	}
+}
+
+/*
+PrepRead prepares s for IORING_OP_READ (Linux 5.6), as io_uring_prep_read in liburing does.
+Reads len(buf) bytes from fd at offset into buf, like pread(2); offset ^uint64(0) reads at
+(and advances) the file position.
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses buf after submission:
+it must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepRead(fd int32, buf []byte, offset uint64) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpRead) | uint64(uint32(fd))<<32, // opcode, fd
+		1: offset,                                  // off
+		2: sqeSliceAddr(buf),                       // addr
+		3: uint64(uint32(len(buf))),                // len
+	}
+}
+
+/*
+PrepWrite prepares s for IORING_OP_WRITE (Linux 5.6), as io_uring_prep_write in liburing does.
+Writes buf to fd at offset, like pwrite(2); offset ^uint64(0) writes at (and advances) the
+file position.
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses buf after submission:
+it must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepWrite(fd int32, buf []byte, offset uint64) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpWrite) | uint64(uint32(fd))<<32, // opcode, fd
+		1: offset,                                   // off
+		2: sqeSliceAddr(buf),                        // addr
+		3: uint64(uint32(len(buf))),                 // len
+	}
+}
+
+/*
+PrepReadv prepares s for IORING_OP_READV (Linux 5.1), as io_uring_prep_readv in liburing does.
+Reads from fd at offset into the buffers of iovecs, like preadv(2).
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses iovecs after submission:
+it must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepReadv(fd int32, iovecs []unix.Iovec, offset uint64) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpReadv) | uint64(uint32(fd))<<32, // opcode, fd
+		1: offset,                                   // off
+		2: sqeSliceAddr(iovecs),                     // addr
+		3: uint64(uint32(len(iovecs))),              // len
+	}
+}
+
+/*
+PrepReadv2 prepares s for IORING_OP_READV (Linux 5.1), as io_uring_prep_readv2 in liburing does.
+Reads like PrepReadv with preadv2(2) flags (RWF_*).
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses iovecs after submission:
+it must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepReadv2(fd int32, iovecs []unix.Iovec, offset uint64, flags int32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpReadv) | uint64(uint32(fd))<<32,                // opcode, fd
+		1: offset,                                                  // off
+		2: sqeSliceAddr(iovecs),                                    // addr
+		3: uint64(uint32(len(iovecs))) | uint64(uint32(flags))<<32, // len, rw_flags
+	}
+}
+
+/*
+PrepWritev prepares s for IORING_OP_WRITEV (Linux 5.1), as io_uring_prep_writev in liburing does.
+Writes the buffers of iovecs to fd at offset, like pwritev(2).
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses iovecs after submission:
+it must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepWritev(fd int32, iovecs []unix.Iovec, offset uint64) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpWritev) | uint64(uint32(fd))<<32, // opcode, fd
+		1: offset,                                    // off
+		2: sqeSliceAddr(iovecs),                      // addr
+		3: uint64(uint32(len(iovecs))),               // len
+	}
+}
+
+/*
+PrepWritev2 prepares s for IORING_OP_WRITEV (Linux 5.1), as io_uring_prep_writev2 in liburing does.
+Writes like PrepWritev with pwritev2(2) flags (RWF_*).
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses iovecs after submission:
+it must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepWritev2(fd int32, iovecs []unix.Iovec, offset uint64, flags int32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpWritev) | uint64(uint32(fd))<<32,               // opcode, fd
+		1: offset,                                                  // off
+		2: sqeSliceAddr(iovecs),                                    // addr
+		3: uint64(uint32(len(iovecs))) | uint64(uint32(flags))<<32, // len, rw_flags
+	}
+}
+
+/*
+PrepReadFixed prepares s for IORING_OP_READ_FIXED (Linux 5.1), as io_uring_prep_read_fixed in liburing does.
+Reads into buf, which lies inside registered buffer bufIndex.
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses buf after submission:
+it must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepReadFixed(fd int32, buf []byte, offset uint64, bufIndex uint16) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpReadFixed) | uint64(uint32(fd))<<32, // opcode, fd
+		1: offset,                                       // off
+		2: sqeSliceAddr(buf),                            // addr
+		3: uint64(uint32(len(buf))),                     // len
+		5: uint64(bufIndex),                             // buf_index
+	}
+}
+
+/*
+PrepWriteFixed prepares s for IORING_OP_WRITE_FIXED (Linux 5.1), as io_uring_prep_write_fixed in liburing does.
+Writes buf, which lies inside registered buffer bufIndex.
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses buf after submission:
+it must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepWriteFixed(fd int32, buf []byte, offset uint64, bufIndex uint16) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpWriteFixed) | uint64(uint32(fd))<<32, // opcode, fd
+		1: offset,                                        // off
+		2: sqeSliceAddr(buf),                             // addr
+		3: uint64(uint32(len(buf))),                      // len
+		5: uint64(bufIndex),                              // buf_index
+	}
+}
+
+/*
+PrepReadvFixed prepares s for IORING_OP_READV_FIXED (Linux 6.15), as io_uring_prep_readv_fixed in liburing does.
+Reads into iovecs whose buffers lie inside registered buffer bufIndex.
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses iovecs after submission:
+it must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepReadvFixed(fd int32, iovecs []unix.Iovec, offset uint64, flags int32, bufIndex uint16) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpReadvFixed) | uint64(uint32(fd))<<32,           // opcode, fd
+		1: offset,                                                  // off
+		2: sqeSliceAddr(iovecs),                                    // addr
+		3: uint64(uint32(len(iovecs))) | uint64(uint32(flags))<<32, // len, rw_flags
+		5: uint64(bufIndex),                                        // buf_index
+	}
+}
+
+/*
+PrepWritevFixed prepares s for IORING_OP_WRITEV_FIXED (Linux 6.15), as io_uring_prep_writev_fixed in liburing does.
+Writes iovecs whose buffers lie inside registered buffer bufIndex.
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses iovecs after submission:
+it must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepWritevFixed(fd int32, iovecs []unix.Iovec, offset uint64, flags int32, bufIndex uint16) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpWritevFixed) | uint64(uint32(fd))<<32,          // opcode, fd
+		1: offset,                                                  // off
+		2: sqeSliceAddr(iovecs),                                    // addr
+		3: uint64(uint32(len(iovecs))) | uint64(uint32(flags))<<32, // len, rw_flags
+		5: uint64(bufIndex),                                        // buf_index
+	}
+}
+
+/*
+PrepReadMultishot prepares s for IORING_OP_READ_MULTISHOT (Linux 6.7), as io_uring_prep_read_multishot in liburing does.
+Reads repeatedly from fd (a pipe or socket) into buffers picked from provided-buffer group
+bufGroup, one completion per read, nbytes at most each (0: the buffer's size).
+
+The SQE is zeroed first, user_data included: set UserData after.
+*/
+func (s *SQE) PrepReadMultishot(fd int32, nbytes uint32, offset uint64, bufGroup uint16) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpReadMultishot) | uint64(uint8(SQEBufferSelect))<<8 | uint64(uint32(fd))<<32, // opcode, flags, fd
+		1: offset,                                                                               // off
+		3: uint64(nbytes),                                                                       // len
+		5: uint64(bufGroup),                                                                     // buf_group
+	}
+}
+
+/*
+PrepFsync prepares s for IORING_OP_FSYNC (Linux 5.1), as io_uring_prep_fsync in liburing does.
+Flushes fd like fsync(2), or like fdatasync(2) with IORING_FSYNC_DATASYNC.
+
+The SQE is zeroed first, user_data included: set UserData after.
+*/
+func (s *SQE) PrepFsync(fd int32, flags FsyncFlags) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpFsync) | uint64(uint32(fd))<<32, // opcode, fd
+		3: uint64(uint32(flags)) << 32,              // fsync_flags
+	}
+}
+
+/*
+PrepSyncFileRange prepares s for IORING_OP_SYNC_FILE_RANGE (Linux 5.2), as io_uring_prep_sync_file_range in liburing does.
+Syncs length bytes of fd from offset, like sync_file_range(2).
+
+The SQE is zeroed first, user_data included: set UserData after.
+*/
+func (s *SQE) PrepSyncFileRange(fd int32, length uint32, offset uint64, flags int32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpSyncFileRange) | uint64(uint32(fd))<<32, // opcode, fd
+		1: offset,                                           // off
+		3: uint64(length) | uint64(uint32(flags))<<32,       // len, sync_range_flags
+	}
+}
+
+/*
+PrepFallocate prepares s for IORING_OP_FALLOCATE (Linux 5.6), as io_uring_prep_fallocate in liburing does.
+Allocates or punches the range, like fallocate(2).
+
+The SQE is zeroed first, user_data included: set UserData after.
+*/
+func (s *SQE) PrepFallocate(fd int32, mode int32, offset uint64, length uint64) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpFallocate) | uint64(uint32(fd))<<32, // opcode, fd
+		1: offset,                                       // off
+		2: length,                                       // addr
+		3: uint64(uint32(mode)),                         // len
+	}
+}
+
+/*
+PrepFadvise prepares s for IORING_OP_FADVISE (Linux 5.6), as io_uring_prep_fadvise in liburing does.
+Declares an access pattern, like posix_fadvise(2).
+
+The SQE is zeroed first, user_data included: set UserData after.
+*/
+func (s *SQE) PrepFadvise(fd int32, offset uint64, length uint32, advice int32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpFadvise) | uint64(uint32(fd))<<32,  // opcode, fd
+		1: offset,                                      // off
+		3: uint64(length) | uint64(uint32(advice))<<32, // len, fadvise_advice
+	}
+}
+
+/*
+PrepFadvise64 prepares s for IORING_OP_FADVISE (Linux 6.12), as io_uring_prep_fadvise64 in liburing does.
+Declares an access pattern with a 64-bit length, like posix_fadvise(2).
+
+The SQE is zeroed first, user_data included: set UserData after.
+*/
+func (s *SQE) PrepFadvise64(fd int32, offset uint64, length int64, advice int32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpFadvise) | uint64(uint32(fd))<<32, // opcode, fd
+		1: offset,                                     // off
+		2: uint64(length),                             // addr
+		3: uint64(uint32(advice)) << 32,               // fadvise_advice
+	}
+}
+
+/*
+PrepMadvise prepares s for IORING_OP_MADVISE (Linux 5.6), as io_uring_prep_madvise in liburing does.
+Gives advice about the memory of b, like madvise(2).
+
+The SQE is zeroed first, user_data included: set UserData after.
+*/
+func (s *SQE) PrepMadvise(b []byte, advice int32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpMadvise) | 0xffffffff<<32,                  // opcode, fd
+		2: sqeSliceAddr(b),                                     // addr
+		3: uint64(uint32(len(b))) | uint64(uint32(advice))<<32, // len, fadvise_advice
+	}
+}
+
+/*
+PrepMadvise64 prepares s for IORING_OP_MADVISE (Linux 6.12), as io_uring_prep_madvise64 in liburing does.
+Gives advice about the memory of b with a 64-bit length, like madvise(2).
+
+The SQE is zeroed first, user_data included: set UserData after.
+*/
+func (s *SQE) PrepMadvise64(b []byte, advice int32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpMadvise) | 0xffffffff<<32, // opcode, fd
+		1: uint64(len(b)),                     // off
+		2: sqeSliceAddr(b),                    // addr
+		3: uint64(uint32(advice)) << 32,       // fadvise_advice
+	}
+}
+
+/*
+PrepFtruncate prepares s for IORING_OP_FTRUNCATE (Linux 6.9), as io_uring_prep_ftruncate in liburing does.
+Truncates fd to length bytes, like ftruncate(2).
+
+The SQE is zeroed first, user_data included: set UserData after.
+*/
+func (s *SQE) PrepFtruncate(fd int32, length int64) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpFtruncate) | uint64(uint32(fd))<<32, // opcode, fd
+		1: uint64(length),                               // off
+	}
+}
+
+/*
+PrepOpenat prepares s for IORING_OP_OPENAT (Linux 5.6), as io_uring_prep_openat in liburing does.
+Opens path relative to dirFD, like openat(2); path is NUL-terminated
+(unix.BytePtrFromString).
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses path after submission:
+it must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepOpenat(dirFD int32, path *byte, flags int32, mode uint32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpOpenat) | uint64(uint32(dirFD))<<32, // opcode, fd
+		2: uint64(uintptr(unsafe.Pointer(path))),        // addr
+		3: uint64(mode) | uint64(uint32(flags))<<32,     // len, open_flags
+	}
+}
+
+/*
+PrepOpenatDirect prepares s for IORING_OP_OPENAT (Linux 5.15), as io_uring_prep_openat_direct in liburing does.
+Opens like PrepOpenat into the registered file table at fileIndex
+(IORING_FILE_INDEX_ALLOC: any free slot, returned in the CQE). O_CLOEXEC is refused
+(EINVAL): a direct descriptor has no close-on-exec.
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses path after submission:
+it must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepOpenatDirect(dirFD int32, path *byte, flags int32, mode uint32, fileIndex uint32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpOpenat) | uint64(uint32(dirFD))<<32, // opcode, fd
+		2: uint64(uintptr(unsafe.Pointer(path))),        // addr
+		3: uint64(mode) | uint64(uint32(flags))<<32,     // len, open_flags
+		5: uint64(sqeDirectSlot(fileIndex)) << 32,       // file_index
+	}
+}
+
+/*
+PrepOpen prepares s for IORING_OP_OPENAT (Linux 5.6), as io_uring_prep_open in liburing does.
+Opens path relative to the working directory, like open(2).
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses path after submission:
+it must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepOpen(path *byte, flags int32, mode uint32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpOpenat) | uint64(unix.AT_FDCWD&0xffffffff)<<32, // opcode, fd
+		2: uint64(uintptr(unsafe.Pointer(path))),                   // addr
+		3: uint64(mode) | uint64(uint32(flags))<<32,                // len, open_flags
+	}
+}
+
+/*
+PrepOpenDirect prepares s for IORING_OP_OPENAT (Linux 5.15), as io_uring_prep_open_direct in liburing does.
+Opens like PrepOpen into the registered file table at fileIndex (IORING_FILE_INDEX_ALLOC:
+any free slot). O_CLOEXEC is refused (EINVAL): a direct descriptor has no close-on-exec.
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses path after submission:
+it must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepOpenDirect(path *byte, flags int32, mode uint32, fileIndex uint32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpOpenat) | uint64(unix.AT_FDCWD&0xffffffff)<<32, // opcode, fd
+		2: uint64(uintptr(unsafe.Pointer(path))),                   // addr
+		3: uint64(mode) | uint64(uint32(flags))<<32,                // len, open_flags
+		5: uint64(sqeDirectSlot(fileIndex)) << 32,                  // file_index
+	}
+}
+
+/*
+PrepOpenat2 prepares s for IORING_OP_OPENAT2 (Linux 5.6), as io_uring_prep_openat2 in liburing does.
+Opens path relative to dirFD with an open_how, like openat2(2).
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses path, how after submission:
+they must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepOpenat2(dirFD int32, path *byte, how *unix.OpenHow) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpOpenat2) | uint64(uint32(dirFD))<<32, // opcode, fd
+		1: uint64(uintptr(unsafe.Pointer(how))),          // off
+		2: uint64(uintptr(unsafe.Pointer(path))),         // addr
+		3: uint64(unix.SizeofOpenHow & 0xffffffff),       // len
+	}
+}
+
+/*
+PrepOpenat2Direct prepares s for IORING_OP_OPENAT2 (Linux 5.15), as io_uring_prep_openat2_direct in liburing does.
+Opens like PrepOpenat2 into the registered file table at fileIndex
+(IORING_FILE_INDEX_ALLOC: any free slot). O_CLOEXEC is refused (EINVAL): a direct
+descriptor has no close-on-exec.
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses path, how after submission:
+they must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepOpenat2Direct(dirFD int32, path *byte, how *unix.OpenHow, fileIndex uint32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpOpenat2) | uint64(uint32(dirFD))<<32, // opcode, fd
+		1: uint64(uintptr(unsafe.Pointer(how))),          // off
+		2: uint64(uintptr(unsafe.Pointer(path))),         // addr
+		3: uint64(unix.SizeofOpenHow & 0xffffffff),       // len
+		5: uint64(sqeDirectSlot(fileIndex)) << 32,        // file_index
+	}
+}
+
+/*
+PrepClose prepares s for IORING_OP_CLOSE (Linux 5.6), as io_uring_prep_close in liburing does.
+Closes fd, like close(2).
+
+The SQE is zeroed first, user_data included: set UserData after.
+*/
+func (s *SQE) PrepClose(fd int32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpClose) | uint64(uint32(fd))<<32, // opcode, fd
+	}
+}
+
+/*
+PrepCloseDirect prepares s for IORING_OP_CLOSE (Linux 5.15), as io_uring_prep_close_direct in liburing does.
+Closes the registered file at fileIndex.
+
+The SQE is zeroed first, user_data included: set UserData after.
+*/
+func (s *SQE) PrepCloseDirect(fileIndex uint32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpClose),           // opcode
+		5: uint64(fileIndex+1) << 32, // file_index
+	}
+}
+
+/*
+PrepStatx prepares s for IORING_OP_STATX (Linux 5.6), as io_uring_prep_statx in liburing does.
+Reads file status into statxbuf, like statx(2).
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses path, statxbuf after submission:
+they must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepStatx(dirFD int32, path *byte, flags int32, mask uint32, statxbuf *unix.Statx_t) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpStatx) | uint64(uint32(dirFD))<<32, // opcode, fd
+		1: uint64(uintptr(unsafe.Pointer(statxbuf))),   // off
+		2: uint64(uintptr(unsafe.Pointer(path))),       // addr
+		3: uint64(mask) | uint64(uint32(flags))<<32,    // len, statx_flags
+	}
+}
+
+/*
+PrepSplice prepares s for IORING_OP_SPLICE (Linux 5.7), as io_uring_prep_splice in liburing does.
+Moves nbytes from fdIn at offIn to fdOut at offOut, like splice(2); an offset of -1 means
+the file position (and is required for pipes).
+
+The SQE is zeroed first, user_data included: set UserData after.
+*/
+func (s *SQE) PrepSplice(fdIn int32, offIn int64, fdOut int32, offOut int64, nbytes uint32, spliceFlags uint32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpSplice) | uint64(uint32(fdOut))<<32, // opcode, fd
+		1: uint64(offOut),                               // off
+		2: uint64(offIn),                                // splice_off_in
+		3: uint64(nbytes) | uint64(spliceFlags)<<32,     // len, splice_flags
+		5: uint64(uint32(fdIn)) << 32,                   // splice_fd_in
+	}
+}
+
+/*
+PrepTee prepares s for IORING_OP_TEE (Linux 5.8), as io_uring_prep_tee in liburing does.
+Duplicates nbytes from pipe fdIn to pipe fdOut, like tee(2).
+
+The SQE is zeroed first, user_data included: set UserData after.
+*/
+func (s *SQE) PrepTee(fdIn int32, fdOut int32, nbytes uint32, spliceFlags uint32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpTee) | uint64(uint32(fdOut))<<32, // opcode, fd
+		3: uint64(nbytes) | uint64(spliceFlags)<<32,  // len, splice_flags
+		5: uint64(uint32(fdIn)) << 32,                // splice_fd_in
+	}
+}
+
+/*
+PrepFilesUpdate prepares s for IORING_OP_FILES_UPDATE (Linux 5.6), as io_uring_prep_files_update in liburing does.
+Replaces registered files from index offset on with fds (-1 clears a slot).
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses fds after submission:
+it must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepFilesUpdate(fds []int32, offset int32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpFilesUpdate) | 0xffffffff<<32, // opcode, fd
+		1: uint64(offset),                         // off
+		2: sqeSliceAddr(fds),                      // addr
+		3: uint64(uint32(len(fds))),               // len
+	}
+}
+
+/*
+PrepFixedFDInstall prepares s for IORING_OP_FIXED_FD_INSTALL (Linux 6.8), as io_uring_prep_fixed_fd_install in liburing does.
+Installs registered file fd as a regular file descriptor, returned in the CQE; O_CLOEXEC
+unless flags has IORING_FIXED_FD_NO_CLOEXEC.
+
+The SQE is zeroed first, user_data included: set UserData after.
+*/
+func (s *SQE) PrepFixedFDInstall(fd int32, flags FixedFDFlags) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpFixedFDInstall) | uint64(uint8(SQEFixedFile))<<8 | uint64(uint32(fd))<<32, // opcode, flags, fd
+		3: uint64(uint32(flags)) << 32,                                                        // install_fd_flags
+	}
+}
+
+/*
+PrepPipe prepares s for IORING_OP_PIPE (Linux 6.16), as io_uring_prep_pipe in liburing does.
+Creates a pipe, like pipe2(2); the kernel writes both descriptors to fds.
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses fds after submission:
+it must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepPipe(fds *[2]int32, flags int32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpPipe),                       // opcode
+		2: uint64(uintptr(unsafe.Pointer(fds))), // addr
+		3: uint64(uint32(flags)) << 32,          // pipe_flags
+	}
+}
+
+/*
+PrepPipeDirect prepares s for IORING_OP_PIPE (Linux 6.16), as io_uring_prep_pipe_direct in liburing does.
+Creates a pipe in the registered file table from fileIndex on (IORING_FILE_INDEX_ALLOC:
+any free slots); fds gets the two slots.
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses fds after submission:
+it must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepPipeDirect(fds *[2]int32, flags int32, fileIndex uint32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpPipe),                         // opcode
+		2: uint64(uintptr(unsafe.Pointer(fds))),   // addr
+		3: uint64(uint32(flags)) << 32,            // pipe_flags
+		5: uint64(sqeDirectSlot(fileIndex)) << 32, // file_index
+	}
+}
+
+/*
+PrepUnlinkat prepares s for IORING_OP_UNLINKAT (Linux 5.11), as io_uring_prep_unlinkat in liburing does.
+Removes path relative to dirFD, like unlinkat(2).
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses path after submission:
+it must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepUnlinkat(dirFD int32, path *byte, flags int32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpUnlinkat) | uint64(uint32(dirFD))<<32, // opcode, fd
+		2: uint64(uintptr(unsafe.Pointer(path))),          // addr
+		3: uint64(uint32(flags)) << 32,                    // unlink_flags
+	}
+}
+
+/*
+PrepUnlink prepares s for IORING_OP_UNLINKAT (Linux 5.11), as io_uring_prep_unlink in liburing does.
+Removes path relative to the working directory, like unlinkat(2).
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses path after submission:
+it must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepUnlink(path *byte, flags int32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpUnlinkat) | uint64(unix.AT_FDCWD&0xffffffff)<<32, // opcode, fd
+		2: uint64(uintptr(unsafe.Pointer(path))),                     // addr
+		3: uint64(uint32(flags)) << 32,                               // unlink_flags
+	}
+}
+
+/*
+PrepRenameat prepares s for IORING_OP_RENAMEAT (Linux 5.11), as io_uring_prep_renameat in liburing does.
+Renames, like renameat2(2).
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses oldPath, newPath after submission:
+they must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepRenameat(oldDirFD int32, oldPath *byte, newDirFD int32, newPath *byte, flags uint32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpRenameat) | uint64(uint32(oldDirFD))<<32, // opcode, fd
+		1: uint64(uintptr(unsafe.Pointer(newPath))),          // off
+		2: uint64(uintptr(unsafe.Pointer(oldPath))),          // addr
+		3: uint64(uint32(newDirFD)) | uint64(flags)<<32,      // len, rename_flags
+	}
+}
+
+/*
+PrepRename prepares s for IORING_OP_RENAMEAT (Linux 5.11), as io_uring_prep_rename in liburing does.
+Renames relative to the working directory, like rename(2).
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses oldPath, newPath after submission:
+they must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepRename(oldPath *byte, newPath *byte) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpRenameat) | uint64(unix.AT_FDCWD&0xffffffff)<<32, // opcode, fd
+		1: uint64(uintptr(unsafe.Pointer(newPath))),                  // off
+		2: uint64(uintptr(unsafe.Pointer(oldPath))),                  // addr
+		3: uint64(uint32(unix.AT_FDCWD & 0xffffffff)),                // len
+	}
+}
+
+/*
+PrepMkdirat prepares s for IORING_OP_MKDIRAT (Linux 5.15), as io_uring_prep_mkdirat in liburing does.
+Creates a directory, like mkdirat(2).
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses path after submission:
+it must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepMkdirat(dirFD int32, path *byte, mode uint32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpMkdirat) | uint64(uint32(dirFD))<<32, // opcode, fd
+		2: uint64(uintptr(unsafe.Pointer(path))),         // addr
+		3: uint64(mode),                                  // len
+	}
+}
+
+/*
+PrepMkdir prepares s for IORING_OP_MKDIRAT (Linux 5.15), as io_uring_prep_mkdir in liburing does.
+Creates a directory relative to the working directory, like mkdir(2).
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses path after submission:
+it must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepMkdir(path *byte, mode uint32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpMkdirat) | uint64(unix.AT_FDCWD&0xffffffff)<<32, // opcode, fd
+		2: uint64(uintptr(unsafe.Pointer(path))),                    // addr
+		3: uint64(mode),                                             // len
+	}
+}
+
+/*
+PrepSymlinkat prepares s for IORING_OP_SYMLINKAT (Linux 5.15), as io_uring_prep_symlinkat in liburing does.
+Creates linkPath (relative to newDirFD) pointing at target, like symlinkat(2).
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses target, linkPath after submission:
+they must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepSymlinkat(target *byte, newDirFD int32, linkPath *byte) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpSymlinkat) | uint64(uint32(newDirFD))<<32, // opcode, fd
+		1: uint64(uintptr(unsafe.Pointer(linkPath))),          // off
+		2: uint64(uintptr(unsafe.Pointer(target))),            // addr
+	}
+}
+
+/*
+PrepSymlink prepares s for IORING_OP_SYMLINKAT (Linux 5.15), as io_uring_prep_symlink in liburing does.
+Creates linkPath pointing at target, like symlink(2).
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses target, linkPath after submission:
+they must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepSymlink(target *byte, linkPath *byte) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpSymlinkat) | uint64(unix.AT_FDCWD&0xffffffff)<<32, // opcode, fd
+		1: uint64(uintptr(unsafe.Pointer(linkPath))),                  // off
+		2: uint64(uintptr(unsafe.Pointer(target))),                    // addr
+	}
+}
+
+/*
+PrepLinkat prepares s for IORING_OP_LINKAT (Linux 5.15), as io_uring_prep_linkat in liburing does.
+Creates a hard link, like linkat(2).
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses oldPath, newPath after submission:
+they must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepLinkat(oldDirFD int32, oldPath *byte, newDirFD int32, newPath *byte, flags int32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpLinkat) | uint64(uint32(oldDirFD))<<32,      // opcode, fd
+		1: uint64(uintptr(unsafe.Pointer(newPath))),             // off
+		2: uint64(uintptr(unsafe.Pointer(oldPath))),             // addr
+		3: uint64(uint32(newDirFD)) | uint64(uint32(flags))<<32, // len, hardlink_flags
+	}
+}
+
+/*
+PrepLink prepares s for IORING_OP_LINKAT (Linux 5.15), as io_uring_prep_link in liburing does.
+Creates a hard link relative to the working directory, like linkat(2).
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses oldPath, newPath after submission:
+they must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepLink(oldPath *byte, newPath *byte, flags int32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpLinkat) | uint64(unix.AT_FDCWD&0xffffffff)<<32,              // opcode, fd
+		1: uint64(uintptr(unsafe.Pointer(newPath))),                             // off
+		2: uint64(uintptr(unsafe.Pointer(oldPath))),                             // addr
+		3: uint64(uint32(unix.AT_FDCWD&0xffffffff)) | uint64(uint32(flags))<<32, // len, hardlink_flags
+	}
+}
+
+/*
+PrepGetxattr prepares s for IORING_OP_GETXATTR (Linux 5.19), as io_uring_prep_getxattr in liburing does.
+Reads extended attribute name of path into value, like getxattr(2).
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses name, value, path after submission:
+they must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepGetxattr(name *byte, value []byte, path *byte) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpGetxattr),                    // opcode
+		1: sqeSliceAddr(value),                   // off
+		2: uint64(uintptr(unsafe.Pointer(name))), // addr
+		3: uint64(uint32(len(value))),            // len
+		6: uint64(uintptr(unsafe.Pointer(path))), // addr3
+	}
+}
+
+/*
+PrepSetxattr prepares s for IORING_OP_SETXATTR (Linux 5.19), as io_uring_prep_setxattr in liburing does.
+Sets extended attribute name of path to value, like setxattr(2).
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses name, value, path after submission:
+they must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepSetxattr(name *byte, value []byte, path *byte, flags int32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpSetxattr),                                     // opcode
+		1: sqeSliceAddr(value),                                    // off
+		2: uint64(uintptr(unsafe.Pointer(name))),                  // addr
+		3: uint64(uint32(len(value))) | uint64(uint32(flags))<<32, // len, xattr_flags
+		6: uint64(uintptr(unsafe.Pointer(path))),                  // addr3
+	}
+}
+
+/*
+PrepFgetxattr prepares s for IORING_OP_FGETXATTR (Linux 5.19), as io_uring_prep_fgetxattr in liburing does.
+Reads extended attribute name of fd into value, like fgetxattr(2).
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses name, value after submission:
+they must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepFgetxattr(fd int32, name *byte, value []byte) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpFgetxattr) | uint64(uint32(fd))<<32, // opcode, fd
+		1: sqeSliceAddr(value),                          // off
+		2: uint64(uintptr(unsafe.Pointer(name))),        // addr
+		3: uint64(uint32(len(value))),                   // len
+	}
+}
+
+/*
+PrepFsetxattr prepares s for IORING_OP_FSETXATTR (Linux 5.19), as io_uring_prep_fsetxattr in liburing does.
+Sets extended attribute name of fd to value, like fsetxattr(2).
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses name, value after submission:
+they must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepFsetxattr(fd int32, name *byte, value []byte, flags int32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpFsetxattr) | uint64(uint32(fd))<<32,           // opcode, fd
+		1: sqeSliceAddr(value),                                    // off
+		2: uint64(uintptr(unsafe.Pointer(name))),                  // addr
+		3: uint64(uint32(len(value))) | uint64(uint32(flags))<<32, // len, xattr_flags
+	}
+}
+
+/*
+PrepPollAdd prepares s for IORING_OP_POLL_ADD (Linux 5.1), as io_uring_prep_poll_add in liburing does.
+Completes once when fd has one of the poll(2) events in pollMask.
+
+The SQE is zeroed first, user_data included: set UserData after.
+*/
+func (s *SQE) PrepPollAdd(fd int32, pollMask uint32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpPollAdd) | uint64(uint32(fd))<<32, // opcode, fd
+		3: uint64(sqePollMask(pollMask)) << 32,        // poll32_events
+	}
+}
+
+/*
+PrepPollMultishot prepares s for IORING_OP_POLL_ADD (Linux 5.13), as io_uring_prep_poll_multishot in liburing does.
+Completes each time fd has one of the events in pollMask, until cancelled.
+
+The SQE is zeroed first, user_data included: set UserData after.
+*/
+func (s *SQE) PrepPollMultishot(fd int32, pollMask uint32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpPollAdd) | uint64(uint32(fd))<<32,                       // opcode, fd
+		3: uint64(uint32(PollAddMulti)) | uint64(sqePollMask(pollMask))<<32, // len, poll32_events
+	}
+}
+
+/*
+PrepPollRemove prepares s for IORING_OP_POLL_REMOVE (Linux 5.1), as io_uring_prep_poll_remove in liburing does.
+Cancels the poll request whose user_data is userData.
+
+The SQE is zeroed first, user_data included: set UserData after.
+*/
+func (s *SQE) PrepPollRemove(userData uint64) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpPollRemove) | 0xffffffff<<32, // opcode, fd
+		2: userData,                              // addr
+	}
+}
+
+/*
+PrepPollUpdate prepares s for IORING_OP_POLL_REMOVE (Linux 5.13), as io_uring_prep_poll_update in liburing does.
+Updates the poll request oldUserData: its events (IORING_POLL_UPDATE_EVENTS) and user_data
+(IORING_POLL_UPDATE_USER_DATA), as flags say.
+
+The SQE is zeroed first, user_data included: set UserData after.
+*/
+func (s *SQE) PrepPollUpdate(oldUserData uint64, newUserData uint64, pollMask uint32, flags PollFlags) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpPollRemove) | 0xffffffff<<32,                     // opcode, fd
+		1: newUserData,                                               // off
+		2: oldUserData,                                               // addr
+		3: uint64(uint32(flags)) | uint64(sqePollMask(pollMask))<<32, // len, poll32_events
+	}
+}
+
+/*
+PrepEpollCtl prepares s for IORING_OP_EPOLL_CTL (Linux 5.6), as io_uring_prep_epoll_ctl in liburing does.
+Adds, modifies or removes fd in epoll instance epfd, like epoll_ctl(2).
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses ev after submission:
+it must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepEpollCtl(epfd int32, fd int32, op int32, ev *unix.EpollEvent) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpEpollCtl) | uint64(uint32(epfd))<<32, // opcode, fd
+		1: uint64(uint32(fd)),                            // off
+		2: uint64(uintptr(unsafe.Pointer(ev))),           // addr
+		3: uint64(uint32(op)),                            // len
+	}
+}
+
+/*
+PrepEpollWait prepares s for IORING_OP_EPOLL_WAIT (Linux 6.15), as io_uring_prep_epoll_wait in liburing does.
+Waits for events of epoll instance fd into events, like epoll_wait(2).
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses events after submission:
+it must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepEpollWait(fd int32, events []unix.EpollEvent, flags uint32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpEpollWait) | uint64(uint32(fd))<<32,    // opcode, fd
+		2: sqeSliceAddr(events),                            // addr
+		3: uint64(uint32(len(events))) | uint64(flags)<<32, // len, rw_flags
+	}
+}
+
+/*
+PrepTimeout prepares s for IORING_OP_TIMEOUT (Linux 5.4), as io_uring_prep_timeout in liburing does.
+Completes after ts, or once count other completions have been posted (0: only the time
+counts); flags: IORING_TIMEOUT_ABS, clock selection, IORING_TIMEOUT_MULTISHOT (6.4) ...
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses ts after submission:
+it must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepTimeout(ts *KernelTimespec, count uint32, flags TimeoutFlags) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpTimeout) | 0xffffffff<<32,  // opcode, fd
+		1: uint64(count),                       // off
+		2: uint64(uintptr(unsafe.Pointer(ts))), // addr
+		3: 0x1 | uint64(uint32(flags))<<32,     // len, timeout_flags
+	}
+}
+
+/*
+PrepTimeoutMultishot prepares s for IORING_OP_TIMEOUT (Linux 6.4).
+Completes every ts (with IORING_CQE_F_MORE), count times (0: until cancelled); flags adds
+clock selection.
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses ts after submission:
+it must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepTimeoutMultishot(ts *KernelTimespec, count uint32, flags TimeoutFlags) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpTimeout) | 0xffffffff<<32,                                 // opcode, fd
+		1: uint64(count),                                                      // off
+		2: uint64(uintptr(unsafe.Pointer(ts))),                                // addr
+		3: 0x1 | (uint64(uint32(flags))|uint64(uint32(TimeoutMultishot)))<<32, // len, timeout_flags
+	}
+}
+
+/*
+PrepTimeoutRemove prepares s for IORING_OP_TIMEOUT_REMOVE (Linux 5.5), as io_uring_prep_timeout_remove in liburing does.
+Cancels the timeout whose user_data is userData.
+
+The SQE is zeroed first, user_data included: set UserData after.
+*/
+func (s *SQE) PrepTimeoutRemove(userData uint64, flags TimeoutFlags) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpTimeoutRemove) | 0xffffffff<<32, // opcode, fd
+		2: userData,                                 // addr
+		3: uint64(uint32(flags)) << 32,              // timeout_flags
+	}
+}
+
+/*
+PrepTimeoutUpdate prepares s for IORING_OP_TIMEOUT_REMOVE (Linux 5.11), as io_uring_prep_timeout_update in liburing does.
+Re-arms the timeout whose user_data is userData with ts.
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses ts after submission:
+it must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepTimeoutUpdate(ts *KernelTimespec, userData uint64, flags TimeoutFlags) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpTimeoutRemove) | 0xffffffff<<32,                      // opcode, fd
+		1: uint64(uintptr(unsafe.Pointer(ts))),                           // off
+		2: userData,                                                      // addr
+		3: (uint64(uint32(flags)) | uint64(uint32(TimeoutUpdate))) << 32, // timeout_flags
+	}
+}
+
+/*
+PrepLinkTimeout prepares s for IORING_OP_LINK_TIMEOUT (Linux 5.5), as io_uring_prep_link_timeout in liburing does.
+Cancels the previous, linked request unless it completes within ts.
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses ts after submission:
+it must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepLinkTimeout(ts *KernelTimespec, flags TimeoutFlags) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpLinkTimeout) | 0xffffffff<<32, // opcode, fd
+		2: uint64(uintptr(unsafe.Pointer(ts))),    // addr
+		3: 0x1 | uint64(uint32(flags))<<32,        // len, timeout_flags
+	}
+}
+
+/*
+PrepCancel64 prepares s for IORING_OP_ASYNC_CANCEL (Linux 5.5), as io_uring_prep_cancel64 in liburing does.
+Cancels the request whose user_data is userData (all of them with IORING_ASYNC_CANCEL_ALL;
+any request with IORING_ASYNC_CANCEL_ANY).
+
+The SQE is zeroed first, user_data included: set UserData after.
+*/
+func (s *SQE) PrepCancel64(userData uint64, flags CancelFlags) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpAsyncCancel) | 0xffffffff<<32, // opcode, fd
+		2: userData,                               // addr
+		3: uint64(uint32(flags)) << 32,            // cancel_flags
+	}
+}
+
+/*
+PrepCancelFD prepares s for IORING_OP_ASYNC_CANCEL (Linux 5.19), as io_uring_prep_cancel_fd in liburing does.
+Cancels requests on fd (a registered file with IORING_ASYNC_CANCEL_FD_FIXED).
+
+The SQE is zeroed first, user_data included: set UserData after.
+*/
+func (s *SQE) PrepCancelFD(fd int32, flags CancelFlags) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpAsyncCancel) | uint64(uint32(fd))<<32,                // opcode, fd
+		3: (uint64(uint32(flags)) | uint64(uint32(AsyncCancelFD))) << 32, // cancel_flags
+	}
+}
+
+/*
+PrepCancelAny prepares s for IORING_OP_ASYNC_CANCEL (Linux 5.19).
+Cancels any pending request (every one with IORING_ASYNC_CANCEL_ALL).
+
+The SQE is zeroed first, user_data included: set UserData after.
+*/
+func (s *SQE) PrepCancelAny(flags CancelFlags) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpAsyncCancel) | 0xffffffff<<32,                         // opcode, fd
+		3: (uint64(uint32(flags)) | uint64(uint32(AsyncCancelAny))) << 32, // cancel_flags
+	}
+}
+
+/*
+PrepCancelOp prepares s for IORING_OP_ASYNC_CANCEL (Linux 6.6).
+Cancels requests with opcode op (combine with IORING_ASYNC_CANCEL_FD or
+IORING_ASYNC_CANCEL_ALL in flags to narrow or widen the match).
+
+The SQE is zeroed first, user_data included: set UserData after.
+*/
+func (s *SQE) PrepCancelOp(op Op, flags CancelFlags) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpAsyncCancel) | 0xffffffff<<32,                                         // opcode, fd
+		3: uint64(uint32(op)) | (uint64(uint32(flags))|uint64(uint32(AsyncCancelOp)))<<32, // len, cancel_flags
+	}
+}
+
+/*
+PrepSocket prepares s for IORING_OP_SOCKET (Linux 5.19), as io_uring_prep_socket in liburing does.
+Creates a socket, like socket(2).
+
+The SQE is zeroed first, user_data included: set UserData after.
+*/
+func (s *SQE) PrepSocket(domain int32, typ int32, protocol int32, flags uint32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpSocket) | uint64(uint32(domain))<<32, // opcode, fd
+		1: uint64(typ),                                   // off
+		3: uint64(uint32(protocol)) | uint64(flags)<<32,  // len, rw_flags
+	}
+}
+
+/*
+PrepSocketDirect prepares s for IORING_OP_SOCKET (Linux 5.19), as io_uring_prep_socket_direct in liburing does.
+Creates a socket in the registered file table at fileIndex (IORING_FILE_INDEX_ALLOC: any
+free slot).
+
+The SQE is zeroed first, user_data included: set UserData after.
+*/
+func (s *SQE) PrepSocketDirect(domain int32, typ int32, protocol int32, fileIndex uint32, flags uint32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpSocket) | uint64(uint32(domain))<<32, // opcode, fd
+		1: uint64(typ),                                   // off
+		3: uint64(uint32(protocol)) | uint64(flags)<<32,  // len, rw_flags
+		5: uint64(sqeDirectSlot(fileIndex)) << 32,        // file_index
+	}
+}
+
+/*
+PrepSocketDirectAlloc prepares s for IORING_OP_SOCKET (Linux 5.19), as io_uring_prep_socket_direct_alloc in liburing does.
+Creates a socket in any free slot of the registered file table.
+
+The SQE is zeroed first, user_data included: set UserData after.
+*/
+func (s *SQE) PrepSocketDirectAlloc(domain int32, typ int32, protocol int32, flags uint32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpSocket) | uint64(uint32(domain))<<32, // opcode, fd
+		1: uint64(typ),                                   // off
+		3: uint64(uint32(protocol)) | uint64(flags)<<32,  // len, rw_flags
+		5: uint64(uint32(FileIndexAlloc)) << 32,          // file_index
+	}
+}
+
+/*
+PrepConnect prepares s for IORING_OP_CONNECT (Linux 5.5), as io_uring_prep_connect in liburing does.
+Connects fd to sa, like connect(2).
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses sa after submission:
+it must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepConnect(fd int32, sa *unix.RawSockaddrAny, saLen uint32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpConnect) | uint64(uint32(fd))<<32, // opcode, fd
+		1: uint64(saLen),                              // off
+		2: uint64(uintptr(unsafe.Pointer(sa))),        // addr
+	}
+}
+
+/*
+PrepBind prepares s for IORING_OP_BIND (Linux 6.11), as io_uring_prep_bind in liburing does.
+Binds fd to sa, like bind(2).
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses sa after submission:
+it must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepBind(fd int32, sa *unix.RawSockaddrAny, saLen uint32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpBind) | uint64(uint32(fd))<<32, // opcode, fd
+		1: uint64(saLen),                           // off
+		2: uint64(uintptr(unsafe.Pointer(sa))),     // addr
+	}
+}
+
+/*
+PrepListen prepares s for IORING_OP_LISTEN (Linux 6.11), as io_uring_prep_listen in liburing does.
+Marks fd as accepting connections, like listen(2).
+
+The SQE is zeroed first, user_data included: set UserData after.
+*/
+func (s *SQE) PrepListen(fd int32, backlog int32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpListen) | uint64(uint32(fd))<<32, // opcode, fd
+		3: uint64(uint32(backlog)),                   // len
+	}
+}
+
+/*
+PrepAccept prepares s for IORING_OP_ACCEPT (Linux 5.5), as io_uring_prep_accept in liburing does.
+Accepts a connection on fd, like accept4(2); sa and saLen may be nil.
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses sa, saLen after submission:
+they must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepAccept(fd int32, sa *unix.RawSockaddrAny, saLen *uint32, flags int32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpAccept) | uint64(uint32(fd))<<32, // opcode, fd
+		1: uint64(uintptr(unsafe.Pointer(saLen))),    // off
+		2: uint64(uintptr(unsafe.Pointer(sa))),       // addr
+		3: uint64(uint32(flags)) << 32,               // accept_flags
+	}
+}
+
+/*
+PrepAcceptDirect prepares s for IORING_OP_ACCEPT (Linux 5.15), as io_uring_prep_accept_direct in liburing does.
+Accepts into the registered file table at fileIndex (IORING_FILE_INDEX_ALLOC: any free
+slot).
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses sa, saLen after submission:
+they must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepAcceptDirect(fd int32, sa *unix.RawSockaddrAny, saLen *uint32, flags int32, fileIndex uint32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpAccept) | uint64(uint32(fd))<<32, // opcode, fd
+		1: uint64(uintptr(unsafe.Pointer(saLen))),    // off
+		2: uint64(uintptr(unsafe.Pointer(sa))),       // addr
+		3: uint64(uint32(flags)) << 32,               // accept_flags
+		5: uint64(sqeDirectSlot(fileIndex)) << 32,    // file_index
+	}
+}
+
+/*
+PrepMultishotAccept prepares s for IORING_OP_ACCEPT (Linux 5.19), as io_uring_prep_multishot_accept in liburing does.
+Accepts connections on fd until cancelled, one completion each.
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses sa, saLen after submission:
+they must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepMultishotAccept(fd int32, sa *unix.RawSockaddrAny, saLen *uint32, flags int32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpAccept) | uint64(uint16(AcceptMultishot))<<16 | uint64(uint32(fd))<<32, // opcode, ioprio, fd
+		1: uint64(uintptr(unsafe.Pointer(saLen))),                                          // off
+		2: uint64(uintptr(unsafe.Pointer(sa))),                                             // addr
+		3: uint64(uint32(flags)) << 32,                                                     // accept_flags
+	}
+}
+
+/*
+PrepMultishotAcceptDirect prepares s for IORING_OP_ACCEPT (Linux 5.19), as io_uring_prep_multishot_accept_direct in liburing does.
+Accepts connections into free slots of the registered file table until cancelled.
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses sa, saLen after submission:
+they must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepMultishotAcceptDirect(fd int32, sa *unix.RawSockaddrAny, saLen *uint32, flags int32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpAccept) | uint64(uint16(AcceptMultishot))<<16 | uint64(uint32(fd))<<32, // opcode, ioprio, fd
+		1: uint64(uintptr(unsafe.Pointer(saLen))),                                          // off
+		2: uint64(uintptr(unsafe.Pointer(sa))),                                             // addr
+		3: uint64(uint32(flags)) << 32,                                                     // accept_flags
+		5: uint64(uint32(FileIndexAlloc)) << 32,                                            // file_index
+	}
+}
+
+/*
+PrepShutdown prepares s for IORING_OP_SHUTDOWN (Linux 5.11), as io_uring_prep_shutdown in liburing does.
+Shuts down part of a full-duplex connection, like shutdown(2).
+
+The SQE is zeroed first, user_data included: set UserData after.
+*/
+func (s *SQE) PrepShutdown(fd int32, how int32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpShutdown) | uint64(uint32(fd))<<32, // opcode, fd
+		3: uint64(uint32(how)),                         // len
+	}
+}
+
+/*
+PrepSend prepares s for IORING_OP_SEND (Linux 5.6), as io_uring_prep_send in liburing does.
+Sends buf on fd, like send(2).
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses buf after submission:
+it must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepSend(fd int32, buf []byte, flags int32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpSend) | uint64(uint32(fd))<<32,              // opcode, fd
+		2: sqeSliceAddr(buf),                                    // addr
+		3: uint64(uint32(len(buf))) | uint64(uint32(flags))<<32, // len, msg_flags
+	}
+}
+
+/*
+PrepSendto prepares s for IORING_OP_SEND (Linux 6.0), as io_uring_prep_sendto in liburing does.
+Sends buf on fd to sa, like sendto(2).
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses buf, sa after submission:
+they must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepSendto(fd int32, buf []byte, flags int32, sa *unix.RawSockaddrAny, saLen uint16) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpSend) | uint64(uint32(fd))<<32,              // opcode, fd
+		1: uint64(uintptr(unsafe.Pointer(sa))),                  // addr2
+		2: sqeSliceAddr(buf),                                    // addr
+		3: uint64(uint32(len(buf))) | uint64(uint32(flags))<<32, // len, msg_flags
+		5: uint64(saLen) << 32,                                  // addr_len
+	}
+}
+
+/*
+PrepSendBundle prepares s for IORING_OP_SEND (Linux 6.10), as io_uring_prep_send_bundle in liburing does.
+Sends up to length bytes from several buffers of a provided-buffer group at once; set
+SQEBufferSelect in Flags and the group with SetBufGroup.
+
+The SQE is zeroed first, user_data included: set UserData after.
+*/
+func (s *SQE) PrepSendBundle(fd int32, length uint32, flags int32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpSend) | uint64(uint16(RecvsendBundle))<<16 | uint64(uint32(fd))<<32, // opcode, ioprio, fd
+		3: uint64(length) | uint64(uint32(flags))<<32,                                   // len, msg_flags
+	}
+}
+
+/*
+PrepSendZC prepares s for IORING_OP_SEND_ZC (Linux 6.0), as io_uring_prep_send_zc in liburing does.
+Sends buf without copying it; a second CQE (IORING_CQE_F_NOTIF) says when buf may be
+reused. zcFlags: IORING_RECVSEND_POLL_FIRST ...
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses buf after submission:
+it must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepSendZC(fd int32, buf []byte, flags int32, zcFlags RecvSendFlags) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpSendZC) | uint64(uint16(zcFlags))<<16 | uint64(uint32(fd))<<32, // opcode, ioprio, fd
+		2: sqeSliceAddr(buf),                                                       // addr
+		3: uint64(uint32(len(buf))) | uint64(uint32(flags))<<32,                    // len, msg_flags
+	}
+}
+
+/*
+PrepSendZCFixed prepares s for IORING_OP_SEND_ZC (Linux 6.0), as io_uring_prep_send_zc_fixed in liburing does.
+Sends like PrepSendZC from buf inside registered buffer bufIndex.
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses buf after submission:
+it must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepSendZCFixed(fd int32, buf []byte, flags int32, zcFlags RecvSendFlags, bufIndex uint16) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpSendZC) | (uint64(uint16(zcFlags))|uint64(uint16(RecvsendFixedBuf)))<<16 | uint64(uint32(fd))<<32, // opcode, ioprio, fd
+		2: sqeSliceAddr(buf),                                                                                          // addr
+		3: uint64(uint32(len(buf))) | uint64(uint32(flags))<<32,                                                       // len, msg_flags
+		5: uint64(bufIndex),                                                                                           // buf_index
+	}
+}
+
+/*
+PrepSendmsg prepares s for IORING_OP_SENDMSG (Linux 5.3), as io_uring_prep_sendmsg in liburing does.
+Sends msg on fd, like sendmsg(2).
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses msg after submission:
+it must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepSendmsg(fd int32, msg *unix.Msghdr, flags uint32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpSendmsg) | uint64(uint32(fd))<<32, // opcode, fd
+		2: uint64(uintptr(unsafe.Pointer(msg))),       // addr
+		3: 0x1 | uint64(flags)<<32,                    // len, msg_flags
+	}
+}
+
+/*
+PrepSendmsgZC prepares s for IORING_OP_SENDMSG_ZC (Linux 6.1), as io_uring_prep_sendmsg_zc in liburing does.
+Sends msg without copying its data (see PrepSendZC).
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses msg after submission:
+it must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepSendmsgZC(fd int32, msg *unix.Msghdr, flags uint32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpSendmsgZC) | uint64(uint32(fd))<<32, // opcode, fd
+		2: uint64(uintptr(unsafe.Pointer(msg))),         // addr
+		3: 0x1 | uint64(flags)<<32,                      // len, msg_flags
+	}
+}
+
+/*
+PrepSendmsgZCFixed prepares s for IORING_OP_SENDMSG_ZC (Linux 6.15), as io_uring_prep_sendmsg_zc_fixed in liburing does.
+Sends msg without copying, its data inside registered buffer bufIndex.
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses msg after submission:
+it must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepSendmsgZCFixed(fd int32, msg *unix.Msghdr, flags uint32, bufIndex uint16) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpSendmsgZC) | uint64(uint16(RecvsendFixedBuf))<<16 | uint64(uint32(fd))<<32, // opcode, ioprio, fd
+		2: uint64(uintptr(unsafe.Pointer(msg))),                                                // addr
+		3: 0x1 | uint64(flags)<<32,                                                             // len, msg_flags
+		5: uint64(bufIndex),                                                                    // buf_index
+	}
+}
+
+/*
+PrepRecv prepares s for IORING_OP_RECV (Linux 5.6), as io_uring_prep_recv in liburing does.
+Receives into buf from fd, like recv(2).
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses buf after submission:
+it must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepRecv(fd int32, buf []byte, flags int32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpRecv) | uint64(uint32(fd))<<32,              // opcode, fd
+		2: sqeSliceAddr(buf),                                    // addr
+		3: uint64(uint32(len(buf))) | uint64(uint32(flags))<<32, // len, msg_flags
+	}
+}
+
+/*
+PrepRecvMultishot prepares s for IORING_OP_RECV (Linux 6.0), as io_uring_prep_recv_multishot in liburing does.
+Receives repeatedly until cancelled; buf is normally empty and SQEBufferSelect plus a
+buffer group pick the buffers.
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses buf after submission:
+it must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepRecvMultishot(fd int32, buf []byte, flags int32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpRecv) | uint64(uint16(RecvMultishot))<<16 | uint64(uint32(fd))<<32, // opcode, ioprio, fd
+		2: sqeSliceAddr(buf),                                                           // addr
+		3: uint64(uint32(len(buf))) | uint64(uint32(flags))<<32,                        // len, msg_flags
+	}
+}
+
+/*
+PrepRecvBundle prepares s for IORING_OP_RECV (Linux 6.10).
+Receives into several buffers of provided-buffer group bufGroup at once.
+
+The SQE is zeroed first, user_data included: set UserData after.
+*/
+func (s *SQE) PrepRecvBundle(fd int32, bufGroup uint16, flags int32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpRecv) | uint64(uint8(SQEBufferSelect))<<8 | uint64(uint16(RecvsendBundle))<<16 | uint64(uint32(fd))<<32, // opcode, flags, ioprio, fd
+		3: uint64(uint32(flags)) << 32,                                                                                      // msg_flags
+		5: uint64(bufGroup),                                                                                                 // buf_group
+	}
+}
+
+/*
+PrepRecvmsg prepares s for IORING_OP_RECVMSG (Linux 5.3), as io_uring_prep_recvmsg in liburing does.
+Receives into msg from fd, like recvmsg(2).
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses msg after submission:
+it must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepRecvmsg(fd int32, msg *unix.Msghdr, flags uint32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpRecvmsg) | uint64(uint32(fd))<<32, // opcode, fd
+		2: uint64(uintptr(unsafe.Pointer(msg))),       // addr
+		3: 0x1 | uint64(flags)<<32,                    // len, msg_flags
+	}
+}
+
+/*
+PrepRecvmsgMultishot prepares s for IORING_OP_RECVMSG (Linux 6.0), as io_uring_prep_recvmsg_multishot in liburing does.
+Receives messages repeatedly into provided buffers until cancelled; msg gives the name and
+control lengths of each io_uring_recvmsg_out.
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses msg after submission:
+it must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepRecvmsgMultishot(fd int32, msg *unix.Msghdr, flags uint32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpRecvmsg) | uint64(uint16(RecvMultishot))<<16 | uint64(uint32(fd))<<32, // opcode, ioprio, fd
+		2: uint64(uintptr(unsafe.Pointer(msg))),                                           // addr
+		3: 0x1 | uint64(flags)<<32,                                                        // len, msg_flags
+	}
+}
+
+/*
+PrepRecvZC prepares s for IORING_OP_RECV_ZC (Linux 6.15).
+Receives on fd through zero-copy receive queue ifqIdx (a registered zcrx instance), length
+bytes in all (0: until cancelled); the kernel requires IORING_RECV_MULTISHOT, which is
+always set.
+
+The SQE is zeroed first, user_data included: set UserData after.
+*/
+func (s *SQE) PrepRecvZC(fd int32, length uint32, ifqIdx uint32, ioprio RecvSendFlags) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpRecvZC) | (uint64(uint16(ioprio))|uint64(uint16(RecvMultishot)))<<16 | uint64(uint32(fd))<<32, // opcode, ioprio, fd
+		3: uint64(length),                                                                                         // len
+		5: uint64(ifqIdx) << 32,                                                                                   // zcrx_ifq_idx
+	}
+}
+
+/*
+PrepCmdSock prepares s for IORING_OP_URING_CMD (Linux 6.7), as io_uring_prep_cmd_sock in liburing does.
+Runs socket command cmdOp (SOCKET_URING_OP_*) on fd; optval is the option buffer for
+getsockopt and setsockopt.
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses optval after submission:
+it must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepCmdSock(cmdOp uint32, fd int32, level int32, optname int32, optval []byte) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpUringCmd) | uint64(uint32(fd))<<32,         // opcode, fd
+		1: uint64(cmdOp),                                       // cmd_op
+		2: uint64(uint32(level)) | uint64(uint32(optname))<<32, // level, optname
+		5: uint64(uint32(len(optval))) << 32,                   // optlen
+		6: sqeSliceAddr(optval),                                // optval
+	}
+}
+
+/*
+PrepCmdSIOCINQ prepares s for IORING_OP_URING_CMD (Linux 6.7).
+Returns the bytes queued for reading on socket fd in the CQE, like ioctl(SIOCINQ).
+
+The SQE is zeroed first, user_data included: set UserData after.
+*/
+func (s *SQE) PrepCmdSIOCINQ(fd int32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpUringCmd) | uint64(uint32(fd))<<32, // opcode, fd
+		1: uint64(uint32(SocketUringOpSIOCINQ)),        // cmd_op
+	}
+}
+
+/*
+PrepCmdSIOCOUTQ prepares s for IORING_OP_URING_CMD (Linux 6.7).
+Returns the bytes not yet sent on socket fd in the CQE, like ioctl(SIOCOUTQ).
+
+The SQE is zeroed first, user_data included: set UserData after.
+*/
+func (s *SQE) PrepCmdSIOCOUTQ(fd int32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpUringCmd) | uint64(uint32(fd))<<32, // opcode, fd
+		1: uint64(uint32(SocketUringOpSIOCOUTQ)),       // cmd_op
+	}
+}
+
+/*
+PrepCmdGetsockopt prepares s for IORING_OP_URING_CMD (Linux 6.7).
+Reads socket option level/optname of fd into optval, like getsockopt(2).
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses optval after submission:
+it must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepCmdGetsockopt(fd int32, level int32, optname int32, optval []byte) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpUringCmd) | uint64(uint32(fd))<<32,         // opcode, fd
+		1: uint64(uint32(SocketUringOpGetsockopt)),             // cmd_op
+		2: uint64(uint32(level)) | uint64(uint32(optname))<<32, // level, optname
+		5: uint64(uint32(len(optval))) << 32,                   // optlen
+		6: sqeSliceAddr(optval),                                // optval
+	}
+}
+
+/*
+PrepCmdSetsockopt prepares s for IORING_OP_URING_CMD (Linux 6.7).
+Sets socket option level/optname of fd from optval, like setsockopt(2).
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses optval after submission:
+it must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepCmdSetsockopt(fd int32, level int32, optname int32, optval []byte) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpUringCmd) | uint64(uint32(fd))<<32,         // opcode, fd
+		1: uint64(uint32(SocketUringOpSetsockopt)),             // cmd_op
+		2: uint64(uint32(level)) | uint64(uint32(optname))<<32, // level, optname
+		5: uint64(uint32(len(optval))) << 32,                   // optlen
+		6: sqeSliceAddr(optval),                                // optval
+	}
+}
+
+/*
+PrepCmdTXTimestamp prepares s for IORING_OP_URING_CMD (Linux 6.17).
+Reports the socket's transmit timestamps as CQEs (needs a CQE32 or CQE_MIXED ring).
+
+The SQE is zeroed first, user_data included: set UserData after.
+*/
+func (s *SQE) PrepCmdTXTimestamp(fd int32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpUringCmd) | uint64(uint32(fd))<<32, // opcode, fd
+		1: uint64(uint32(SocketUringOpTXTimestamp)),    // cmd_op
+	}
+}
+
+/*
+PrepCmdGetsockname prepares s for IORING_OP_URING_CMD (Linux 6.19), as io_uring_prep_cmd_getsockname in liburing does.
+Reads the local (peer = 0) or remote (peer = 1) address of fd into sa, like getsockname(2)
+or getpeername(2).
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses sa, saLen after submission:
+they must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepCmdGetsockname(fd int32, sa *unix.RawSockaddrAny, saLen *uint32, peer int32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpUringCmd) | uint64(uint32(fd))<<32, // opcode, fd
+		1: uint64(uint32(SocketUringOpGetsockname)),    // cmd_op
+		2: uint64(uintptr(unsafe.Pointer(sa))),         // addr
+		5: uint64(uint32(peer)) << 32,                  // optlen
+		6: uint64(uintptr(unsafe.Pointer(saLen))),      // addr3
+	}
+}
+
+/*
+PrepUringCmd prepares s for IORING_OP_URING_CMD (Linux 5.19), as io_uring_prep_uring_cmd in liburing does.
+Sends command cmdOp to the driver of fd; the command payload lives in the SQE past addr3
+(see Cmd).
+
+The SQE is zeroed first, user_data included: set UserData after.
+*/
+func (s *SQE) PrepUringCmd(cmdOp uint32, fd int32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpUringCmd) | uint64(uint32(fd))<<32, // opcode, fd
+		1: uint64(cmdOp),                               // cmd_op
+	}
+}
+
+/*
+PrepUringCmd128 prepares s for IORING_OP_URING_CMD128 (Linux 6.19), as io_uring_prep_uring_cmd128 in liburing does.
+Sends command cmdOp with an 80-byte payload (see Cmd) in a 128-byte SQE.
+
+s must start a 128-byte SQE slot (an IORING_SETUP_SQE128 ring, or two entries of an
+IORING_SETUP_SQE_MIXED ring); both halves are zeroed first, user_data included:
+set UserData after.
+*/
+func (s *SQE) PrepUringCmd128(cmdOp uint32, fd int32) {
+	*(*[16]uint64)(unsafe.Pointer(s)) = [16]uint64{
+		0: uint64(OpUringCmd128) | uint64(uint32(fd))<<32, // opcode, fd
+		1: uint64(cmdOp),                                  // cmd_op
+	}
+}
+
+/*
+PrepCmdDiscard prepares s for IORING_OP_URING_CMD (Linux 6.12), as io_uring_prep_cmd_discard in liburing does.
+Discards nbytes of block device fd from offset (BLOCK_URING_CMD_DISCARD).
+
+The SQE is zeroed first, user_data included: set UserData after.
+*/
+func (s *SQE) PrepCmdDiscard(fd int32, offset uint64, nbytes uint64) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpUringCmd) | uint64(uint32(fd))<<32, // opcode, fd
+		1: uint64(iocNone<<iocDirShift | 0x1200),       // cmd_op
+		2: offset,                                      // addr
+		6: nbytes,                                      // addr3
+	}
+}
+
+/*
+PrepMsgRing prepares s for IORING_OP_MSG_RING (Linux 5.18), as io_uring_prep_msg_ring in liburing does.
+Posts a CQE with res length and user_data data on the ring fd.
+
+The SQE is zeroed first, user_data included: set UserData after.
+*/
+func (s *SQE) PrepMsgRing(fd int32, length uint32, data uint64, flags MsgRingFlags) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpMsgRing) | uint64(uint32(fd))<<32, // opcode, fd
+		1: data,                                       // off
+		3: uint64(length) | uint64(uint32(flags))<<32, // len, msg_ring_flags
+	}
+}
+
+/*
+PrepMsgRingCQEFlags prepares s for IORING_OP_MSG_RING (Linux 6.2), as io_uring_prep_msg_ring_cqe_flags in liburing does.
+Posts a CQE like PrepMsgRing whose flags are cqeFlags.
+
+The SQE is zeroed first, user_data included: set UserData after.
+*/
+func (s *SQE) PrepMsgRingCQEFlags(fd int32, length uint32, data uint64, flags MsgRingFlags, cqeFlags uint32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpMsgRing) | uint64(uint32(fd))<<32,                                    // opcode, fd
+		1: data,                                                                          // off
+		3: uint64(length) | (uint64(uint32(flags))|uint64(uint32(MsgRingFlagsPass)))<<32, // len, msg_ring_flags
+		5: uint64(cqeFlags) << 32,                                                        // file_index
+	}
+}
+
+/*
+PrepMsgRingFD prepares s for IORING_OP_MSG_RING (Linux 6.0), as io_uring_prep_msg_ring_fd in liburing does.
+Sends registered file sourceFD of this ring to slot targetIndex of ring fd's file table
+(IORING_FILE_INDEX_ALLOC: any free slot).
+
+The SQE is zeroed first, user_data included: set UserData after.
+*/
+func (s *SQE) PrepMsgRingFD(fd int32, sourceFD int32, targetIndex uint32, data uint64, flags MsgRingFlags) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpMsgRing) | uint64(uint32(fd))<<32, // opcode, fd
+		1: data,                                       // off
+		2: uint64(MsgSendFD),                          // addr
+		3: uint64(uint32(flags)) << 32,                // msg_ring_flags
+		5: uint64(sqeDirectSlot(targetIndex)) << 32,   // file_index
+		6: uint64(sourceFD),                           // addr3
+	}
+}
+
+/*
+PrepMsgRingFDAlloc prepares s for IORING_OP_MSG_RING (Linux 6.0), as io_uring_prep_msg_ring_fd_alloc in liburing does.
+Sends registered file sourceFD to any free slot of ring fd's file table.
+
+The SQE is zeroed first, user_data included: set UserData after.
+*/
+func (s *SQE) PrepMsgRingFDAlloc(fd int32, sourceFD int32, data uint64, flags MsgRingFlags) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpMsgRing) | uint64(uint32(fd))<<32, // opcode, fd
+		1: data,                                       // off
+		2: uint64(MsgSendFD),                          // addr
+		3: uint64(uint32(flags)) << 32,                // msg_ring_flags
+		5: uint64(uint32(FileIndexAlloc)) << 32,       // file_index
+		6: uint64(sourceFD),                           // addr3
+	}
+}
+
+/*
+PrepProvideBuffers prepares s for IORING_OP_PROVIDE_BUFFERS (Linux 5.7), as io_uring_prep_provide_buffers in liburing does.
+Hands nr buffers of bufLen bytes each, laid out back to back from addr (&region[0]), to
+buffer group bufGroup with IDs from bufID on.
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses addr after submission:
+it must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepProvideBuffers(addr *byte, bufLen int32, nr int32, bufGroup uint16, bufID uint16) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpProvideBuffers) | uint64(uint32(nr))<<32, // opcode, fd
+		1: uint64(bufID),                                     // off
+		2: uint64(uintptr(unsafe.Pointer(addr))),             // addr
+		3: uint64(uint32(bufLen)),                            // len
+		5: uint64(bufGroup),                                  // buf_group
+	}
+}
+
+/*
+PrepRemoveBuffers prepares s for IORING_OP_REMOVE_BUFFERS (Linux 5.7), as io_uring_prep_remove_buffers in liburing does.
+Takes nr buffers back out of buffer group bufGroup.
+
+The SQE is zeroed first, user_data included: set UserData after.
+*/
+func (s *SQE) PrepRemoveBuffers(nr int32, bufGroup uint16) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpRemoveBuffers) | uint64(uint32(nr))<<32, // opcode, fd
+		5: uint64(bufGroup),                                 // buf_group
+	}
+}
+
+/*
+PrepWaitid prepares s for IORING_OP_WAITID (Linux 6.7), as io_uring_prep_waitid in liburing does.
+Waits for a child state change, like waitid(2); infop receives it.
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses infop after submission:
+it must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepWaitid(idtype int32, id int32, infop *unix.Siginfo, options int32, flags uint32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpWaitid) | uint64(uint32(id))<<32,  // opcode, fd
+		1: uint64(uintptr(unsafe.Pointer(infop))),     // addr2
+		3: uint64(uint32(idtype)) | uint64(flags)<<32, // len, waitid_flags
+		5: uint64(uint32(options)) << 32,              // file_index
+	}
+}
+
+/*
+PrepFutexWait prepares s for IORING_OP_FUTEX_WAIT (Linux 6.7), as io_uring_prep_futex_wait in liburing does.
+Waits while *futex equals val (under mask), like futex2 wait.
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses futex after submission:
+it must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepFutexWait(futex *uint32, val uint64, mask uint64, futexFlags uint32, flags uint32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpFutexWait) | uint64(futexFlags)<<32, // opcode, fd
+		1: val,                                          // off
+		2: uint64(uintptr(unsafe.Pointer(futex))),       // addr
+		3: uint64(flags) << 32,                          // futex_flags
+		6: mask,                                         // addr3
+	}
+}
+
+/*
+PrepFutexWake prepares s for IORING_OP_FUTEX_WAKE (Linux 6.7), as io_uring_prep_futex_wake in liburing does.
+Wakes up to val waiters of futex (under mask), like futex2 wake.
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses futex after submission:
+it must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepFutexWake(futex *uint32, val uint64, mask uint64, futexFlags uint32, flags uint32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpFutexWake) | uint64(futexFlags)<<32, // opcode, fd
+		1: val,                                          // off
+		2: uint64(uintptr(unsafe.Pointer(futex))),       // addr
+		3: uint64(flags) << 32,                          // futex_flags
+		6: mask,                                         // addr3
+	}
+}
+
+/*
+PrepFutexWaitv prepares s for IORING_OP_FUTEX_WAITV (Linux 6.7), as io_uring_prep_futex_waitv in liburing does.
+Waits on several futexes at once, like futex_waitv(2).
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses futexes after submission:
+it must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepFutexWaitv(futexes []FutexWaitv, flags uint32) {
+	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
+		0: uint64(OpFutexWaitv),                             // opcode
+		2: sqeSliceAddr(futexes),                            // addr
+		3: uint64(uint32(len(futexes))) | uint64(flags)<<32, // len, futex_flags
+	}
+}
