@@ -33,7 +33,7 @@ func TestBuildersMatchLiburingCrossArch(t *testing.T) {
 		t.Skipf("needs an amd64 host for the cross toolchains, not %s", runtime.GOARCH)
 	}
 	_, inc := liburingIncludes(t)
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+	goTool := goCommand(t)
 	here, err := os.Getwd()
 	if err != nil {
 		t.Fatal(err)
