@@ -348,7 +348,9 @@ func (r *Ring) mapRings() error {
 	if p.Flags&uapi.SetupNoMMap == 0 {
 		sqSize := int(p.SQOff.Array) + int(p.SQEntries)*4
 		if p.Flags&uapi.SetupNoSqarray != 0 {
-			sqSize = int(p.SQOff.Flags) + 4
+			// No array: the ring ends after its last scalar field.
+			o := p.SQOff
+			sqSize = int(max(o.Head, o.Tail, o.RingMask, o.RingEntries, o.Flags, o.Dropped)) + 4
 		}
 		cqSize := int(p.CQOff.CQEs) + int(p.CQEntries)*cqeSize
 		single := p.Features&uapi.FeatSingleMMap != 0
