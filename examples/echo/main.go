@@ -27,6 +27,7 @@ func main() {
 	bufSize := flag.Int("bufsize", 16384, "bytes per provided buffer")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to this file")
 	procs := flag.Int("procs", 0, "GOMAXPROCS (0: workers+1)")
+	spin := flag.Duration("spin", 0, "how long a worker polls for more work before it sleeps")
 	flag.Parse()
 	// Every worker spends its idle time blocked in io_uring_enter, holding
 	// its P in a system call. With a P to spare the scheduler leaves those
@@ -54,7 +55,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "echo:", err)
 		os.Exit(2)
 	}
-	s, err := Listen(Config{Addr: ap, Workers: *workers, Entries: uint32(*entries), Buffers: *buffers, BufSize: *bufSize})
+	s, err := Listen(Config{Addr: ap, Workers: *workers, Entries: uint32(*entries), Buffers: *buffers, BufSize: *bufSize, Spin: *spin})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "echo:", err)
 		os.Exit(1)

@@ -24,6 +24,13 @@ type Config struct {
 	Entries uint32         // SQ entries per ring
 	Buffers int            // provided buffers per ring (a power of two)
 	BufSize int            // bytes per buffer
+	// Spin keeps a worker polling its ring (no system call while nothing
+	// is pending) for this long after its last completion before it
+	// sleeps in io_uring_enter: under load the next request usually
+	// arrives within it, and the worker saves a sleep and a wakeup. It
+	// costs CPU: with the load generator on the same two cores (bench/echo)
+	// 20 us and 100 us measured slower than 0, the default.
+	Spin time.Duration
 }
 
 // Server is an echo server: per worker one ring and goroutine, and per
@@ -191,7 +198,9 @@ func (w *worker) bound() netip.AddrPort {
 func (w *worker) setup(acceptor bool) error {
 	var err error
 	w.r, err = ring.New(w.cfg.Entries,
-		ring.WithFlags(uapi.SetupSingleIssuer|uapi.SetupDeferTaskrun|uapi.SetupSubmitAll),
+		// TASKRUN_FLAG: the kernel flags pending task work in the SQ ring,
+		// so polling needs no system call until there is work.
+		ring.WithFlags(uapi.SetupSingleIssuer|uapi.SetupDeferTaskrun|uapi.SetupTaskrunFlag|uapi.SetupSubmitAll),
 		ring.WithCQSize(w.cfg.Entries*4))
 	if err != nil {
 		// Kernels before 6.1 lack DEFER_TASKRUN.
@@ -345,18 +354,44 @@ func (w *worker) loop() error {
 			return err
 		}
 		w.reap(cqes)
+		if w.cfg.Spin > 0 {
+			w.spin(cqes)
+		}
 		w.publish()
 	}
 }
 
+// spin polls the ring until no completion has come for cfg.Spin: pending
+// task work shows as IORING_SQ_TASKRUN, which PeekBatch (inside reap)
+// checks before it enters the kernel, without waiting, to run it.
+func (w *worker) spin(cqes []*uapi.CQE) {
+	last := time.Now()
+	for !w.stop.Load() {
+		if w.r.SQReady() > 0 {
+			if _, err := w.r.Submit(); err != nil && !errors.Is(err, unix.EBUSY) && !errors.Is(err, unix.EAGAIN) {
+				return
+			}
+		}
+		if w.reap(cqes) > 0 {
+			last = time.Now()
+			continue
+		}
+		if time.Since(last) > w.cfg.Spin {
+			return
+		}
+	}
+}
+
 // reap handles every completion available, then returns buffers and
-// re-arms receives in one go.
-func (w *worker) reap(cqes []*uapi.CQE) {
+// re-arms receives in one go. It returns how many it handled.
+func (w *worker) reap(cqes []*uapi.CQE) int {
+	total := 0
 	for {
 		n := w.r.PeekBatch(cqes)
 		if n == 0 {
 			break
 		}
+		total += n
 		for _, c := range cqes[:n] {
 			w.handle(c)
 		}
@@ -372,6 +407,7 @@ func (w *worker) reap(cqes []*uapi.CQE) {
 		}
 		w.rearm = w.rearm[:0]
 	}
+	return total
 }
 
 func (w *worker) conn(fd int32) *conn {
