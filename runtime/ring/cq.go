@@ -85,7 +85,7 @@ func (r *Ring) WaitCQETimeout(d time.Duration) (*uapi.CQE, error) {
 // releasing its slot to the kernel and, for the final completion of a
 // request, any values Keep holds for its user data.
 func (r *Ring) CQESeen(c *uapi.CQE) {
-	if r.keep != nil {
+	if len(r.keep) > 0 {
 		r.release1(c)
 	}
 	n := uint32(1)
@@ -141,7 +141,7 @@ func (r *Ring) peekBatch(cqes []*uapi.CQE) int {
 // CQAdvance marks the next n completions (as returned by PeekBatch) seen.
 func (r *Ring) CQAdvance(n uint32) {
 	head := *r.cq.khead
-	if !r.cq.mixed && r.keep == nil {
+	if !r.cq.mixed && len(r.keep) == 0 {
 		atomic.StoreUint32(r.cq.khead, head+n)
 		return
 	}
@@ -152,7 +152,7 @@ func (r *Ring) CQAdvance(n uint32) {
 			n++
 			continue
 		}
-		if r.keep != nil {
+		if len(r.keep) > 0 {
 			r.release1(c)
 		}
 		if r.cq.mixed && c.Flags&uapi.CQEF32 != 0 {

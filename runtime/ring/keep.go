@@ -16,6 +16,11 @@ import (
 // that use Keep, and such requests must post a completion (no
 // IOSQE_CQE_SKIP_SUCCESS), or the values stay until Close.
 //
+// Pass a pointer (&buf[0] keeps all of buf's array alive, as does a *T):
+// unlike a slice, a pointer converts to any without an allocation, which
+// makes Keep allocation-free once the map has grown to the number of
+// requests in flight.
+//
 // The zero-overhead path is not to call Keep: then the caller guarantees
 // that everything an SQE references was allocated on the heap (for
 // example with make or new and stored somewhere reachable) and stays
