@@ -189,3 +189,75 @@ func ExampleWithMemory() {
 	fmt.Println(r.Params().SQEntries, r.Flags()&uapi.SetupNoMMap != 0)
 	// Output: 16 true
 }
+
+// A ring for one goroutine that does all its own submitting and reaping:
+// SINGLE_ISSUER with DEFER_TASKRUN runs completion work only when this
+// goroutine waits, with no interrupts. New locks the goroutine to its thread.
+func ExampleWithFlags() {
+	r, err := ring.New(8, ring.WithFlags(uapi.SetupSingleIssuer|uapi.SetupDeferTaskrun))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer r.Close()
+
+	for i := range 3 {
+		sqe := r.SQE()
+		sqe.PrepNop()
+		sqe.UserData = uint64(i + 1)
+	}
+	if _, err := r.SubmitAndWait(3); err != nil {
+		log.Fatal(err)
+	}
+	for range 3 {
+		cqe, err := r.WaitCQE()
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Print(cqe.UserData, " ")
+		r.CQESeen(cqe)
+	}
+	fmt.Println()
+	// Output: 1 2 3
+}
+
+// Keep holds a buffer for a read that completes later, here when a pipe
+// gets data; the ring lets go of it once the completion has been seen.
+func ExampleRing_Keep() {
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		log.Fatal(err)
+	}
+	defer unix.Close(p[0])
+	defer unix.Close(p[1])
+
+	r, err := ring.New(4)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer r.Close()
+
+	func() {
+		buf := make([]byte, 16) // referenced only by the SQE and Keep
+		sqe := r.SQE()
+		sqe.PrepRead(int32(p[0]), buf, 0)
+		sqe.UserData = 7
+		r.Keep(7, &buf[0])
+	}()
+	if _, err := r.Submit(); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("kept while in flight:", r.Kept())
+
+	unix.Write(p[1], []byte("late data"))
+	cqe, err := r.WaitCQE()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("read", cqe.Res, "bytes")
+	r.CQESeen(cqe)
+	fmt.Println("kept after the completion:", r.Kept())
+	// Output:
+	// kept while in flight: 1
+	// read 9 bytes
+	// kept after the completion: 0
+}
