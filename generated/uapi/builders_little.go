@@ -24,9 +24,9 @@ Does nothing; the completion proves the ring works.
 The SQE is zeroed first, user_data included: set UserData after.
 */
 func (s *SQE) PrepNop() {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpNop) | 0xffffffff<<32, // opcode, fd
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpNop) | 0xffffffff<<32 // opcode, fd
 }
 
 /*
@@ -38,9 +38,9 @@ IORING_SETUP_SQE_MIXED ring); both halves are zeroed first, user_data included:
 set UserData after.
 */
 func (s *SQE) PrepNop128() {
-	*(*[16]uint64)(unsafe.Pointer(s)) = [16]uint64{
-		0: uint64(OpNop128) | 0xffffffff<<32, // opcode, fd
-	}
+	w := (*[16]uint64)(unsafe.Pointer(s))
+	*w = [16]uint64{}
+	w[0] = uint64(OpNop128) | 0xffffffff<<32 // opcode, fd
 }
 
 /*
@@ -52,12 +52,12 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 it must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepRead(fd int32, buf []byte, offset uint64) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpRead) | uint64(uint32(fd))<<32, // opcode, fd
-		1: offset,                                  // off
-		2: sqeSliceAddr(buf),                       // addr
-		3: uint64(uint32(len(buf))),                // len
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpRead) | uint64(uint32(fd))<<32 // opcode, fd
+	w[1] = offset                                  // off
+	w[2] = sqeSliceAddr(buf)                       // addr
+	w[3] = uint64(uint32(len(buf)))                // len
 }
 
 /*
@@ -69,12 +69,12 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 it must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepWrite(fd int32, buf []byte, offset uint64) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpWrite) | uint64(uint32(fd))<<32, // opcode, fd
-		1: offset,                                   // off
-		2: sqeSliceAddr(buf),                        // addr
-		3: uint64(uint32(len(buf))),                 // len
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpWrite) | uint64(uint32(fd))<<32 // opcode, fd
+	w[1] = offset                                   // off
+	w[2] = sqeSliceAddr(buf)                        // addr
+	w[3] = uint64(uint32(len(buf)))                 // len
 }
 
 /*
@@ -85,12 +85,12 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 it must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepReadv(fd int32, iovecs []unix.Iovec, offset uint64) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpReadv) | uint64(uint32(fd))<<32, // opcode, fd
-		1: offset,                                   // off
-		2: sqeSliceAddr(iovecs),                     // addr
-		3: uint64(uint32(len(iovecs))),              // len
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpReadv) | uint64(uint32(fd))<<32 // opcode, fd
+	w[1] = offset                                   // off
+	w[2] = sqeSliceAddr(iovecs)                     // addr
+	w[3] = uint64(uint32(len(iovecs)))              // len
 }
 
 /*
@@ -101,12 +101,12 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 it must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepReadv2(fd int32, iovecs []unix.Iovec, offset uint64, flags int32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpReadv) | uint64(uint32(fd))<<32,                // opcode, fd
-		1: offset,                                                  // off
-		2: sqeSliceAddr(iovecs),                                    // addr
-		3: uint64(uint32(len(iovecs))) | uint64(uint32(flags))<<32, // len, rw_flags
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpReadv) | uint64(uint32(fd))<<32                // opcode, fd
+	w[1] = offset                                                  // off
+	w[2] = sqeSliceAddr(iovecs)                                    // addr
+	w[3] = uint64(uint32(len(iovecs))) | uint64(uint32(flags))<<32 // len, rw_flags
 }
 
 /*
@@ -117,12 +117,12 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 it must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepWritev(fd int32, iovecs []unix.Iovec, offset uint64) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpWritev) | uint64(uint32(fd))<<32, // opcode, fd
-		1: offset,                                    // off
-		2: sqeSliceAddr(iovecs),                      // addr
-		3: uint64(uint32(len(iovecs))),               // len
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpWritev) | uint64(uint32(fd))<<32 // opcode, fd
+	w[1] = offset                                    // off
+	w[2] = sqeSliceAddr(iovecs)                      // addr
+	w[3] = uint64(uint32(len(iovecs)))               // len
 }
 
 /*
@@ -133,12 +133,12 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 it must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepWritev2(fd int32, iovecs []unix.Iovec, offset uint64, flags int32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpWritev) | uint64(uint32(fd))<<32,               // opcode, fd
-		1: offset,                                                  // off
-		2: sqeSliceAddr(iovecs),                                    // addr
-		3: uint64(uint32(len(iovecs))) | uint64(uint32(flags))<<32, // len, rw_flags
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpWritev) | uint64(uint32(fd))<<32               // opcode, fd
+	w[1] = offset                                                  // off
+	w[2] = sqeSliceAddr(iovecs)                                    // addr
+	w[3] = uint64(uint32(len(iovecs))) | uint64(uint32(flags))<<32 // len, rw_flags
 }
 
 /*
@@ -149,13 +149,13 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 it must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepReadFixed(fd int32, buf []byte, offset uint64, bufIndex uint16) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpReadFixed) | uint64(uint32(fd))<<32, // opcode, fd
-		1: offset,                                       // off
-		2: sqeSliceAddr(buf),                            // addr
-		3: uint64(uint32(len(buf))),                     // len
-		5: uint64(bufIndex),                             // buf_index
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpReadFixed) | uint64(uint32(fd))<<32 // opcode, fd
+	w[1] = offset                                       // off
+	w[2] = sqeSliceAddr(buf)                            // addr
+	w[3] = uint64(uint32(len(buf)))                     // len
+	w[5] = uint64(bufIndex)                             // buf_index
 }
 
 /*
@@ -166,13 +166,13 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 it must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepWriteFixed(fd int32, buf []byte, offset uint64, bufIndex uint16) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpWriteFixed) | uint64(uint32(fd))<<32, // opcode, fd
-		1: offset,                                        // off
-		2: sqeSliceAddr(buf),                             // addr
-		3: uint64(uint32(len(buf))),                      // len
-		5: uint64(bufIndex),                              // buf_index
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpWriteFixed) | uint64(uint32(fd))<<32 // opcode, fd
+	w[1] = offset                                        // off
+	w[2] = sqeSliceAddr(buf)                             // addr
+	w[3] = uint64(uint32(len(buf)))                      // len
+	w[5] = uint64(bufIndex)                              // buf_index
 }
 
 /*
@@ -183,13 +183,13 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 it must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepReadvFixed(fd int32, iovecs []unix.Iovec, offset uint64, flags int32, bufIndex uint16) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpReadvFixed) | uint64(uint32(fd))<<32,           // opcode, fd
-		1: offset,                                                  // off
-		2: sqeSliceAddr(iovecs),                                    // addr
-		3: uint64(uint32(len(iovecs))) | uint64(uint32(flags))<<32, // len, rw_flags
-		5: uint64(bufIndex),                                        // buf_index
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpReadvFixed) | uint64(uint32(fd))<<32           // opcode, fd
+	w[1] = offset                                                  // off
+	w[2] = sqeSliceAddr(iovecs)                                    // addr
+	w[3] = uint64(uint32(len(iovecs))) | uint64(uint32(flags))<<32 // len, rw_flags
+	w[5] = uint64(bufIndex)                                        // buf_index
 }
 
 /*
@@ -200,13 +200,13 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 it must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepWritevFixed(fd int32, iovecs []unix.Iovec, offset uint64, flags int32, bufIndex uint16) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpWritevFixed) | uint64(uint32(fd))<<32,          // opcode, fd
-		1: offset,                                                  // off
-		2: sqeSliceAddr(iovecs),                                    // addr
-		3: uint64(uint32(len(iovecs))) | uint64(uint32(flags))<<32, // len, rw_flags
-		5: uint64(bufIndex),                                        // buf_index
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpWritevFixed) | uint64(uint32(fd))<<32          // opcode, fd
+	w[1] = offset                                                  // off
+	w[2] = sqeSliceAddr(iovecs)                                    // addr
+	w[3] = uint64(uint32(len(iovecs))) | uint64(uint32(flags))<<32 // len, rw_flags
+	w[5] = uint64(bufIndex)                                        // buf_index
 }
 
 /*
@@ -217,12 +217,12 @@ bufGroup, one completion per read, nbytes at most each (0: the buffer's size).
 The SQE is zeroed first, user_data included: set UserData after.
 */
 func (s *SQE) PrepReadMultishot(fd int32, nbytes uint32, offset uint64, bufGroup uint16) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpReadMultishot) | uint64(uint8(SQEBufferSelect))<<8 | uint64(uint32(fd))<<32, // opcode, flags, fd
-		1: offset,                                                                               // off
-		3: uint64(nbytes),                                                                       // len
-		5: uint64(bufGroup),                                                                     // buf_group
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpReadMultishot) | uint64(uint8(SQEBufferSelect))<<8 | uint64(uint32(fd))<<32 // opcode, flags, fd
+	w[1] = offset                                                                               // off
+	w[3] = uint64(nbytes)                                                                       // len
+	w[5] = uint64(bufGroup)                                                                     // buf_group
 }
 
 /*
@@ -232,10 +232,10 @@ Flushes fd like fsync(2), or like fdatasync(2) with IORING_FSYNC_DATASYNC.
 The SQE is zeroed first, user_data included: set UserData after.
 */
 func (s *SQE) PrepFsync(fd int32, flags FsyncFlags) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpFsync) | uint64(uint32(fd))<<32, // opcode, fd
-		3: uint64(uint32(flags)) << 32,              // fsync_flags
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpFsync) | uint64(uint32(fd))<<32 // opcode, fd
+	w[3] = uint64(uint32(flags)) << 32              // fsync_flags
 }
 
 /*
@@ -245,11 +245,11 @@ Syncs length bytes of fd from offset, like sync_file_range(2).
 The SQE is zeroed first, user_data included: set UserData after.
 */
 func (s *SQE) PrepSyncFileRange(fd int32, length uint32, offset uint64, flags int32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpSyncFileRange) | uint64(uint32(fd))<<32, // opcode, fd
-		1: offset,                                           // off
-		3: uint64(length) | uint64(uint32(flags))<<32,       // len, sync_range_flags
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpSyncFileRange) | uint64(uint32(fd))<<32 // opcode, fd
+	w[1] = offset                                           // off
+	w[3] = uint64(length) | uint64(uint32(flags))<<32       // len, sync_range_flags
 }
 
 /*
@@ -259,12 +259,12 @@ Allocates or punches the range, like fallocate(2).
 The SQE is zeroed first, user_data included: set UserData after.
 */
 func (s *SQE) PrepFallocate(fd int32, mode int32, offset uint64, length uint64) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpFallocate) | uint64(uint32(fd))<<32, // opcode, fd
-		1: offset,                                       // off
-		2: length,                                       // addr
-		3: uint64(uint32(mode)),                         // len
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpFallocate) | uint64(uint32(fd))<<32 // opcode, fd
+	w[1] = offset                                       // off
+	w[2] = length                                       // addr
+	w[3] = uint64(uint32(mode))                         // len
 }
 
 /*
@@ -274,11 +274,11 @@ Declares an access pattern, like posix_fadvise(2).
 The SQE is zeroed first, user_data included: set UserData after.
 */
 func (s *SQE) PrepFadvise(fd int32, offset uint64, length uint32, advice int32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpFadvise) | uint64(uint32(fd))<<32,  // opcode, fd
-		1: offset,                                      // off
-		3: uint64(length) | uint64(uint32(advice))<<32, // len, fadvise_advice
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpFadvise) | uint64(uint32(fd))<<32  // opcode, fd
+	w[1] = offset                                      // off
+	w[3] = uint64(length) | uint64(uint32(advice))<<32 // len, fadvise_advice
 }
 
 /*
@@ -288,12 +288,12 @@ Declares an access pattern with a 64-bit length, like posix_fadvise(2).
 The SQE is zeroed first, user_data included: set UserData after.
 */
 func (s *SQE) PrepFadvise64(fd int32, offset uint64, length int64, advice int32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpFadvise) | uint64(uint32(fd))<<32, // opcode, fd
-		1: offset,                                     // off
-		2: uint64(length),                             // addr
-		3: uint64(uint32(advice)) << 32,               // fadvise_advice
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpFadvise) | uint64(uint32(fd))<<32 // opcode, fd
+	w[1] = offset                                     // off
+	w[2] = uint64(length)                             // addr
+	w[3] = uint64(uint32(advice)) << 32               // fadvise_advice
 }
 
 /*
@@ -303,11 +303,11 @@ Gives advice about the memory of b, like madvise(2).
 The SQE is zeroed first, user_data included: set UserData after.
 */
 func (s *SQE) PrepMadvise(b []byte, advice int32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpMadvise) | 0xffffffff<<32,                  // opcode, fd
-		2: sqeSliceAddr(b),                                     // addr
-		3: uint64(uint32(len(b))) | uint64(uint32(advice))<<32, // len, fadvise_advice
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpMadvise) | 0xffffffff<<32                  // opcode, fd
+	w[2] = sqeSliceAddr(b)                                     // addr
+	w[3] = uint64(uint32(len(b))) | uint64(uint32(advice))<<32 // len, fadvise_advice
 }
 
 /*
@@ -317,12 +317,12 @@ Gives advice about the memory of b with a 64-bit length, like madvise(2).
 The SQE is zeroed first, user_data included: set UserData after.
 */
 func (s *SQE) PrepMadvise64(b []byte, advice int32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpMadvise) | 0xffffffff<<32, // opcode, fd
-		1: uint64(len(b)),                     // off
-		2: sqeSliceAddr(b),                    // addr
-		3: uint64(uint32(advice)) << 32,       // fadvise_advice
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpMadvise) | 0xffffffff<<32 // opcode, fd
+	w[1] = uint64(len(b))                     // off
+	w[2] = sqeSliceAddr(b)                    // addr
+	w[3] = uint64(uint32(advice)) << 32       // fadvise_advice
 }
 
 /*
@@ -332,10 +332,10 @@ Truncates fd to length bytes, like ftruncate(2).
 The SQE is zeroed first, user_data included: set UserData after.
 */
 func (s *SQE) PrepFtruncate(fd int32, length int64) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpFtruncate) | uint64(uint32(fd))<<32, // opcode, fd
-		1: uint64(length),                               // off
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpFtruncate) | uint64(uint32(fd))<<32 // opcode, fd
+	w[1] = uint64(length)                               // off
 }
 
 /*
@@ -347,11 +347,11 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 it must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepOpenat(dirFD int32, path *byte, flags int32, mode uint32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpOpenat) | uint64(uint32(dirFD))<<32, // opcode, fd
-		2: uint64(uintptr(unsafe.Pointer(path))),        // addr
-		3: uint64(mode) | uint64(uint32(flags))<<32,     // len, open_flags
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpOpenat) | uint64(uint32(dirFD))<<32 // opcode, fd
+	w[2] = uint64(uintptr(unsafe.Pointer(path)))        // addr
+	w[3] = uint64(mode) | uint64(uint32(flags))<<32     // len, open_flags
 }
 
 /*
@@ -364,12 +364,12 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 it must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepOpenatDirect(dirFD int32, path *byte, flags int32, mode uint32, fileIndex uint32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpOpenat) | uint64(uint32(dirFD))<<32, // opcode, fd
-		2: uint64(uintptr(unsafe.Pointer(path))),        // addr
-		3: uint64(mode) | uint64(uint32(flags))<<32,     // len, open_flags
-		5: uint64(sqeDirectSlot(fileIndex)) << 32,       // file_index
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpOpenat) | uint64(uint32(dirFD))<<32 // opcode, fd
+	w[2] = uint64(uintptr(unsafe.Pointer(path)))        // addr
+	w[3] = uint64(mode) | uint64(uint32(flags))<<32     // len, open_flags
+	w[5] = uint64(sqeDirectSlot(fileIndex)) << 32       // file_index
 }
 
 /*
@@ -380,11 +380,11 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 it must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepOpen(path *byte, flags int32, mode uint32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpOpenat) | uint64(unix.AT_FDCWD&0xffffffff)<<32, // opcode, fd
-		2: uint64(uintptr(unsafe.Pointer(path))),                   // addr
-		3: uint64(mode) | uint64(uint32(flags))<<32,                // len, open_flags
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpOpenat) | uint64(unix.AT_FDCWD&0xffffffff)<<32 // opcode, fd
+	w[2] = uint64(uintptr(unsafe.Pointer(path)))                   // addr
+	w[3] = uint64(mode) | uint64(uint32(flags))<<32                // len, open_flags
 }
 
 /*
@@ -396,12 +396,12 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 it must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepOpenDirect(path *byte, flags int32, mode uint32, fileIndex uint32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpOpenat) | uint64(unix.AT_FDCWD&0xffffffff)<<32, // opcode, fd
-		2: uint64(uintptr(unsafe.Pointer(path))),                   // addr
-		3: uint64(mode) | uint64(uint32(flags))<<32,                // len, open_flags
-		5: uint64(sqeDirectSlot(fileIndex)) << 32,                  // file_index
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpOpenat) | uint64(unix.AT_FDCWD&0xffffffff)<<32 // opcode, fd
+	w[2] = uint64(uintptr(unsafe.Pointer(path)))                   // addr
+	w[3] = uint64(mode) | uint64(uint32(flags))<<32                // len, open_flags
+	w[5] = uint64(sqeDirectSlot(fileIndex)) << 32                  // file_index
 }
 
 /*
@@ -412,12 +412,12 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 they must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepOpenat2(dirFD int32, path *byte, how *unix.OpenHow) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpOpenat2) | uint64(uint32(dirFD))<<32, // opcode, fd
-		1: uint64(uintptr(unsafe.Pointer(how))),          // off
-		2: uint64(uintptr(unsafe.Pointer(path))),         // addr
-		3: uint64(unix.SizeofOpenHow & 0xffffffff),       // len
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpOpenat2) | uint64(uint32(dirFD))<<32 // opcode, fd
+	w[1] = uint64(uintptr(unsafe.Pointer(how)))          // off
+	w[2] = uint64(uintptr(unsafe.Pointer(path)))         // addr
+	w[3] = uint64(unix.SizeofOpenHow & 0xffffffff)       // len
 }
 
 /*
@@ -430,13 +430,13 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 they must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepOpenat2Direct(dirFD int32, path *byte, how *unix.OpenHow, fileIndex uint32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpOpenat2) | uint64(uint32(dirFD))<<32, // opcode, fd
-		1: uint64(uintptr(unsafe.Pointer(how))),          // off
-		2: uint64(uintptr(unsafe.Pointer(path))),         // addr
-		3: uint64(unix.SizeofOpenHow & 0xffffffff),       // len
-		5: uint64(sqeDirectSlot(fileIndex)) << 32,        // file_index
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpOpenat2) | uint64(uint32(dirFD))<<32 // opcode, fd
+	w[1] = uint64(uintptr(unsafe.Pointer(how)))          // off
+	w[2] = uint64(uintptr(unsafe.Pointer(path)))         // addr
+	w[3] = uint64(unix.SizeofOpenHow & 0xffffffff)       // len
+	w[5] = uint64(sqeDirectSlot(fileIndex)) << 32        // file_index
 }
 
 /*
@@ -446,9 +446,9 @@ Closes fd, like close(2).
 The SQE is zeroed first, user_data included: set UserData after.
 */
 func (s *SQE) PrepClose(fd int32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpClose) | uint64(uint32(fd))<<32, // opcode, fd
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpClose) | uint64(uint32(fd))<<32 // opcode, fd
 }
 
 /*
@@ -458,10 +458,10 @@ Closes the registered file at fileIndex.
 The SQE is zeroed first, user_data included: set UserData after.
 */
 func (s *SQE) PrepCloseDirect(fileIndex uint32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpClose),           // opcode
-		5: uint64(fileIndex+1) << 32, // file_index
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpClose)           // opcode
+	w[5] = uint64(fileIndex+1) << 32 // file_index
 }
 
 /*
@@ -472,12 +472,12 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 they must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepStatx(dirFD int32, path *byte, flags int32, mask uint32, statxbuf *unix.Statx_t) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpStatx) | uint64(uint32(dirFD))<<32, // opcode, fd
-		1: uint64(uintptr(unsafe.Pointer(statxbuf))),   // off
-		2: uint64(uintptr(unsafe.Pointer(path))),       // addr
-		3: uint64(mask) | uint64(uint32(flags))<<32,    // len, statx_flags
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpStatx) | uint64(uint32(dirFD))<<32 // opcode, fd
+	w[1] = uint64(uintptr(unsafe.Pointer(statxbuf)))   // off
+	w[2] = uint64(uintptr(unsafe.Pointer(path)))       // addr
+	w[3] = uint64(mask) | uint64(uint32(flags))<<32    // len, statx_flags
 }
 
 /*
@@ -488,13 +488,13 @@ the file position (and is required for pipes).
 The SQE is zeroed first, user_data included: set UserData after.
 */
 func (s *SQE) PrepSplice(fdIn int32, offIn int64, fdOut int32, offOut int64, nbytes uint32, spliceFlags uint32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpSplice) | uint64(uint32(fdOut))<<32, // opcode, fd
-		1: uint64(offOut),                               // off
-		2: uint64(offIn),                                // splice_off_in
-		3: uint64(nbytes) | uint64(spliceFlags)<<32,     // len, splice_flags
-		5: uint64(uint32(fdIn)) << 32,                   // splice_fd_in
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpSplice) | uint64(uint32(fdOut))<<32 // opcode, fd
+	w[1] = uint64(offOut)                               // off
+	w[2] = uint64(offIn)                                // splice_off_in
+	w[3] = uint64(nbytes) | uint64(spliceFlags)<<32     // len, splice_flags
+	w[5] = uint64(uint32(fdIn)) << 32                   // splice_fd_in
 }
 
 /*
@@ -504,11 +504,11 @@ Duplicates nbytes from pipe fdIn to pipe fdOut, like tee(2).
 The SQE is zeroed first, user_data included: set UserData after.
 */
 func (s *SQE) PrepTee(fdIn int32, fdOut int32, nbytes uint32, spliceFlags uint32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpTee) | uint64(uint32(fdOut))<<32, // opcode, fd
-		3: uint64(nbytes) | uint64(spliceFlags)<<32,  // len, splice_flags
-		5: uint64(uint32(fdIn)) << 32,                // splice_fd_in
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpTee) | uint64(uint32(fdOut))<<32 // opcode, fd
+	w[3] = uint64(nbytes) | uint64(spliceFlags)<<32  // len, splice_flags
+	w[5] = uint64(uint32(fdIn)) << 32                // splice_fd_in
 }
 
 /*
@@ -519,12 +519,12 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 it must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepFilesUpdate(fds []int32, offset int32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpFilesUpdate) | 0xffffffff<<32, // opcode, fd
-		1: uint64(offset),                         // off
-		2: sqeSliceAddr(fds),                      // addr
-		3: uint64(uint32(len(fds))),               // len
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpFilesUpdate) | 0xffffffff<<32 // opcode, fd
+	w[1] = uint64(offset)                         // off
+	w[2] = sqeSliceAddr(fds)                      // addr
+	w[3] = uint64(uint32(len(fds)))               // len
 }
 
 /*
@@ -535,10 +535,10 @@ unless flags has IORING_FIXED_FD_NO_CLOEXEC.
 The SQE is zeroed first, user_data included: set UserData after.
 */
 func (s *SQE) PrepFixedFDInstall(fd int32, flags FixedFDFlags) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpFixedFDInstall) | uint64(uint8(SQEFixedFile))<<8 | uint64(uint32(fd))<<32, // opcode, flags, fd
-		3: uint64(uint32(flags)) << 32,                                                        // install_fd_flags
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpFixedFDInstall) | uint64(uint8(SQEFixedFile))<<8 | uint64(uint32(fd))<<32 // opcode, flags, fd
+	w[3] = uint64(uint32(flags)) << 32                                                        // install_fd_flags
 }
 
 /*
@@ -549,11 +549,11 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 it must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepPipe(fds *[2]int32, flags int32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpPipe),                       // opcode
-		2: uint64(uintptr(unsafe.Pointer(fds))), // addr
-		3: uint64(uint32(flags)) << 32,          // pipe_flags
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpPipe)                       // opcode
+	w[2] = uint64(uintptr(unsafe.Pointer(fds))) // addr
+	w[3] = uint64(uint32(flags)) << 32          // pipe_flags
 }
 
 /*
@@ -565,12 +565,12 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 it must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepPipeDirect(fds *[2]int32, flags int32, fileIndex uint32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpPipe),                         // opcode
-		2: uint64(uintptr(unsafe.Pointer(fds))),   // addr
-		3: uint64(uint32(flags)) << 32,            // pipe_flags
-		5: uint64(sqeDirectSlot(fileIndex)) << 32, // file_index
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpPipe)                         // opcode
+	w[2] = uint64(uintptr(unsafe.Pointer(fds)))   // addr
+	w[3] = uint64(uint32(flags)) << 32            // pipe_flags
+	w[5] = uint64(sqeDirectSlot(fileIndex)) << 32 // file_index
 }
 
 /*
@@ -581,11 +581,11 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 it must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepUnlinkat(dirFD int32, path *byte, flags int32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpUnlinkat) | uint64(uint32(dirFD))<<32, // opcode, fd
-		2: uint64(uintptr(unsafe.Pointer(path))),          // addr
-		3: uint64(uint32(flags)) << 32,                    // unlink_flags
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpUnlinkat) | uint64(uint32(dirFD))<<32 // opcode, fd
+	w[2] = uint64(uintptr(unsafe.Pointer(path)))          // addr
+	w[3] = uint64(uint32(flags)) << 32                    // unlink_flags
 }
 
 /*
@@ -596,11 +596,11 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 it must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepUnlink(path *byte, flags int32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpUnlinkat) | uint64(unix.AT_FDCWD&0xffffffff)<<32, // opcode, fd
-		2: uint64(uintptr(unsafe.Pointer(path))),                     // addr
-		3: uint64(uint32(flags)) << 32,                               // unlink_flags
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpUnlinkat) | uint64(unix.AT_FDCWD&0xffffffff)<<32 // opcode, fd
+	w[2] = uint64(uintptr(unsafe.Pointer(path)))                     // addr
+	w[3] = uint64(uint32(flags)) << 32                               // unlink_flags
 }
 
 /*
@@ -611,12 +611,12 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 they must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepRenameat(oldDirFD int32, oldPath *byte, newDirFD int32, newPath *byte, flags uint32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpRenameat) | uint64(uint32(oldDirFD))<<32, // opcode, fd
-		1: uint64(uintptr(unsafe.Pointer(newPath))),          // off
-		2: uint64(uintptr(unsafe.Pointer(oldPath))),          // addr
-		3: uint64(uint32(newDirFD)) | uint64(flags)<<32,      // len, rename_flags
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpRenameat) | uint64(uint32(oldDirFD))<<32 // opcode, fd
+	w[1] = uint64(uintptr(unsafe.Pointer(newPath)))          // off
+	w[2] = uint64(uintptr(unsafe.Pointer(oldPath)))          // addr
+	w[3] = uint64(uint32(newDirFD)) | uint64(flags)<<32      // len, rename_flags
 }
 
 /*
@@ -627,12 +627,12 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 they must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepRename(oldPath *byte, newPath *byte) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpRenameat) | uint64(unix.AT_FDCWD&0xffffffff)<<32, // opcode, fd
-		1: uint64(uintptr(unsafe.Pointer(newPath))),                  // off
-		2: uint64(uintptr(unsafe.Pointer(oldPath))),                  // addr
-		3: uint64(uint32(unix.AT_FDCWD & 0xffffffff)),                // len
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpRenameat) | uint64(unix.AT_FDCWD&0xffffffff)<<32 // opcode, fd
+	w[1] = uint64(uintptr(unsafe.Pointer(newPath)))                  // off
+	w[2] = uint64(uintptr(unsafe.Pointer(oldPath)))                  // addr
+	w[3] = uint64(uint32(unix.AT_FDCWD & 0xffffffff))                // len
 }
 
 /*
@@ -643,11 +643,11 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 it must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepMkdirat(dirFD int32, path *byte, mode uint32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpMkdirat) | uint64(uint32(dirFD))<<32, // opcode, fd
-		2: uint64(uintptr(unsafe.Pointer(path))),         // addr
-		3: uint64(mode),                                  // len
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpMkdirat) | uint64(uint32(dirFD))<<32 // opcode, fd
+	w[2] = uint64(uintptr(unsafe.Pointer(path)))         // addr
+	w[3] = uint64(mode)                                  // len
 }
 
 /*
@@ -658,11 +658,11 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 it must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepMkdir(path *byte, mode uint32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpMkdirat) | uint64(unix.AT_FDCWD&0xffffffff)<<32, // opcode, fd
-		2: uint64(uintptr(unsafe.Pointer(path))),                    // addr
-		3: uint64(mode),                                             // len
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpMkdirat) | uint64(unix.AT_FDCWD&0xffffffff)<<32 // opcode, fd
+	w[2] = uint64(uintptr(unsafe.Pointer(path)))                    // addr
+	w[3] = uint64(mode)                                             // len
 }
 
 /*
@@ -673,11 +673,11 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 they must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepSymlinkat(target *byte, newDirFD int32, linkPath *byte) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpSymlinkat) | uint64(uint32(newDirFD))<<32, // opcode, fd
-		1: uint64(uintptr(unsafe.Pointer(linkPath))),          // off
-		2: uint64(uintptr(unsafe.Pointer(target))),            // addr
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpSymlinkat) | uint64(uint32(newDirFD))<<32 // opcode, fd
+	w[1] = uint64(uintptr(unsafe.Pointer(linkPath)))          // off
+	w[2] = uint64(uintptr(unsafe.Pointer(target)))            // addr
 }
 
 /*
@@ -688,11 +688,11 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 they must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepSymlink(target *byte, linkPath *byte) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpSymlinkat) | uint64(unix.AT_FDCWD&0xffffffff)<<32, // opcode, fd
-		1: uint64(uintptr(unsafe.Pointer(linkPath))),                  // off
-		2: uint64(uintptr(unsafe.Pointer(target))),                    // addr
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpSymlinkat) | uint64(unix.AT_FDCWD&0xffffffff)<<32 // opcode, fd
+	w[1] = uint64(uintptr(unsafe.Pointer(linkPath)))                  // off
+	w[2] = uint64(uintptr(unsafe.Pointer(target)))                    // addr
 }
 
 /*
@@ -703,12 +703,12 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 they must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepLinkat(oldDirFD int32, oldPath *byte, newDirFD int32, newPath *byte, flags int32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpLinkat) | uint64(uint32(oldDirFD))<<32,      // opcode, fd
-		1: uint64(uintptr(unsafe.Pointer(newPath))),             // off
-		2: uint64(uintptr(unsafe.Pointer(oldPath))),             // addr
-		3: uint64(uint32(newDirFD)) | uint64(uint32(flags))<<32, // len, hardlink_flags
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpLinkat) | uint64(uint32(oldDirFD))<<32      // opcode, fd
+	w[1] = uint64(uintptr(unsafe.Pointer(newPath)))             // off
+	w[2] = uint64(uintptr(unsafe.Pointer(oldPath)))             // addr
+	w[3] = uint64(uint32(newDirFD)) | uint64(uint32(flags))<<32 // len, hardlink_flags
 }
 
 /*
@@ -719,12 +719,12 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 they must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepLink(oldPath *byte, newPath *byte, flags int32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpLinkat) | uint64(unix.AT_FDCWD&0xffffffff)<<32,              // opcode, fd
-		1: uint64(uintptr(unsafe.Pointer(newPath))),                             // off
-		2: uint64(uintptr(unsafe.Pointer(oldPath))),                             // addr
-		3: uint64(uint32(unix.AT_FDCWD&0xffffffff)) | uint64(uint32(flags))<<32, // len, hardlink_flags
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpLinkat) | uint64(unix.AT_FDCWD&0xffffffff)<<32              // opcode, fd
+	w[1] = uint64(uintptr(unsafe.Pointer(newPath)))                             // off
+	w[2] = uint64(uintptr(unsafe.Pointer(oldPath)))                             // addr
+	w[3] = uint64(uint32(unix.AT_FDCWD&0xffffffff)) | uint64(uint32(flags))<<32 // len, hardlink_flags
 }
 
 /*
@@ -735,13 +735,13 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 they must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepGetxattr(name *byte, value []byte, path *byte) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpGetxattr),                    // opcode
-		1: sqeSliceAddr(value),                   // off
-		2: uint64(uintptr(unsafe.Pointer(name))), // addr
-		3: uint64(uint32(len(value))),            // len
-		6: uint64(uintptr(unsafe.Pointer(path))), // addr3
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpGetxattr)                    // opcode
+	w[1] = sqeSliceAddr(value)                   // off
+	w[2] = uint64(uintptr(unsafe.Pointer(name))) // addr
+	w[3] = uint64(uint32(len(value)))            // len
+	w[6] = uint64(uintptr(unsafe.Pointer(path))) // addr3
 }
 
 /*
@@ -752,13 +752,13 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 they must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepSetxattr(name *byte, value []byte, path *byte, flags int32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpSetxattr),                                     // opcode
-		1: sqeSliceAddr(value),                                    // off
-		2: uint64(uintptr(unsafe.Pointer(name))),                  // addr
-		3: uint64(uint32(len(value))) | uint64(uint32(flags))<<32, // len, xattr_flags
-		6: uint64(uintptr(unsafe.Pointer(path))),                  // addr3
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpSetxattr)                                     // opcode
+	w[1] = sqeSliceAddr(value)                                    // off
+	w[2] = uint64(uintptr(unsafe.Pointer(name)))                  // addr
+	w[3] = uint64(uint32(len(value))) | uint64(uint32(flags))<<32 // len, xattr_flags
+	w[6] = uint64(uintptr(unsafe.Pointer(path)))                  // addr3
 }
 
 /*
@@ -769,12 +769,12 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 they must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepFgetxattr(fd int32, name *byte, value []byte) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpFgetxattr) | uint64(uint32(fd))<<32, // opcode, fd
-		1: sqeSliceAddr(value),                          // off
-		2: uint64(uintptr(unsafe.Pointer(name))),        // addr
-		3: uint64(uint32(len(value))),                   // len
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpFgetxattr) | uint64(uint32(fd))<<32 // opcode, fd
+	w[1] = sqeSliceAddr(value)                          // off
+	w[2] = uint64(uintptr(unsafe.Pointer(name)))        // addr
+	w[3] = uint64(uint32(len(value)))                   // len
 }
 
 /*
@@ -785,12 +785,12 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 they must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepFsetxattr(fd int32, name *byte, value []byte, flags int32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpFsetxattr) | uint64(uint32(fd))<<32,           // opcode, fd
-		1: sqeSliceAddr(value),                                    // off
-		2: uint64(uintptr(unsafe.Pointer(name))),                  // addr
-		3: uint64(uint32(len(value))) | uint64(uint32(flags))<<32, // len, xattr_flags
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpFsetxattr) | uint64(uint32(fd))<<32           // opcode, fd
+	w[1] = sqeSliceAddr(value)                                    // off
+	w[2] = uint64(uintptr(unsafe.Pointer(name)))                  // addr
+	w[3] = uint64(uint32(len(value))) | uint64(uint32(flags))<<32 // len, xattr_flags
 }
 
 /*
@@ -800,10 +800,10 @@ Completes once when fd has one of the poll(2) events in pollMask.
 The SQE is zeroed first, user_data included: set UserData after.
 */
 func (s *SQE) PrepPollAdd(fd int32, pollMask uint32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpPollAdd) | uint64(uint32(fd))<<32, // opcode, fd
-		3: uint64(sqePollMask(pollMask)) << 32,        // poll32_events
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpPollAdd) | uint64(uint32(fd))<<32 // opcode, fd
+	w[3] = uint64(sqePollMask(pollMask)) << 32        // poll32_events
 }
 
 /*
@@ -813,10 +813,10 @@ Completes each time fd has one of the events in pollMask, until cancelled.
 The SQE is zeroed first, user_data included: set UserData after.
 */
 func (s *SQE) PrepPollMultishot(fd int32, pollMask uint32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpPollAdd) | uint64(uint32(fd))<<32,                       // opcode, fd
-		3: uint64(uint32(PollAddMulti)) | uint64(sqePollMask(pollMask))<<32, // len, poll32_events
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpPollAdd) | uint64(uint32(fd))<<32                       // opcode, fd
+	w[3] = uint64(uint32(PollAddMulti)) | uint64(sqePollMask(pollMask))<<32 // len, poll32_events
 }
 
 /*
@@ -826,10 +826,10 @@ Cancels the poll request whose user_data is userData.
 The SQE is zeroed first, user_data included: set UserData after.
 */
 func (s *SQE) PrepPollRemove(userData uint64) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpPollRemove) | 0xffffffff<<32, // opcode, fd
-		2: userData,                              // addr
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpPollRemove) | 0xffffffff<<32 // opcode, fd
+	w[2] = userData                              // addr
 }
 
 /*
@@ -840,12 +840,12 @@ Updates the poll request oldUserData: its events (IORING_POLL_UPDATE_EVENTS) and
 The SQE is zeroed first, user_data included: set UserData after.
 */
 func (s *SQE) PrepPollUpdate(oldUserData uint64, newUserData uint64, pollMask uint32, flags PollFlags) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpPollRemove) | 0xffffffff<<32,                     // opcode, fd
-		1: newUserData,                                               // off
-		2: oldUserData,                                               // addr
-		3: uint64(uint32(flags)) | uint64(sqePollMask(pollMask))<<32, // len, poll32_events
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpPollRemove) | 0xffffffff<<32                     // opcode, fd
+	w[1] = newUserData                                               // off
+	w[2] = oldUserData                                               // addr
+	w[3] = uint64(uint32(flags)) | uint64(sqePollMask(pollMask))<<32 // len, poll32_events
 }
 
 /*
@@ -856,12 +856,12 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 it must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepEpollCtl(epfd int32, fd int32, op int32, ev *unix.EpollEvent) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpEpollCtl) | uint64(uint32(epfd))<<32, // opcode, fd
-		1: uint64(uint32(fd)),                            // off
-		2: uint64(uintptr(unsafe.Pointer(ev))),           // addr
-		3: uint64(uint32(op)),                            // len
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpEpollCtl) | uint64(uint32(epfd))<<32 // opcode, fd
+	w[1] = uint64(uint32(fd))                            // off
+	w[2] = uint64(uintptr(unsafe.Pointer(ev)))           // addr
+	w[3] = uint64(uint32(op))                            // len
 }
 
 /*
@@ -872,11 +872,11 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 it must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepEpollWait(fd int32, events []unix.EpollEvent, flags uint32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpEpollWait) | uint64(uint32(fd))<<32,    // opcode, fd
-		2: sqeSliceAddr(events),                            // addr
-		3: uint64(uint32(len(events))) | uint64(flags)<<32, // len, rw_flags
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpEpollWait) | uint64(uint32(fd))<<32    // opcode, fd
+	w[2] = sqeSliceAddr(events)                            // addr
+	w[3] = uint64(uint32(len(events))) | uint64(flags)<<32 // len, rw_flags
 }
 
 /*
@@ -888,12 +888,12 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 it must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepTimeout(ts *KernelTimespec, count uint32, flags TimeoutFlags) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpTimeout) | 0xffffffff<<32,  // opcode, fd
-		1: uint64(count),                       // off
-		2: uint64(uintptr(unsafe.Pointer(ts))), // addr
-		3: 0x1 | uint64(uint32(flags))<<32,     // len, timeout_flags
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpTimeout) | 0xffffffff<<32  // opcode, fd
+	w[1] = uint64(count)                       // off
+	w[2] = uint64(uintptr(unsafe.Pointer(ts))) // addr
+	w[3] = 0x1 | uint64(uint32(flags))<<32     // len, timeout_flags
 }
 
 /*
@@ -905,12 +905,12 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 it must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepTimeoutMultishot(ts *KernelTimespec, count uint32, flags TimeoutFlags) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpTimeout) | 0xffffffff<<32,                                 // opcode, fd
-		1: uint64(count),                                                      // off
-		2: uint64(uintptr(unsafe.Pointer(ts))),                                // addr
-		3: 0x1 | (uint64(uint32(flags))|uint64(uint32(TimeoutMultishot)))<<32, // len, timeout_flags
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpTimeout) | 0xffffffff<<32                                 // opcode, fd
+	w[1] = uint64(count)                                                      // off
+	w[2] = uint64(uintptr(unsafe.Pointer(ts)))                                // addr
+	w[3] = 0x1 | (uint64(uint32(flags))|uint64(uint32(TimeoutMultishot)))<<32 // len, timeout_flags
 }
 
 /*
@@ -920,11 +920,11 @@ Cancels the timeout whose user_data is userData.
 The SQE is zeroed first, user_data included: set UserData after.
 */
 func (s *SQE) PrepTimeoutRemove(userData uint64, flags TimeoutFlags) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpTimeoutRemove) | 0xffffffff<<32, // opcode, fd
-		2: userData,                                 // addr
-		3: uint64(uint32(flags)) << 32,              // timeout_flags
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpTimeoutRemove) | 0xffffffff<<32 // opcode, fd
+	w[2] = userData                                 // addr
+	w[3] = uint64(uint32(flags)) << 32              // timeout_flags
 }
 
 /*
@@ -935,12 +935,12 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 it must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepTimeoutUpdate(ts *KernelTimespec, userData uint64, flags TimeoutFlags) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpTimeoutRemove) | 0xffffffff<<32,                      // opcode, fd
-		1: uint64(uintptr(unsafe.Pointer(ts))),                           // off
-		2: userData,                                                      // addr
-		3: (uint64(uint32(flags)) | uint64(uint32(TimeoutUpdate))) << 32, // timeout_flags
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpTimeoutRemove) | 0xffffffff<<32                      // opcode, fd
+	w[1] = uint64(uintptr(unsafe.Pointer(ts)))                           // off
+	w[2] = userData                                                      // addr
+	w[3] = (uint64(uint32(flags)) | uint64(uint32(TimeoutUpdate))) << 32 // timeout_flags
 }
 
 /*
@@ -951,11 +951,11 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 it must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepLinkTimeout(ts *KernelTimespec, flags TimeoutFlags) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpLinkTimeout) | 0xffffffff<<32, // opcode, fd
-		2: uint64(uintptr(unsafe.Pointer(ts))),    // addr
-		3: 0x1 | uint64(uint32(flags))<<32,        // len, timeout_flags
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpLinkTimeout) | 0xffffffff<<32 // opcode, fd
+	w[2] = uint64(uintptr(unsafe.Pointer(ts)))    // addr
+	w[3] = 0x1 | uint64(uint32(flags))<<32        // len, timeout_flags
 }
 
 /*
@@ -966,11 +966,11 @@ any request with IORING_ASYNC_CANCEL_ANY).
 The SQE is zeroed first, user_data included: set UserData after.
 */
 func (s *SQE) PrepCancel64(userData uint64, flags CancelFlags) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpAsyncCancel) | 0xffffffff<<32, // opcode, fd
-		2: userData,                               // addr
-		3: uint64(uint32(flags)) << 32,            // cancel_flags
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpAsyncCancel) | 0xffffffff<<32 // opcode, fd
+	w[2] = userData                               // addr
+	w[3] = uint64(uint32(flags)) << 32            // cancel_flags
 }
 
 /*
@@ -980,10 +980,10 @@ Cancels requests on fd (a registered file with IORING_ASYNC_CANCEL_FD_FIXED).
 The SQE is zeroed first, user_data included: set UserData after.
 */
 func (s *SQE) PrepCancelFD(fd int32, flags CancelFlags) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpAsyncCancel) | uint64(uint32(fd))<<32,                // opcode, fd
-		3: (uint64(uint32(flags)) | uint64(uint32(AsyncCancelFD))) << 32, // cancel_flags
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpAsyncCancel) | uint64(uint32(fd))<<32                // opcode, fd
+	w[3] = (uint64(uint32(flags)) | uint64(uint32(AsyncCancelFD))) << 32 // cancel_flags
 }
 
 /*
@@ -993,10 +993,10 @@ Cancels any pending request (every one with IORING_ASYNC_CANCEL_ALL).
 The SQE is zeroed first, user_data included: set UserData after.
 */
 func (s *SQE) PrepCancelAny(flags CancelFlags) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpAsyncCancel) | 0xffffffff<<32,                         // opcode, fd
-		3: (uint64(uint32(flags)) | uint64(uint32(AsyncCancelAny))) << 32, // cancel_flags
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpAsyncCancel) | 0xffffffff<<32                         // opcode, fd
+	w[3] = (uint64(uint32(flags)) | uint64(uint32(AsyncCancelAny))) << 32 // cancel_flags
 }
 
 /*
@@ -1007,10 +1007,10 @@ IORING_ASYNC_CANCEL_ALL in flags to narrow or widen the match).
 The SQE is zeroed first, user_data included: set UserData after.
 */
 func (s *SQE) PrepCancelOp(op Op, flags CancelFlags) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpAsyncCancel) | 0xffffffff<<32,                                         // opcode, fd
-		3: uint64(uint32(op)) | (uint64(uint32(flags))|uint64(uint32(AsyncCancelOp)))<<32, // len, cancel_flags
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpAsyncCancel) | 0xffffffff<<32                                         // opcode, fd
+	w[3] = uint64(uint32(op)) | (uint64(uint32(flags))|uint64(uint32(AsyncCancelOp)))<<32 // len, cancel_flags
 }
 
 /*
@@ -1020,11 +1020,11 @@ Creates a socket, like socket(2).
 The SQE is zeroed first, user_data included: set UserData after.
 */
 func (s *SQE) PrepSocket(domain int32, typ int32, protocol int32, flags uint32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpSocket) | uint64(uint32(domain))<<32, // opcode, fd
-		1: uint64(typ),                                   // off
-		3: uint64(uint32(protocol)) | uint64(flags)<<32,  // len, rw_flags
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpSocket) | uint64(uint32(domain))<<32 // opcode, fd
+	w[1] = uint64(typ)                                   // off
+	w[3] = uint64(uint32(protocol)) | uint64(flags)<<32  // len, rw_flags
 }
 
 /*
@@ -1035,12 +1035,12 @@ free slot).
 The SQE is zeroed first, user_data included: set UserData after.
 */
 func (s *SQE) PrepSocketDirect(domain int32, typ int32, protocol int32, fileIndex uint32, flags uint32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpSocket) | uint64(uint32(domain))<<32, // opcode, fd
-		1: uint64(typ),                                   // off
-		3: uint64(uint32(protocol)) | uint64(flags)<<32,  // len, rw_flags
-		5: uint64(sqeDirectSlot(fileIndex)) << 32,        // file_index
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpSocket) | uint64(uint32(domain))<<32 // opcode, fd
+	w[1] = uint64(typ)                                   // off
+	w[3] = uint64(uint32(protocol)) | uint64(flags)<<32  // len, rw_flags
+	w[5] = uint64(sqeDirectSlot(fileIndex)) << 32        // file_index
 }
 
 /*
@@ -1050,12 +1050,12 @@ Creates a socket in any free slot of the registered file table.
 The SQE is zeroed first, user_data included: set UserData after.
 */
 func (s *SQE) PrepSocketDirectAlloc(domain int32, typ int32, protocol int32, flags uint32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpSocket) | uint64(uint32(domain))<<32, // opcode, fd
-		1: uint64(typ),                                   // off
-		3: uint64(uint32(protocol)) | uint64(flags)<<32,  // len, rw_flags
-		5: uint64(uint32(FileIndexAlloc)) << 32,          // file_index
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpSocket) | uint64(uint32(domain))<<32 // opcode, fd
+	w[1] = uint64(typ)                                   // off
+	w[3] = uint64(uint32(protocol)) | uint64(flags)<<32  // len, rw_flags
+	w[5] = uint64(uint32(FileIndexAlloc)) << 32          // file_index
 }
 
 /*
@@ -1066,11 +1066,11 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 it must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepConnect(fd int32, sa *unix.RawSockaddrAny, saLen uint32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpConnect) | uint64(uint32(fd))<<32, // opcode, fd
-		1: uint64(saLen),                              // off
-		2: uint64(uintptr(unsafe.Pointer(sa))),        // addr
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpConnect) | uint64(uint32(fd))<<32 // opcode, fd
+	w[1] = uint64(saLen)                              // off
+	w[2] = uint64(uintptr(unsafe.Pointer(sa)))        // addr
 }
 
 /*
@@ -1081,11 +1081,11 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 it must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepBind(fd int32, sa *unix.RawSockaddrAny, saLen uint32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpBind) | uint64(uint32(fd))<<32, // opcode, fd
-		1: uint64(saLen),                           // off
-		2: uint64(uintptr(unsafe.Pointer(sa))),     // addr
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpBind) | uint64(uint32(fd))<<32 // opcode, fd
+	w[1] = uint64(saLen)                           // off
+	w[2] = uint64(uintptr(unsafe.Pointer(sa)))     // addr
 }
 
 /*
@@ -1095,10 +1095,10 @@ Marks fd as accepting connections, like listen(2).
 The SQE is zeroed first, user_data included: set UserData after.
 */
 func (s *SQE) PrepListen(fd int32, backlog int32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpListen) | uint64(uint32(fd))<<32, // opcode, fd
-		3: uint64(uint32(backlog)),                   // len
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpListen) | uint64(uint32(fd))<<32 // opcode, fd
+	w[3] = uint64(uint32(backlog))                   // len
 }
 
 /*
@@ -1109,12 +1109,12 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 they must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepAccept(fd int32, sa *unix.RawSockaddrAny, saLen *uint32, flags int32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpAccept) | uint64(uint32(fd))<<32, // opcode, fd
-		1: uint64(uintptr(unsafe.Pointer(saLen))),    // off
-		2: uint64(uintptr(unsafe.Pointer(sa))),       // addr
-		3: uint64(uint32(flags)) << 32,               // accept_flags
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpAccept) | uint64(uint32(fd))<<32 // opcode, fd
+	w[1] = uint64(uintptr(unsafe.Pointer(saLen)))    // off
+	w[2] = uint64(uintptr(unsafe.Pointer(sa)))       // addr
+	w[3] = uint64(uint32(flags)) << 32               // accept_flags
 }
 
 /*
@@ -1126,13 +1126,13 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 they must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepAcceptDirect(fd int32, sa *unix.RawSockaddrAny, saLen *uint32, flags int32, fileIndex uint32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpAccept) | uint64(uint32(fd))<<32, // opcode, fd
-		1: uint64(uintptr(unsafe.Pointer(saLen))),    // off
-		2: uint64(uintptr(unsafe.Pointer(sa))),       // addr
-		3: uint64(uint32(flags)) << 32,               // accept_flags
-		5: uint64(sqeDirectSlot(fileIndex)) << 32,    // file_index
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpAccept) | uint64(uint32(fd))<<32 // opcode, fd
+	w[1] = uint64(uintptr(unsafe.Pointer(saLen)))    // off
+	w[2] = uint64(uintptr(unsafe.Pointer(sa)))       // addr
+	w[3] = uint64(uint32(flags)) << 32               // accept_flags
+	w[5] = uint64(sqeDirectSlot(fileIndex)) << 32    // file_index
 }
 
 /*
@@ -1143,12 +1143,12 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 they must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepMultishotAccept(fd int32, sa *unix.RawSockaddrAny, saLen *uint32, flags int32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpAccept) | uint64(uint16(AcceptMultishot))<<16 | uint64(uint32(fd))<<32, // opcode, ioprio, fd
-		1: uint64(uintptr(unsafe.Pointer(saLen))),                                          // off
-		2: uint64(uintptr(unsafe.Pointer(sa))),                                             // addr
-		3: uint64(uint32(flags)) << 32,                                                     // accept_flags
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpAccept) | uint64(uint16(AcceptMultishot))<<16 | uint64(uint32(fd))<<32 // opcode, ioprio, fd
+	w[1] = uint64(uintptr(unsafe.Pointer(saLen)))                                          // off
+	w[2] = uint64(uintptr(unsafe.Pointer(sa)))                                             // addr
+	w[3] = uint64(uint32(flags)) << 32                                                     // accept_flags
 }
 
 /*
@@ -1159,13 +1159,13 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 they must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepMultishotAcceptDirect(fd int32, sa *unix.RawSockaddrAny, saLen *uint32, flags int32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpAccept) | uint64(uint16(AcceptMultishot))<<16 | uint64(uint32(fd))<<32, // opcode, ioprio, fd
-		1: uint64(uintptr(unsafe.Pointer(saLen))),                                          // off
-		2: uint64(uintptr(unsafe.Pointer(sa))),                                             // addr
-		3: uint64(uint32(flags)) << 32,                                                     // accept_flags
-		5: uint64(uint32(FileIndexAlloc)) << 32,                                            // file_index
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpAccept) | uint64(uint16(AcceptMultishot))<<16 | uint64(uint32(fd))<<32 // opcode, ioprio, fd
+	w[1] = uint64(uintptr(unsafe.Pointer(saLen)))                                          // off
+	w[2] = uint64(uintptr(unsafe.Pointer(sa)))                                             // addr
+	w[3] = uint64(uint32(flags)) << 32                                                     // accept_flags
+	w[5] = uint64(uint32(FileIndexAlloc)) << 32                                            // file_index
 }
 
 /*
@@ -1175,10 +1175,10 @@ Shuts down part of a full-duplex connection, like shutdown(2).
 The SQE is zeroed first, user_data included: set UserData after.
 */
 func (s *SQE) PrepShutdown(fd int32, how int32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpShutdown) | uint64(uint32(fd))<<32, // opcode, fd
-		3: uint64(uint32(how)),                         // len
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpShutdown) | uint64(uint32(fd))<<32 // opcode, fd
+	w[3] = uint64(uint32(how))                         // len
 }
 
 /*
@@ -1189,11 +1189,11 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 it must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepSend(fd int32, buf []byte, flags int32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpSend) | uint64(uint32(fd))<<32,              // opcode, fd
-		2: sqeSliceAddr(buf),                                    // addr
-		3: uint64(uint32(len(buf))) | uint64(uint32(flags))<<32, // len, msg_flags
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpSend) | uint64(uint32(fd))<<32              // opcode, fd
+	w[2] = sqeSliceAddr(buf)                                    // addr
+	w[3] = uint64(uint32(len(buf))) | uint64(uint32(flags))<<32 // len, msg_flags
 }
 
 /*
@@ -1204,13 +1204,13 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 they must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepSendto(fd int32, buf []byte, flags int32, sa *unix.RawSockaddrAny, saLen uint16) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpSend) | uint64(uint32(fd))<<32,              // opcode, fd
-		1: uint64(uintptr(unsafe.Pointer(sa))),                  // addr2
-		2: sqeSliceAddr(buf),                                    // addr
-		3: uint64(uint32(len(buf))) | uint64(uint32(flags))<<32, // len, msg_flags
-		5: uint64(saLen) << 32,                                  // addr_len
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpSend) | uint64(uint32(fd))<<32              // opcode, fd
+	w[1] = uint64(uintptr(unsafe.Pointer(sa)))                  // addr2
+	w[2] = sqeSliceAddr(buf)                                    // addr
+	w[3] = uint64(uint32(len(buf))) | uint64(uint32(flags))<<32 // len, msg_flags
+	w[5] = uint64(saLen) << 32                                  // addr_len
 }
 
 /*
@@ -1221,10 +1221,10 @@ SQEBufferSelect in Flags and the group with SetBufGroup.
 The SQE is zeroed first, user_data included: set UserData after.
 */
 func (s *SQE) PrepSendBundle(fd int32, length uint32, flags int32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpSend) | uint64(uint16(RecvsendBundle))<<16 | uint64(uint32(fd))<<32, // opcode, ioprio, fd
-		3: uint64(length) | uint64(uint32(flags))<<32,                                   // len, msg_flags
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpSend) | uint64(uint16(RecvsendBundle))<<16 | uint64(uint32(fd))<<32 // opcode, ioprio, fd
+	w[3] = uint64(length) | uint64(uint32(flags))<<32                                   // len, msg_flags
 }
 
 /*
@@ -1236,11 +1236,11 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 it must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepSendZC(fd int32, buf []byte, flags int32, zcFlags RecvSendFlags) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpSendZC) | uint64(uint16(zcFlags))<<16 | uint64(uint32(fd))<<32, // opcode, ioprio, fd
-		2: sqeSliceAddr(buf),                                                       // addr
-		3: uint64(uint32(len(buf))) | uint64(uint32(flags))<<32,                    // len, msg_flags
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpSendZC) | uint64(uint16(zcFlags))<<16 | uint64(uint32(fd))<<32 // opcode, ioprio, fd
+	w[2] = sqeSliceAddr(buf)                                                       // addr
+	w[3] = uint64(uint32(len(buf))) | uint64(uint32(flags))<<32                    // len, msg_flags
 }
 
 /*
@@ -1251,12 +1251,12 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 it must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepSendZCFixed(fd int32, buf []byte, flags int32, zcFlags RecvSendFlags, bufIndex uint16) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpSendZC) | (uint64(uint16(zcFlags))|uint64(uint16(RecvsendFixedBuf)))<<16 | uint64(uint32(fd))<<32, // opcode, ioprio, fd
-		2: sqeSliceAddr(buf),                                                                                          // addr
-		3: uint64(uint32(len(buf))) | uint64(uint32(flags))<<32,                                                       // len, msg_flags
-		5: uint64(bufIndex),                                                                                           // buf_index
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpSendZC) | (uint64(uint16(zcFlags))|uint64(uint16(RecvsendFixedBuf)))<<16 | uint64(uint32(fd))<<32 // opcode, ioprio, fd
+	w[2] = sqeSliceAddr(buf)                                                                                          // addr
+	w[3] = uint64(uint32(len(buf))) | uint64(uint32(flags))<<32                                                       // len, msg_flags
+	w[5] = uint64(bufIndex)                                                                                           // buf_index
 }
 
 /*
@@ -1267,11 +1267,11 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 it must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepSendmsg(fd int32, msg *unix.Msghdr, flags uint32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpSendmsg) | uint64(uint32(fd))<<32, // opcode, fd
-		2: uint64(uintptr(unsafe.Pointer(msg))),       // addr
-		3: 0x1 | uint64(flags)<<32,                    // len, msg_flags
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpSendmsg) | uint64(uint32(fd))<<32 // opcode, fd
+	w[2] = uint64(uintptr(unsafe.Pointer(msg)))       // addr
+	w[3] = 0x1 | uint64(flags)<<32                    // len, msg_flags
 }
 
 /*
@@ -1282,11 +1282,11 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 it must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepSendmsgZC(fd int32, msg *unix.Msghdr, flags uint32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpSendmsgZC) | uint64(uint32(fd))<<32, // opcode, fd
-		2: uint64(uintptr(unsafe.Pointer(msg))),         // addr
-		3: 0x1 | uint64(flags)<<32,                      // len, msg_flags
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpSendmsgZC) | uint64(uint32(fd))<<32 // opcode, fd
+	w[2] = uint64(uintptr(unsafe.Pointer(msg)))         // addr
+	w[3] = 0x1 | uint64(flags)<<32                      // len, msg_flags
 }
 
 /*
@@ -1297,12 +1297,12 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 it must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepSendmsgZCFixed(fd int32, msg *unix.Msghdr, flags uint32, bufIndex uint16) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpSendmsgZC) | uint64(uint16(RecvsendFixedBuf))<<16 | uint64(uint32(fd))<<32, // opcode, ioprio, fd
-		2: uint64(uintptr(unsafe.Pointer(msg))),                                                // addr
-		3: 0x1 | uint64(flags)<<32,                                                             // len, msg_flags
-		5: uint64(bufIndex),                                                                    // buf_index
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpSendmsgZC) | uint64(uint16(RecvsendFixedBuf))<<16 | uint64(uint32(fd))<<32 // opcode, ioprio, fd
+	w[2] = uint64(uintptr(unsafe.Pointer(msg)))                                                // addr
+	w[3] = 0x1 | uint64(flags)<<32                                                             // len, msg_flags
+	w[5] = uint64(bufIndex)                                                                    // buf_index
 }
 
 /*
@@ -1313,11 +1313,11 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 it must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepRecv(fd int32, buf []byte, flags int32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpRecv) | uint64(uint32(fd))<<32,              // opcode, fd
-		2: sqeSliceAddr(buf),                                    // addr
-		3: uint64(uint32(len(buf))) | uint64(uint32(flags))<<32, // len, msg_flags
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpRecv) | uint64(uint32(fd))<<32              // opcode, fd
+	w[2] = sqeSliceAddr(buf)                                    // addr
+	w[3] = uint64(uint32(len(buf))) | uint64(uint32(flags))<<32 // len, msg_flags
 }
 
 /*
@@ -1329,11 +1329,11 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 it must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepRecvMultishot(fd int32, buf []byte, flags int32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpRecv) | uint64(uint16(RecvMultishot))<<16 | uint64(uint32(fd))<<32, // opcode, ioprio, fd
-		2: sqeSliceAddr(buf),                                                           // addr
-		3: uint64(uint32(len(buf))) | uint64(uint32(flags))<<32,                        // len, msg_flags
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpRecv) | uint64(uint16(RecvMultishot))<<16 | uint64(uint32(fd))<<32 // opcode, ioprio, fd
+	w[2] = sqeSliceAddr(buf)                                                           // addr
+	w[3] = uint64(uint32(len(buf))) | uint64(uint32(flags))<<32                        // len, msg_flags
 }
 
 /*
@@ -1343,11 +1343,11 @@ Receives into several buffers of provided-buffer group bufGroup at once.
 The SQE is zeroed first, user_data included: set UserData after.
 */
 func (s *SQE) PrepRecvBundle(fd int32, bufGroup uint16, flags int32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpRecv) | uint64(uint8(SQEBufferSelect))<<8 | uint64(uint16(RecvsendBundle))<<16 | uint64(uint32(fd))<<32, // opcode, flags, ioprio, fd
-		3: uint64(uint32(flags)) << 32,                                                                                      // msg_flags
-		5: uint64(bufGroup),                                                                                                 // buf_group
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpRecv) | uint64(uint8(SQEBufferSelect))<<8 | uint64(uint16(RecvsendBundle))<<16 | uint64(uint32(fd))<<32 // opcode, flags, ioprio, fd
+	w[3] = uint64(uint32(flags)) << 32                                                                                      // msg_flags
+	w[5] = uint64(bufGroup)                                                                                                 // buf_group
 }
 
 /*
@@ -1358,11 +1358,11 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 it must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepRecvmsg(fd int32, msg *unix.Msghdr, flags uint32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpRecvmsg) | uint64(uint32(fd))<<32, // opcode, fd
-		2: uint64(uintptr(unsafe.Pointer(msg))),       // addr
-		3: 0x1 | uint64(flags)<<32,                    // len, msg_flags
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpRecvmsg) | uint64(uint32(fd))<<32 // opcode, fd
+	w[2] = uint64(uintptr(unsafe.Pointer(msg)))       // addr
+	w[3] = 0x1 | uint64(flags)<<32                    // len, msg_flags
 }
 
 /*
@@ -1374,11 +1374,11 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 it must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepRecvmsgMultishot(fd int32, msg *unix.Msghdr, flags uint32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpRecvmsg) | uint64(uint16(RecvMultishot))<<16 | uint64(uint32(fd))<<32, // opcode, ioprio, fd
-		2: uint64(uintptr(unsafe.Pointer(msg))),                                           // addr
-		3: 0x1 | uint64(flags)<<32,                                                        // len, msg_flags
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpRecvmsg) | uint64(uint16(RecvMultishot))<<16 | uint64(uint32(fd))<<32 // opcode, ioprio, fd
+	w[2] = uint64(uintptr(unsafe.Pointer(msg)))                                           // addr
+	w[3] = 0x1 | uint64(flags)<<32                                                        // len, msg_flags
 }
 
 /*
@@ -1390,11 +1390,11 @@ always set.
 The SQE is zeroed first, user_data included: set UserData after.
 */
 func (s *SQE) PrepRecvZC(fd int32, length uint32, ifqIdx uint32, ioprio RecvSendFlags) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpRecvZC) | (uint64(uint16(ioprio))|uint64(uint16(RecvMultishot)))<<16 | uint64(uint32(fd))<<32, // opcode, ioprio, fd
-		3: uint64(length),                                                                                         // len
-		5: uint64(ifqIdx) << 32,                                                                                   // zcrx_ifq_idx
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpRecvZC) | (uint64(uint16(ioprio))|uint64(uint16(RecvMultishot)))<<16 | uint64(uint32(fd))<<32 // opcode, ioprio, fd
+	w[3] = uint64(length)                                                                                         // len
+	w[5] = uint64(ifqIdx) << 32                                                                                   // zcrx_ifq_idx
 }
 
 /*
@@ -1406,13 +1406,13 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 it must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepCmdSock(cmdOp uint32, fd int32, level int32, optname int32, optval []byte) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpUringCmd) | uint64(uint32(fd))<<32,         // opcode, fd
-		1: uint64(cmdOp),                                       // cmd_op
-		2: uint64(uint32(level)) | uint64(uint32(optname))<<32, // level, optname
-		5: uint64(uint32(len(optval))) << 32,                   // optlen
-		6: sqeSliceAddr(optval),                                // optval
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpUringCmd) | uint64(uint32(fd))<<32         // opcode, fd
+	w[1] = uint64(cmdOp)                                       // cmd_op
+	w[2] = uint64(uint32(level)) | uint64(uint32(optname))<<32 // level, optname
+	w[5] = uint64(uint32(len(optval))) << 32                   // optlen
+	w[6] = sqeSliceAddr(optval)                                // optval
 }
 
 /*
@@ -1422,10 +1422,10 @@ Returns the bytes queued for reading on socket fd in the CQE, like ioctl(SIOCINQ
 The SQE is zeroed first, user_data included: set UserData after.
 */
 func (s *SQE) PrepCmdSIOCINQ(fd int32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpUringCmd) | uint64(uint32(fd))<<32, // opcode, fd
-		1: uint64(uint32(SocketUringOpSIOCINQ)),        // cmd_op
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpUringCmd) | uint64(uint32(fd))<<32 // opcode, fd
+	w[1] = uint64(uint32(SocketUringOpSIOCINQ))        // cmd_op
 }
 
 /*
@@ -1435,10 +1435,10 @@ Returns the bytes not yet sent on socket fd in the CQE, like ioctl(SIOCOUTQ).
 The SQE is zeroed first, user_data included: set UserData after.
 */
 func (s *SQE) PrepCmdSIOCOUTQ(fd int32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpUringCmd) | uint64(uint32(fd))<<32, // opcode, fd
-		1: uint64(uint32(SocketUringOpSIOCOUTQ)),       // cmd_op
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpUringCmd) | uint64(uint32(fd))<<32 // opcode, fd
+	w[1] = uint64(uint32(SocketUringOpSIOCOUTQ))       // cmd_op
 }
 
 /*
@@ -1449,13 +1449,13 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 it must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepCmdGetsockopt(fd int32, level int32, optname int32, optval []byte) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpUringCmd) | uint64(uint32(fd))<<32,         // opcode, fd
-		1: uint64(uint32(SocketUringOpGetsockopt)),             // cmd_op
-		2: uint64(uint32(level)) | uint64(uint32(optname))<<32, // level, optname
-		5: uint64(uint32(len(optval))) << 32,                   // optlen
-		6: sqeSliceAddr(optval),                                // optval
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpUringCmd) | uint64(uint32(fd))<<32         // opcode, fd
+	w[1] = uint64(uint32(SocketUringOpGetsockopt))             // cmd_op
+	w[2] = uint64(uint32(level)) | uint64(uint32(optname))<<32 // level, optname
+	w[5] = uint64(uint32(len(optval))) << 32                   // optlen
+	w[6] = sqeSliceAddr(optval)                                // optval
 }
 
 /*
@@ -1466,13 +1466,13 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 it must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepCmdSetsockopt(fd int32, level int32, optname int32, optval []byte) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpUringCmd) | uint64(uint32(fd))<<32,         // opcode, fd
-		1: uint64(uint32(SocketUringOpSetsockopt)),             // cmd_op
-		2: uint64(uint32(level)) | uint64(uint32(optname))<<32, // level, optname
-		5: uint64(uint32(len(optval))) << 32,                   // optlen
-		6: sqeSliceAddr(optval),                                // optval
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpUringCmd) | uint64(uint32(fd))<<32         // opcode, fd
+	w[1] = uint64(uint32(SocketUringOpSetsockopt))             // cmd_op
+	w[2] = uint64(uint32(level)) | uint64(uint32(optname))<<32 // level, optname
+	w[5] = uint64(uint32(len(optval))) << 32                   // optlen
+	w[6] = sqeSliceAddr(optval)                                // optval
 }
 
 /*
@@ -1482,10 +1482,10 @@ Reports the socket's transmit timestamps as CQEs (needs a CQE32 or CQE_MIXED rin
 The SQE is zeroed first, user_data included: set UserData after.
 */
 func (s *SQE) PrepCmdTXTimestamp(fd int32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpUringCmd) | uint64(uint32(fd))<<32, // opcode, fd
-		1: uint64(uint32(SocketUringOpTXTimestamp)),    // cmd_op
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpUringCmd) | uint64(uint32(fd))<<32 // opcode, fd
+	w[1] = uint64(uint32(SocketUringOpTXTimestamp))    // cmd_op
 }
 
 /*
@@ -1497,13 +1497,13 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 they must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepCmdGetsockname(fd int32, sa *unix.RawSockaddrAny, saLen *uint32, peer int32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpUringCmd) | uint64(uint32(fd))<<32, // opcode, fd
-		1: uint64(uint32(SocketUringOpGetsockname)),    // cmd_op
-		2: uint64(uintptr(unsafe.Pointer(sa))),         // addr
-		5: uint64(uint32(peer)) << 32,                  // optlen
-		6: uint64(uintptr(unsafe.Pointer(saLen))),      // addr3
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpUringCmd) | uint64(uint32(fd))<<32 // opcode, fd
+	w[1] = uint64(uint32(SocketUringOpGetsockname))    // cmd_op
+	w[2] = uint64(uintptr(unsafe.Pointer(sa)))         // addr
+	w[5] = uint64(uint32(peer)) << 32                  // optlen
+	w[6] = uint64(uintptr(unsafe.Pointer(saLen)))      // addr3
 }
 
 /*
@@ -1514,10 +1514,10 @@ Sends command cmdOp to the driver of fd; the command payload lives in the SQE pa
 The SQE is zeroed first, user_data included: set UserData after.
 */
 func (s *SQE) PrepUringCmd(cmdOp uint32, fd int32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpUringCmd) | uint64(uint32(fd))<<32, // opcode, fd
-		1: uint64(cmdOp),                               // cmd_op
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpUringCmd) | uint64(uint32(fd))<<32 // opcode, fd
+	w[1] = uint64(cmdOp)                               // cmd_op
 }
 
 /*
@@ -1529,10 +1529,10 @@ IORING_SETUP_SQE_MIXED ring); both halves are zeroed first, user_data included:
 set UserData after.
 */
 func (s *SQE) PrepUringCmd128(cmdOp uint32, fd int32) {
-	*(*[16]uint64)(unsafe.Pointer(s)) = [16]uint64{
-		0: uint64(OpUringCmd128) | uint64(uint32(fd))<<32, // opcode, fd
-		1: uint64(cmdOp),                                  // cmd_op
-	}
+	w := (*[16]uint64)(unsafe.Pointer(s))
+	*w = [16]uint64{}
+	w[0] = uint64(OpUringCmd128) | uint64(uint32(fd))<<32 // opcode, fd
+	w[1] = uint64(cmdOp)                                  // cmd_op
 }
 
 /*
@@ -1542,12 +1542,12 @@ Discards nbytes of block device fd from offset (BLOCK_URING_CMD_DISCARD).
 The SQE is zeroed first, user_data included: set UserData after.
 */
 func (s *SQE) PrepCmdDiscard(fd int32, offset uint64, nbytes uint64) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpUringCmd) | uint64(uint32(fd))<<32, // opcode, fd
-		1: uint64(iocNone<<iocDirShift | 0x1200),       // cmd_op
-		2: offset,                                      // addr
-		6: nbytes,                                      // addr3
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpUringCmd) | uint64(uint32(fd))<<32 // opcode, fd
+	w[1] = uint64(iocNone<<iocDirShift | 0x1200)       // cmd_op
+	w[2] = offset                                      // addr
+	w[6] = nbytes                                      // addr3
 }
 
 /*
@@ -1557,11 +1557,11 @@ Posts a CQE with res length and user_data data on the ring fd.
 The SQE is zeroed first, user_data included: set UserData after.
 */
 func (s *SQE) PrepMsgRing(fd int32, length uint32, data uint64, flags MsgRingFlags) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpMsgRing) | uint64(uint32(fd))<<32, // opcode, fd
-		1: data,                                       // off
-		3: uint64(length) | uint64(uint32(flags))<<32, // len, msg_ring_flags
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpMsgRing) | uint64(uint32(fd))<<32 // opcode, fd
+	w[1] = data                                       // off
+	w[3] = uint64(length) | uint64(uint32(flags))<<32 // len, msg_ring_flags
 }
 
 /*
@@ -1571,12 +1571,12 @@ Posts a CQE like PrepMsgRing whose flags are cqeFlags.
 The SQE is zeroed first, user_data included: set UserData after.
 */
 func (s *SQE) PrepMsgRingCQEFlags(fd int32, length uint32, data uint64, flags MsgRingFlags, cqeFlags uint32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpMsgRing) | uint64(uint32(fd))<<32,                                    // opcode, fd
-		1: data,                                                                          // off
-		3: uint64(length) | (uint64(uint32(flags))|uint64(uint32(MsgRingFlagsPass)))<<32, // len, msg_ring_flags
-		5: uint64(cqeFlags) << 32,                                                        // file_index
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpMsgRing) | uint64(uint32(fd))<<32                                    // opcode, fd
+	w[1] = data                                                                          // off
+	w[3] = uint64(length) | (uint64(uint32(flags))|uint64(uint32(MsgRingFlagsPass)))<<32 // len, msg_ring_flags
+	w[5] = uint64(cqeFlags) << 32                                                        // file_index
 }
 
 /*
@@ -1587,14 +1587,14 @@ Sends registered file sourceFD of this ring to slot targetIndex of ring fd's fil
 The SQE is zeroed first, user_data included: set UserData after.
 */
 func (s *SQE) PrepMsgRingFD(fd int32, sourceFD int32, targetIndex uint32, data uint64, flags MsgRingFlags) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpMsgRing) | uint64(uint32(fd))<<32, // opcode, fd
-		1: data,                                       // off
-		2: uint64(MsgSendFD),                          // addr
-		3: uint64(uint32(flags)) << 32,                // msg_ring_flags
-		5: uint64(sqeDirectSlot(targetIndex)) << 32,   // file_index
-		6: uint64(sourceFD),                           // addr3
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpMsgRing) | uint64(uint32(fd))<<32 // opcode, fd
+	w[1] = data                                       // off
+	w[2] = uint64(MsgSendFD)                          // addr
+	w[3] = uint64(uint32(flags)) << 32                // msg_ring_flags
+	w[5] = uint64(sqeDirectSlot(targetIndex)) << 32   // file_index
+	w[6] = uint64(sourceFD)                           // addr3
 }
 
 /*
@@ -1604,14 +1604,14 @@ Sends registered file sourceFD to any free slot of ring fd's file table.
 The SQE is zeroed first, user_data included: set UserData after.
 */
 func (s *SQE) PrepMsgRingFDAlloc(fd int32, sourceFD int32, data uint64, flags MsgRingFlags) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpMsgRing) | uint64(uint32(fd))<<32, // opcode, fd
-		1: data,                                       // off
-		2: uint64(MsgSendFD),                          // addr
-		3: uint64(uint32(flags)) << 32,                // msg_ring_flags
-		5: uint64(uint32(FileIndexAlloc)) << 32,       // file_index
-		6: uint64(sourceFD),                           // addr3
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpMsgRing) | uint64(uint32(fd))<<32 // opcode, fd
+	w[1] = data                                       // off
+	w[2] = uint64(MsgSendFD)                          // addr
+	w[3] = uint64(uint32(flags)) << 32                // msg_ring_flags
+	w[5] = uint64(uint32(FileIndexAlloc)) << 32       // file_index
+	w[6] = uint64(sourceFD)                           // addr3
 }
 
 /*
@@ -1623,13 +1623,13 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 it must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepProvideBuffers(addr *byte, bufLen int32, nr int32, bufGroup uint16, bufID uint16) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpProvideBuffers) | uint64(uint32(nr))<<32, // opcode, fd
-		1: uint64(bufID),                                     // off
-		2: uint64(uintptr(unsafe.Pointer(addr))),             // addr
-		3: uint64(uint32(bufLen)),                            // len
-		5: uint64(bufGroup),                                  // buf_group
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpProvideBuffers) | uint64(uint32(nr))<<32 // opcode, fd
+	w[1] = uint64(bufID)                                     // off
+	w[2] = uint64(uintptr(unsafe.Pointer(addr)))             // addr
+	w[3] = uint64(uint32(bufLen))                            // len
+	w[5] = uint64(bufGroup)                                  // buf_group
 }
 
 /*
@@ -1639,10 +1639,10 @@ Takes nr buffers back out of buffer group bufGroup.
 The SQE is zeroed first, user_data included: set UserData after.
 */
 func (s *SQE) PrepRemoveBuffers(nr int32, bufGroup uint16) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpRemoveBuffers) | uint64(uint32(nr))<<32, // opcode, fd
-		5: uint64(bufGroup),                                 // buf_group
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpRemoveBuffers) | uint64(uint32(nr))<<32 // opcode, fd
+	w[5] = uint64(bufGroup)                                 // buf_group
 }
 
 /*
@@ -1653,12 +1653,12 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 it must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepWaitid(idtype int32, id int32, infop *unix.Siginfo, options int32, flags uint32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpWaitid) | uint64(uint32(id))<<32,  // opcode, fd
-		1: uint64(uintptr(unsafe.Pointer(infop))),     // addr2
-		3: uint64(uint32(idtype)) | uint64(flags)<<32, // len, waitid_flags
-		5: uint64(uint32(options)) << 32,              // file_index
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpWaitid) | uint64(uint32(id))<<32  // opcode, fd
+	w[1] = uint64(uintptr(unsafe.Pointer(infop)))     // addr2
+	w[3] = uint64(uint32(idtype)) | uint64(flags)<<32 // len, waitid_flags
+	w[5] = uint64(uint32(options)) << 32              // file_index
 }
 
 /*
@@ -1669,13 +1669,13 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 it must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepFutexWait(futex *uint32, val uint64, mask uint64, futexFlags uint32, flags uint32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpFutexWait) | uint64(futexFlags)<<32, // opcode, fd
-		1: val,                                          // off
-		2: uint64(uintptr(unsafe.Pointer(futex))),       // addr
-		3: uint64(flags) << 32,                          // futex_flags
-		6: mask,                                         // addr3
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpFutexWait) | uint64(futexFlags)<<32 // opcode, fd
+	w[1] = val                                          // off
+	w[2] = uint64(uintptr(unsafe.Pointer(futex)))       // addr
+	w[3] = uint64(flags) << 32                          // futex_flags
+	w[6] = mask                                         // addr3
 }
 
 /*
@@ -1686,13 +1686,13 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 it must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepFutexWake(futex *uint32, val uint64, mask uint64, futexFlags uint32, flags uint32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpFutexWake) | uint64(futexFlags)<<32, // opcode, fd
-		1: val,                                          // off
-		2: uint64(uintptr(unsafe.Pointer(futex))),       // addr
-		3: uint64(flags) << 32,                          // futex_flags
-		6: mask,                                         // addr3
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpFutexWake) | uint64(futexFlags)<<32 // opcode, fd
+	w[1] = val                                          // off
+	w[2] = uint64(uintptr(unsafe.Pointer(futex)))       // addr
+	w[3] = uint64(flags) << 32                          // futex_flags
+	w[6] = mask                                         // addr3
 }
 
 /*
@@ -1703,9 +1703,9 @@ The SQE is zeroed first, user_data included: set UserData after. The kernel uses
 it must stay alive and unmoved until the completion.
 */
 func (s *SQE) PrepFutexWaitv(futexes []FutexWaitv, flags uint32) {
-	*(*[8]uint64)(unsafe.Pointer(s)) = [8]uint64{
-		0: uint64(OpFutexWaitv),                             // opcode
-		2: sqeSliceAddr(futexes),                            // addr
-		3: uint64(uint32(len(futexes))) | uint64(flags)<<32, // len, futex_flags
-	}
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpFutexWaitv)                             // opcode
+	w[2] = sqeSliceAddr(futexes)                            // addr
+	w[3] = uint64(uint32(len(futexes))) | uint64(flags)<<32 // len, futex_flags
 }
