@@ -25,6 +25,8 @@ type BuilderInfo struct {
 	Since string
 	// SQE128 is set when the operation needs a 128-byte SQE slot.
 	SQE128 bool
+	// CQE32 is set when its completions need 32-byte CQEs.
+	CQE32 bool
 	// Liburing is the liburing helper the differential test compares
 	// with (io_uring_prep_read), or "" when the test checks a hand-computed
 	// SQE.
@@ -187,7 +189,7 @@ func (e *emitter) builders(structs []*goStruct, sets []*constSet, loose []*const
 	}
 	bg.since = headersSince(specs, bg.consts)
 	for _, s := range specs.Builders {
-		info := BuilderInfo{Go: "Prep" + goname.Go(s.Name), Opcode: "IORING_OP_" + s.Op, Since: s.Since, SQE128: s.SQE128}
+		info := BuilderInfo{Go: "Prep" + goname.Go(s.Name), Opcode: "IORING_OP_" + s.Op, Since: s.Since, SQE128: s.SQE128, CQE32: s.CQE32}
 		if s.CHelper != "" {
 			info.Liburing = "io_uring_prep_" + s.CHelper
 			info.Counterpart = s.CHelper == s.Name
@@ -237,6 +239,9 @@ func (bg *builderGen) resolve(s *BuilderSpec, op *constant) (_ *builder, absent 
 		ga := bg.argType(s, a)
 		if ga == nil {
 			continue
+		}
+		if ga.kind == "int" && a.Keep {
+			bg.fail(s, s.Line, "argument %s: keep applies to pointers and slices, not %s", a.Name, a.Type)
 		}
 		ga.slot = b.slots
 		b.slots++
@@ -638,6 +643,9 @@ func (bg *builderGen) method(f *jen.File, b *builder, be bool) {
 		doc.WriteString("s must start a 128-byte SQE slot (an IORING_SETUP_SQE128 ring, or two entries of an\nIORING_SETUP_SQE_MIXED ring); both halves are zeroed first, user_data included:\nset UserData after.")
 	} else {
 		doc.WriteString("The SQE is zeroed first, user_data included: set UserData after.")
+	}
+	if s.CQE32 {
+		doc.WriteString(" The ring needs 32-byte CQEs\n(IORING_SETUP_CQE32, or IORING_SETUP_CQE_MIXED).")
 	}
 	switch len(keep) {
 	case 0:

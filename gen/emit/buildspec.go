@@ -30,6 +30,7 @@ type BuilderSpec struct {
 	Op     string // C opcode without IORING_OP_
 	Since  string // first Linux release
 	SQE128 bool
+	CQE32  bool // the completions need 32-byte CQEs
 	Doc    []string
 	Args   []*ArgSpec
 	Sets   []*FieldSet
@@ -86,8 +87,15 @@ func LoadBuilderSpecs(path string) (*BuilderSpecs, error) {
 			cur = nil
 			switch w[0] {
 			case "prep":
-				if len(w) < 4 || len(w) > 5 || (len(w) == 5 && w[4] != "sqe128") {
-					return nil, bad("want: prep NAME OPCODE SINCE [sqe128]")
+				if len(w) < 4 {
+					return nil, bad("want: prep NAME OPCODE SINCE [sqe128] [cqe32]")
+				}
+				opts := map[string]bool{}
+				for _, o := range w[4:] {
+					if (o != "sqe128" && o != "cqe32") || opts[o] {
+						return nil, bad("want: prep NAME OPCODE SINCE [sqe128] [cqe32]")
+					}
+					opts[o] = true
 				}
 				if !identRE.MatchString(w[1]) || !identRE.MatchString(w[2]) {
 					return nil, bad("bad builder name or opcode")
@@ -97,7 +105,7 @@ func LoadBuilderSpecs(path string) (*BuilderSpecs, error) {
 						return nil, bad("builder %s is already declared at line %d", w[1], b.Line)
 					}
 				}
-				cur = &BuilderSpec{Name: w[1], Op: w[2], Since: w[3], SQE128: len(w) == 5, Line: n}
+				cur = &BuilderSpec{Name: w[1], Op: w[2], Since: w[3], SQE128: opts["sqe128"], CQE32: opts["cqe32"], Line: n}
 				specs.Builders = append(specs.Builders, cur)
 			case "raw":
 				rest := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "raw"))

@@ -180,6 +180,8 @@ type Builder struct {
 	Since string `json:"since"`
 	// SQE128 is set when the operation needs a 128-byte SQE slot.
 	SQE128 bool `json:"sqe128,omitempty"`
+	// CQE32 is set when its completions need 32-byte CQEs.
+	CQE32 bool `json:"cqe32,omitempty"`
 	// Liburing is the liburing helper the differential test compares
 	// with; empty when the test checks a hand-computed SQE.
 	Liburing string `json:"liburing,omitempty"`
@@ -241,7 +243,7 @@ func (rep *Report) addBuilders(bs []emit.BuilderInfo) {
 		byOp[op.C] = i
 	}
 	for _, b := range bs {
-		rep.Builders = append(rep.Builders, Builder{Go: b.Go, Opcodes: []string{b.Opcode}, Since: b.Since, SQE128: b.SQE128,
+		rep.Builders = append(rep.Builders, Builder{Go: b.Go, Opcodes: []string{b.Opcode}, Since: b.Since, SQE128: b.SQE128, CQE32: b.CQE32,
 			Liburing: b.Liburing, Counterpart: b.Counterpart, Skipped: b.Skipped})
 		if i, ok := byOp[b.Opcode]; ok && b.Skipped == "" {
 			rep.Opcodes[i].Builders = append(rep.Opcodes[i].Builders, b.Go)

@@ -1477,9 +1477,10 @@ func (s *SQE) PrepCmdSetsockopt(fd int32, level int32, optname int32, optval []b
 
 /*
 PrepCmdTXTimestamp prepares s for IORING_OP_URING_CMD (Linux 6.17).
-Reports the socket's transmit timestamps as CQEs (needs a CQE32 or CQE_MIXED ring).
+Reports the socket's transmit timestamps as CQEs, until cancelled.
 
-The SQE is zeroed first, user_data included: set UserData after.
+The SQE is zeroed first, user_data included: set UserData after. The ring needs 32-byte CQEs
+(IORING_SETUP_CQE32, or IORING_SETUP_CQE_MIXED).
 */
 func (s *SQE) PrepCmdTXTimestamp(fd int32) {
 	w := (*[8]uint64)(unsafe.Pointer(s))
