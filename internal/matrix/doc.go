@@ -8,20 +8,20 @@
 //	go run ./cmd/matrix [packages]  # or: make matrix
 //
 // Packages are go list patterns relative to the module root; by default
-// every package with tests under ./runtime/... and the harness self-test
-// ./internal/matrix/selftest. Each is built with CGO_ENABLED=0 go test -c,
+// DefaultPackages: every package with tests under ./runtime/..., the
+// harness self-test ./internal/matrix/selftest and ./internal/matrix/feature. Each is built with CGO_ENABLED=0 go test -c,
 // packed with the init of ./internal/matrix/init into a newc initramfs
 // (written in Go), and booted on every kernel with
 //
 //	qemu-system-x86_64 -machine pc -accel tcg,thread=single -m 1024 -smp 2 -nographic -nodefaults
 //	    -serial stdio -no-reboot -kernel vmlinuz -initrd initramfs
 //	    -append "console=ttyS0 panic=-1 quiet urgen.kernel=NAME urgen.release=REL
-//	             urgen.last_op=N urgen.features=F,... urgen.timeout=D"
+//	             urgen.last_op=N urgen.features=F,... urgen.timeout=D urgen.short=1"
 //	    -device isa-debug-exit,iobase=0xf4,iosize=0x04
 //
 // /init mounts proc, sysfs, devtmpfs and a tmpfs on /tmp, brings lo up,
-// runs each binary with -test.v (working directory: a copy of the package's
-// testdata/, if any), drains the serial line and exits through the
+// runs each binary with -test.v -test.short (working directory /tests/<name>,
+// holding the binary and a copy of the package's testdata/, if any), drains the serial line and exits through the
 // isa-debug-exit port. /init hands each urgen.<key> to the tests as
 // URGEN_<KEY> (with URGEN_VM=1). urgen.release is read from the vmlinuz
 // header; last_op and features come from kernels.txt; the self-test checks
