@@ -255,13 +255,14 @@ func TestCancelOnClose(t *testing.T) {
 	// see the connection end.
 }
 
-// TestManyConnections opens and closes 10,000 connections.
+// TestManyConnections opens and closes 10,000 connections (1,000 with
+// -short), each with one round trip, and checks that nothing leaked.
 func TestManyConnections(t *testing.T) {
+	total, par := 10_000, 50
 	if testing.Short() {
-		t.Skip("-short")
+		total = 1_000 // the kernel matrix runs -short under TCG, 10-50x slower
 	}
 	s := start(t, Config{})
-	const total, par = 10_000, 50
 	var wg sync.WaitGroup
 	errs := make(chan error, par)
 	for p := range par {
@@ -298,8 +299,8 @@ func TestManyConnections(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	st := waitStats(t, s, "all 10000 closed", func(st Stats) bool {
-		return st.Accepted == total && st.Open == 0 && st.HeldBufs == 0 && st.Inflight == 1
+	st := waitStats(t, s, "all closed", func(st Stats) bool {
+		return st.Accepted == int64(total) && st.Open == 0 && st.HeldBufs == 0 && st.Inflight == 1
 	})
-	t.Logf("stats after 10000 connections: %+v", st)
+	t.Logf("stats after %d connections: %+v", total, st)
 }
