@@ -9,8 +9,8 @@ import (
 	"testing"
 )
 
-// crossTargets are the foreign GOARCHes the builders are proven on:
-// 32-bit little-endian (arm, with its 8-byte-aligned 64-bit integers),
+// crossTargets are the foreign GOARCHes the builders are proven on: arm64,
+// 32-bit little-endian (386; arm, with its 8-byte-aligned 64-bit integers),
 // big-endian (s390x and ppc64 64-bit, mips 32-bit) and the other ioctl
 // encoding (mips, ppc64), where pointer widths, poll32_events' half-word
 // order and _IO numbers differ from amd64. 386 runs natively, without qemu
@@ -18,6 +18,7 @@ import (
 // qemu-i386 user mode with "bad g in signal handler").
 var crossTargets = []struct{ goarch, gcc, asm, qemu string }{
 	{"386", "i686-linux-gnu-gcc", "i386-linux-gnu", ""},
+	{"arm64", "aarch64-linux-gnu-gcc", "aarch64-linux-gnu", "qemu-aarch64-static"},
 	{"ppc64", "powerpc64-linux-gnu-gcc", "powerpc64-linux-gnu", "qemu-ppc64-static"},
 	{"arm", "arm-linux-gnueabihf-gcc", "arm-linux-gnueabihf", "qemu-arm-static"},
 	{"s390x", "s390x-linux-gnu-gcc", "s390x-linux-gnu", "qemu-s390x-static"},
