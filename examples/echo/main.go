@@ -17,6 +17,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"syscall"
+	"time"
 )
 
 func main() {
@@ -27,7 +28,7 @@ func main() {
 	bufSize := flag.Int("bufsize", 16384, "bytes per provided buffer")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to this file")
 	procs := flag.Int("procs", 0, "GOMAXPROCS (0: workers+1)")
-	spin := flag.Duration("spin", 0, "how long a worker polls for more work before it sleeps")
+	spin := flag.Duration("spin", 3*time.Microsecond, "how long a worker polls for more work before it sleeps (0: never)")
 	flag.Parse()
 	// Every worker spends its idle time blocked in io_uring_enter, holding
 	// its P in a system call. With a P to spare the scheduler leaves those
