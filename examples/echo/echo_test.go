@@ -127,7 +127,7 @@ func TestEcho(t *testing.T) {
 				}
 				l.Close()
 			}
-			s := start(t, Config{Addr: ap})
+			s := start(t, Config{Addr: ap, Spin: 3 * time.Microsecond})
 			var wg sync.WaitGroup
 			for i := range 16 {
 				wg.Add(1)
