@@ -158,7 +158,9 @@ func Run(ctx context.Context, c Config) (bool, error) {
 			os.WriteFile(filepath.Join(c.Root, c.LogDir, col.name+".log"), []byte(col.log), 0o644)
 		}
 	}
-	return report(c.Out, cols, pkgs, c.Verbose), nil
+	ok := report(c.Out, cols, pkgs, c.Verbose)
+	fmt.Fprintf(c.Out, "matrix: wall time %.1fs\n", time.Since(start).Seconds())
+	return ok, nil
 }
 
 // selectKernels returns the rows of kernels.txt to boot and checks that
