@@ -343,7 +343,9 @@ func BenchmarkRing(b *testing.B) {
 				ops[im.name] = append(ops[im.name], measure(b, fmt.Sprintf("nop/batch=%d/%s", batch, im.name), func(b *testing.B) { im.nop(b, batch) }))
 			}
 		}
-		results = append(results, result{"nop", "batch=" + strconv.Itoa(int(batch)), ops})
+		if len(ops) > 0 && ops["urgen"][0] > 0 { // the workload was selected
+			results = append(results, result{"nop", "batch=" + strconv.Itoa(int(batch)), ops})
+		}
 	}
 	var f *os.File
 	var offs []uint64

@@ -73,6 +73,9 @@ type submissionQueue struct {
 	sqeTail uint32
 	mixed   bool
 	rewind  bool // IORING_SETUP_SQ_REWIND: entries always start at index 0
+	// plainTail: no SQPOLL thread, so the tail is read only by
+	// io_uring_enter on the submitting thread.
+	plainTail bool
 }
 
 type completionQueue struct {
@@ -344,6 +347,7 @@ func (r *Ring) mapRings() error {
 	}
 	r.sq.mixed = p.Flags&uapi.SetupSQEMixed != 0
 	r.sq.rewind = p.Flags&uapi.SetupSQRewind != 0
+	r.sq.plainTail = p.Flags&uapi.SetupSQPoll == 0
 	r.cq.mixed = p.Flags&uapi.SetupCQEMixed != 0
 	if p.Flags&uapi.SetupNoMMap == 0 {
 		sqSize := int(p.SQOff.Array) + int(p.SQEntries)*4

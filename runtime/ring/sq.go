@@ -87,8 +87,15 @@ func (r *Ring) flush() uint32 {
 		// stay 0; everything handed out is pending.
 		return q.sqeTail
 	}
-	// Release store: the SQE contents become visible before the tail.
-	atomic.StoreUint32(q.ktail, q.sqeTail)
+	if q.plainTail {
+		// Only io_uring_enter, in this thread and after this store, reads
+		// the tail: program order is all the ordering needed.
+		*q.ktail = q.sqeTail
+	} else {
+		// SQPOLL: the kernel thread reads the tail on another CPU. Release
+		// store: the SQE contents become visible before the tail.
+		atomic.StoreUint32(q.ktail, q.sqeTail)
+	}
 	// With SQPOLL the kernel thread moves head concurrently; the load is
 	// ordered after the store above (Go atomics are sequentially consistent),
 	// which is the full barrier liburing takes before checking NEED_WAKEUP.
