@@ -178,8 +178,8 @@ func TestSetupAttachWQ(t *testing.T) {
 func TestSetupRDisabled(t *testing.T) {
 	r := newRing(t, 4, WithFlags(uapi.SetupRDisabled))
 	nops(t, r, 1, 1)
-	if _, err := r.Submit(); !errors.Is(err, unix.EBADFD) {
-		t.Fatalf("submit on a disabled ring: %v, want EBADFD", err)
+	if _, err := r.Submit(); !errors.Is(err, unix.EBADFD) || !strings.HasPrefix(err.Error(), "io_uring_enter: ") {
+		t.Fatalf("submit on a disabled ring: %v, want io_uring_enter: EBADFD", err)
 	}
 	if err := r.Enable(); err != nil {
 		t.Fatal(err)
@@ -671,4 +671,32 @@ func hugetlb(t *testing.T, addr uintptr) bool {
 		}
 	}
 	return false
+}
+
+// TestSQArrayDropped sends an SQ array entry with an index past the ring:
+// the kernel drops it and counts it in sq_dropped.
+func TestSQArrayDropped(t *testing.T) {
+	r := newRing(t, 4, WithSQArray())
+	if r.sq.array == nil {
+		t.Fatal("WithSQArray ring without an SQ array")
+	}
+	nops(t, r, 1, 2)
+	slot := r.sq.sqeTail & r.sq.mask // the next slot; fill it, then break its index
+	nops(t, r, 3, 1)
+	arr := unsafe.Slice(r.sq.array, r.sq.entries)
+	arr[slot] = r.sq.entries + 5
+	n, err := r.Submit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	arr[slot] = slot
+	if d := r.Dropped(); d != 1 {
+		t.Fatalf("Dropped = %d after an invalid index, want 1 (submitted %d)", d, n)
+	}
+	got := reap(t, r, 2)
+	if got[0].ud != 1 || got[1].ud != 2 {
+		t.Fatalf("completions %+v, want the two valid NOPs", got)
+	}
+	// The ring goes on.
+	roundTrip(t, r, 4)
 }
