@@ -21,9 +21,13 @@ check-generated:
 vet-arches:
 	@for a in $(ARCHES); do echo "vet GOARCH=$$a"; GOOS=linux GOARCH=$$a CGO_ENABLED=0 $(GO) vet ./generated/... ./gen/... ./cmd/... || exit 1; done
 
+## vet: go vet, gofmt and staticcheck (installed into GOBIN when missing)
+STATICCHECK_VERSION ?= 2026.2.2
 vet:
 	$(GO) vet ./...
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	@command -v staticcheck >/dev/null || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	PATH="$$PATH:$$($(GO) env GOPATH)/bin" staticcheck ./...
 
 ## test: everything CI runs
 test: vet check-generated vet-arches liburing
