@@ -165,6 +165,12 @@ func TestSetupAttachWQ(t *testing.T) {
 	a := newRing(t, 4)
 	b := newRing(t, 4, WithAttachWQ(a.FD()))
 	roundTrip(t, b, 4)
+	// With SQPOLL the attached ring shares the poll thread: both submit.
+	sa := newRing(t, 4, WithSQPoll(10*time.Millisecond))
+	sb := newRing(t, 4, WithSQPoll(10*time.Millisecond), WithAttachWQ(sa.FD()))
+	roundTrip(t, sa, 4)
+	roundTrip(t, sb, 4)
+	roundTrip(t, sa, 4)
 	p := pipe(t)
 	if _, err := New(4, WithAttachWQ(p[0])); !errors.Is(err, unix.EINVAL) {
 		t.Fatalf("ATTACH_WQ to a pipe: %v, want EINVAL", err)
