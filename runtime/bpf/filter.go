@@ -92,7 +92,9 @@ func (e *PDUSizeError) Error() string {
 func (e *PDUSizeError) Unwrap() error { return unix.EMSGSIZE }
 
 // Register attaches f to the ring with file descriptor fd, or to the calling
-// task with Task. The kernel copies the program; f may be reused.
+// task with Task. The kernel copies the program; f may be reused. On a
+// kernel without per-task filters, Register with Task fails with an error
+// that matches both ErrNoTask and the kernel's errno.
 func Register(fd int, f Filter) error {
 	return RegisterOn(func(op uapi.RegisterOp, arg unsafe.Pointer, nargs uint32) (int, error) {
 		for {
@@ -101,11 +103,44 @@ func Register(fd int, f Filter) error {
 				continue
 			}
 			if errno != 0 {
+				if fd == Task {
+					return int(r), TaskError(op, f.Op.String(), errno)
+				}
 				return int(r), fmt.Errorf("io_uring_register %s: %s: %w", op, f.Op, errno)
 			}
 			return int(r), nil
 		}
 	}, f)
+}
+
+// ErrNoTask is matched (errors.Is) by the error of a per-task registration
+// (Register with Task, ring.RestrictTask) on a kernel that has no per-task
+// io_uring restrictions and filters. Such kernels refuse the ring-less call
+// on fd -1 with different errnos, which the error wraps as well: EINVAL if
+// the kernel does not know the register opcode or handles ring-less calls
+// (6.13 and later), EBADF if it knows the opcode only for rings (6.12 and
+// IORING_REGISTER_RESTRICTIONS).
+var ErrNoTask = errors.New("kernel has no per-task io_uring restrictions or filters")
+
+// TaskError is the error for a failed per-task registration of register
+// opcode op (what names the request, may be empty) that failed with errno.
+// If the kernel has no per-task support, it matches ErrNoTask and says
+// why; it always matches errno.
+func TaskError(op uapi.RegisterOp, what string, errno unix.Errno) error {
+	prefix := fmt.Sprintf("io_uring_register %s for the task", op)
+	if what != "" {
+		prefix += ": " + what
+	}
+	// Only EINVAL and EBADF are how kernels without the feature refuse
+	// fd -1; any other errno came from a kernel that looked at the call.
+	if errno == unix.EINVAL || errno == unix.EBADF {
+		// Per-task support came with the filters; asking the query beats
+		// trying a task registration, which could not be undone.
+		if why := Available(); why != nil {
+			return fmt.Errorf("%s: %w (%v): %w", prefix, ErrNoTask, why, errno)
+		}
+	}
+	return fmt.Errorf("%s: %w", prefix, errno)
 }
 
 // RegisterOn registers f through reg, an io_uring_register(2) call bound to

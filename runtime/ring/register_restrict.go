@@ -1,6 +1,7 @@
 package ring
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"unsafe"
@@ -8,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/urgen/urgen/generated/uapi"
+	"github.com/urgen/urgen/runtime/bpf"
 )
 
 // Restrictions are allow-lists of register opcodes, SQE opcodes and SQE
@@ -71,8 +73,9 @@ func (r *Ring) RegisterRestrictions(res ...uapi.Restriction) error {
 // starting others, or lock the goroutine to its thread (runtime.LockOSThread)
 // and create rings and children from there. Threads created by the Go
 // runtime later are clones of some existing thread and inherit what that
-// thread had. Kernels without task restrictions (6.18 and older) refuse the
-// call with EINVAL.
+// thread had. On kernels without task restrictions (6.18 and older) the
+// error matches bpf.ErrNoTask and the kernel's errno (EINVAL since 6.13,
+// EBADF before: those kernels take fd -1 for a bad ring descriptor).
 func RestrictTask(res ...uapi.Restriction) error {
 	if len(res) > int(^uint16(0)) {
 		return fmt.Errorf("io_uring_register %s: %d restrictions: %w", uapi.RegisterRestrictions, len(res), unix.EINVAL)
@@ -81,5 +84,11 @@ func RestrictTask(res ...uapi.Restriction) error {
 	tr := (*uapi.TaskRestriction)(unsafe.Pointer(&buf[0]))
 	tr.NrRes = uint16(len(res))
 	copy(tr.Restrictions(len(res)), res)
-	return blind(uapi.RegisterRestrictions, unsafe.Pointer(tr), 1)
+	_, err := register(bpf.Task, uapi.RegisterRestrictions, unsafe.Pointer(tr), 1)
+	runtime.KeepAlive(buf)
+	var errno unix.Errno
+	if errors.As(err, &errno) {
+		return bpf.TaskError(uapi.RegisterRestrictions, fmt.Sprintf("%d restrictions", len(res)), errno)
+	}
+	return err
 }
