@@ -3,6 +3,8 @@ package bufring
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"slices"
 	"testing"
 	"unsafe"
 
@@ -377,5 +379,59 @@ func TestBadArguments(t *testing.T) {
 	_ = b
 	if unsafe.Sizeof(uapi.Buf{}) != uapi.SizeofBuf {
 		t.Fatal("descriptor size")
+	}
+}
+
+// TestIncrementalBundle receives with a bundle into an incremental ring:
+// whole buffers are handed back, the last one may stay with the kernel
+// (IORING_CQE_F_BUF_MORE) and fill further from where it stopped.
+func TestIncrementalBundle(t *testing.T) {
+	r := newRing(t)
+	if r.Features()&uapi.FeatRecvsendBundle == 0 {
+		t.Skipf("needs recvsend_bundle: IORING_FEAT_RECVSEND_BUNDLE not in %v", r.Features())
+	}
+	b := newBufRing(t, r, 9, 4, 32, Incremental())
+	a, peer := tcpPair(t)
+	var got []byte
+	partial := false
+	for i, n := range []int{40, 10, 30} { // 40: one buffer and a piece; 10, 30: more pieces
+		msg := make([]byte, n)
+		for j := range msg {
+			msg[j] = byte(len(got) + j)
+		}
+		if _, err := unix.Write(peer, msg); err != nil {
+			t.Fatal(err)
+		}
+		want := append(slices.Clone(got), msg...)
+		for len(got) < len(want) {
+			selectRecv(t, r, uapi.OpRecv, a, 9, uint64(i), uapi.RecvsendBundle)
+			c := wait(t, r)
+			if c.Res <= 0 {
+				t.Fatalf("recv %d: res %d", i, c.Res)
+			}
+			var walk []string
+			err := b.Bundle(&c, func(d []byte, bid uint16, done bool) {
+				got = append(got, d...)
+				walk = append(walk, fmt.Sprintf("%d:%dB done=%v", bid, len(d), done))
+				if done {
+					b.Return(bid)
+				} else {
+					partial = true
+				}
+			})
+			t.Logf("write %d: completion of %d bytes: %v", i, c.Res, walk)
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("after %d bytes: got % x", len(want), got)
+		}
+	}
+	if !partial {
+		t.Error("no buffer was left partly used (IORING_CQE_F_BUF_MORE never set)")
+	}
+	if b.Held() != 0 {
+		t.Errorf("%d buffers held", b.Held())
 	}
 }
