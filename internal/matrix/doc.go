@@ -9,7 +9,9 @@
 //
 // Packages are go list patterns relative to the module root; by default
 // DefaultPackages: every package with tests under ./runtime/..., the
-// harness self-test ./internal/matrix/selftest and ./internal/matrix/feature. Each is built with CGO_ENABLED=0 go test -c,
+// builders on the kernel ./internal/builderkernel, the harness self-test
+// ./internal/matrix/selftest and ./internal/matrix/feature. Each is built
+// with CGO_ENABLED=0 go test -c,
 // packed with the init of ./internal/matrix/init into a newc initramfs
 // (written in Go), and booted on every kernel with
 //
@@ -98,4 +100,11 @@
 //
 // A new feature is one entry in feature.Names with its detection, and one
 // more word in the kernels.txt rows that have it.
+//
+// A test that lacks an opcode skips with "needs opcode IORING_OP_X: ..."
+// (the generated name, as uapi.Op's String gives it): such a skip fails on
+// a column whose probe supports X, and everywhere if generated/uapi has no
+// such opcode. No feature name is needed: in a VM, X is supported if it is
+// at most the row's last_op (the self-test proves there that the probe
+// supports every opcode up to last_op); on the host the probe is asked.
 package matrix

@@ -163,6 +163,20 @@ func neededFeature(reason string) string {
 	return feature
 }
 
+// neededOpcode returns the opcode name (IORING_OP_X) named by a skip reason
+// of the form "needs opcode IORING_OP_X: ...", or "".
+func neededOpcode(reason string) string {
+	rest, ok := strings.CutPrefix(reason, "needs opcode ")
+	if !ok {
+		return ""
+	}
+	name, _, ok := strings.Cut(rest, ":")
+	if !ok || name == "" || strings.ContainsAny(name, " \t") {
+		return ""
+	}
+	return name
+}
+
 // crashTest is the failure recorded for a binary that exited non-zero, or
 // never finished, without reporting a failed test: a panic, a timeout, a
 // failing TestMain or a VM that died under it. It is named after the test

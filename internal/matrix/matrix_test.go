@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/urgen/urgen/generated/uapi"
 )
 
 func TestKernelTable(t *testing.T) {
@@ -247,5 +249,53 @@ func TestNeededFeature(t *testing.T) {
 		if got := neededFeature(in); got != want {
 			t.Errorf("neededFeature(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestNeededOpcode(t *testing.T) {
+	for in, want := range map[string]string{
+		"needs opcode IORING_OP_PIPE: the probe (last op 57) does not list it": "IORING_OP_PIPE",
+		"needs opcode IORING_OP_NOP128:":                                       "IORING_OP_NOP128",
+		"needs opcode: none named":                                             "",
+		"needs opcode IORING_OP_PIPE":                                          "", // no colon
+		"needs nop128: IORING_OP_NOP128 not in the probe":                      "",
+	} {
+		if got := neededOpcode(in); got != want {
+			t.Errorf("neededOpcode(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestOpcodeSkip: a skip "needs opcode X" passes on a kernel whose probe
+// lacks X, fails on one that supports X, fails everywhere if uapi does
+// not know X, and goes unchecked on a column whose opcodes are unknown.
+func TestOpcodeSkip(t *testing.T) {
+	log := "MATRIX-BEGIN p\n=== RUN   TestPipe\n    k_test.go:5: needs opcode IORING_OP_PIPE: not in the probe\n" +
+		"--- SKIP: TestPipe (0.00s)\n=== RUN   TestWarp\n    k_test.go:9: needs opcode IORING_OP_WARP: not in the probe\n" +
+		"--- SKIP: TestWarp (0.00s)\nPASS\n\nMATRIX-END p exit=0\nMATRIX-DONE exit=0\n"
+	upTo := func(last uapi.Op) func(uapi.Op) bool { return func(op uapi.Op) bool { return op <= last } }
+	for _, tc := range []struct {
+		name     string
+		supports func(uapi.Op) bool
+		pipe     string
+	}{
+		{"6.12", upTo(57), "SKIP needs opcode IORING_OP_PIPE: not in the probe"},
+		{"7.3", upTo(uapi.OpPipe), "FAIL skipped although kernel 7.3 supports IORING_OP_PIPE (probe): needs opcode IORING_OP_PIPE: not in the probe"},
+		{"unknown", nil, "SKIP needs opcode IORING_OP_PIPE: not in the probe"},
+	} {
+		r := evaluate(&column{name: tc.name, supportsOp: tc.supports, log: log}, []testPkg{{name: "p"}})
+		got := map[string]string{}
+		for _, tt := range r.tests {
+			got[tt.Name] = tt.Status + " " + tt.Reason
+		}
+		if got["TestPipe"] != tc.pipe {
+			t.Errorf("%s: TestPipe = %q, want %q", tc.name, got["TestPipe"], tc.pipe)
+		}
+		if want := `FAIL skip names opcode "IORING_OP_WARP", unknown to generated/uapi: needs opcode IORING_OP_WARP: not in the probe`; got["TestWarp"] != want {
+			t.Errorf("%s: TestWarp = %q, want %q", tc.name, got["TestWarp"], want)
+		}
+	}
+	if opcodes["IORING_OP_PIPE"] != uapi.OpPipe || opcodes["IORING_OP_NOP"] != uapi.OpNop {
+		t.Errorf("opcode table: PIPE %d, NOP %d", opcodes["IORING_OP_PIPE"], opcodes["IORING_OP_NOP"])
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/urgen/urgen/generated/uapi"
 	"github.com/urgen/urgen/internal/matrix/feature"
 )
 
@@ -27,7 +28,9 @@ type result struct {
 // non-zero or never ends without a failed test counts as one failure, and
 // so does a package that did not build; a skip "needs <feature>: ..." on a
 // kernel that has the feature is a failure, and so is one naming a feature
-// the matrix does not know (it could never be checked).
+// the matrix does not know (it could never be checked); likewise a skip
+// "needs opcode IORING_OP_X: ..." on a kernel whose probe supports X, or
+// naming an opcode that generated/uapi does not know.
 func evaluate(col *column, pkgs []testPkg) result {
 	var r result
 	log := parseLog(col.log)
@@ -62,6 +65,17 @@ func evaluate(col *column, pkgs []testPkg) result {
 					t.Reason = fmt.Sprintf("skipped although kernel %s has %q: %s", col.name, f, t.Reason)
 				}
 			}
+			if name := neededOpcode(t.Reason); t.Status == "SKIP" && name != "" {
+				op, known := opcodes[name]
+				switch {
+				case !known:
+					t.Status = "FAIL"
+					t.Reason = fmt.Sprintf("skip names opcode %q, unknown to generated/uapi: %s", name, t.Reason)
+				case col.supportsOp != nil && col.supportsOp(op):
+					t.Status = "FAIL"
+					t.Reason = fmt.Sprintf("skipped although kernel %s supports %s (probe): %s", col.name, name, t.Reason)
+				}
+			}
 			r.tests = append(r.tests, t)
 			if t.Status != "FAIL" {
 				continue
@@ -84,6 +98,17 @@ func evaluate(col *column, pkgs []testPkg) result {
 	}
 	return r
 }
+
+// opcodes maps the names of the opcodes (IORING_OP_NOP, ...) to their values.
+var opcodes = func() map[string]uapi.Op {
+	m := map[string]uapi.Op{}
+	for op := range uapi.Op(255) {
+		if name := op.String(); strings.HasPrefix(name, "IORING_OP_") && op != uapi.OpLast {
+			m[name] = op
+		}
+	}
+	return m
+}()
 
 // parentFailed reports whether an enclosing test of name failed.
 func parentFailed(tests []*testResult, name string) bool {

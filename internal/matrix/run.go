@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/urgen/urgen/generated/uapi"
 	"github.com/urgen/urgen/internal/matrix/feature"
 	"golang.org/x/sys/unix"
 )
@@ -40,9 +41,10 @@ type Config struct {
 }
 
 // DefaultPackages are the packages tested when Config.Packages is empty:
-// every package with tests under runtime/, the harness self-test, and the
+// every package with tests under runtime/, the generated SQE builders run
+// on the kernel (internal/builderkernel), the harness self-test, and the
 // feature detection (whose fallback trials are checked against the query).
-var DefaultPackages = []string{"./runtime/...", "./internal/matrix/selftest", "./internal/matrix/feature"}
+var DefaultPackages = []string{"./runtime/...", "./internal/builderkernel", "./internal/matrix/selftest", "./internal/matrix/feature"}
 
 // ConfigFromEnv returns the configuration set by the MATRIX_* environment
 // variables (see the package documentation), with packages from args.
@@ -100,9 +102,13 @@ type column struct {
 	name     string
 	host     bool // the host column, not a VM
 	features []string
-	log      string        // raw output
-	err      error         // boot failure, timeout, bad exit status
-	took     time.Duration // wall time
+	// supportsOp reports whether the kernel's probe supports an opcode;
+	// nil if unknown (host detection failed), then "needs opcode" skips
+	// go unchecked.
+	supportsOp func(uapi.Op) bool
+	log        string        // raw output
+	err        error         // boot failure, timeout, bad exit status
+	took       time.Duration // wall time
 }
 
 // Run builds the test binaries, runs them on every kernel and the host,
@@ -305,7 +311,9 @@ func writeInitramfs(path, work string, pkgs []testPkg) error {
 // boot runs the initramfs on one kernel under qemu (TCG) and collects the
 // serial output.
 func boot(ctx context.Context, c Config, k Kernel, initrd string) *column {
-	col := &column{name: k.Name, features: k.Features}
+	// The self-test proves in the VM that the probe supports every
+	// opcode up to the row's last_op.
+	col := &column{name: k.Name, features: k.Features, supportsOp: func(op uapi.Op) bool { return int(op) <= k.LastOp }}
 	start := time.Now()
 	defer func() { col.took = time.Since(start) }()
 	vmlinuz := filepath.Join(c.Root, c.Cache, k.Name, "vmlinuz")
@@ -370,12 +378,18 @@ func runHost(ctx context.Context, c Config, pkgs []testPkg) *column {
 	col := &column{name: "host-" + release, host: true, features: c.HostFeature}
 	env := append(os.Environ(), "URGEN_KERNEL="+col.name, "URGEN_RELEASE="+release)
 	var out bytes.Buffer
-	if c.HostFeature != nil {
+	// The probe's opcodes are detected even when the features are given.
+	k, err := feature.Detect()
+	if err == nil {
+		col.supportsOp = k.SupportsOp
+	}
+	switch {
+	case c.HostFeature != nil:
 		env = append(env, "URGEN_FEATURES="+strings.Join(c.HostFeature, ","))
 		fmt.Fprintf(&out, "features (MATRIX_HOST_FEATURES): %s\n", strings.Join(col.features, " "))
-	} else if k, err := feature.Detect(); err != nil {
+	case err != nil:
 		fmt.Fprintf(&out, "features: none, detection failed: %v\n", err)
-	} else {
+	default:
 		col.features = k.Features
 		fmt.Fprintf(&out, "features (detected): %s; last_op %d\n", strings.Join(col.features, " "), k.LastOp)
 	}

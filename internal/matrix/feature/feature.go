@@ -54,10 +54,19 @@ func Known(name string) bool { return slices.Contains(Names, name) }
 type Kernel struct {
 	LastOp   uapi.Op  // the probe's last_op: highest opcode the kernel knows
 	Features []string // the detected members of Names, in the order of Names
+	// Unsupported are the opcodes up to LastOp that the probe does not
+	// mark supported (compiled out, such as the futex ops without
+	// CONFIG_FUTEX). The matrix kernels have none; the self-test checks.
+	Unsupported []uapi.Op
 }
 
 // Has reports whether the feature was detected.
 func (k Kernel) Has(name string) bool { return slices.Contains(k.Features, name) }
+
+// SupportsOp reports whether the probe marks opcode op supported.
+func (k Kernel) SupportsOp(op uapi.Op) bool {
+	return op <= k.LastOp && !slices.Contains(k.Unsupported, op)
+}
 
 // Detect probes and queries the running kernel. It fails only if no ring
 // can be set up or the probe fails; a kernel without the query interface
@@ -92,6 +101,11 @@ func Detect() (Kernel, error) {
 	k.LastOp = probe.LastOp
 	ops := probe.Ops(int(probe.OpsLen))
 	supported := func(op uapi.Op) bool { return int(op) < len(ops) && ops[op].Flags&uapi.OpSupported != 0 }
+	for op := range k.LastOp + 1 {
+		if !supported(op) {
+			k.Unsupported = append(k.Unsupported, op)
+		}
+	}
 
 	clear(mem)
 	hdr := (*uapi.QueryHdr)(unsafe.Pointer(&mem[0]))

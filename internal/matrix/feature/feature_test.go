@@ -30,6 +30,13 @@ func TestDetect(t *testing.T) {
 	if k.Has("uring_cmd128") != (k.LastOp >= uapi.OpUringCmd128) {
 		t.Errorf("uring_cmd128 detected %v, but last_op is %d", k.Has("uring_cmd128"), k.LastOp)
 	}
+	// SupportsOp against a ring's own probe, through a NOP: always there.
+	if !k.SupportsOp(uapi.OpNop) || k.SupportsOp(k.LastOp+1) {
+		t.Errorf("SupportsOp: NOP %v, last_op+1 (%d) %v", k.SupportsOp(uapi.OpNop), k.LastOp+1, k.SupportsOp(k.LastOp+1))
+	}
+	if len(k.Unsupported) > 0 {
+		t.Logf("opcodes up to last_op the probe does not support: %v", k.Unsupported)
+	}
 }
 
 // TestTrialsMatchQuery checks the trials Detect falls back on where there

@@ -75,6 +75,12 @@ func TestSetupProbe(t *testing.T) {
 	if n, err := strconv.Atoi(want); err != nil || int(k.LastOp) != n {
 		t.Fatalf("probe last_op = %d, kernels.txt says %q", k.LastOp, want)
 	}
+	// The matrix fails a skip "needs opcode X" on a kernel whose last_op
+	// is X or above; that holds only if the probe supports every opcode
+	// up to last_op.
+	if len(k.Unsupported) > 0 {
+		t.Fatalf("the probe does not support %v, all at most last_op %d: kernels.txt's last_op promises them", k.Unsupported, k.LastOp)
+	}
 }
 
 // TestFeatures checks that the features found by probe and query are
