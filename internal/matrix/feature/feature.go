@@ -30,6 +30,7 @@ var Names = []string{
 	"query_scq",     // the query answers IO_URING_QUERY_SCQ
 	"zcrx",          // the query answers IO_URING_QUERY_ZCRX
 	"zcrx_nodev",    // ... and its register_flags hold ZCRX_REG_NODEV
+	"zcrx_add_area", // ... and its nr_ctrl_opcodes cover ZCRX_CTRL_ADD_AREA
 	"bpf_filter",    // the query counts IORING_REGISTER_BPF_FILTER among the register opcodes
 	"hybrid_iopoll", // IORING_SETUP_HYBRID_IOPOLL is a known setup flag (see setupFlag)
 	"cqe_mixed",     // IORING_SETUP_CQE_MIXED is a known setup flag
@@ -141,6 +142,7 @@ func Detect() (Kernel, error) {
 		"query_scq":     hasSCQ,
 		"zcrx":          hasZCRX,
 		"zcrx_nodev":    hasZCRX && zcrx.RegisterFlags&uint64(uapi.ZCRXRegNodev) != 0,
+		"zcrx_add_area": hasZCRX && zcrx.NrCtrlOpcodes > uint32(uapi.ZCRXCtrlOpAddArea),
 		"bpf_filter":    hasQuery && opcodes.NrRegisterOpcodes > uint32(uapi.RegisterBPFFilter),
 		"hybrid_iopoll": setupFlag(uapi.SetupHybridIOPoll, uapi.SetupIOPoll),
 		"cqe_mixed":     setupFlag(uapi.SetupCQEMixed, 0),
