@@ -36,7 +36,8 @@
 //
 //	MATRIX <kernel> passed=<n> failed=<n> skipped=<n>
 //
-// then every skip with its reason (SKIP <kernel> <test>: <reason>), every
+// then every benchmark result (with MATRIX_BENCH; benchmarks are not
+// counted, their skips and failures are), every skip with its reason (SKIP <kernel> <test>: <reason>), every
 // test the host skipped and a kernel passed (VM-ONLY <binary> <test>:
 // passed on <kernels>; ...), every failure with its full output (FAIL
 // <kernel> <binary> <test>: ...),
@@ -56,6 +57,12 @@
 //	MATRIX_HOST_FEATURES  features the host kernel has (default: detected by probe and query)
 //	MATRIX_VERBOSE=1      also print every test's result line, prefixed by kernel and binary
 //	MATRIX_RUN            -test.run regexp for every binary
+//	MATRIX_BENCH          -test.bench regexp for every binary; then -test.run
+//	                      is ^$ unless MATRIX_RUN is set (benchmarks only), and
+//	                      every benchmark result line is reported as
+//	                      BENCH <kernel> <binary> <line>
+//	MATRIX_BENCHTIME      -test.benchtime with MATRIX_BENCH (default 1s;
+//	                      under TCG, 100x or 200ms keeps a run short)
 //	MATRIX_SHORT=0        run without -test.short (by default every binary
 //	                      gets -test.short: TCG is 10-50x slower than the host)
 //	MATRIX_JOBS           kernels booted at once (default 2: each VM has 2 vCPUs)

@@ -23,7 +23,8 @@ type binaryRun struct {
 	ended bool // MATRIX-END seen
 	lines []line
 	tests []*testResult
-	open  string // last test started and not yet reported: where a crash hit
+	open  string   // last test started and not yet reported: where a crash hit
+	bench []string // benchmark result lines (MATRIX_BENCH)
 }
 
 // line is one output line and the test it belongs to ("" for none).
@@ -44,6 +45,11 @@ var (
 	resultLine = regexp.MustCompile(`^\s*--- (PASS|FAIL|SKIP): (\S+)`)
 	// "    file_test.go:12: message", the t.Log/t.Skip prefix.
 	logLine = regexp.MustCompile(`^\s+[^\s:]+\.go:\d+: (.*)$`)
+	// "BenchmarkX-2   	    1000	      1234 ns/op	 ...", a benchmark's result.
+	benchLine = regexp.MustCompile(`^Benchmark\S+\s+\d+\s+[0-9.e+]+ ns/op`)
+	// "BenchmarkX" alone: -test.v's line as a benchmark (or sub-benchmark)
+	// starts; its logs, skip or failure follow.
+	benchStart = regexp.MustCompile(`^Benchmark\S*$`)
 	// Terminal escapes (SeaBIOS clears the screen), and carriage returns.
 	escapes = regexp.MustCompile(`\x1b(?:\[[0-9;?]*[A-Za-z]|.)|\r`)
 )
@@ -81,8 +87,12 @@ func parseLog(text string) *columnLog {
 			log.preamble = append(log.preamble, s)
 			continue
 		}
-		if m := runLine.FindStringSubmatch(s); m != nil {
+		if benchLine.MatchString(s) {
+			cur.bench = append(cur.bench, s)
+		} else if m := runLine.FindStringSubmatch(s); m != nil {
 			test, cur.open = m[1], m[1]
+		} else if benchStart.MatchString(s) {
+			test, cur.open = s, s
 		} else if m := resultLine.FindStringSubmatch(s); m != nil {
 			test = m[2]
 			t := byName[test]

@@ -299,3 +299,55 @@ func TestOpcodeSkip(t *testing.T) {
 		t.Errorf("opcode table: PIPE %d, NOP %d", opcodes["IORING_OP_PIPE"], opcodes["IORING_OP_NOP"])
 	}
 }
+
+func TestTestArgs(t *testing.T) {
+	for _, tc := range []struct {
+		run, bench, benchtime string
+		short                 bool
+		want                  string
+	}{
+		{"", "", "", false, ""},
+		{"TestA", "", "5x", true, "-test.run=TestA -test.short"}, // benchtime only with bench
+		{"", ".", "", true, "-test.run=^$ -test.bench=. -test.short"},
+		{"TestA", "Recv", "100ms", false, "-test.run=TestA -test.bench=Recv -test.benchtime=100ms"},
+	} {
+		if got := strings.Join(TestArgs(tc.run, tc.bench, tc.benchtime, tc.short), " "); got != tc.want {
+			t.Errorf("TestArgs(%q, %q, %q, %v) = %q, want %q", tc.run, tc.bench, tc.benchtime, tc.short, got, tc.want)
+		}
+	}
+}
+
+// TestBenchReport: benchmark result lines, also one printed after the
+// benchmark's log, reach the report prefixed by column and binary; a
+// skipped benchmark is a skip like a test's.
+func TestBenchReport(t *testing.T) {
+	// As go test -test.v -test.bench prints it (Go 1.26).
+	log := "MATRIX-BEGIN runtime_zcrx\ngoos: linux\nBenchmarkRecv\n    bench_test.go:50: log line\n" +
+		"BenchmarkRecv-2   \t     100\t  12345 ns/op\t 84.93 MB/s\t       0 B/op\n" +
+		"BenchmarkFast\nBenchmarkFast-2   \t 1000000\t      1.5 ns/op\n" +
+		"BenchmarkZ\n    bench_test.go:9: needs zcrx_nodev: no NODEV\n--- SKIP: BenchmarkZ\n" +
+		"PASS\n\nMATRIX-END runtime_zcrx exit=0\nMATRIX-DONE exit=0\n"
+	var out bytes.Buffer
+	if !report(&out, []*column{{name: "7.3.4", log: log}}, []testPkg{{name: "runtime_zcrx"}}, false) {
+		t.Errorf("report failed:\n%s", out.String())
+	}
+	for _, s := range []string{
+		"BENCH 7.3.4 runtime_zcrx BenchmarkRecv-2   \t     100\t  12345 ns/op\t 84.93 MB/s\t       0 B/op\n",
+		"BENCH 7.3.4 runtime_zcrx BenchmarkFast-2   \t 1000000\t      1.5 ns/op\n",
+		"SKIP 7.3.4 BenchmarkZ: needs zcrx_nodev: no NODEV\n",
+		"MATRIX 7.3.4 passed=0 failed=0 skipped=1\n",
+	} {
+		if !strings.Contains(out.String(), s) {
+			t.Errorf("report lacks %q:\n%s", s, out.String())
+		}
+	}
+	if n := strings.Count(out.String(), "BENCH "); n != 2 {
+		t.Errorf("%d BENCH lines, want 2:\n%s", n, out.String())
+	}
+	// A benchmark that crashes is named as the one running.
+	crash := "MATRIX-BEGIN p\nBenchmarkBoom\npanic: boom\n\nMATRIX-END p exit=2\nMATRIX-DONE exit=1\n"
+	r := evaluate(&column{name: "k", log: crash}, []testPkg{{name: "p"}})
+	if len(r.failures) != 1 || r.failures[0].name != "p BenchmarkBoom" {
+		t.Errorf("crashed benchmark: failures %+v", r.failures)
+	}
+}

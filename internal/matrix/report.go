@@ -21,6 +21,7 @@ type failure struct {
 type result struct {
 	tests    []*testResult
 	failures []failure
+	bench    []string // "<binary> <benchmark result line>"
 }
 
 // evaluate applies the matrix rules to a column: every expected binary must
@@ -53,6 +54,9 @@ func evaluate(col *column, pkgs []testPkg) result {
 			continue
 		}
 		b := log.binaries[i]
+		for _, l := range b.bench {
+			r.bench = append(r.bench, b.name+" "+l)
+		}
 		failed := false
 		for _, t := range b.tests {
 			if f := neededFeature(t.Reason); t.Status == "SKIP" && f != "" {
@@ -127,7 +131,8 @@ func tail(s string, n int) []string {
 }
 
 // report writes the matrix report and returns true if nothing failed: a
-// MATRIX line per column, then (verbose) every result line, the skip
+// MATRIX line per column, every benchmark result line (BENCH <column>
+// <binary> <line>), then (verbose) every result line, the skip
 // reasons, the tests only the VMs ran, each failure with its output, and a
 // closing total.
 func report(w io.Writer, cols []*column, pkgs []testPkg, verbose bool) bool {
@@ -158,6 +163,11 @@ func report(w io.Writer, cols []*column, pkgs []testPkg, verbose bool) bool {
 	}
 	for i, col := range cols {
 		fmt.Fprintf(w, "MATRIX %s passed=%d failed=%d skipped=%d\n", col.name, counts[i][0], counts[i][1], counts[i][2])
+	}
+	for i, col := range cols {
+		for _, l := range results[i].bench {
+			fmt.Fprintf(w, "BENCH %s %s\n", col.name, l)
+		}
 	}
 	if verbose {
 		for i, col := range cols {

@@ -33,6 +33,8 @@ type Config struct {
 	Timeout     time.Duration // per kernel, boot to MATRIX-DONE
 	TestTimeout time.Duration // -test.timeout of each binary
 	Run         string        // -test.run of each binary, if set
+	Bench       string        // -test.bench of each binary, if set (then -test.run defaults to ^$)
+	BenchTime   string        // -test.benchtime of each binary, if set
 	Short       bool          // run the binaries with -test.short
 	Jobs        int           // kernels booted at once
 	Qemu        string        // qemu-system-x86_64 binary
@@ -60,6 +62,8 @@ func ConfigFromEnv(root string, args []string) Config {
 		Timeout:     envDuration("MATRIX_TIMEOUT", 10*time.Minute),
 		TestTimeout: envDuration("MATRIX_TEST_TIMEOUT", 5*time.Minute),
 		Run:         os.Getenv("MATRIX_RUN"),
+		Bench:       os.Getenv("MATRIX_BENCH"),
+		BenchTime:   os.Getenv("MATRIX_BENCHTIME"),
 		Short:       os.Getenv("MATRIX_SHORT") != "0",
 		Jobs:        2,
 		Qemu:        envOr("MATRIX_QEMU", "qemu-system-x86_64"),
@@ -119,6 +123,12 @@ func Run(ctx context.Context, c Config) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	// The VMs get these on the kernel command line, split at blanks.
+	for k, v := range map[string]string{"MATRIX_RUN": c.Run, "MATRIX_BENCH": c.Bench, "MATRIX_BENCHTIME": c.BenchTime} {
+		if strings.ContainsAny(v, " \t\n\"") {
+			return false, fmt.Errorf("%s=%q: no blanks or quotes (it goes on the kernel command line)", k, v)
+		}
+	}
 	work, err := os.MkdirTemp("", "matrix-")
 	if err != nil {
 		return false, err
@@ -173,6 +183,30 @@ func Run(ctx context.Context, c Config) (bool, error) {
 	ok := report(c.Out, cols, pkgs, c.Verbose)
 	fmt.Fprintf(c.Out, "matrix: wall time %.1fs\n", time.Since(start).Seconds())
 	return ok, nil
+}
+
+// TestArgs returns the test binary flags for MATRIX_RUN, MATRIX_BENCH,
+// MATRIX_BENCHTIME and -test.short, shared by the host run and the VMs'
+// /init: with a benchmark pattern and no run pattern no test runs
+// (-test.run=^$), only the benchmarks.
+func TestArgs(run, bench, benchtime string, short bool) []string {
+	var args []string
+	if run == "" && bench != "" {
+		run = "^$"
+	}
+	if run != "" {
+		args = append(args, "-test.run="+run)
+	}
+	if bench != "" {
+		args = append(args, "-test.bench="+bench)
+		if benchtime != "" {
+			args = append(args, "-test.benchtime="+benchtime)
+		}
+	}
+	if short {
+		args = append(args, "-test.short")
+	}
+	return args
 }
 
 // selectKernels returns the rows of kernels.txt that c names (all if
@@ -332,6 +366,12 @@ func boot(ctx context.Context, c Config, k Kernel, initrd string) *column {
 	if c.Run != "" {
 		appendLine = append(appendLine, "urgen.run="+c.Run)
 	}
+	if c.Bench != "" {
+		appendLine = append(appendLine, "urgen.bench="+c.Bench)
+	}
+	if c.BenchTime != "" {
+		appendLine = append(appendLine, "urgen.benchtime="+c.BenchTime)
+	}
 	if c.Short {
 		appendLine = append(appendLine, "urgen.short=1")
 	}
@@ -400,13 +440,8 @@ func runHost(ctx context.Context, c Config, pkgs []testPkg) *column {
 			continue
 		}
 		fmt.Fprintf(&out, "MATRIX-BEGIN %s\n", p.name)
-		args := []string{"-test.v", "-test.timeout=" + c.TestTimeout.String()}
-		if c.Run != "" {
-			args = append(args, "-test.run="+c.Run)
-		}
-		if c.Short {
-			args = append(args, "-test.short")
-		}
+		args := append([]string{"-test.v", "-test.timeout=" + c.TestTimeout.String()},
+			TestArgs(c.Run, c.Bench, c.BenchTime, c.Short)...)
 		tctx, cancel := context.WithTimeout(ctx, c.TestTimeout+time.Minute)
 		cmd := exec.CommandContext(tctx, p.bin, args...)
 		cmd.Dir = p.dir

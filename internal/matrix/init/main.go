@@ -9,6 +9,9 @@
 //
 //	urgen.timeout=<duration>  -test.timeout for each binary (default 5m)
 //	urgen.run=<regexp>        -test.run for each binary (default: all)
+//	urgen.bench=<regexp>      -test.bench for each binary (then -test.run
+//	                          defaults to ^$: benchmarks only)
+//	urgen.benchtime=<d>       -test.benchtime for each binary
 //	urgen.short=1             -test.short for each binary
 //
 // and hands every urgen.<key>=<value> to the tests as URGEN_<KEY>=<value>
@@ -35,6 +38,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/urgen/urgen/internal/matrix"
 )
 
 // debugExitPort is qemu's isa-debug-exit iobase; qemu exits with
@@ -139,13 +144,8 @@ func runTests(params map[string]string) int {
 func runOne(bin string, timeout time.Duration, params map[string]string) int {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout+time.Minute)
 	defer cancel()
-	args := []string{"-test.v", "-test.count=1", "-test.timeout=" + timeout.String()}
-	if run := params["run"]; run != "" {
-		args = append(args, "-test.run="+run)
-	}
-	if params["short"] == "1" {
-		args = append(args, "-test.short")
-	}
+	args := append([]string{"-test.v", "-test.count=1", "-test.timeout=" + timeout.String()},
+		matrix.TestArgs(params["run"], params["bench"], params["benchtime"], params["short"] == "1")...)
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = filepath.Dir(bin)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stdout
