@@ -49,11 +49,15 @@ func TestRunEndToEnd(t *testing.T) {
 	}
 	host := "host-" + release(t)
 	for _, want := range []string{
-		// TestPasses passes; TestSkipsRightly skips; TestFails, TestSkipsWrongly,
-		// TestUnknownFeature and TestPanics fail, in the VM and on the host alike.
-		"MATRIX 6.12 passed=1 failed=4 skipped=1\n",
-		"MATRIX " + host + " passed=1 failed=4 skipped=1\n",
+		// TestPasses passes; TestSkipsRightly and TestOpcodeSkipsRightly skip;
+		// TestFails, TestSkipsWrongly, TestUnknownFeature, TestOpcodeSkipsWrongly
+		// and TestPanics fail, in the VM and on the host alike.
+		"MATRIX 6.12 passed=1 failed=5 skipped=2\n",
+		"MATRIX " + host + " passed=1 failed=5 skipped=2\n",
 		"SKIP 6.12 TestSkipsRightly: needs nop128: deliberately right skip on 6.12\n",
+		"SKIP 6.12 TestOpcodeSkipsRightly: needs opcode IORING_OP_NOP128: deliberately right skip on 6.12\n",
+		"FAIL 6.12 internal_matrix_testdata_failing TestOpcodeSkipsWrongly: skipped although kernel 6.12 supports IORING_OP_NOP (probe)",
+		"FAIL " + host + " internal_matrix_testdata_failing TestOpcodeSkipsWrongly: skipped although kernel " + host + " supports IORING_OP_NOP (probe)",
 		"FAIL 6.12 internal_matrix_testdata_failing TestFails\n",
 		"deliberate failure e2e-marker-fail",
 		`FAIL 6.12 internal_matrix_testdata_failing TestSkipsWrongly: skipped although kernel 6.12 has "io_uring"`,
@@ -61,7 +65,7 @@ func TestRunEndToEnd(t *testing.T) {
 		"FAIL 6.12 internal_matrix_testdata_failing TestPanics\n",
 		"panic: deliberate panic e2e-marker-panic",
 		"FAIL " + host + " internal_matrix_testdata_failing TestPanics\n",
-		"matrix: 2 passed, 8 failed, 2 skipped\n",
+		"matrix: 2 passed, 10 failed, 4 skipped\n",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q", want)
