@@ -1,6 +1,7 @@
 package ring_test
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"unsafe"
@@ -8,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/urgen/urgen/generated/uapi"
+	"github.com/urgen/urgen/runtime/bpf"
 	"github.com/urgen/urgen/runtime/ring"
 )
 
@@ -104,7 +106,14 @@ func ExampleRestrictTask() {
 		fmt.Println(err)
 		return
 	}
-	if err := ring.RestrictTask(ring.AllowOp(uapi.OpRead), ring.AllowOp(uapi.OpWrite)); err != nil {
+	err := ring.RestrictTask(ring.AllowOp(uapi.OpRead), ring.AllowOp(uapi.OpWrite))
+	if errors.Is(err, bpf.ErrNoTask) {
+		// Older kernel: fall back, e.g. to R_DISABLED rings with
+		// RegisterRestrictions, or refuse to start the sandbox.
+		fmt.Println("no task restrictions here:", err)
+		os.Exit(1)
+	}
+	if err != nil {
 		fmt.Println("task restrictions:", err)
 		os.Exit(1)
 	}
