@@ -42,6 +42,7 @@ type Error struct {
 	Msg string
 }
 
+// Error is "file:line:col: message", or the message alone without a position.
 func (e *Error) Error() string {
 	if e.Pos.File == "" {
 		return e.Msg

@@ -46,6 +46,7 @@ type Pos struct {
 	Col  int    `json:"col"`
 }
 
+// String is "file:line:col".
 func (p Pos) String() string { return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col) }
 
 // Short is file:line, the form used in generated doc comments.
@@ -103,6 +104,7 @@ const (
 
 var kindNames = [...]string{"int", "array", "struct", "inline"}
 
+// String is the kind's name: "int", "array", "struct" or "inline".
 func (k Kind) String() string { return kindNames[k] }
 
 // MarshalText makes kinds readable in JSON.
@@ -175,6 +177,7 @@ type Value struct {
 // when the value fits).
 func (v Value) Int64() int64 { return int64(v.Bits) }
 
+// String is the value in decimal, with a minus sign when Negative.
 func (v Value) String() string {
 	if v.Negative {
 		return strconv.FormatInt(int64(v.Bits), 10)

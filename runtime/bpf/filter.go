@@ -83,6 +83,7 @@ type PDUSizeError struct {
 	Kernel uint8 // the kernel's size for the opcode
 }
 
+// Error names the register op, the operation and both context sizes.
 func (e *PDUSizeError) Error() string {
 	return fmt.Sprintf("io_uring_register %s: %s: filter reads %d bytes of context, kernel provides %d: %v",
 		uapi.RegisterBPFFilter, e.Op, e.Filter, e.Kernel, unix.EMSGSIZE)
