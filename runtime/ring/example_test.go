@@ -25,7 +25,7 @@ func Example() {
 	defer r.Close()
 
 	sqe := r.SQE()
-	sqe.Opcode = uapi.OpNop
+	sqe.PrepNop()
 	sqe.UserData = 42
 	if _, err := r.SubmitAndWait(1); err != nil {
 		log.Fatal(err)
@@ -61,11 +61,7 @@ func Example_read() {
 
 	buf := make([]byte, 64)
 	sqe := r.SQE()
-	sqe.Opcode = uapi.OpRead
-	sqe.FD = int32(f.Fd())
-	sqe.Addr = uint64(uintptr(unsafe.Pointer(&buf[0])))
-	sqe.Len = uint32(len(buf))
-	sqe.Off = 6
+	sqe.PrepRead(int32(f.Fd()), buf, 6) // generated builder; it zeroes the SQE first
 	sqe.UserData = 1
 	r.Keep(1, buf)
 	if _, err := r.SubmitAndWait(1); err != nil {
