@@ -46,14 +46,15 @@ liburing:
 bench-builders: liburing
 	CGO_ENABLED=1 $(GO) test -tags liburing -run '^$$' -bench . -benchmem ./internal/liburingbench
 
-## bench-echo: examples/echo against an echo server on Go's net, same run (full output: .cache/bench-echo.txt)
-bench: bench-ring bench-echo
+## bench: every benchmark against its peers, measured in the same run
+bench: bench-builders bench-ring bench-echo
 
 ## bench-ring: ring runtime vs liburing 2.15 (C, cgo) vs giouring: NOP batches and 4 KiB reads, interleaved, best of 7; ops per CPU-second of the benchmarking thread (BENCH_CLOCK=wall: wall clock) (full output: .cache/bench-ring.txt)
 bench-ring: liburing
 	@mkdir -p .cache && cd bench && CGO_ENABLED=1 $(GO) test -ldflags=-checklinkname=0 -run '^$$' -bench Ring -benchtime 300ms ./ring > ../.cache/bench-ring.txt; \
 	rc=$$?; grep '^BENCH ' ../.cache/bench-ring.txt; [ $$rc -eq 0 ] || { tail -20 ../.cache/bench-ring.txt; exit $$rc; }
 
+## bench-echo: examples/echo against an echo server on Go's net, same run (full output: .cache/bench-echo.txt)
 bench-echo:
 	@mkdir -p .cache && cd bench && ECHO_ROUNDS=$${ECHO_ROUNDS:-5} $(GO) test -run '^$$' -bench Echo -benchtime 1s -timeout 30m ./echo > ../.cache/bench-echo.txt; \
 	rc=$$?; grep '^BENCH ' ../.cache/bench-echo.txt; [ $$rc -eq 0 ] || { tail -20 ../.cache/bench-echo.txt; exit $$rc; }
