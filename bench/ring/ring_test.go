@@ -66,7 +66,7 @@ func urgenNop(b *testing.B, batch uint32) {
 	b.ResetTimer()
 	for done := 0; done < b.N; done += int(batch) {
 		for range batch {
-			r.SQE().PrepNop()
+			r.NextSQE().PrepNop()
 		}
 		if _, err := r.Submit(); err != nil {
 			b.Fatal(err)
@@ -96,7 +96,7 @@ func urgenRead(b *testing.B, fd int, offs []uint64) {
 	cqes := make([]*uapi.CQE, 256)
 	k := 0
 	prep := func(slot uint64) {
-		s := r.SQE()
+		s := r.NextSQE()
 		s.PrepRead(int32(fd), bufs[slot*blockSize:(slot+1)*blockSize], offs[k%len(offs)])
 		s.UserData = slot
 		k++

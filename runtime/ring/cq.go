@@ -35,7 +35,7 @@ func (r *Ring) peek() *uapi.CQE {
 		c := r.cqeAt(head)
 		if r.cq.mixed && c.Flags&uapi.CQEFSkip != 0 {
 			head++
-			atomic.StoreUint32(r.cq.khead, head)
+			storeRelease(r.cq.khead, head)
 			continue
 		}
 		return c
@@ -93,7 +93,7 @@ func (r *Ring) CQESeen(c *uapi.CQE) {
 		n = 2
 	}
 	// Release store: the kernel may reuse the slot once it sees the head.
-	atomic.StoreUint32(r.cq.khead, *r.cq.khead+n)
+	storeRelease(r.cq.khead, *r.cq.khead+n)
 }
 
 // PeekBatch fills cqes with the available completions, in order, and
@@ -142,7 +142,7 @@ func (r *Ring) peekBatch(cqes []*uapi.CQE) int {
 func (r *Ring) CQAdvance(n uint32) {
 	head := *r.cq.khead
 	if !r.cq.mixed && len(r.keep) == 0 {
-		atomic.StoreUint32(r.cq.khead, head+n)
+		storeRelease(r.cq.khead, head+n)
 		return
 	}
 	for ; n > 0; n-- {
@@ -161,7 +161,7 @@ func (r *Ring) CQAdvance(n uint32) {
 			head++
 		}
 	}
-	atomic.StoreUint32(r.cq.khead, head)
+	storeRelease(r.cq.khead, head)
 }
 
 // CQReady returns how many CQE slots hold completions not yet seen.

@@ -17,6 +17,7 @@ github.com/urgen/urgen/generated/uapi for every kernel type and constant.
 	r.Flags(), r.Features()
 
 	sqe := r.SQE()                 // next free *uapi.SQE, zeroed; nil when the SQ is full
+	sqe := r.NextSQE()             // the same without zeroing: for the Prep builders, which write every byte
 	sqe := r.SQE128()              // 128-byte entry (SQE128 rings; SQE_MIXED rings)
 	n, err := r.Submit()           // hand queued SQEs to the kernel
 	n, err := r.SubmitAndWait(k)   // ... and wait for k completions

@@ -14,6 +14,23 @@ import (
 // entry is a 128-byte slot (the second half is reached with SQE.Cmd). The
 // entry belongs to the caller until the next Submit.
 func (r *Ring) SQE() *uapi.SQE {
+	s := r.NextSQE()
+	if s != nil {
+		if r.sq.shift == 0 {
+			*(*[64]byte)(unsafe.Pointer(s)) = [64]byte{}
+		} else {
+			*(*[128]byte)(unsafe.Pointer(s)) = [128]byte{}
+		}
+	}
+	return s
+}
+
+// NextSQE is SQE without the zeroing: the entry holds whatever an earlier
+// request left in it. It is the fast path for the generated Prep builders
+// (uapi.SQE.PrepRead and the rest), which write every byte of the 64-byte
+// entry themselves (the 128-byte ones all 128), so clearing it first would
+// be done twice. Fill it only through a builder, or clear it yourself.
+func (r *Ring) NextSQE() *uapi.SQE {
 	q := &r.sq
 	tail := q.sqeTail
 	if tail-q.sqeHead >= q.entries {
@@ -25,11 +42,6 @@ func (r *Ring) SQE() *uapi.SQE {
 		}
 	}
 	p := unsafe.Add(q.sqes, uintptr(tail&q.mask)<<(6+q.shift))
-	if q.shift == 0 {
-		*(*[64]byte)(p) = [64]byte{}
-	} else {
-		*(*[128]byte)(p) = [128]byte{}
-	}
 	q.sqeTail = tail + 1
 	return (*uapi.SQE)(p)
 }
