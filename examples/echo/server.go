@@ -221,7 +221,7 @@ func (w *worker) setup(acceptor bool) error {
 	if err != nil {
 		return fmt.Errorf("echo: eventfd: %w", err)
 	}
-	sqe := w.r.SQE()
+	sqe := w.r.NextSQE()
 	sqe.PrepRead(int32(w.efd), w.wakeBuf[:], 0)
 	sqe.UserData = ud(opWake, int32(w.efd))
 	w.wakeArmed = true
@@ -473,7 +473,7 @@ func (w *worker) deal(fd int32) {
 	}
 	target := w.peers[t-1]
 	w.queue(func() (*uapi.SQE, error) {
-		s := w.r.SQE()
+		s := w.r.NextSQE()
 		if s == nil {
 			return nil, unix.EBUSY
 		}

@@ -46,10 +46,10 @@ import (
 	"github.com/urgen/urgen/runtime/ring"
 )
 
-// get takes an SQE for op. The generated builders zero the entry, so the
+// get takes an SQE for op, unzeroed: the generated builders write all of it, so the
 // callers set UserData after them.
 func get(r *ring.Ring, op string) (*uapi.SQE, error) {
-	s := r.SQE()
+	s := r.NextSQE() // every caller fills it through a generated builder
 	if s == nil {
 		return nil, fmt.Errorf("sock: %s: submission queue full: %w", op, unix.EBUSY)
 	}

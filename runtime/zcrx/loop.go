@@ -39,7 +39,7 @@ func (q *IFQ) Receive(l Loop) (n uint64, requests int, err error) {
 		if l.Limit > 0 && n >= l.Limit {
 			return n, requests, nil
 		}
-		sqe := q.r.SQE()
+		sqe := q.r.NextSQE() // PrepRecv writes all of it
 		if sqe == nil {
 			return n, requests, fmt.Errorf("zcrx %d: receive: submission queue full: %w", q.id, unix.EBUSY)
 		}
