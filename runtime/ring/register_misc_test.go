@@ -68,6 +68,17 @@ func TestRegisterEventfd(t *testing.T) {
 		t.Fatalf("async eventfd after an inline completion: %d, want 0", n)
 	}
 	run(t, r, 4, func(s *uapi.SQE) { s.Opcode = uapi.OpNop; s.Flags = uapi.SQEAsync })
+	// The kernel may signal an io-wq completion's eventfd a little after
+	// posting the CQE (from an RCU callback): wait for it.
+	for {
+		_, err := unix.Poll([]unix.PollFd{{Fd: int32(efd), Events: unix.POLLIN}}, 5000)
+		if err == nil {
+			break
+		}
+		if err != unix.EINTR {
+			t.Fatal(err)
+		}
+	}
 	if n := eventfdCount(t, efd); n != 1 {
 		t.Fatalf("async eventfd after an io-wq completion: %d, want 1", n)
 	}

@@ -158,11 +158,32 @@ func (r *Ring) submit(waitNr uint32, getEvents bool) (int, error) {
 			return 0, enterError(errno)
 		}
 		if r.flags&uapi.SetupSQPoll != 0 {
-			return int(pending), nil
+			n = int(pending)
+		} else {
+			r.consumed(uint32(n), pending)
 		}
-		r.consumed(uint32(n), pending)
+		if waitNr > 0 {
+			if err := r.waitReady(waitNr); err != nil {
+				return n, err
+			}
+		}
 		return n, nil
 	}
+}
+
+// waitReady waits until at least n completions are in the CQ. After a
+// submission, io_uring_enter reports the number submitted even when a signal
+// (Go preempts goroutines with SIGURG) cut its wait short, so the wait is
+// checked and resumed here.
+func (r *Ring) waitReady(n uint32) error {
+	n = min(n, r.cq.entries)
+	for r.CQReady() < n {
+		_, errno := enterBlocking(r.enterFD, 0, n, r.enterFlags|uapi.EnterGetevents, 0, 0)
+		if errno != 0 && errno != unix.EINTR {
+			return enterError(errno)
+		}
+	}
+	return nil
 }
 
 // consumed tells an SQ_REWIND ring that the kernel took n of the pending
