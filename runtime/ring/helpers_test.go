@@ -18,10 +18,18 @@ type result struct {
 	flags uapi.CQEFlags
 }
 
-// sqe takes an SQE or fails the test.
+// sqe takes an SQE or fails the test. On SQPOLL rings the poll thread may
+// post a batch's completions before it moves the SQ head past the batch, so
+// a full-looking queue is waited out (WaitSQSpace) as the API says.
 func sqe(t testing.TB, r *Ring) *uapi.SQE {
 	t.Helper()
 	s := r.SQE()
+	if s == nil {
+		if err := r.WaitSQSpace(); err != nil {
+			t.Fatal(err)
+		}
+		s = r.SQE()
+	}
 	if s == nil {
 		t.Fatal("SQ full")
 	}

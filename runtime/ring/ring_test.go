@@ -77,7 +77,7 @@ func TestPeekBatchAndAdvance(t *testing.T) {
 	seen := map[uint64]bool{}
 	for round := range 5 {
 		for i := range 32 {
-			s := r.SQE()
+			s := sqe(t, r)
 			s.Opcode = uapi.OpNop
 			s.UserData = uint64(round*32 + i)
 		}

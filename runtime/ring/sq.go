@@ -10,7 +10,8 @@ import (
 )
 
 // SQE returns the next free submission queue entry, zeroed, or nil when the
-// queue is full (submit, then try again). On IORING_SETUP_SQE128 rings the
+// queue is full (submit, then try again; on SQPOLL rings, where the poll
+// thread may post completions before it frees their entries, WaitSQSpace). On IORING_SETUP_SQE128 rings the
 // entry is a 128-byte slot (the second half is reached with SQE.Cmd). The
 // entry belongs to the caller until the next Submit.
 func (r *Ring) SQE() *uapi.SQE {
