@@ -18,8 +18,7 @@ set -euo pipefail
 
 table="${1:-internal/matrix/kernels.txt}"
 dest="${2:-${MATRIX_CACHE:-.cache/kernels}}"
-mirror="${DEBIAN_MIRROR:-$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)}"
-mirror="${mirror:-http://deb.debian.org/debian}"
+. "$(dirname "$0")/debian-apt.sh"
 
 # The rows still to fetch: name, package=version and vmlinuz path.
 todo=()
@@ -37,29 +36,12 @@ done <"$table"
 # trixie for the rest. All three are listed, so apt finds whichever has it.
 apt="$(mktemp -d)"
 trap 'rm -rf "$apt"' EXIT
-mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial" "$apt/debs"
-{
-	echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror trixie-backports main"
-	echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror trixie main"
-	echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror sid main"
-} >"$apt/sources.list"
-apt_opts=(
-	-o "Dir::Etc::sourcelist=$apt/sources.list"
-	-o "Dir::Etc::sourceparts=/dev/null"
-	-o "Dir::State::Lists=$apt/lists"
-	-o "Dir::Cache=$apt/cache"
-	-o "Dir::State::status=/dev/null"
-	-o "Debug::NoLocking=1"
-	-o "APT::Architecture=amd64"
-	-o "Acquire::Languages=none"
-	-o "APT::Sandbox::User=root"
-)
-apt-get "${apt_opts[@]}" -qq update
+debian_apt_init "$apt" trixie-backports trixie sid
 
 for row in "${todo[@]}"; do
 	read -r name pkgver path <<<"$row"
 	pkg="${pkgver%%=*}"
-	(cd "$apt/debs" && apt-get "${apt_opts[@]}" -qq download "$pkgver")
+	debian_apt_download "$apt/debs" "$pkgver"
 	deb="$(ls "$apt/debs/${pkg}"_*.deb)"
 	x="$apt/x-$name"
 	mkdir -p "$x"

@@ -20,26 +20,12 @@ libcdev="${LIBURING_LIBC_DEV:-7.2.13-1}"
 if [ -f "$dest/VERSION" ] && grep -qx "liburing-dev=$liburing linux-libc-dev=$libcdev" "$dest/VERSION"; then
 	exit 0
 fi
-mirror="${DEBIAN_MIRROR:-$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)}"
-mirror="${mirror:-http://deb.debian.org/debian}"
+. "$(dirname "$0")/debian-apt.sh"
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/lists/partial" "$work/cache/archives/partial"
-echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror sid main" >"$work/sources.list"
-apt_opts=(
-	-o "Dir::Etc::sourcelist=$work/sources.list"
-	-o "Dir::Etc::sourceparts=/dev/null"
-	-o "Dir::State::Lists=$work/lists"
-	-o "Dir::Cache=$work/cache"
-	-o "Dir::State::status=/dev/null"
-	-o "Debug::NoLocking=1"
-	-o "APT::Architecture=amd64"
-	-o "Acquire::Languages=none"
-)
-apt-get "${apt_opts[@]}" -qq update
-(cd "$work" && apt-get "${apt_opts[@]}" -qq download \
-	"liburing-dev=$liburing" "liburing2=$liburing" "linux-libc-dev=$libcdev")
+debian_apt_init "$work" sid
+debian_apt_download "$work" "liburing-dev=$liburing" "liburing2=$liburing" "linux-libc-dev=$libcdev"
 mkdir -p "$work/root"
 for deb in "$work"/*.deb; do
 	dpkg-deb -x "$deb" "$work/root"

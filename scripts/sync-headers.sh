@@ -13,31 +13,14 @@ set -euo pipefail
 version="${1:-${LINUX_LIBC_DEV:-7.3.4-1~bpo13+1}}"
 dest="${2:-headers}"
 pkg=linux-libc-dev
-mirror="${DEBIAN_MIRROR:-$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)}"
-mirror="${mirror:-http://deb.debian.org/debian}"
+. "$(dirname "$0")/debian-apt.sh"
 
 # The suite that carries a version: backports for ~bpo, sid for the newest,
 # trixie for the rest. All three are listed, so apt finds whichever has it.
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/lists/partial" "$work/cache/archives/partial"
-{
-	echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror trixie-backports main"
-	echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror trixie main"
-	echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror sid main"
-} >"$work/sources.list"
-apt_opts=(
-	-o "Dir::Etc::sourcelist=$work/sources.list"
-	-o "Dir::Etc::sourceparts=/dev/null"
-	-o "Dir::State::Lists=$work/lists"
-	-o "Dir::Cache=$work/cache"
-	-o "Dir::State::status=/dev/null"
-	-o "Debug::NoLocking=1"
-	-o "APT::Architecture=amd64"
-	-o "Acquire::Languages=none"
-)
-apt-get "${apt_opts[@]}" -qq update
-(cd "$work" && apt-get "${apt_opts[@]}" -qq download "$pkg=$version")
+debian_apt_init "$work" trixie-backports trixie sid
+debian_apt_download "$work" "$pkg=$version"
 deb="$(ls "$work"/${pkg}_*.deb)"
 sha="$(sha256sum "$deb" | cut -d' ' -f1)"
 dpkg-deb -x "$deb" "$work/root"
@@ -79,7 +62,7 @@ cat >"$stage/VERSION" <<V
 package: $pkg
 version: $version
 sha256: $sha
-source: $mirror
+source: $debian_mirror
 V
 rm -rf "$dest.new"
 cp -r "$stage" "$dest.new"
