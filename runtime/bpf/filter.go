@@ -32,6 +32,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/urgen/urgen/generated/uapi"
+	"github.com/urgen/urgen/internal/heap"
 	"github.com/urgen/urgen/runtime/query"
 )
 
@@ -151,7 +152,7 @@ func RegisterOn(reg query.Registrar, f Filter) error {
 		return fmt.Errorf("io_uring_register %s: %s: empty program: %w", uapi.RegisterBPFFilter, f.Op, unix.EINVAL)
 	}
 	prog := unsafe.Pointer(&f.Program[0])
-	heap(prog)
+	heap.Escape(prog)
 	arg := &uapi.BPF{CmdType: uapi.BPFCmdFilter}
 	arg.Filter = uapi.BPFFilter{
 		Opcode:    uint32(f.Op),
@@ -257,18 +258,3 @@ func must(f Filter, err error) Filter {
 	}
 	return f
 }
-
-// The kernel gets the program's address as a __u64 field, which the garbage
-// collector neither sees nor fixes up when a goroutine stack moves. heap
-// makes the memory p points to escape to the heap, where it stays put; the
-// branch never runs, but escape analysis cannot know that.
-func heap(p unsafe.Pointer) {
-	if heapNever {
-		heapSink = append(heapSink, p)
-	}
-}
-
-var (
-	heapNever bool
-	heapSink  []unsafe.Pointer
-)

@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/urgen/urgen/generated/uapi"
+	"github.com/urgen/urgen/internal/heap"
 )
 
 // NoRing is the file descriptor to pass when no ring is at hand: the kernel
@@ -95,7 +96,7 @@ func RunOn(reg Registrar, entries []Entry) error {
 		h.Size = uint32(len(e.Data))
 		if len(e.Data) > 0 {
 			p := unsafe.Pointer(&e.Data[0])
-			heap(p)
+			heap.Escape(p)
 			h.QueryData = uint64(uintptr(p))
 		}
 		if i+1 < len(entries) {
@@ -215,18 +216,3 @@ func (info *Info) Supports(op uapi.QueryOp) bool {
 	}
 	return info.Opcodes.OK() && uint32(op) < info.Opcodes.Value.NrQueryOpcodes
 }
-
-// The kernel gets buffer addresses as __u64 fields, which the garbage
-// collector neither sees nor fixes up when a goroutine stack moves. heap
-// makes the memory p points to escape to the heap, where it stays put; the
-// branch never runs, but escape analysis cannot know that.
-func heap(p unsafe.Pointer) {
-	if heapNever {
-		heapSink = append(heapSink, p)
-	}
-}
-
-var (
-	heapNever bool
-	heapSink  []unsafe.Pointer
-)

@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/urgen/urgen/generated/uapi"
+	"github.com/urgen/urgen/internal/heap"
 )
 
 // FileSkip in an update leaves that slot of the registered file table as it
@@ -24,7 +25,7 @@ func ptrOf[T any](s []T) uint64 {
 		return 0
 	}
 	p := unsafe.Pointer(unsafe.SliceData(s))
-	heap(p)
+	heap.Escape(p)
 	return uint64(uintptr(p))
 }
 

@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/urgen/urgen/generated/uapi"
+	"github.com/urgen/urgen/internal/heap"
 	"github.com/urgen/urgen/runtime/bpf"
 	"github.com/urgen/urgen/runtime/query"
 )
@@ -243,7 +244,7 @@ func (r *Ring) RegisterMemRegionKernel(size int, flags MemRegionFlags) (mem []by
 }
 
 func (r *Ring) registerRegion(desc *uapi.RegionDesc, flags MemRegionFlags) error {
-	heap(unsafe.Pointer(desc))
+	heap.Escape(unsafe.Pointer(desc))
 	reg := uapi.MemRegionReg{RegionUPtr: uint64(uintptr(unsafe.Pointer(desc))), Flags: uint64(flags)}
 	_, err := r.Register(uapi.RegisterMemRegion, unsafe.Pointer(&reg), 1)
 	return err

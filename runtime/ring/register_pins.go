@@ -3,7 +3,6 @@ package ring
 import (
 	"runtime"
 	"sync"
-	"unsafe"
 	"weak"
 )
 
@@ -40,18 +39,3 @@ func (r *Ring) pins() *pins {
 	}
 	return p
 }
-
-// Registration arguments carry user pointers as __u64 fields, which the
-// garbage collector neither sees nor fixes up when a goroutine stack moves.
-// heap makes the memory p points to escape to the heap, where it stays put;
-// the branch never runs, but escape analysis cannot know that.
-func heap(p unsafe.Pointer) {
-	if heapNever {
-		heapSink = append(heapSink, p)
-	}
-}
-
-var (
-	heapNever bool
-	heapSink  []unsafe.Pointer
-)
