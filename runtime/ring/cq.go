@@ -19,7 +19,9 @@ func (r *Ring) cqNeedsFlush() bool {
 
 // cqeAt returns the CQE in slot i (already masked is not required).
 func (r *Ring) cqeAt(i uint32) *uapi.CQE {
-	return (*uapi.CQE)(unsafe.Add(r.cq.cqes, uintptr(i&r.cq.mask)<<(4+r.cq.shift)))
+	// shift&1: it is 0 or 1, and saying so drops the compiler's check
+	// for shifts of 64 or more.
+	return (*uapi.CQE)(unsafe.Add(r.cq.cqes, uintptr(i&r.cq.mask)<<(4+r.cq.shift&1)))
 }
 
 // peek returns the first CQE on the ring without entering the kernel. On
@@ -52,7 +54,7 @@ func (r *Ring) PeekCQE() (*uapi.CQE, bool) {
 		return c, true
 	}
 	if r.cqNeedsFlush() || r.flags&uapi.SetupIOPoll != 0 {
-		if _, errno := enterRaw(r.enterFD, 0, 0, r.enterFlags|uapi.EnterGetevents, 0, 0); errno == 0 {
+		if _, errno := enterRaw(r.enterFD, 0, 0, r.enterFlags|uapi.EnterGetevents); errno == 0 {
 			if c := r.peek(); c != nil {
 				return c, true
 			}
@@ -100,25 +102,29 @@ func (r *Ring) CQESeen(c *uapi.CQE) {
 // returns how many it stored, without entering the kernel unless completions
 // wait there (see PeekCQE). Consume them with CQAdvance(n).
 func (r *Ring) PeekBatch(cqes []*uapi.CQE) int {
-	n := r.peekBatch(cqes)
-	if n == 0 && (r.cqNeedsFlush() || r.flags&uapi.SetupIOPoll != 0) {
-		if _, errno := enterRaw(r.enterFD, 0, 0, r.enterFlags|uapi.EnterGetevents, 0, 0); errno == 0 {
-			n = r.peekBatch(cqes)
+	if n := r.peekBatch(cqes); n > 0 {
+		return n
+	}
+	if r.cqNeedsFlush() || r.flags&uapi.SetupIOPoll != 0 {
+		if _, errno := enterRaw(r.enterFD, 0, 0, r.enterFlags|uapi.EnterGetevents); errno == 0 {
+			return r.peekBatch(cqes)
 		}
 	}
-	return n
+	return 0
 }
 
 func (r *Ring) peekBatch(cqes []*uapi.CQE) int {
 	head := *r.cq.khead
 	tail := atomic.LoadUint32(r.cq.ktail)
 	if !r.cq.mixed {
-		n := int(tail - head)
-		n = min(n, len(cqes))
-		for i := range n {
-			cqes[i] = r.cqeAt(head + uint32(i))
+		// Locals: the stores into cqes would otherwise make the compiler
+		// reload the ring fields on every iteration.
+		base, mask, shift := r.cq.cqes, r.cq.mask, 4+r.cq.shift&1 // see cqeAt
+		cqes = cqes[:min(int(tail-head), len(cqes))]
+		for i := range cqes {
+			cqes[i] = (*uapi.CQE)(unsafe.Add(base, uintptr((head+uint32(i))&mask)<<shift))
 		}
-		return n
+		return len(cqes)
 	}
 	n := 0
 	for head != tail && n < len(cqes) {
@@ -140,11 +146,17 @@ func (r *Ring) peekBatch(cqes []*uapi.CQE) int {
 
 // CQAdvance marks the next n completions (as returned by PeekBatch) seen.
 func (r *Ring) CQAdvance(n uint32) {
-	head := *r.cq.khead
-	if !r.cq.mixed && len(r.keep) == 0 {
-		storeRelease(r.cq.khead, head+n)
+	if r.cq.mixed || len(r.keep) > 0 {
+		r.cqAdvanceEach(n)
 		return
 	}
+	storeRelease(r.cq.khead, *r.cq.khead+n)
+}
+
+// cqAdvanceEach is CQAdvance one CQE at a time: for mixed rings (skip
+// entries, two-slot CQEs) and for releasing Keep values.
+func (r *Ring) cqAdvanceEach(n uint32) {
+	head := *r.cq.khead
 	for ; n > 0; n-- {
 		c := r.cqeAt(head)
 		if r.cq.mixed && c.Flags&uapi.CQEFSkip != 0 {
@@ -188,7 +200,7 @@ func CQE32(c *uapi.CQE) [2]uint64 {
 // this or a wait.
 func (r *Ring) GetEvents() error {
 	for {
-		_, errno := enterRaw(r.enterFD, 0, 0, r.enterFlags|uapi.EnterGetevents, 0, 0)
+		_, errno := enterRaw(r.enterFD, 0, 0, r.enterFlags|uapi.EnterGetevents)
 		switch errno {
 		case 0:
 			return nil

@@ -76,6 +76,9 @@ type submissionQueue struct {
 	// plainTail: no SQPOLL thread, so the tail is read only by
 	// io_uring_enter on the submitting thread.
 	plainTail bool
+	// direct: plainTail, and neither IOPOLL nor SQ_REWIND, so Submit is
+	// a single io_uring_enter of the pending entries.
+	direct bool
 }
 
 type completionQueue struct {
@@ -348,6 +351,7 @@ func (r *Ring) mapRings() error {
 	r.sq.mixed = p.Flags&uapi.SetupSQEMixed != 0
 	r.sq.rewind = p.Flags&uapi.SetupSQRewind != 0
 	r.sq.plainTail = p.Flags&uapi.SetupSQPoll == 0
+	r.sq.direct = r.sq.plainTail && !r.sq.rewind && p.Flags&uapi.SetupIOPoll == 0
 	r.cq.mixed = p.Flags&uapi.SetupCQEMixed != 0
 	if p.Flags&uapi.SetupNoMMap == 0 {
 		sqSize := int(p.SQOff.Array) + int(p.SQEntries)*4

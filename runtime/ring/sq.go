@@ -42,7 +42,7 @@ func (r *Ring) NextSQE() *uapi.SQE {
 			return nil
 		}
 	}
-	p := unsafe.Add(q.sqes, uintptr(tail&q.mask)<<(6+q.shift))
+	p := unsafe.Add(q.sqes, uintptr(tail&q.mask)<<(6+q.shift&1)) // &1: see cqeAt
 	q.sqeTail = tail + 1
 	return (*uapi.SQE)(p)
 }
@@ -118,7 +118,30 @@ func (r *Ring) flush() uint32 {
 // Submit hands the queued SQEs to the kernel and returns how many it took.
 // With SQPOLL it only wakes the poll thread when it sleeps, and returns the
 // number of entries published.
-func (r *Ring) Submit() (int, error) { return r.submit(0, false) }
+func (r *Ring) Submit() (int, error) {
+	q := &r.sq
+	if !q.direct {
+		return r.submit(0, false)
+	}
+	// The common ring, specialised: one io_uring_enter on this thread, so the
+	// tail is a plain store (see flush) and nothing else can be pending.
+	*q.ktail = q.sqeTail
+	pending := q.sqeTail - atomic.LoadUint32(q.khead)
+	flags := r.enterFlags
+	if r.cqNeedsFlush() {
+		flags |= uapi.EnterGetevents
+	} else if pending == 0 {
+		return 0, nil
+	}
+	n, errno := enterRaw(r.enterFD, pending, 0, flags)
+	switch errno {
+	case 0:
+		return n, nil
+	case unix.EINTR: // nothing was submitted
+		return r.submit(0, false)
+	}
+	return 0, enterError(errno)
+}
 
 // SubmitAndWait submits like Submit and waits until at least n completions
 // are available.
@@ -147,7 +170,7 @@ func (r *Ring) submit(waitNr uint32, getEvents bool) (int, error) {
 		var n int
 		var errno unix.Errno
 		if waitNr == 0 {
-			n, errno = enterRaw(r.enterFD, pending, 0, flags, 0, 0)
+			n, errno = enterRaw(r.enterFD, pending, 0, flags)
 		} else {
 			n, errno = enterBlocking(r.enterFD, pending, waitNr, flags, 0, 0)
 		}
