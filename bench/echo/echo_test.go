@@ -16,6 +16,11 @@
 // urgen_cpu_us and net_cpu_us: each server's CPU time per round trip, which
 // other load on the machine disturbs less than throughput.
 // ECHO_CONFIGS (e.g. "16x64,256x64") limits the run to some configurations.
+// ECHO_URGEN_FLAGS and ECHO_NET_FLAGS pass flags to the servers (e.g.
+// "-workers 1", "-procs 1"); ECHO_SERVER_CPUS (a taskset list, e.g. "0")
+// confines both servers to some CPUs, to run the client elsewhere
+// (taskset -c 1 go test ...). With -v each run also reports the machine's
+// idle share and its context switches per round trip.
 package echo
 
 import (
@@ -26,6 +31,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -90,11 +96,11 @@ func TestMain(m *testing.M) {
 
 func startServer(name, bin string) (*server, error) {
 	args := []string{"-addr", "127.0.0.1:0"}
-	if name == "urgen" {
-		// ECHO_URGEN_FLAGS tunes the io_uring server, e.g. "-workers 1".
-		args = append(args, strings.Fields(os.Getenv("ECHO_URGEN_FLAGS"))...)
-	}
+	args = append(args, strings.Fields(os.Getenv("ECHO_"+strings.ToUpper(name)+"_FLAGS"))...)
 	cmd := exec.Command(bin, args...)
+	if c := os.Getenv("ECHO_SERVER_CPUS"); c != "" {
+		cmd = exec.Command("taskset", append([]string{"-c", c, bin}, args...)...)
+	}
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -145,6 +151,28 @@ func cpuTime(pid int) time.Duration {
 	return time.Duration(u+st) * time.Second / hz
 }
 
+// machine returns the machine's idle CPU time and its context switch count
+// so far, from /proc/stat.
+func machine() (idle time.Duration, ctxt int64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) > 5 && f[0] == "cpu":
+			// user nice system idle iowait ...: idle plus iowait.
+			i, _ := strconv.ParseInt(f[4], 10, 64)
+			w, _ := strconv.ParseInt(f[5], 10, 64)
+			idle = time.Duration(i+w) * time.Second / 100
+		case len(f) == 2 && f[0] == "ctxt":
+			ctxt, _ = strconv.ParseInt(f[1], 10, 64)
+		}
+	}
+	return idle, ctxt
+}
+
 // run drives b.N round trips over conns connections to addr.
 func run(b *testing.B, srv *server, conns, size int) result {
 	addr := srv.addr
@@ -168,6 +196,7 @@ func run(b *testing.B, srv *server, conns, size int) result {
 	b.SetBytes(int64(2 * size))
 	b.ResetTimer()
 	cpu0 := cpuTime(srv.cmd.Process.Pid)
+	idle0, ctxt0 := machine()
 	start := time.Now()
 	for i, c := range cs {
 		wg.Add(1)
@@ -200,6 +229,7 @@ func run(b *testing.B, srv *server, conns, size int) result {
 	wg.Wait()
 	elapsed := time.Since(start)
 	cpu := cpuTime(srv.cmd.Process.Pid) - cpu0
+	idle1, ctxt1 := machine()
 	b.StopTimer()
 	if err, ok := failed.Load().(error); ok {
 		b.Fatal(err)
@@ -217,6 +247,10 @@ func run(b *testing.B, srv *server, conns, size int) result {
 	b.ReportMetric(r.cpu, "server_cpu_us/op")
 	b.ReportMetric(r.p50, "p50_us")
 	b.ReportMetric(r.p99, "p99_us")
+	// Diagnostics: how much of the machine sat idle, and how often it
+	// switched threads, per round trip.
+	b.ReportMetric(float64(idle1-idle0)/float64(elapsed)/float64(runtime.NumCPU())*100, "idle_%")
+	b.ReportMetric(float64(ctxt1-ctxt0)/float64(b.N), "ctxsw/op")
 	return r
 }
 

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -245,7 +246,8 @@ func TestCancelOnClose(t *testing.T) {
 		dial(t, s)
 	}
 	st := waitStats(t, s, "20 idle connections", func(st Stats) bool { return st.Open == 20 && st.Inflight == 21 })
-	// The acceptor deals connections out in turn: 10 each.
+	// Without Pack the acceptor deals each connection to the least loaded
+	// worker: 10 each.
 	for i, n := range st.OpenPerWorker {
 		if n != 10 {
 			t.Errorf("worker %d serves %d connections, want 10 (%v)", i, n, st.OpenPerWorker)
@@ -253,6 +255,27 @@ func TestCancelOnClose(t *testing.T) {
 	}
 	// start's cleanup closes the server and checks for leaks; the clients
 	// see the connection end.
+}
+
+// TestPack: the acceptor's ring serves the first Pack connections alone,
+// then the least loaded worker gets each new one; closed connections no
+// longer count.
+func TestPack(t *testing.T) {
+	s := start(t, Config{Pack: 15})
+	for round := range 2 {
+		var cs []*net.TCPConn
+		for range 20 {
+			cs = append(cs, dial(t, s))
+		}
+		st := waitStats(t, s, "20 connections", func(st Stats) bool { return st.Open == 20 })
+		if !slices.Equal(st.OpenPerWorker, []int64{15, 5}) {
+			t.Errorf("round %d: connections per worker %v, want [15 5]", round, st.OpenPerWorker)
+		}
+		for _, c := range cs {
+			c.Close()
+		}
+		waitStats(t, s, "all closed", func(st Stats) bool { return st.Open == 0 })
+	}
 }
 
 // TestManyConnections opens and closes 10,000 connections (1,000 with

@@ -33,6 +33,7 @@ func main() {
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to this file")
 	procs := flag.Int("procs", 0, "GOMAXPROCS (0: workers+1)")
 	spin := flag.Duration("spin", 3*time.Microsecond, "how long a worker polls for more work before it sleeps (0: never)")
+	pack := flag.Int("pack", 32, "connections the first ring serves alone before it deals new ones to the least loaded ring (0: spread from the first)")
 	flag.Parse()
 	// Every worker spends its idle time blocked in io_uring_enter, holding
 	// its P in a system call. With a P to spare the scheduler leaves those
@@ -60,7 +61,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "echo:", err)
 		os.Exit(2)
 	}
-	s, err := Listen(Config{Addr: ap, Workers: *workers, Entries: uint32(*entries), Buffers: *buffers, BufSize: *bufSize, Spin: *spin})
+	s, err := Listen(Config{Addr: ap, Workers: *workers, Entries: uint32(*entries), Buffers: *buffers, BufSize: *bufSize, Spin: *spin, Pack: *pack})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "echo:", err)
 		os.Exit(1)

@@ -20,7 +20,7 @@ import (
 // Config sizes a server.
 type Config struct {
 	Addr    netip.AddrPort // listen address; port 0 picks one
-	Workers int            // rings (one goroutine and one SO_REUSEPORT listener each)
+	Workers int            // rings, each driven by its own goroutine
 	Entries uint32         // SQ entries per ring
 	Buffers int            // provided buffers per ring (a power of two)
 	BufSize int            // bytes per buffer
@@ -28,19 +28,28 @@ type Config struct {
 	// is pending) for this long after its last completion before it
 	// sleeps in io_uring_enter: under load the next request usually
 	// arrives within it, and the worker saves a sleep and a wakeup (as
-	// Go's scheduler spins briefly before it parks a thread). Measured
-	// with the load generator on the same two cores, 3 us cut the
+	// Go's scheduler spins briefly before it parks a thread). Between
+	// polls it yields the CPU (sched_yield) to any other runnable thread.
+	// Measured with the load generator on the same two cores, 3 us cut the
 	// workers' sleeps per round trip from 0.27 to 0.17 and raised
-	// throughput; 20 us and 100 us took CPU from the client and lowered it.
+	// throughput. Without the yield, 20 us and 100 us took CPU from the
+	// client and lowered it; with it, 30 us and 3 us measure alike.
 	Spin time.Duration
+	// Pack is how many connections the acceptor's ring serves alone
+	// before it deals new ones to the least loaded worker. A few
+	// connections keep one ring busy; spreading them over more rings only
+	// adds threads that sleep and must be woken (on the benchmark's two
+	// CPUs, shared with the client, 16 connections on two rings had twice
+	// the p99 latency of 16 on one). 0 spreads from the first connection.
+	Pack int
 }
 
 // Server is an echo server: per worker one ring and goroutine, and per
 // connection a multishot recv into the worker's provided buffer ring whose
 // buffers are sent back as they are, with no copy. The first worker also
-// runs the multishot accept and deals the connections out in turn,
-// passing each to its worker with IORING_OP_MSG_RING, so every worker
-// serves the same number (SO_REUSEPORT's hash leaves them uneven).
+// runs the multishot accept and deals the connections out (see
+// Config.Pack), passing each to its worker with IORING_OP_MSG_RING, so the
+// load stays even (SO_REUSEPORT's hash leaves it uneven).
 type Server struct {
 	workers []*worker
 	addr    netip.AddrPort
@@ -90,17 +99,19 @@ type conn struct {
 }
 
 type worker struct {
-	cfg       Config
-	r         *ring.Ring
-	br        *bufring.Ring
-	lfd       int
-	conns     []*conn // by descriptor
-	rearm     []int32
-	accept    bool // multishot accept armed
-	stop      atomic.Bool
-	efd       int   // eventfd that Close writes to wake the worker
-	peers     []int // ring fds of the other workers (acceptor only)
-	next      int   // round-robin position (acceptor only)
+	cfg    Config
+	r      *ring.Ring
+	br     *bufring.Ring
+	lfd    int
+	conns  []*conn // by descriptor
+	rearm  []int32
+	accept bool // multishot accept armed
+	stop   atomic.Bool
+	efd    int       // eventfd that Close writes to wake the worker
+	peers  []*worker // the other workers (acceptor only)
+	// load counts the connections open on this worker or passed to it and
+	// not yet adopted: the acceptor deals by it.
+	load      atomic.Int64
 	done      chan struct{}
 	wakeBuf   [8]byte // the eventfd read's buffer: lives as long as the worker
 	wakeArmed bool
@@ -121,7 +132,7 @@ func Listen(cfg Config) (*Server, error) {
 		w := &worker{cfg: cfg, lfd: -1, efd: -1, done: make(chan struct{})}
 		if i == 0 {
 			for _, p := range s.workers[1:] {
-				w.peers = append(w.peers, p.r.FD())
+				w.peers = append(w.peers, p)
 			}
 		}
 		s.workers[i] = w
@@ -381,6 +392,10 @@ func (w *worker) spin(cqes []*uapi.CQE) {
 		if time.Since(last) > w.cfg.Spin {
 			return
 		}
+		// Let any other runnable thread (another worker, a client on the
+		// same machine) have the CPU before polling again: the worker
+		// stays runnable, so it needs no wakeup when work arrives.
+		unix.Syscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
 	}
 }
 
@@ -429,6 +444,7 @@ func (w *worker) handle(c *uapi.CQE) {
 		// Not submitted here: no in-flight count to drop.
 		if w.stop.Load() {
 			unix.Close(int(c.Res))
+			w.load.Add(-1)
 		} else {
 			w.open(c.Res)
 		}
@@ -458,27 +474,39 @@ func (w *worker) handle(c *uapi.CQE) {
 			// The message did not arrive: the connection is still ours
 			// to close.
 			unix.Close(int(fd))
+			w.peers[c.UserData>>32&0xffffff].load.Add(-1)
 		}
 	case opClose, opCancel:
 	}
 }
 
-// deal hands a new connection to the next worker in turn.
+// deal keeps a new connection while the acceptor's ring has fewer than
+// cfg.Pack, and otherwise hands it to the worker with the fewest (itself
+// on a tie).
 func (w *worker) deal(fd int32) {
-	t := w.next % (len(w.peers) + 1)
-	w.next++
-	if t == 0 {
+	t, ti := w, -1
+	if w.load.Load() >= int64(w.cfg.Pack) {
+		for i, p := range w.peers {
+			if p.load.Load() < t.load.Load() {
+				t, ti = p, i
+			}
+		}
+	}
+	t.load.Add(1)
+	if t == w {
 		w.open(fd)
 		return
 	}
-	target := w.peers[t-1]
+	target := t.r.FD()
 	w.queue(func() (*uapi.SQE, error) {
 		s := w.r.NextSQE()
 		if s == nil {
 			return nil, unix.EBUSY
 		}
 		s.PrepMsgRing(int32(target), uint32(fd), ud(opAdopt, fd), 0)
-		s.UserData = ud(opMsg, fd)
+		// The peer's index rides in the free middle bits, for a failed
+		// message (see handle).
+		s.UserData = ud(opMsg, fd) | uint64(ti)<<32
 		return s, nil
 	})
 }
@@ -581,6 +609,7 @@ func (w *worker) maybeClose(c *conn) {
 	}
 	w.conns[c.fd] = nil
 	w.stats.Open--
+	w.load.Add(-1)
 	// A plain close: nothing in the ring refers to the descriptor any more.
 	unix.Close(int(c.fd))
 }

@@ -10,12 +10,17 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 )
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "listen address")
 	bufSize := flag.Int("bufsize", 16384, "read buffer per connection")
+	procs := flag.Int("procs", 0, "GOMAXPROCS (0: the default, one per CPU)")
 	flag.Parse()
+	if *procs > 0 {
+		runtime.GOMAXPROCS(*procs)
+	}
 	l, err := net.Listen("tcp", *addr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "netecho:", err)
