@@ -131,9 +131,7 @@ func Listen(cfg Config) (*Server, error) {
 	for i := cfg.Workers - 1; i >= 0; i-- {
 		w := &worker{cfg: cfg, lfd: -1, efd: -1, done: make(chan struct{})}
 		if i == 0 {
-			for _, p := range s.workers[1:] {
-				w.peers = append(w.peers, p)
-			}
+			w.peers = s.workers[1:]
 		}
 		s.workers[i] = w
 		s.wg.Add(1)
