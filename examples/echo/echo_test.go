@@ -36,6 +36,38 @@ func openFDs(t *testing.T) int {
 	return len(d)
 }
 
+// direct makes start's servers use direct descriptors (see TestDirect).
+var direct bool
+
+// TestDirect runs the suite again with connections as direct descriptors:
+// accepted into the file table, passed between rings with
+// IORING_MSG_SEND_FD, closed through the ring.
+func TestDirect(t *testing.T) {
+	direct = true
+	defer func() { direct = false }()
+	for _, tc := range []struct {
+		name string
+		f    func(*testing.T)
+	}{
+		{"Echo", TestEcho}, {"PeerDisconnect", TestPeerDisconnect}, {"SlowReader", TestSlowReader},
+		{"Exhaustion", TestExhaustion}, {"CancelOnClose", TestCancelOnClose}, {"Pack", TestPack},
+		{"ManyConnections", TestManyConnections},
+	} {
+		t.Run(tc.name, tc.f)
+	}
+	t.Run("NoProcessDescriptors", func(t *testing.T) {
+		s := start(t, Config{})
+		before := openFDs(t)
+		for range 20 {
+			dial(t, s)
+		}
+		waitStats(t, s, "20 connections", func(st Stats) bool { return st.Open == 20 })
+		if got := openFDs(t) - before; got != 20 {
+			t.Errorf("20 connections added %d descriptors to the process, want 20 (the clients' own)", got)
+		}
+	})
+}
+
 // start runs a server and, at cleanup, closes it and checks that nothing
 // leaked: connections, requests, buffers, descriptors.
 func start(t *testing.T, cfg Config) *Server {
@@ -53,6 +85,12 @@ func start(t *testing.T, cfg Config) *Server {
 	}
 	if cfg.BufSize == 0 {
 		cfg.BufSize = 4096
+	}
+	if direct {
+		cfg.Direct = true
+	}
+	if cfg.Slots == 0 {
+		cfg.Slots = 1024 // TestManyConnections reuses each slot about ten times
 	}
 	if !cfg.Addr.IsValid() {
 		cfg.Addr = netip.MustParseAddrPort("127.0.0.1:0")

@@ -1,7 +1,9 @@
 // Command echo is an echo server on io_uring: one ring per CPU, each driven
 // by its own goroutine, with a multishot accept, a multishot recv per
 // connection into a provided buffer ring, and sends straight from the
-// received buffers.
+// received buffers. Connections are direct descriptors (-direct=false:
+// ordinary ones), passed from the accepting ring to the others with
+// IORING_MSG_SEND_FD.
 //
 //	go run ./examples/echo -addr 127.0.0.1:9000
 //
@@ -34,7 +36,14 @@ func main() {
 	procs := flag.Int("procs", 0, "GOMAXPROCS (0: workers+1)")
 	spin := flag.Duration("spin", 3*time.Microsecond, "how long a worker polls for more work before it sleeps (0: never)")
 	pack := flag.Int("pack", 32, "connections the first ring serves alone before it deals new ones to the least loaded ring (0: spread from the first)")
+	direct := flag.Bool("direct", true, "connections as direct descriptors (in the rings' file tables)")
+	slots := flag.Uint("slots", 8192, "file table slots per ring (with -direct)")
 	flag.Parse()
+	// The kernel refuses a file table larger than RLIMIT_NOFILE.
+	var rl syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl) == nil && uint64(*slots) > rl.Cur {
+		*slots = uint(rl.Cur)
+	}
 	// Every worker spends its idle time blocked in io_uring_enter, holding
 	// its P in a system call. With a P to spare the scheduler leaves those
 	// Ps alone instead of handing each one off (waking another thread)
@@ -61,7 +70,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "echo:", err)
 		os.Exit(2)
 	}
-	s, err := Listen(Config{Addr: ap, Workers: *workers, Entries: uint32(*entries), Buffers: *buffers, BufSize: *bufSize, Spin: *spin, Pack: *pack})
+	s, err := Listen(Config{Addr: ap, Workers: *workers, Entries: uint32(*entries), Buffers: *buffers, BufSize: *bufSize, Spin: *spin, Pack: *pack, Direct: *direct, Slots: uint32(*slots)})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "echo:", err)
 		os.Exit(1)

@@ -42,6 +42,14 @@ type Config struct {
 	// CPUs, shared with the client, 16 connections on two rings had twice
 	// the p99 latency of 16 on one). 0 spreads from the first connection.
 	Pack int
+	// Direct makes connections direct descriptors: accepted straight into
+	// the ring's file table (IORING_FILE_INDEX_ALLOC), passed between rings
+	// with IORING_MSG_SEND_FD and closed with IORING_OP_CLOSE, never in the
+	// process's descriptor table, so no recv or send looks the descriptor
+	// up or counts references to it. Each ring's table has Slots entries
+	// (a full table makes the kernel refuse new connections).
+	Direct bool
+	Slots  uint32
 }
 
 // Server is an echo server: per worker one ring and goroutine, and per
@@ -220,6 +228,11 @@ func (w *worker) setup(acceptor bool) error {
 			return err
 		}
 	}
+	if w.cfg.Direct {
+		if err := w.r.RegisterFilesSparse(w.cfg.Slots); err != nil {
+			return fmt.Errorf("echo: %w", err)
+		}
+	}
 	w.br, err = bufring.New(w.r, 0, w.cfg.Buffers, w.cfg.BufSize)
 	if err != nil {
 		return err
@@ -341,6 +354,11 @@ func (w *worker) queue(f func() (*uapi.SQE, error)) {
 
 func (w *worker) armAccept() error {
 	w.queue(func() (*uapi.SQE, error) {
+		if w.cfg.Direct {
+			// No SOCK_CLOEXEC: a direct descriptor is in no fd table
+			// (the kernel refuses the flag with EINVAL).
+			return sock.AcceptMultishotDirect(w.r, ud(opAccept, int32(w.lfd)), w.lfd, 0)
+		}
 		return sock.AcceptMultishot(w.r, ud(opAccept, int32(w.lfd)), w.lfd, unix.SOCK_CLOEXEC)
 	})
 	w.accept = true
@@ -349,7 +367,7 @@ func (w *worker) armAccept() error {
 
 func (w *worker) armRecv(c *conn) {
 	w.queue(func() (*uapi.SQE, error) {
-		return sock.RecvSelect(w.r, ud(opRecv, c.fd), int(c.fd), w.br.Group(), 0, uapi.RecvMultishot)
+		return w.fixed(sock.RecvSelect(w.r, ud(opRecv, c.fd), int(c.fd), w.br.Group(), 0, uapi.RecvMultishot))
 	})
 	c.recvArmed = true
 }
@@ -441,7 +459,7 @@ func (w *worker) handle(c *uapi.CQE) {
 	case opAdopt:
 		// Not submitted here: no in-flight count to drop.
 		if w.stop.Load() {
-			unix.Close(int(c.Res))
+			w.closeConn(c.Res)
 			w.load.Add(-1)
 		} else {
 			w.open(c.Res)
@@ -455,8 +473,13 @@ func (w *worker) handle(c *uapi.CQE) {
 	case opAccept:
 		if c.Flags&uapi.CQEFMore == 0 {
 			w.accept = false
-			if !w.stop.Load() {
+			switch errno := unix.Errno(-c.Res); {
+			case w.stop.Load():
+			case c.Res >= 0 || transient(errno):
 				w.armAccept()
+			default:
+				// Re-arming would fail the same way, in a busy loop.
+				w.err = fmt.Errorf("echo: multishot accept stopped: %w", errno)
 			}
 		}
 		if c.Res < 0 {
@@ -471,11 +494,25 @@ func (w *worker) handle(c *uapi.CQE) {
 		if c.Res < 0 {
 			// The message did not arrive: the connection is still ours
 			// to close.
-			unix.Close(int(fd))
+			w.closeConn(fd)
 			w.peers[c.UserData>>32&0xffffff].load.Add(-1)
+		} else if w.cfg.Direct {
+			// The peer's table holds the connection now; drop this
+			// ring's reference.
+			w.closeConn(fd)
 		}
 	case opClose, opCancel:
 	}
+}
+
+// transient reports whether a failed accept may succeed when re-armed: the
+// peer gave up, or descriptors, file table slots or memory ran short.
+func transient(errno unix.Errno) bool {
+	switch errno {
+	case unix.ECONNABORTED, unix.EINTR, unix.EAGAIN, unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM, unix.ECANCELED:
+		return true
+	}
+	return false
 }
 
 // deal keeps a new connection while the acceptor's ring has fewer than
@@ -501,7 +538,14 @@ func (w *worker) deal(fd int32) {
 		if s == nil {
 			return nil, unix.EBUSY
 		}
-		s.PrepMsgRing(int32(target), uint32(fd), ud(opAdopt, fd), 0)
+		// The peer's completion carries the descriptor in res: the number
+		// itself (one process, one descriptor table), or the slot that
+		// IORING_MSG_SEND_FD installed the file in.
+		if w.cfg.Direct {
+			s.PrepMsgRingFDAlloc(int32(target), fd, ud(opAdopt, 0), 0)
+		} else {
+			s.PrepMsgRing(int32(target), uint32(fd), ud(opAdopt, fd), 0)
+		}
 		// The peer's index rides in the free middle bits, for a failed
 		// message (see handle).
 		s.UserData = ud(opMsg, fd) | uint64(ti)<<32
@@ -558,7 +602,7 @@ func (w *worker) send(c *conn) {
 	s := &c.q[0]
 	p := unsafe.Pointer(unsafe.SliceData(w.br.Buf(s.bid)[s.off:]))
 	w.queue(func() (*uapi.SQE, error) {
-		return sock.SendMapped(w.r, ud(opSend, c.fd), int(c.fd), p, int(s.n), unix.MSG_NOSIGNAL)
+		return w.fixed(sock.SendMapped(w.r, ud(opSend, c.fd), int(c.fd), p, int(s.n), unix.MSG_NOSIGNAL))
 	})
 	c.sending = true
 }
@@ -597,6 +641,27 @@ func (w *worker) sent(fd int32, cq *uapi.CQE) {
 	w.maybeClose(c)
 }
 
+// fixed marks a queued request as addressing a direct descriptor when the
+// server uses them.
+func (w *worker) fixed(s *uapi.SQE, err error) (*uapi.SQE, error) {
+	if err == nil && w.cfg.Direct {
+		s.Flags |= uapi.SQEFixedFile
+	}
+	return s, err
+}
+
+// closeConn closes a connection's descriptor: a direct one through the
+// ring, a plain one at once.
+func (w *worker) closeConn(fd int32) {
+	if !w.cfg.Direct {
+		unix.Close(int(fd))
+		return
+	}
+	w.queue(func() (*uapi.SQE, error) {
+		return sock.CloseDirect(w.r, ud(opClose, fd), uint32(fd))
+	})
+}
+
 // maybeClose closes a closing connection once no request refers to it.
 func (w *worker) maybeClose(c *conn) {
 	if !c.closing || c.recvArmed || c.sending {
@@ -608,8 +673,8 @@ func (w *worker) maybeClose(c *conn) {
 	w.conns[c.fd] = nil
 	w.stats.Open--
 	w.load.Add(-1)
-	// A plain close: nothing in the ring refers to the descriptor any more.
-	unix.Close(int(c.fd))
+	// Nothing in the ring refers to the descriptor any more.
+	w.closeConn(c.fd)
 }
 
 // shutdown cancels everything in flight and waits for the last
