@@ -8,7 +8,8 @@
 //	go run ./cmd/matrix [packages]  # or: make matrix
 //
 // Packages are go list patterns relative to the module root; by default
-// DefaultPackages: every package with tests under ./runtime/..., the
+// DefaultPackages: every package with tests under ./runtime/... and
+// ./examples/..., the
 // builders on the kernel ./internal/builderkernel, the harness self-test
 // ./internal/matrix/selftest and ./internal/matrix/feature. Each is built
 // with CGO_ENABLED=0 go test -c,

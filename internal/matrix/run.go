@@ -43,10 +43,11 @@ type Config struct {
 }
 
 // DefaultPackages are the packages tested when Config.Packages is empty:
-// every package with tests under runtime/, the generated SQE builders run
-// on the kernel (internal/builderkernel), the harness self-test, and the
-// feature detection (whose fallback trials are checked against the query).
-var DefaultPackages = []string{"./runtime/...", "./internal/builderkernel", "./internal/matrix/selftest", "./internal/matrix/feature"}
+// every package with tests under runtime/ and examples/ (the echo server's
+// robustness suite, the zcrx demo), the generated SQE builders run on the
+// kernel (internal/builderkernel), the harness self-test, and the feature
+// detection (whose fallback trials are checked against the query).
+var DefaultPackages = []string{"./runtime/...", "./examples/...", "./internal/builderkernel", "./internal/matrix/selftest", "./internal/matrix/feature"}
 
 // ConfigFromEnv returns the configuration set by the MATRIX_* environment
 // variables (see the package documentation), with packages from args.
