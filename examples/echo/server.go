@@ -193,6 +193,7 @@ func (s *Server) Close() error {
 	s.wg.Wait()
 	var errs []error
 	for _, w := range s.workers {
+		w.closeWake()
 		if w.err != nil {
 			errs = append(errs, w.err)
 		}
@@ -297,6 +298,7 @@ func (w *worker) run(wg *sync.WaitGroup, ready chan<- error, acceptor bool) {
 	defer close(w.done)
 	if err := w.setup(acceptor); err != nil {
 		w.release()
+		w.closeWake() // Close never sees this worker
 		ready <- err
 		return
 	}
@@ -321,6 +323,12 @@ func (w *worker) release() {
 		unix.Close(w.lfd)
 		w.lfd = -1
 	}
+}
+
+// closeWake closes the wake-up eventfd. Close calls it once the worker has
+// stopped: until then Close may still be writing to it, and a descriptor
+// the worker closed could already be reused.
+func (w *worker) closeWake() {
 	if w.efd > 0 {
 		unix.Close(w.efd)
 		w.efd = -1
