@@ -32,6 +32,7 @@ vet:
 ## test: everything CI runs
 test: vet check-generated vet-arches liburing
 	$(GO) test -count=1 ./...
+	CGO_ENABLED=1 $(GO) test -race -count=1 ./runtime/... ./examples/...
 	scripts/roundtrip-cross.sh
 
 ## roundtrip-cross: roundtrip_test.go for the 12 foreign GOARCHes under qemu-user (cross gcc for the C side)
