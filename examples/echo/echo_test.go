@@ -7,10 +7,14 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/urgen/urgen/generated/uapi"
 	"github.com/urgen/urgen/runtime/ring"
@@ -314,6 +318,44 @@ func TestPack(t *testing.T) {
 		}
 		waitStats(t, s, "all closed", func(st Stats) bool { return st.Open == 0 })
 	}
+}
+
+// TestSlice: every worker thread asks the scheduler for Config.Slice.
+func TestSlice(t *testing.T) {
+	const slice = 150 * time.Microsecond
+	if !threadSlice(t) {
+		t.Skip("needs sched_slice: sched_getattr does not read back a SCHED_OTHER thread's sched_runtime (Linux 6.12)")
+	}
+	s := start(t, Config{Slice: slice})
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, task := range tasks {
+		tid, _ := strconv.Atoi(task.Name())
+		if a, err := unix.SchedGetAttr(tid, 0); err == nil && a.Runtime == uint64(slice) {
+			n++
+		}
+	}
+	if want := len(s.workers); n != want {
+		t.Errorf("%d threads ask for a %v slice, want %d (one per worker)", n, slice, want)
+	}
+}
+
+// threadSlice reports whether the kernel keeps a thread's slice request,
+// trying on a thread that then exits.
+func threadSlice(t *testing.T) bool {
+	ok := make(chan bool)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
+		if err := unix.SchedSetAttr(0, &unix.SchedAttr{Runtime: 300_000}, 0); err != nil {
+			t.Log(err)
+		}
+		a, err := unix.SchedGetAttr(0, 0)
+		ok <- err == nil && a.Runtime == 300_000
+	}()
+	return <-ok
 }
 
 // TestManyConnections opens and closes 10,000 connections (1,000 with

@@ -38,6 +38,7 @@ func main() {
 	pack := flag.Int("pack", 32, "connections the first ring serves alone before it deals new ones to the least loaded ring (0: spread from the first)")
 	direct := flag.Bool("direct", true, "connections as direct descriptors (in the rings' file tables)")
 	slots := flag.Uint("slots", 8192, "file table slots per ring (with -direct)")
+	slice := flag.Duration("slice", 100*time.Microsecond, "scheduler time slice the worker threads ask for (Linux 6.12+; 0: the default)")
 	flag.Parse()
 	// The kernel refuses a file table larger than RLIMIT_NOFILE.
 	var rl syscall.Rlimit
@@ -70,7 +71,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "echo:", err)
 		os.Exit(2)
 	}
-	s, err := Listen(Config{Addr: ap, Workers: *workers, Entries: uint32(*entries), Buffers: *buffers, BufSize: *bufSize, Spin: *spin, Pack: *pack, Direct: *direct, Slots: uint32(*slots)})
+	s, err := Listen(Config{Addr: ap, Workers: *workers, Entries: uint32(*entries), Buffers: *buffers, BufSize: *bufSize, Spin: *spin, Pack: *pack, Direct: *direct, Slots: uint32(*slots), Slice: *slice})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "echo:", err)
 		os.Exit(1)

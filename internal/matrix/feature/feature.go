@@ -46,6 +46,8 @@ var Names = []string{
 	"send_vectorized",   // IORING_OP_SEND takes IORING_SEND_VECTORIZED
 	"sock_tx_timestamp", // the socket uring_cmd SOCKET_URING_OP_TX_TIMESTAMP exists
 	"sock_getsockname",  // the socket uring_cmd SOCKET_URING_OP_GETSOCKNAME exists
+	// Scheduler, found by trial (see sched.go):
+	"sched_slice", // a SCHED_OTHER thread's sched_runtime (its slice request) reads back
 }
 
 // Known reports whether name is one of Names.
@@ -157,6 +159,7 @@ func Detect() (Kernel, error) {
 	for name, ok := range netFeatures() {
 		has[name] = ok
 	}
+	has["sched_slice"] = hasSchedSlice()
 	for _, name := range Names[1:] {
 		if has[name] {
 			k.Features = append(k.Features, name)
