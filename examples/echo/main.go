@@ -34,7 +34,7 @@ func main() {
 	bufSize := flag.Int("bufsize", 16384, "bytes per provided buffer")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to this file")
 	procs := flag.Int("procs", 0, "GOMAXPROCS (0: workers+1)")
-	spin := flag.Duration("spin", 3*time.Microsecond, "how long a worker polls for more work before it sleeps (0: never)")
+	spin := flag.Duration("spin", 100*time.Microsecond, "how long a worker polls for more work before it sleeps (0: never)")
 	pack := flag.Int("pack", 32, "connections the first ring serves alone before it deals new ones to the least loaded ring (0: spread from the first)")
 	direct := flag.Bool("direct", true, "connections as direct descriptors (in the rings' file tables)")
 	slots := flag.Uint("slots", 8192, "file table slots per ring (with -direct)")
