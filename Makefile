@@ -3,9 +3,37 @@ GO ?= go
 ARCHES := amd64 386 arm arm64 loong64 mips mipsle mips64 mips64le ppc64 ppc64le riscv64 s390x
 LINUX_LIBC_DEV ?= 7.3.4-1~bpo13+1
 
-.PHONY: all generate check-generated test vet vet-arches headers bench matrix liburing bench-builders bench-echo bench-ring roundtrip-cross
+.PHONY: all deps generate check-generated test vet vet-arches headers bench matrix liburing bench-builders bench-echo bench-ring roundtrip-cross
+
+# DEBIAN_PACKAGES: every Debian package that make test and make matrix need,
+# in this one place (make deps installs them). Add yours with the reason.
+#
+# cgo, the gcc round trip, liburing's C helpers, the host's kernel headers.
+DEBIAN_PACKAGES := gcc libc6-dev linux-libc-dev
+# scripts/debian-apt.sh: the private apt configuration checks Debian's signatures.
+DEBIAN_PACKAGES += debian-archive-keyring
+# Cross compilers and C libraries: crossarch_test.go reads every GOARCH's layout
+# from real gcc, scripts/roundtrip-cross.sh runs the round trip on each
+# (Debian bookworm has none for loong64).
+CROSS_TRIPLETS := i686-linux-gnu arm-linux-gnueabihf aarch64-linux-gnu mips-linux-gnu mipsel-linux-gnu \
+	mips64-linux-gnuabi64 mips64el-linux-gnuabi64 powerpc64-linux-gnu powerpc64le-linux-gnu \
+	riscv64-linux-gnu s390x-linux-gnu
+CROSS_DEBARCHES := i386 armhf arm64 mips mipsel mips64 mips64el ppc64 ppc64el riscv64 s390x
+DEBIAN_PACKAGES += $(CROSS_TRIPLETS:%=gcc-%) $(CROSS_DEBARCHES:%=libc6-dev-%-cross)
+# qemu-user: the round trip and the builders' liburing comparison on foreign GOARCHes.
+DEBIAN_PACKAGES += qemu-user-static
+# make matrix: qemu boots the Debian kernels.
+DEBIAN_PACKAGES += qemu-system-x86
+
+# Go tools, pinned by canonical module version (the module proxy serves no
+# release names) and run through go run, never a binary found on PATH.
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 all: generate test
+
+## deps: install the Debian packages the tests need (DEBIAN_PACKAGES) with apt-get, or print the command and fail
+deps:
+	@scripts/deps.sh $(DEBIAN_PACKAGES)
 
 ## generate: regenerate generated/ from headers/ and templates/
 generate:
@@ -21,26 +49,24 @@ check-generated:
 vet-arches:
 	@for a in $(ARCHES); do echo "vet GOARCH=$$a"; GOOS=linux GOARCH=$$a CGO_ENABLED=0 $(GO) vet ./generated/... ./gen/... ./cmd/... || exit 1; done
 
-## vet: go vet, gofmt and staticcheck (installed into GOBIN when missing)
-STATICCHECK_VERSION ?= 2026.2.2
+## vet: go vet, gofmt and staticcheck ($(STATICCHECK), through go run)
 vet:
 	$(GO) vet ./...
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
-	@command -v staticcheck >/dev/null || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
-	PATH="$$PATH:$$($(GO) env GOPATH)/bin" staticcheck ./...
+	$(GO) run $(STATICCHECK) ./...
 
-## test: everything CI runs
-test: vet check-generated vet-arches liburing
+## test: everything CI runs (first make deps)
+test: deps vet check-generated vet-arches liburing
 	$(GO) test -count=1 ./...
 	CGO_ENABLED=1 $(GO) test -race -count=1 ./runtime/... ./examples/...
 	scripts/roundtrip-cross.sh
 
 ## roundtrip-cross: roundtrip_test.go for the 12 foreign GOARCHes under qemu-user (cross gcc for the C side)
-roundtrip-cross:
+roundtrip-cross: deps
 	scripts/roundtrip-cross.sh
 
 ## liburing: fetch liburing 2.15 (the SQE builders' oracle) and its kernel headers into .cache/liburing
-liburing:
+liburing: deps
 	scripts/fetch-liburing.sh .cache/liburing
 
 ## bench-builders: SQE builders against liburing's C prep helpers, in one run (cgo)
@@ -61,14 +87,14 @@ bench-echo:
 	rc=$$?; grep '^BENCH ' ../.cache/bench-echo.txt; [ $$rc -eq 0 ] || { tail -20 ../.cache/bench-echo.txt; exit $$rc; }
 
 ## headers: re-sync headers/ from Debian linux-libc-dev=$(LINUX_LIBC_DEV) and print the ABI diff
-headers:
+headers: deps
 	@old=$$(mktemp -d) && trap 'rm -rf $$old' EXIT && cp -r headers/. $$old/ && \
 	scripts/sync-headers.sh "$(LINUX_LIBC_DEV)" headers && \
 	$(GO) run ./cmd/urgen diff $$old headers
 
 ## matrix: run the runtime tests on the Debian kernels of internal/matrix/kernels.txt under qemu, and on the host
 ## (first proving on one kernel that the harness reports failures: TestRunEndToEnd)
-matrix:
+matrix: deps
 	scripts/fetch-kernels.sh
 	MATRIX_E2E=1 $(GO) test -count=1 -run TestRunEndToEnd ./internal/matrix
 	$(GO) run ./cmd/matrix
