@@ -81,7 +81,7 @@ bench-ring: liburing
 	@mkdir -p .cache && cd bench && CGO_ENABLED=1 $(GO) test -ldflags=-checklinkname=0 -run '^$$' -bench Ring -benchtime 300ms ./ring > ../.cache/bench-ring.txt; \
 	rc=$$?; grep '^BENCH ' ../.cache/bench-ring.txt; [ $$rc -eq 0 ] || { tail -20 ../.cache/bench-ring.txt; exit $$rc; }
 
-## bench-echo: examples/echo against an echo server on Go's net, same run (full output: .cache/bench-echo.txt)
+## bench-echo: examples/echo (the raw event loop) against gnet and a goroutine-per-connection server on Go's net, same run: BENCH loop lines (full output: .cache/bench-echo.txt)
 bench-echo:
 	@mkdir -p .cache && cd bench && ECHO_ROUNDS=$${ECHO_ROUNDS:-5} $(GO) test -run '^$$' -bench Echo -benchtime 1s -timeout 30m ./echo > ../.cache/bench-echo.txt; \
 	rc=$$?; grep '^BENCH ' ../.cache/bench-echo.txt; [ $$rc -eq 0 ] || { tail -20 ../.cache/bench-echo.txt; exit $$rc; }

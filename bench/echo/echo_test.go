@@ -1,26 +1,31 @@
-// Package echo benchmarks the io_uring echo server of examples/echo
-// against the same server written on Go's net package (bench/echo/netecho),
-// in one run, over loopback, with the same Go client: 1, 16 and 256
-// connections, 64-byte and 16 KiB messages, one message in flight per
-// connection. Both servers run as separate processes with the default
-// GOMAXPROCS, so they get the same CPUs.
+// Package echo benchmarks echo servers over loopback, in one run, with the
+// same Go client: 1, 16 and 256 connections, 64-byte and 16 KiB messages,
+// one message in flight per connection. Every server is a separate process
+// with the default GOMAXPROCS, so all get the same CPUs:
 //
-//	go test -run '^$' -bench Echo ./echo
+//   - loop: examples/echo, the raw io_uring event loop;
 //
-// Every configuration runs urgen and net alternately ECHO_ROUNDS times
+//   - gnet: the same server on github.com/panjf2000/gnet/v2 (bench/echo/gnetecho);
+//
+//   - net: goroutine-per-connection on Go's net package (bench/echo/netecho).
+//
+//     go test -run '^$' -bench Echo ./echo
+//
+// Every configuration runs the servers alternately ECHO_ROUNDS times
 // (default 3) and prints the medians as
 //
-//	BENCH echo <conns>x<size> urgen_ops=<n> net_ops=<n> vs_net=<ratio> urgen_p99_us=<n> net_p99_us=<n>
+//	BENCH loop <conns>x<size> urgen_ops=<n> gnet_ops=<n> vs_gnet=<ratio> net_ops=<n> vs_net=<ratio> urgen_p99_us=<n> gnet_p99_us=<n> net_p99_us=<n> ...
 //
 // where ops are round trips per second over all connections, followed by
-// urgen_cpu_us and net_cpu_us: each server's CPU time per round trip, which
-// other load on the machine disturbs less than throughput.
-// ECHO_CONFIGS (e.g. "16x64,256x64") limits the run to some configurations.
-// ECHO_URGEN_FLAGS and ECHO_NET_FLAGS pass flags to the servers (e.g.
-// "-workers 1", "-procs 1"); ECHO_SERVER_CPUS (a taskset list, e.g. "0")
-// confines both servers to some CPUs, to run the client elsewhere
-// (taskset -c 1 go test ...). With -v each run also reports the machine's
-// idle share and its context switches per round trip.
+// each server's CPU time per round trip (*_cpu_us), which other load on the
+// machine disturbs less than throughput.
+// ECHO_CONFIGS (e.g. "16x64,256x64") limits the run to some configurations,
+// ECHO_SERVERS (e.g. "loop,net") to some servers.
+// ECHO_<NAME>_FLAGS (ECHO_LOOP_FLAGS, ECHO_GNET_FLAGS, ECHO_NET_FLAGS) pass
+// flags to a server (e.g. "-workers 1", "-procs 1"); ECHO_SERVER_CPUS (a
+// taskset list, e.g. "0") confines the servers to some CPUs, to run the
+// client elsewhere (taskset -c 1 go test ...). With -v each run also reports
+// the machine's idle share and its context switches per round trip.
 package echo
 
 import (
@@ -47,7 +52,16 @@ type server struct {
 	addr string
 }
 
+// servers holds the running servers, in the order they take turns.
 var servers []*server
+
+// peers are the servers the benchmark knows: the module directory (relative
+// to the repository root) and package to build.
+var peers = []struct{ name, modDir, pkg string }{
+	{"loop", ".", "./examples/echo"},
+	{"gnet", "bench", "./echo/gnetecho"},
+	{"net", "bench", "./echo/netecho"},
+}
 
 func TestMain(m *testing.M) {
 	code := func() int {
@@ -58,13 +72,14 @@ func TestMain(m *testing.M) {
 		}
 		defer os.RemoveAll(dir)
 		root, _ := filepath.Abs("../..")
-		for _, s := range []struct{ name, modDir, pkg string }{
-			{"urgen", root, "./examples/echo"},
-			{"net", filepath.Join(root, "bench"), "./echo/netecho"},
-		} {
+		only := os.Getenv("ECHO_SERVERS")
+		for _, s := range peers {
+			if only != "" && !slices.Contains(strings.Split(only, ","), s.name) {
+				continue
+			}
 			bin := filepath.Join(dir, s.name)
 			b := exec.Command("go", "build", "-o", bin, s.pkg)
-			b.Dir = s.modDir
+			b.Dir = filepath.Join(root, s.modDir)
 			if out, err := b.CombinedOutput(); err != nil {
 				fmt.Fprintf(os.Stderr, "building %s: %v\n%s", s.pkg, err, out)
 				return 1
@@ -74,24 +89,26 @@ func TestMain(m *testing.M) {
 				fmt.Fprintln(os.Stderr, err)
 				return 1
 			}
-			defer func() {
-				// An interrupt lets the server shut down cleanly (and
-				// write a profile when asked to).
-				srv.cmd.Process.Signal(os.Interrupt)
-				done := make(chan struct{})
-				go func() { srv.cmd.Wait(); close(done) }()
-				select {
-				case <-done:
-				case <-time.After(10 * time.Second):
-					srv.cmd.Process.Kill()
-					<-done
-				}
-			}()
+			defer srv.stop()
 			servers = append(servers, srv)
 		}
 		return m.Run()
 	}()
 	os.Exit(code)
+}
+
+// stop interrupts the server, which lets it shut down cleanly (and write a
+// profile when asked to), and kills it if it does not exit in time.
+func (srv *server) stop() {
+	srv.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { srv.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		srv.cmd.Process.Kill()
+		<-done
+	}
 }
 
 func startServer(name, bin string) (*server, error) {
@@ -274,9 +291,7 @@ func BenchmarkEcho(b *testing.B) {
 			if only := os.Getenv("ECHO_CONFIGS"); only != "" && !slices.Contains(strings.Split(only, ","), cfg) {
 				continue
 			}
-			ops := map[string][]float64{}
-			p99 := map[string][]float64{}
-			cpu := map[string][]float64{}
+			m := medians{}
 			for range rounds {
 				for _, s := range servers {
 					var last result
@@ -284,18 +299,62 @@ func BenchmarkEcho(b *testing.B) {
 						// The last (largest) run of the sub-benchmark counts.
 						last = run(b, s, conns, size)
 					})
-					ops[s.name] = append(ops[s.name], last.ops)
-					p99[s.name] = append(p99[s.name], last.p99)
-					cpu[s.name] = append(cpu[s.name], last.cpu)
+					m.add(s.name, last)
 				}
 			}
-			u, n := median(ops["urgen"]), median(ops["net"])
-			ratio := 0.0
-			if n > 0 {
-				ratio = u / n
+			if line := m.line("loop", cfg, "urgen", "loop", "gnet", "net"); line != "" {
+				fmt.Println(line)
 			}
-			fmt.Printf("BENCH echo %s urgen_ops=%.0f net_ops=%.0f vs_net=%.2f urgen_p99_us=%.0f net_p99_us=%.0f urgen_cpu_us=%.2f net_cpu_us=%.2f\n",
-				cfg, u, n, ratio, median(p99["urgen"]), median(p99["net"]), median(cpu["urgen"]), median(cpu["net"]))
 		}
 	}
+}
+
+// medians collects each server's results over the rounds.
+type medians map[string][]result
+
+func (m medians) add(name string, r result) { m[name] = append(m[name], r) }
+
+func (m medians) med(name string, f func(result) float64) float64 {
+	v := make([]float64, len(m[name]))
+	for i, r := range m[name] {
+		v[i] = f(r)
+	}
+	return median(v)
+}
+
+// line formats "BENCH <kind> <cfg>" for server us (reported as label)
+// against the peers, or "" when us or the first peer did not run: ops and
+// the ratio to each peer, then p99 latencies, then CPU per round trip.
+func (m medians) line(kind, cfg, label, us string, peers ...string) string {
+	if m[us] == nil || m[peers[0]] == nil {
+		return ""
+	}
+	ops := func(r result) float64 { return r.ops }
+	p99 := func(r result) float64 { return r.p99 }
+	cpu := func(r result) float64 { return r.cpu }
+	u := m.med(us, ops)
+	var b strings.Builder
+	fmt.Fprintf(&b, "BENCH %s %s %s_ops=%.0f", kind, cfg, label, u)
+	ran := []string{}
+	for _, p := range peers {
+		if m[p] == nil {
+			continue
+		}
+		ran = append(ran, p)
+		n := m.med(p, ops)
+		ratio := 0.0
+		if n > 0 {
+			ratio = u / n
+		}
+		fmt.Fprintf(&b, " %s_ops=%.0f vs_%s=%.2f", p, n, p, ratio)
+	}
+	fmt.Fprintf(&b, " %s_p99_us=%.0f", label, m.med(us, p99))
+	for _, p := range ran {
+		fmt.Fprintf(&b, " %s_p99_us=%.0f", p, m.med(p, p99))
+	}
+	fmt.Fprintf(&b, " %s_cpu_us=%.2f", label, m.med(us, cpu))
+	for _, p := range ran {
+		fmt.Fprintf(&b, " %s_cpu_us=%.2f", p, m.med(p, cpu))
+	}
+	return b.String()
 }
