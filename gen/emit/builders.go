@@ -3,6 +3,7 @@ package emit
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -44,6 +45,7 @@ type builder struct {
 	spec   *BuilderSpec
 	Go     string
 	opGo   string // Go constant of the opcode
+	opType string // its Go type; "" when untyped
 	opC    string
 	args   []*goArg
 	stores []*store
@@ -73,8 +75,9 @@ type store struct {
 	typ    string // Go type of the field
 	signed bool
 	size   int64
-	offset int64
+	offset map[string]int64 // by GOARCH
 	parts  []*jen.Statement // the terms, each as the field's bits in a uint64
+	line   int              // of the template line setting it
 }
 
 var intTypes = map[string]struct {
@@ -89,6 +92,7 @@ type builderGen struct {
 	e       *emitter
 	specs   *BuilderSpecs
 	sqe     *goStruct
+	opcode  *store // where the opcode goes
 	consts  map[string]*constant
 	sets    map[string]*constSet
 	structs map[string]bool
@@ -140,7 +144,10 @@ func (bg *builderGen) fail(b *BuilderSpec, line int, format string, args ...any)
 	if b != nil {
 		where = fmt.Sprintf("%s:%d: builder %s (IORING_OP_%s)", bg.specs.Path, line, b.Name, b.Op)
 	}
-	bg.errs = append(bg.errs, where+": "+fmt.Sprintf(format, args...))
+	msg := where + ": " + fmt.Sprintf(format, args...)
+	if !slices.Contains(bg.errs, msg) {
+		bg.errs = append(bg.errs, msg)
+	}
 }
 
 // builders resolves the specs against the model and emits builders.go,
@@ -155,6 +162,9 @@ func (e *emitter) builders(structs []*goStruct, sets []*constSet, loose []*const
 	}
 	if bg.sqe == nil {
 		return nil, fmt.Errorf("%s: struct io_uring_sqe is not in the headers", specs.Path)
+	}
+	if bg.opcode = bg.field("opcode"); bg.opcode == nil {
+		return nil, fmt.Errorf("%s: struct io_uring_sqe has no integer member opcode", specs.Path)
 	}
 	for _, s := range sets {
 		bg.sets[s.Go] = s
@@ -213,6 +223,9 @@ func (e *emitter) builders(structs []*goStruct, sets []*constSet, loose []*const
 		return nil, fmt.Errorf("%s", strings.Join(bg.errs, "\n"))
 	}
 	bg.emitMethods()
+	if len(bg.errs) > 0 {
+		return nil, fmt.Errorf("%s", strings.Join(bg.errs, "\n"))
+	}
 	bg.emitTable()
 	return bg.infos, nil
 }
@@ -223,6 +236,9 @@ func (e *emitter) builders(structs []*goStruct, sets []*constSet, loose []*const
 // typo in the template, or a header that dropped something.
 func (bg *builderGen) resolve(s *BuilderSpec, op *constant) (_ *builder, absent string) {
 	b := &builder{spec: s, Go: "Prep" + goname.Go(s.Name), opGo: op.Go, opC: op.C}
+	if op.Set != nil {
+		b.opType = op.Set.Go
+	}
 	newer := versionLess(bg.since, s.Since)
 	for _, fs := range s.Sets {
 		if newer && !bg.anyMember(fs.Field) {
@@ -264,7 +280,8 @@ func (bg *builderGen) resolve(s *BuilderSpec, op *constant) (_ *builder, absent 
 	if s.CHelper != "" {
 		bg.checkCArgs(s, b)
 	}
-	sort.SliceStable(b.stores, func(i, j int) bool { return b.stores[i].offset < b.stores[j].offset })
+	first := bg.e.m.Archs[0]
+	sort.SliceStable(b.stores, func(i, j int) bool { return b.stores[i].offset[first] < b.stores[j].offset[first] })
 	if len(bg.errs) > nerr {
 		return nil, ""
 	}
@@ -350,12 +367,12 @@ func (bg *builderGen) field(c string) *store {
 			if typ == "" {
 				typ = intType(f.Type.Size, f.Type.Signed)
 			}
-			return &store{field: c, goName: f.Go, typ: typ, signed: f.Type.Signed, size: f.Type.Size, offset: f.Offset[bg.e.m.Archs[0]]}
+			return &store{field: c, goName: f.Go, typ: typ, signed: f.Type.Signed, size: f.Type.Size, offset: f.Offset}
 		}
 	}
 	for _, a := range bg.sqe.Access {
 		if a.C == c && !a.Flex && a.Type.Kind == model.KindInt {
-			return &store{field: c, goName: a.Go, access: true, typ: intType(a.Type.Size, a.Type.Signed), signed: a.Type.Signed, size: a.Type.Size, offset: a.Offset[bg.e.m.Archs[0]]}
+			return &store{field: c, goName: a.Go, access: true, typ: intType(a.Type.Size, a.Type.Signed), signed: a.Type.Signed, size: a.Type.Size, offset: a.Offset}
 		}
 	}
 	return nil
@@ -377,6 +394,7 @@ func (bg *builderGen) store(s *BuilderSpec, b *builder, fs *FieldSet) *store {
 		bg.fail(s, fs.Line, "field %s is not an integer member of struct io_uring_sqe", fs.Field)
 		return nil
 	}
+	st.line = fs.Line
 	if fs.Field == "opcode" || fs.Field == "user_data" {
 		bg.fail(s, fs.Line, "field %s is not the builder's to set", fs.Field)
 		return nil
@@ -581,33 +599,7 @@ func (bg *builderGen) emitMethods() {
 	)
 	e.put("builders.go", f)
 
-	// Every GOARCH Go supports, not only the ones laid out: the package
-	// builds for all of them.
-	var big []string
-	for _, a := range model.Archs {
-		if a.BigEndian {
-			big = append(big, a.GOARCH)
-		}
-	}
-	expr := strings.Join(big, " || ")
-	for _, be := range []bool{false, true} {
-		bf := e.newFile()
-		name, tag, order := "builders_little.go", "!("+expr+")", "little"
-		if be {
-			name, tag, order = "builders_big.go", expr, "big"
-		}
-		bf.HeaderComment("//go:build " + tag)
-		bf.Comment(fmt.Sprintf("The builders write the SQE as 64-bit words, each the OR of its fields\n"+
-			"shifted to their offsets (one store a word, nothing written twice); this\n"+
-			"file has the %s-endian shifts.", order))
-		bf.Line()
-		bf.Comment("bigEndian says whether poll masks need their halves swapped (see sqePollMask).")
-		bf.Const().Id("bigEndian").Op("=").Lit(be)
-		for _, b := range bg.built {
-			bg.method(bf, b, be)
-		}
-		e.put(name, bf)
-	}
+	bg.emitStores()
 	tagged := func(name, tag string, defs ...jen.Code) {
 		bf := e.newFile()
 		bf.HeaderComment("//go:build " + tag)
@@ -622,8 +614,178 @@ func (bg *builderGen) emitMethods() {
 	tagged("builders_ioc_alt.go", alt, jen.Comment(iocDoc).Line().Id("iocNone").Op("=").Lit(1), jen.Id("iocDirShift").Op("=").Lit(29))
 }
 
-// method emits one builder for one byte order.
-func (bg *builderGen) method(f *jen.File, b *builder, be bool) {
+// emitStores writes the builder methods: one file per byte order when
+// every GOARCH of that order places the SQE's fields alike (the usual case),
+// else one file per group of GOARCHes that do. A byte order none of the
+// laid-out GOARCHes has gets the first one's offsets, so that the package
+// builds for every GOARCH Go supports.
+func (bg *builderGen) emitStores() {
+	var bigArchs []string
+	endian := map[string]bool{}
+	for _, a := range model.Archs {
+		endian[a.GOARCH] = a.BigEndian
+		if a.BigEndian {
+			bigArchs = append(bigArchs, a.GOARCH)
+		}
+	}
+	bigTag := strings.Join(bigArchs, " || ")
+	for _, be := range []bool{false, true} {
+		var archs []string
+		for _, a := range bg.e.m.Archs {
+			if endian[a] == be {
+				archs = append(archs, a)
+			}
+		}
+		if len(archs) == 0 {
+			archs = bg.e.m.Archs[:1]
+		}
+		plans := map[string][]*storePlan{}
+		var order []string
+		bySig := map[string][]string{}
+		for _, a := range archs {
+			ps := make([]*storePlan, len(bg.built))
+			var sig strings.Builder
+			for i, b := range bg.built {
+				ps[i] = bg.plan(b, a, be)
+				sig.WriteString(ps[i].signature())
+			}
+			k := sig.String()
+			if bySig[k] == nil {
+				order = append(order, k)
+				plans[k] = ps
+			}
+			bySig[k] = append(bySig[k], a)
+		}
+		for _, k := range order {
+			name, tag := "builders_little.go", "!("+bigTag+")"
+			if be {
+				name, tag = "builders_big.go", bigTag
+			}
+			group := bySig[k]
+			if len(order) > 1 {
+				name, tag = "builders_"+group[0]+".go", strings.Join(group, " || ")
+			}
+			bg.storeFile(name, tag, be, group, plans[k])
+		}
+	}
+}
+
+// storeFile writes one file of builder methods for the GOARCHes group.
+func (bg *builderGen) storeFile(name, tag string, be bool, group []string, plans []*storePlan) {
+	bf := bg.e.newFile()
+	bf.HeaderComment("//go:build " + tag)
+	order := "little"
+	if be {
+		order = "big"
+	}
+	doc := fmt.Sprintf("The builders write the SQE as 64-bit words, each the OR of its fields\n"+
+		"shifted to their offsets (one store a word, nothing written twice); this\n"+
+		"file has the %s-endian shifts for the offsets of %s.", order, strings.Join(group, ", "))
+	for _, p := range plans {
+		if p.Fields != "" {
+			doc += "\nWhere the SQE's layout leaves that shape, a builder stores field by field\ninstead (its first line says why)."
+			break
+		}
+	}
+	bf.Comment(doc)
+	bf.Line()
+	bf.Comment("bigEndian says whether poll masks need their halves swapped (see sqePollMask).")
+	bf.Const().Id("bigEndian").Op("=").Lit(be)
+	for i, b := range bg.built {
+		bg.method(bf, b, plans[i])
+	}
+	bg.e.put(name, bf)
+}
+
+// storePart is one field's value within a 64-bit word of the SQE.
+type storePart struct {
+	st    *store
+	code  *jen.Statement // the field's bits in a uint64
+	multi bool           // code is an OR of several terms
+	shift int64
+}
+
+// storePlan is how one builder writes the SQE on one GOARCH: whole 64-bit
+// words (Words, indexed by word), or, where the SQE's layout there leaves
+// that shape (a size that is not a multiple of 8, a field across a word
+// boundary), one store per field, with the reason in Fields.
+type storePlan struct {
+	Words  [][]storePart
+	Fields string
+	arch   string
+	stores []*store // in offset order on arch
+}
+
+func (p *storePlan) signature() string {
+	var b strings.Builder
+	if p.Fields != "" {
+		b.WriteString("fields:" + p.Fields)
+		for _, st := range p.stores {
+			fmt.Fprintf(&b, "%s@%d;", st.field, st.offset[p.arch])
+		}
+	}
+	for i, w := range p.Words {
+		for _, x := range w {
+			fmt.Fprintf(&b, "%d:%s<<%d;", i, x.st.field, x.shift)
+		}
+	}
+	return b.String() + "\n"
+}
+
+// plan places a builder's stores at the SQE offsets of arch, from the
+// model. It fails (generation stops) where two stores overlap.
+func (bg *builderGen) plan(b *builder, arch string, be bool) *storePlan {
+	slot := bg.sqe.Src.Layout[arch].Size
+	if b.spec.SQE128 {
+		slot *= 2
+	}
+	p := &storePlan{arch: arch, stores: []*store{bg.opcode}}
+	for _, st := range b.stores {
+		if len(st.parts) > 0 {
+			p.stores = append(p.stores, st)
+		}
+	}
+	sort.SliceStable(p.stores, func(i, j int) bool { return p.stores[i].offset[arch] < p.stores[j].offset[arch] })
+	for i, st := range p.stores {
+		off := st.offset[arch]
+		if i > 0 {
+			prev := p.stores[i-1]
+			if end := prev.offset[arch] + prev.size; off < end {
+				bg.fail(b.spec, max(st.line, prev.line, b.spec.Line), "fields %s and %s overlap on %s (bytes %d-%d and %d-%d of struct io_uring_sqe)",
+					prev.field, st.field, arch, prev.offset[arch], end-1, off, off+st.size-1)
+			}
+		}
+		if p.Fields == "" && off%8+st.size > 8 {
+			p.Fields = fmt.Sprintf("%s (offset %d, %d bytes) crosses a 64-bit word here", st.field, off, st.size)
+		}
+	}
+	if slot%8 != 0 {
+		p.Fields = fmt.Sprintf("struct io_uring_sqe is %d bytes here, not a whole number of 64-bit words", bg.sqe.Src.Layout[arch].Size)
+	}
+	if p.Fields != "" {
+		return p
+	}
+	p.Words = make([][]storePart, slot/8)
+	for _, st := range p.stores {
+		off := st.offset[arch]
+		code := jen.Uint64().Call(jen.Id(b.opGo))
+		if st != bg.opcode {
+			code = jen.Add(st.parts[0])
+			for _, x := range st.parts[1:] {
+				code = code.Op("|").Add(x)
+			}
+		}
+		shift := 8 * (off % 8)
+		if be {
+			shift = 8 * (8 - off%8 - st.size)
+		}
+		p.Words[off/8] = append(p.Words[off/8], storePart{st: st, code: code, multi: len(st.parts) > 1, shift: shift})
+	}
+	return p
+}
+
+// method emits one builder with its store plan for one group of GOARCHes.
+func (bg *builderGen) method(f *jen.File, b *builder, p *storePlan) {
 	s := b.spec
 	var doc strings.Builder
 	fmt.Fprintf(&doc, "%s prepares s for %s (Linux %s)", b.Go, b.opC, s.Since)
@@ -658,64 +820,76 @@ func (bg *builderGen) method(f *jen.File, b *builder, be bool) {
 	for _, a := range b.args {
 		params = append(params, jen.Id(a.spec.Name).Add(typeCode(a.spec.Type, "")))
 	}
-	nw := 8
-	if s.SQE128 {
-		nw = 16
+	var body []jen.Code
+	if p.Fields != "" {
+		body = bg.fieldStores(b, p)
+	} else {
+		body = wordStores(p)
 	}
-	type part struct {
-		off, size int64
-		code      *jen.Statement
-		multi     bool
-		name      string
-	}
-	words := make([][]part, nw)
-	words[0] = append(words[0], part{0, 1, jen.Uint64().Call(jen.Id(b.opGo)), false, "opcode"})
-	for _, st := range b.stores {
-		if len(st.parts) == 0 {
-			continue
-		}
-		code := jen.Add(st.parts[0])
-		for _, p := range st.parts[1:] {
-			code = code.Op("|").Add(p)
-		}
-		words[st.offset/8] = append(words[st.offset/8], part{st.offset, st.size, code, len(st.parts) > 1, st.field})
-	}
-	// Zero the words, then store the non-zero ones: direct stores. (A
-	// composite literal with more than four non-zero words is built in a
-	// stack temporary and copied, several times slower.)
+	f.Comment(doc.String())
+	f.Func().Params(jen.Id("s").Op("*").Id("SQE")).Id(b.Go).Params(params...).Block(body...)
+}
+
+// wordStores zeroes the words, then stores the non-zero ones: direct
+// stores. (A composite literal with more than four non-zero words is built
+// in a stack temporary and copied, several times slower.)
+func wordStores(p *storePlan) []jen.Code {
+	nw := len(p.Words)
 	body := []jen.Code{
 		jen.Id("w").Op(":=").Parens(jen.Op("*").Index(jen.Lit(nw)).Uint64()).Parens(jen.Qual("unsafe", "Pointer").Call(jen.Id("s"))),
 		jen.Op("*").Id("w").Op("=").Index(jen.Lit(nw)).Uint64().Values(),
 	}
-	for i, ps := range words {
+	for i, ps := range p.Words {
 		if len(ps) == 0 {
 			continue
 		}
 		var x *jen.Statement
 		var names []string
-		for _, p := range ps {
-			shift := 8 * (p.off % 8)
-			if be {
-				shift = 8 * (8 - p.off%8 - p.size)
-			}
-			t := p.code
-			if shift != 0 {
-				if p.multi {
+		for _, part := range ps {
+			t := part.code
+			if part.shift != 0 {
+				if part.multi {
 					t = jen.Parens(t)
 				}
-				t = jen.Add(t).Op("<<").Lit(int(shift))
+				t = jen.Add(t).Op("<<").Lit(int(part.shift))
 			}
 			if x == nil {
 				x = jen.Add(t)
 			} else {
 				x = x.Op("|").Add(t)
 			}
-			names = append(names, p.name)
+			names = append(names, part.st.field)
 		}
 		body = append(body, jen.Id("w").Index(jen.Lit(i)).Op("=").Add(x).Comment(strings.Join(names, ", ")))
 	}
-	f.Comment(doc.String())
-	f.Func().Params(jen.Id("s").Op("*").Id("SQE")).Id(b.Go).Params(params...).Block(body...)
+	return body
+}
+
+// fieldStores zeroes the SQE (both halves for a 128-byte one) and stores
+// each field at its offset on these GOARCHes, as the unsigned integer of
+// its size (a literal of all ones does not fit a signed field's type).
+func (bg *builderGen) fieldStores(b *builder, p *storePlan) []jen.Code {
+	zero := jen.Op("*").Id("s").Op("=").Id("SQE").Values()
+	if b.spec.SQE128 {
+		zero = jen.Op("*").Parens(jen.Op("*").Index(jen.Lit(2)).Id("SQE")).Parens(jen.Qual("unsafe", "Pointer").Call(jen.Id("s"))).Op("=").Index(jen.Lit(2)).Id("SQE").Values()
+	}
+	body := []jen.Code{jen.Comment("Field by field: " + p.Fields + "."), zero}
+	for _, st := range p.stores {
+		val := jen.Uint64().Call(jen.Id(b.opGo))
+		if st != bg.opcode {
+			val = jen.Add(st.parts[0])
+			for _, x := range st.parts[1:] {
+				val = val.Op("|").Add(x)
+			}
+		}
+		u := intType(st.size, false)
+		if u != "uint64" {
+			val = jen.Id(u).Call(val)
+		}
+		ptr := jen.Qual("unsafe", "Add").Call(jen.Qual("unsafe", "Pointer").Call(jen.Id("s")), jen.Lit(int(st.offset[p.arch])))
+		body = append(body, jen.Op("*").Parens(jen.Op("*").Id(u)).Parens(ptr).Op("=").Add(val).Comment(st.field))
+	}
+	return body
 }
 
 // emitTable writes uapitest/builders.go: every builder with its argument

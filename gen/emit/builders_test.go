@@ -98,6 +98,7 @@ func TestBuildersErrors(t *testing.T) {
 		{"c line misses an argument", "c read(fd, buf, len(buf), offset)", "c read(fd, buf, len(buf), 0)", []string{"builder read (IORING_OP_READ)", "does not pass argument offset"}},
 		{"keep on an integer", "\targ fd int32\n\targ buf []byte keep\n\targ offset uint64\n\tfd = fd\n\toff = offset\n\taddr = ptr(buf)\n\tlen = len(buf)\n\tc read(",
 			"\targ fd int32 keep\n\targ buf []byte keep\n\targ offset uint64\n\tfd = fd\n\toff = offset\n\taddr = ptr(buf)\n\tlen = len(buf)\n\tc read(", []string{"builder read (IORING_OP_READ)", "keep applies to pointers"}},
+		{"overlapping fields", read + "\tdoc", read + "\taddr2 = 1\n\tdoc", []string{"builder read (IORING_OP_READ)", "builders.txt:73:", "fields addr2 and off overlap on amd64"}},
 		{"bad option", "prep nop NOP 5.1\n", "prep nop NOP 5.1 sqe256\n", []string{"builders.txt", "[sqe128] [cqe32]"}},
 		{"opcode without builder", "prep tee TEE 5.8", "prep tee_gone NOP 5.8", []string{"IORING_OP_TEE", "has no builder"}},
 		{"unknown type", "\targ offset uint64\n\tfd = fd\n\toff = offset\n\taddr = ptr(buf)\n\tlen = len(buf)\n\tc read(",

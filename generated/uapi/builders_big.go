@@ -11,7 +11,7 @@ import (
 /*
 The builders write the SQE as 64-bit words, each the OR of its fields
 shifted to their offsets (one store a word, nothing written twice); this
-file has the big-endian shifts.
+file has the big-endian shifts for the offsets of mips, mips64, ppc64, s390x.
 */
 
 // bigEndian says whether poll masks need their halves swapped (see sqePollMask).

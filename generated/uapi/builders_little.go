@@ -11,7 +11,7 @@ import (
 /*
 The builders write the SQE as 64-bit words, each the OR of its fields
 shifted to their offsets (one store a word, nothing written twice); this
-file has the little-endian shifts.
+file has the little-endian shifts for the offsets of amd64, 386, arm, arm64, loong64, mipsle, mips64le, ppc64le, riscv64.
 */
 
 // bigEndian says whether poll masks need their halves swapped (see sqePollMask).

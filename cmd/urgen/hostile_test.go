@@ -1,0 +1,224 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/urgen/urgen/gen/model"
+	"github.com/urgen/urgen/internal/testheaders"
+)
+
+// These tests run the generator on the pinned headers changed the way a
+// kernel release (or a mistake) changes them, and check that it either
+// generates code that is right against gcc or fails with a positioned
+// message, writing nothing.
+
+// hostile copies the pinned headers with the asm directories of archs and
+// applies the edits to linux/io_uring.h (see testheaders.Edit), old and new
+// alternating.
+func hostile(t *testing.T, archs []string, edits ...string) string {
+	t.Helper()
+	subs := []string{"linux", "asm-generic"}
+	for _, a := range archs {
+		arch, err := model.LookupArch(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		subs = append(subs, arch.Triplet)
+	}
+	dir := testheaders.Copy(t, pinned, subs...)
+	for i := 0; i+1 < len(edits); i += 2 {
+		testheaders.Edit(t, filepath.Join(dir, "linux", "io_uring.h"), edits[i], edits[i+1])
+	}
+	return dir
+}
+
+// tempModule makes a module example.com/hostile that requires the same
+// golang.org/x/sys as this one, for building generated packages.
+func tempModule(t *testing.T) string {
+	t.Helper()
+	mod := t.TempDir()
+	sum, err := os.ReadFile("../../go.sum")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gomod := "module example.com/hostile\n\ngo 1.26\n\nrequire golang.org/x/sys v0.50.0\n"
+	if err := os.WriteFile(filepath.Join(mod, "go.mod"), []byte(gomod), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(mod, "go.sum"), sum, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return mod
+}
+
+// crossTool finds a cross toolchain binary, skipping without it (failing
+// with URGEN_REQUIRE_CROSS set, as in CI).
+func crossTool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("URGEN_REQUIRE_CROSS") != "" {
+			t.Fatalf("needs %s: %v", name, err)
+		}
+		t.Skipf("needs %s: %v", name, err)
+	}
+	return p
+}
+
+// sqeDumpGo calls builders on garbage-filled SQE pairs and prints the
+// bytes in hex, one line per builder; sqeDumpC does what liburing's
+// helpers do for the same builders, by member name, compiled by gcc
+// against the same headers: the outside truth for the layout.
+const sqeDumpGo = `package main
+
+import (
+	"encoding/hex"
+	"fmt"
+	"unsafe"
+
+	"example.com/hostile/uapi"
+)
+
+func fake(n int) []byte { return unsafe.Slice((*byte)(unsafe.Pointer(uintptr(0x12345678))), n) }
+
+func dump(f func(s *uapi.SQE)) {
+	var buf [2]uapi.SQE
+	b := unsafe.Slice((*byte)(unsafe.Pointer(&buf[0])), 2*uapi.SizeofSQE)
+	for i := range b {
+		b[i] = 0xa5
+	}
+	f(&buf[0])
+	fmt.Println(hex.EncodeToString(b))
+}
+
+func main() {
+	dump(func(s *uapi.SQE) { s.PrepRead(5, fake(7), 0x1122334455667788) })
+	dump(func(s *uapi.SQE) { s.PrepSend(6, fake(9), 0x4000) })
+	dump(func(s *uapi.SQE) { s.PrepNop128() })
+}
+`
+
+const sqeDumpC = `#include <stdio.h>
+#include <string.h>
+#include <linux/io_uring.h>
+
+static unsigned char buf[2 * sizeof(struct io_uring_sqe)];
+
+static struct io_uring_sqe *start(int halves)
+{
+	memset(buf, 0xa5, sizeof buf);
+	memset(buf, 0, halves * sizeof(struct io_uring_sqe));
+	return (struct io_uring_sqe *)buf;
+}
+
+static void dump(void)
+{
+	for (unsigned i = 0; i < sizeof buf; i++)
+		printf("%02x", buf[i]);
+	putchar('\n');
+}
+
+int main(void)
+{
+	struct io_uring_sqe *s = start(1);
+	s->opcode = IORING_OP_READ, s->fd = 5, s->off = 0x1122334455667788ULL, s->addr = 0x12345678, s->len = 7;
+	dump();
+	s = start(1);
+	s->opcode = IORING_OP_SEND, s->fd = 6, s->addr = 0x12345678, s->len = 9, s->msg_flags = 0x4000;
+	dump();
+	s = start(2);
+	s->opcode = IORING_OP_NOP128, s->fd = -1;
+	dump();
+	return 0;
+}
+`
+
+// TestBuildersFollowSQELayout widens ioprio to __u32, which makes the SQE
+// 72 bytes (68 on 386, where __u64 is 4-aligned) and moves every field
+// after it, differently on 386 than on amd64 and s390x. The builders must
+// write the bytes gcc's layout of the changed header says, on each of
+// them (defect 1: they kept the 64-byte amd64 word plan, leaving bytes
+// 64-71 stale and, on 386, writing off, addr and len at the old places).
+func TestBuildersFollowSQELayout(t *testing.T) {
+	if runtime.GOARCH != "amd64" {
+		t.Skipf("needs an amd64 host (runs 386 natively, s390x under qemu), not %s", runtime.GOARCH)
+	}
+	archs := []string{"amd64", "386", "s390x"}
+	dir := hostile(t, archs, "\t__u16\tioprio;", "\t__u32\tioprio;")
+	mod := tempModule(t)
+	if err := generate([]string{"-headers", dir, "-arch", strings.Join(archs, ","), "-templates", templates,
+		"-out", filepath.Join(mod, "uapi"), "-pkg", "example.com/hostile/uapi"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(mod, "dump"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, src := range map[string]string{"dump/main.go": sqeDumpGo, "dump.c": sqeDumpC} {
+		if err := os.WriteFile(filepath.Join(mod, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct{ goarch, gcc, qemu string }{
+		{"amd64", "gcc", ""},
+		{"386", "i686-linux-gnu-gcc", ""},
+		{"s390x", "s390x-linux-gnu-gcc", "qemu-s390x-static"},
+	} {
+		t.Run(c.goarch, func(t *testing.T) {
+			arch, _ := model.LookupArch(c.goarch)
+			gcc := crossTool(t, c.gcc)
+			var run []string
+			if c.qemu != "" {
+				run = []string{crossTool(t, c.qemu)}
+			}
+			goBin := filepath.Join(mod, "dump-go-"+c.goarch)
+			cmd := exec.Command("go", "build", "-o", goBin, "./dump")
+			cmd.Dir = mod
+			cmd.Env = append(os.Environ(), "GOARCH="+c.goarch, "CGO_ENABLED=0", "GOFLAGS=-mod=mod")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("go build for %s: %v\n%s", c.goarch, err, out)
+			}
+			cBin := filepath.Join(mod, "dump-c-"+c.goarch)
+			if out, err := exec.Command(gcc, "-static", "-O1", "-I", dir, "-I", filepath.Join(dir, arch.Triplet),
+				"-o", cBin, filepath.Join(mod, "dump.c")).CombinedOutput(); err != nil {
+				t.Fatalf("%s: %v\n%s", c.gcc, err, out)
+			}
+			output := func(bin string) []string {
+				argv := append(append([]string(nil), run...), bin)
+				out, err := exec.Command(argv[0], argv[1:]...).Output()
+				if err != nil {
+					t.Fatalf("%s: %v", bin, err)
+				}
+				return strings.Fields(string(out))
+			}
+			goOut, cOut := output(goBin), output(cBin)
+			names := []string{"PrepRead", "PrepSend", "PrepNop128"}
+			if len(goOut) != len(names) || len(cOut) != len(names) {
+				t.Fatalf("got %d Go and %d C dumps, want %d", len(goOut), len(cOut), len(names))
+			}
+			for i, name := range names {
+				if goOut[i] != cOut[i] {
+					t.Errorf("%s on %s differs from gcc's layout:\n\tGo %s\n\tC  %s\n\t   %s", name, c.goarch, goOut[i], cOut[i], marks(goOut[i], cOut[i]))
+				}
+			}
+		})
+	}
+}
+
+// marks underlines the hex digits where a and b differ.
+func marks(a, b string) string {
+	var m bytes.Buffer
+	for i := 0; i < len(a) && i < len(b); i++ {
+		if a[i] != b[i] {
+			m.WriteByte('^')
+		} else {
+			m.WriteByte(' ')
+		}
+	}
+	return m.String()
+}
