@@ -7,38 +7,53 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 )
 
-func main() {
-	if len(os.Args) < 2 {
-		usage()
-	}
-	var err error
-	switch os.Args[1] {
-	case "generate":
-		err = generate(os.Args[2:])
-	case "report":
-		err = report(os.Args[2:])
-	case "diff":
-		err = diff(os.Args[2:])
-	default:
-		usage()
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "urgen:", err)
-		os.Exit(1)
-	}
-}
-
-func usage() {
-	fmt.Fprintln(os.Stderr, `usage:
+const usageText = `usage:
   urgen generate [-headers DIR] [-out DIR] [-arch LIST] [-templates DIR] [-pkg PATH]
   urgen report   [-headers DIR] [-arch LIST] [-templates DIR] [-json]
-  urgen diff     [-arch LIST] OLD_HEADERS_DIR NEW_HEADERS_DIR`)
-	os.Exit(2)
+  urgen diff     [-arch LIST] OLD_HEADERS_DIR NEW_HEADERS_DIR
+  urgen COMMAND -h   (the command's flags)
+`
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+// run is urgen with its arguments and returns the exit code: 0 on success
+// and for -h, 1 when the command fails, 2 for an unknown command.
+func run(args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, usageText)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "generate":
+		err = generate(args[1:])
+	case "report":
+		err = report(args[1:])
+	case "diff":
+		err = diff(args[1:])
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(os.Stdout, usageText)
+		return 0
+	default:
+		fmt.Fprintf(os.Stderr, "urgen: unknown command %q\n%s", args[0], usageText)
+		return 2
+	}
+	switch {
+	case errors.Is(err, flag.ErrHelp): // the flag package printed the command's usage
+		return 0
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "urgen:", err)
+		return 1
+	}
+	return 0
 }
 
 // common flags
