@@ -22,6 +22,7 @@ trap 'rm -rf "$work"' EXIT
 debian_apt_init "$work" trixie-backports trixie sid
 debian_apt_download "$work" "$pkg=$version"
 deb="$(ls "$work"/${pkg}_*.deb)"
+suite="$(debian_apt_suite "$pkg" "$version")"
 sha="$(sha256sum "$deb" | cut -d' ' -f1)"
 dpkg-deb -x "$deb" "$work/root"
 inc="$work/root/usr/include"
@@ -61,11 +62,11 @@ fi
 cat >"$stage/VERSION" <<V
 package: $pkg
 version: $version
+suite: $suite
 sha256: $sha
-source: $debian_mirror
 V
 rm -rf "$dest.new"
 cp -r "$stage" "$dest.new"
 rm -rf "$dest"
 mv "$dest.new" "$dest"
-echo "synced $pkg=$version (sha256 $sha) into $dest"
+echo "synced $pkg=$version from $suite (sha256 $sha) into $dest"

@@ -46,6 +46,22 @@ func TestGenerateHostHeaders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// /usr/include has no VERSION file: the provenance names the directory.
+	doc, err := os.ReadFile(filepath.Join(mod, "uapi", "doc.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"from the headers in /usr/include (no VERSION file); DO NOT EDIT.",
+		"(in /usr/include, which has no VERSION file naming their package)",
+	} {
+		if !bytes.Contains(doc, []byte(want)) {
+			t.Errorf("doc.go lacks %q:\n%s", want, doc)
+		}
+	}
+	if bytes.Contains(doc, []byte("( )")) || bytes.Contains(doc, []byte("from  ")) {
+		t.Errorf("doc.go has empty provenance:\n%s", doc)
+	}
 	// 6.1's last opcode is SENDMSG_ZC; URING_CMD128 must be absent.
 	if !bytes.Contains(src, []byte("OpSendmsgZC Op = 48")) || bytes.Contains(src, []byte("OpUringCmd128")) {
 		t.Errorf("generated 6.1 opcodes are not 6.1's")

@@ -151,7 +151,7 @@ func (s Scope) inScope(file, name string) bool {
 }
 
 func readVersion(dir string) HeaderSource {
-	var h HeaderSource
+	h := HeaderSource{Dir: dir}
 	b, err := os.ReadFile(filepath.Join(dir, "VERSION"))
 	if err != nil {
 		return h
@@ -164,6 +164,8 @@ func readVersion(dir string) HeaderSource {
 			h.Package = v
 		case "version":
 			h.Version = v
+		case "suite":
+			h.Suite = v
 		case "sha256":
 			h.SHA256 = v
 		}

@@ -32,11 +32,24 @@ type Model struct {
 	Unsupported []Unsupported `json:"unsupported,omitempty"`
 }
 
-// HeaderSource records the Debian package the headers were synced from.
+// HeaderSource records where the headers came from: the Debian package
+// named by the directory's VERSION file (empty when it has none) and the
+// directory itself.
 type HeaderSource struct {
 	Package string `json:"package"`
 	Version string `json:"version"`
-	SHA256  string `json:"sha256"`
+	Suite   string `json:"suite,omitempty"` // the Debian suite that carried the version
+	SHA256  string `json:"sha256"`          // of the .deb
+	Dir     string `json:"dir"`
+}
+
+// String names the headers' origin for people: "linux-libc-dev
+// 7.3.4-1~bpo13+1", or "the headers in /usr/include (no VERSION file)".
+func (h HeaderSource) String() string {
+	if h.Package == "" {
+		return "the headers in " + h.Dir + " (no VERSION file)"
+	}
+	return h.Package + " " + h.Version
 }
 
 // Pos is a source position; File is relative to the headers directory.

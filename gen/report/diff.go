@@ -449,7 +449,7 @@ func (d *Diff) WriteText(w io.Writer) error {
 	side := func(label, dir string, h model.HeaderSource) {
 		src := "no VERSION file"
 		if h.Package != "" {
-			src = h.Package + " " + h.Version
+			src = h.String()
 		}
 		ew.printf("%s %s (%s)\n", label, dir, src)
 	}

@@ -449,7 +449,7 @@ func (rep *Report) WriteText(w io.Writer) error {
 	if h.Package == "" {
 		ew.printf("headers: (no VERSION file)\n")
 	} else {
-		ew.printf("headers: %s %s sha256:%s\n", h.Package, h.Version, h.SHA256)
+		ew.printf("headers: %s sha256:%s\n", h, h.SHA256)
 	}
 	ew.printf("archs:   %s\n\n", strings.Join(rep.Archs, " "))
 	names := []string{"file"}

@@ -2,7 +2,7 @@
 
 /*
 Package uapi is the Linux io_uring user-space ABI, generated from the kernel's UAPI headers
-(linux-libc-dev 7.3.4-1~bpo13+1) by urgen. Do not edit: run go generate in the repository root.
+(linux-libc-dev 7.3.4-1~bpo13+1, Debian trixie-backports) by urgen. Do not edit: run go generate in the repository root.
 
 Every declaration's doc comment names its C origin (file:line). C names map to Go names by
 one rule (see gen/goname): split at underscores, drop the io_uring prefix, capitalize each
@@ -13,9 +13,11 @@ GOARCH.
 */
 package uapi
 
-// Header provenance: the Debian package the headers were synced from.
+// Header provenance: the Debian package the headers were synced from, the suite that
+// carried it and the .deb's sha256 (all empty when the headers had no VERSION file).
 const (
 	HeaderPackage = "linux-libc-dev"
 	HeaderVersion = "7.3.4-1~bpo13+1"
+	HeaderSuite   = "trixie-backports"
 	HeaderSHA256  = "b3a4538fca67081c8606a93f37521d0eb74ac75996a02f3321a6b27f978e10a8"
 )
