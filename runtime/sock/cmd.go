@@ -110,8 +110,8 @@ type Timestamp struct {
 // completion with IORING_CQE_F_MORE carries a timestamp; the final one
 // ends the request.
 func ParseTimestamp(c *uapi.CQE) (Timestamp, error) {
-	if c.Res < 0 {
-		return Timestamp{}, fmt.Errorf("sock: tx timestamp: %w", unix.Errno(-c.Res))
+	if err := ring.ResultError("tx timestamp", c.Res); err != nil {
+		return Timestamp{}, err
 	}
 	if c.Flags&uapi.CQEFMore == 0 {
 		return Timestamp{}, fmt.Errorf("sock: tx timestamp: final completion carries no stamp: %w", unix.EINVAL)

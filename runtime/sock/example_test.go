@@ -32,7 +32,7 @@ func Example() {
 		if err != nil {
 			log.Fatal(err)
 		}
-		n, err := sock.Result("request", c)
+		n, err := ring.Result("request", c)
 		r.CQESeen(c)
 		if err != nil {
 			log.Fatal(err)

@@ -9,12 +9,12 @@ not net, so it never shadows the standard library in user code.
 Every function queues one SQE on the ring and returns it, so the caller can
 add flags (IOSQE_FIXED_FILE when fd is a direct descriptor, IOSQE_IO_LINK,
 IOSQE_CQE_SKIP_SUCCESS ...) before submitting; the completion arrives with
-the user data given. Result turns a CQE into (n, error).
+the user data given. ring.Result turns a CQE into (n, error).
 
 	sqe, err := sock.Accept(r, 1, lfd, nil, unix.SOCK_CLOEXEC)
 	r.Submit()
 	cqe, _ := r.WaitCQE()
-	fd, err := sock.Result("accept", cqe)
+	fd, err := ring.Result("accept", cqe)
 	r.CQESeen(cqe)
 
 # Memory
@@ -31,7 +31,7 @@ nothing.
 
 A function fails only when the submission queue is full (the error wraps
 unix.EBUSY; submit and retry) or an argument is invalid (unix.EINVAL).
-Result wraps the errno of a failed completion, naming the operation:
+ring.Result wraps the errno of a failed completion, naming the operation:
 errors.Is(err, unix.ECONNRESET) works.
 */
 package sock
@@ -54,15 +54,6 @@ func get(r *ring.Ring, op string) (*uapi.SQE, error) {
 		return nil, fmt.Errorf("sock: %s: submission queue full: %w", op, unix.EBUSY)
 	}
 	return s, nil
-}
-
-// Result returns a completion's result as a count (or descriptor), or an
-// error naming op that wraps the errno of a negative result.
-func Result(op string, c *uapi.CQE) (int, error) {
-	if c.Res < 0 {
-		return 0, fmt.Errorf("sock: %s: %w", op, unix.Errno(-c.Res))
-	}
-	return int(c.Res), nil
 }
 
 // acceptAddr returns the address arguments of an accept: a's storage and

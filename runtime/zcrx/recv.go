@@ -44,8 +44,8 @@ func (b Buf) Len() int { return int(b.n) }
 // returns an empty Buf. A negative res is returned as an error wrapping
 // the errno. Every non-empty Buf must be released.
 func (q *IFQ) Buf(c *uapi.CQE) (Buf, error) {
-	if c.Res < 0 {
-		return Buf{}, fmt.Errorf("zcrx %d: recv: %w", q.id, unix.Errno(-c.Res))
+	if err := ring.ResultError("zcrx recv", c.Res); err != nil {
+		return Buf{}, err
 	}
 	if c.Res == 0 {
 		return Buf{}, nil
