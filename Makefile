@@ -2,6 +2,8 @@
 GO ?= go
 ARCHES := amd64 386 arm arm64 loong64 mips mipsle mips64 mips64le ppc64 ppc64le riscv64 s390x
 LINUX_LIBC_DEV ?= 7.3.4-1~bpo13+1
+# Header families (gen/family): generated package and templates dir.
+FAMILIES := uapi:templates nvme:templates/nvme ublk:templates/ublk
 
 .PHONY: all deps generate check-generated test vet vet-arches headers bench matrix liburing bench-builders bench-echo bench-ring roundtrip-cross
 
@@ -39,11 +41,13 @@ deps:
 generate:
 	$(GO) generate .
 
-## check-generated: fail when generated/ differs from what the generator makes
+## check-generated: fail when generated/ differs from what the generator makes, for every header family
 check-generated:
-	@tmp=$$(mktemp -d) && trap 'rm -rf $$tmp' EXIT && \
-	$(GO) run ./cmd/urgen generate -headers headers -templates templates -out $$tmp/uapi && \
-	diff -r -x '*_test.go' generated/uapi $$tmp/uapi || { echo "generated/ is stale: run make generate"; exit 1; }
+	@tmp=$$(mktemp -d) && trap 'rm -rf $$tmp' EXIT && $(GO) build -o $$tmp/urgen ./cmd/urgen && \
+	for f in $(FAMILIES); do pkg=$${f%%:*}; \
+		$$tmp/urgen generate -headers headers -templates $${f#*:} -out $$tmp/$$pkg && \
+		diff -r -x '*_test.go' generated/$$pkg $$tmp/$$pkg || { echo "generated/$$pkg is stale: run make generate"; exit 1; }; \
+	done
 
 ## vet-arches: go vet every package for all 13 Linux GOARCHes
 vet-arches:

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/urgen/urgen/gen/family"
 	"github.com/urgen/urgen/gen/model"
 )
 
@@ -23,11 +24,16 @@ var crossCompilers = map[string]string{
 	"riscv64": "riscv64-linux-gnu-gcc", "s390x": "s390x-linux-gnu-gcc",
 }
 
-// TestCrossArchLayout checks the model's layout for every GOARCH against
-// that arch's real gcc, which the generated compile-time assertions then
-// pin for the Go types (make vet-arches builds them for every GOARCH). It
-// reads the values from gcc -S output, so nothing foreign is executed.
+// TestCrossArchLayout checks the model's layout and macro values for every
+// GOARCH and every header family against that arch's real gcc, which the
+// generated compile-time assertions and per-GOARCH constant files then pin
+// for the Go declarations (make vet-arches builds them for every GOARCH).
+// It reads the values from gcc -S output, so nothing foreign is executed.
 func TestCrossArchLayout(t *testing.T) {
+	fams, err := family.All("templates")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, arch := range model.Archs {
 		t.Run(arch.GOARCH, func(t *testing.T) {
 			cc, ok := crossCompilers[arch.GOARCH]
@@ -41,20 +47,30 @@ func TestCrossArchLayout(t *testing.T) {
 				}
 				t.Skipf("needs %s (apt-get install gcc-%s): %v", cc, strings.TrimSuffix(cc, "-gcc"), err)
 			}
-			m, err := model.Load("headers", []string{arch.GOARCH}, model.DefaultScope)
-			if err != nil {
-				t.Fatal(err)
-			}
 			var checks []layoutCheck
-			for _, s := range m.Structs {
-				checks = append(checks, layoutCheck{"sizeof(" + s.CName() + ")", s.Layout[arch.GOARCH].Size, s.CName()})
-				checks = append(checks, layoutCheck{"_Alignof(" + s.CName() + ")", s.Layout[arch.GOARCH].Align, s.CName() + " alignment"})
-				checks = memberChecks(checks, s.CName(), "", 0, s.Fields, arch.GOARCH)
-			}
 			var src strings.Builder
 			src.WriteString("#include <stddef.h>\n")
-			for _, f := range m.Files {
-				fmt.Fprintf(&src, "#include <%s>\n", f)
+			for _, fam := range fams {
+				m, err := model.Load("headers", []string{arch.GOARCH}, fam.Scope)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, s := range m.Structs {
+					checks = append(checks, layoutCheck{"sizeof(" + s.CName() + ")", s.Layout[arch.GOARCH].Size, s.CName()})
+					checks = append(checks, layoutCheck{"_Alignof(" + s.CName() + ")", s.Layout[arch.GOARCH].Align, s.CName() + " alignment"})
+					checks = memberChecks(checks, s.CName(), "", 0, s.Fields, arch.GOARCH)
+				}
+				// Macro values, as two 32-bit halves: ioctl numbers differ
+				// between arches.
+				for _, c := range m.Macros {
+					v := c.ValueOn(arch.GOARCH).Bits
+					checks = append(checks,
+						layoutCheck{fmt.Sprintf("(unsigned int)(unsigned long long)(%s)", c.Name), int64(uint32(v)), c.Name + " (low 32 bits)"},
+						layoutCheck{fmt.Sprintf("(unsigned int)((unsigned long long)(%s) >> 32)", c.Name), int64(uint32(v >> 32)), c.Name + " (high 32 bits)"})
+				}
+				for _, f := range m.Files {
+					fmt.Fprintf(&src, "#include <%s>\n", f)
+				}
 			}
 			for i, c := range checks {
 				fmt.Fprintf(&src, "const unsigned int urgen_%d = %s;\n", i, c.expr)
@@ -76,7 +92,7 @@ func TestCrossArchLayout(t *testing.T) {
 					t.Errorf("%s: no value for %s in gcc output", arch.GOARCH, c.expr)
 					continue
 				}
-				if v != c.want {
+				if uint32(v) != uint32(c.want) {
 					t.Errorf("%s: %s is %d in the model, %d by %s", arch.GOARCH, c.what, c.want, v, cc)
 				}
 			}

@@ -6,7 +6,10 @@
 //
 //	go generate github.com/urgen/urgen
 //
-// which runs the line below from the repository root.
+// which runs the lines below from the repository root: one a header family
+// (templates/, templates/nvme, templates/ublk; see gen/family).
 package urgen
 
 //go:generate go run ./cmd/urgen generate -headers headers -templates templates -out generated/uapi
+//go:generate go run ./cmd/urgen generate -headers headers -templates templates/nvme -out generated/nvme
+//go:generate go run ./cmd/urgen generate -headers headers -templates templates/ublk -out generated/ublk

@@ -14,12 +14,50 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/urgen/urgen/gen/family"
 	"github.com/urgen/urgen/gen/model"
+	"github.com/urgen/urgen/generated/nvme/nvmetest"
 	"github.com/urgen/urgen/generated/uapi/uapitest"
+	"github.com/urgen/urgen/generated/ublk/ublktest"
 )
 
-// TestRoundTrip proves generated/uapi against gcc compiling the same
-// headers/: every struct's size and alignment, every member's offset and
+// registry is one header family's generated registry.
+type registry struct {
+	dir       string // templates dir
+	structs   []uapitest.Struct
+	constants []uapitest.Constant
+}
+
+// families are the header families under templates/ and their registries;
+// TestFamiliesCovered checks that none is missing.
+var families = []registry{
+	{"templates", uapitest.Structs, uapitest.Constants},
+	{"templates/nvme", nvmetest.Structs, nvmetest.Constants},
+	{"templates/ublk", ublktest.Structs, ublktest.Constants},
+}
+
+// TestFamiliesCovered fails when a header family has no round trip.
+func TestFamiliesCovered(t *testing.T) {
+	all, err := family.All("templates")
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, r := range families {
+		have[filepath.Clean(r.dir)] = true
+	}
+	for _, f := range all {
+		if !have[filepath.Clean(f.Dir)] {
+			t.Errorf("family %s (%s) is not in roundtrip_test.go's families", f.Package, f.Dir)
+		}
+	}
+	if len(all) != len(families) {
+		t.Errorf("templates/ has %d families, roundtrip_test.go %d", len(all), len(families))
+	}
+}
+
+// TestRoundTrip proves every generated family (generated/uapi, nvme,
+// ublk) against gcc compiling the same headers/: every struct's size and alignment, every member's offset and
 // size (fields and union accessors), every constant's value, and a byte
 // round trip both ways for every member: Go writes a distinct value
 // through its field or accessor and C reads it by member name, then C
@@ -46,14 +84,24 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := model.Load("headers", []string{runtime.GOARCH}, model.DefaultScope)
+	for _, reg := range families {
+		fam, err := family.Load(reg.dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Run(fam.Package, func(t *testing.T) { roundTrip(t, gcc, runner, arch, fam, reg) })
+	}
+}
+
+func roundTrip(t *testing.T, gcc string, runner []string, arch model.Arch, fam *family.Family, reg registry) {
+	m, err := model.Load("headers", []string{runtime.GOARCH}, fam.Scope)
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	// Every model struct must be in the registry.
 	inReg := map[string]bool{}
-	for _, s := range uapitest.Structs {
+	for _, s := range reg.structs {
 		inReg[s.C] = true
 	}
 	for _, s := range m.Structs {
@@ -61,12 +109,12 @@ func TestRoundTrip(t *testing.T) {
 			t.Errorf("%s (%s) has no generated struct in the registry", s.CName(), s.Pos)
 		}
 	}
-	if n := len(m.Macros) + countEnumerators(m); n != len(uapitest.Constants) {
-		t.Errorf("model has %d constants, registry %d", n, len(uapitest.Constants))
+	if n := len(m.Macros) + countEnumerators(m); n != len(reg.constants) {
+		t.Errorf("model has %d constants, registry %d", n, len(reg.constants))
 	}
 
 	dir := t.TempDir()
-	prog := cProgram(m)
+	prog := cProgram(m, reg)
 	src := filepath.Join(dir, "roundtrip.c")
 	if err := os.WriteFile(src, []byte(prog), 0o644); err != nil {
 		t.Fatal(err)
@@ -81,7 +129,7 @@ func TestRoundTrip(t *testing.T) {
 	// Go -> C input: one block per member, the struct's bytes with only
 	// that member written from Go.
 	var in bytes.Buffer
-	for si, s := range uapitest.Structs {
+	for si, s := range reg.structs {
 		for mi, mem := range s.Members {
 			if mem.Flex {
 				continue
@@ -122,7 +170,7 @@ func TestRoundTrip(t *testing.T) {
 		switch f[0] {
 		case "S": // S si size align
 			si, size, align := atoi(f[1]), atou(f[2]), atou(f[3])
-			s := uapitest.Structs[si]
+			s := reg.structs[si]
 			checks += 2
 			if uint64(s.Size) != size {
 				fail("%s: Go size %d, C size %d (%s)", s.Go, s.Size, size, s.C)
@@ -132,7 +180,7 @@ func TestRoundTrip(t *testing.T) {
 			}
 		case "M": // M si mi offset size
 			si, mi, off, size := atoi(f[1]), atoi(f[2]), atou(f[3]), atou(f[4])
-			s := uapitest.Structs[si]
+			s := reg.structs[si]
 			mem := s.Members[mi]
 			buf := make([]byte, s.Size+64)
 			p := unsafe.Pointer(&buf[0])
@@ -146,7 +194,7 @@ func TestRoundTrip(t *testing.T) {
 			}
 		case "K": // K name negative bits
 			name, negative, bits := f[1], f[2] == "1", atou(f[3])
-			c := constant(name)
+			c := constant(reg, name)
 			checks++
 			if c == nil {
 				fail("constant %s: not generated", name)
@@ -155,7 +203,7 @@ func TestRoundTrip(t *testing.T) {
 			}
 		case "R": // R si mi value: C read an integer member written by Go
 			si, mi, v := atoi(f[1]), atoi(f[2]), atou(f[3])
-			s := uapitest.Structs[si]
+			s := reg.structs[si]
 			mem := s.Members[mi]
 			checks++
 			if want := patValue(si, mem.Int, mi); v != want {
@@ -163,7 +211,7 @@ func TestRoundTrip(t *testing.T) {
 			}
 		case "B": // B si mi hex: C read a byte member written by Go
 			si, mi := atoi(f[1]), atoi(f[2])
-			s := uapitest.Structs[si]
+			s := reg.structs[si]
 			mem := s.Members[mi]
 			checks++
 			if want := hex.EncodeToString(pattern(si, mi, mem.Size)); f[3] != want {
@@ -172,7 +220,7 @@ func TestRoundTrip(t *testing.T) {
 		}
 	}
 	// C -> Go: the program wrote one block per member, by member name.
-	for si, s := range uapitest.Structs {
+	for si, s := range reg.structs {
 		for mi, mem := range s.Members {
 			if mem.Flex {
 				continue
@@ -199,7 +247,7 @@ func TestRoundTrip(t *testing.T) {
 	if checks < 100 {
 		t.Fatalf("only %d checks ran", checks)
 	}
-	t.Logf("%d round-trip checks against %s on %s", checks, gcc, runtime.GOARCH)
+	t.Logf("%d round-trip checks of %s against %s on %s", checks, fam.Package, gcc, runtime.GOARCH)
 }
 
 func is64() bool { return unsafe.Sizeof(uintptr(0)) == 8 }
@@ -212,10 +260,10 @@ func countEnumerators(m *model.Model) int {
 	return n
 }
 
-func constant(name string) *uapitest.Constant {
-	for i := range uapitest.Constants {
-		if uapitest.Constants[i].C == name {
-			return &uapitest.Constants[i]
+func constant(reg registry, name string) *uapitest.Constant {
+	for i := range reg.constants {
+		if reg.constants[i].C == name {
+			return &reg.constants[i]
 		}
 	}
 	return nil
@@ -288,19 +336,19 @@ func atou(s string) uint64 {
 
 // cProgram writes the C side: layout and constant lines, then reading
 // Go's blocks and writing its own, member by member, by name.
-func cProgram(m *model.Model) string {
+func cProgram(m *model.Model, reg registry) string {
 	var b strings.Builder
 	b.WriteString("#include <stdio.h>\n#include <stddef.h>\n#include <string.h>\n#include <stdlib.h>\n")
 	for _, f := range m.Files {
 		fmt.Fprintf(&b, "#include <%s>\n", f)
 	}
 	b.WriteString(`
-static void hexdump(const void *p, size_t n) {
+static __attribute__((unused)) void hexdump(const void *p, size_t n) {
 	const unsigned char *c = p;
 	for (size_t i = 0; i < n; i++) printf("%02x", c[i]);
 	printf("\n");
 }
-static unsigned char *pat(int si, int mi, size_t n) {
+static __attribute__((unused)) unsigned char *pat(int si, int mi, size_t n) {
 	static unsigned char b[4096];
 	for (size_t k = 0; k < n; k++) b[k] = (unsigned char)((si*31 + mi*7 + k*13) % 251 + 1);
 	return b;
@@ -315,7 +363,7 @@ int main(int argc, char **argv) {
 	FILE *in = fopen(argv[1], "rb"), *out = fopen(argv[2], "wb");
 	if (!in || !out) { perror("open"); return 1; }
 `)
-	for si, s := range uapitest.Structs {
+	for si, s := range reg.structs {
 		fmt.Fprintf(&b, "\tprintf(\"S %d %%zu %%zu\\n\", sizeof(%s), _Alignof(%s));\n", si, s.C, s.C)
 		for mi, mem := range s.Members {
 			size := fmt.Sprintf("sizeof(((%s *)0)->%s)", s.C, mem.C)
@@ -325,10 +373,10 @@ int main(int argc, char **argv) {
 			fmt.Fprintf(&b, "\tprintf(\"M %d %d %%zu %%zu\\n\", offsetof(%s, %s), %s);\n", si, mi, s.C, mem.C, size)
 		}
 	}
-	for _, c := range uapitest.Constants {
+	for _, c := range reg.constants {
 		fmt.Fprintf(&b, "\tprintf(\"K %s %%d %%llu\\n\", (%s) < 0, (unsigned long long)(%s));\n", c.C, c.C, c.C)
 	}
-	for si, s := range uapitest.Structs {
+	for si, s := range reg.structs {
 		for mi, mem := range s.Members {
 			if mem.Flex {
 				continue

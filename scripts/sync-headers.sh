@@ -27,16 +27,21 @@ sha="$(sha256sum "$deb" | cut -d' ' -f1)"
 dpkg-deb -x "$deb" "$work/root"
 inc="$work/root/usr/include"
 
-# Copy the io_uring headers and their include closure for every Debian
-# triplet, into a fresh tree that replaces dest only once it is complete.
+# Copy the headers of every family (templates/*/family.txt: io_uring, the
+# NVMe passthrough and ublk uring_cmd payloads) and their include closure
+# for every Debian triplet, into a fresh tree that replaces dest only once
+# it is complete.
 stage="$work/stage"
 mkdir -p "$stage/linux/io_uring" "$stage/asm-generic"
 cp "$inc/linux/io_uring.h" "$stage/linux/"
 for f in "$inc"/linux/io_uring/*.h; do cp "$f" "$stage/linux/io_uring/"; done
-for f in fs.h fscrypt.h futex.h ioctl.h limits.h mount.h posix_types.h stddef.h time_types.h types.h; do
+for f in nvme_ioctl.h ublk_cmd.h; do
 	[ -f "$inc/linux/$f" ] && cp "$inc/linux/$f" "$stage/linux/"
 done
-for f in bitsperlong.h int-ll64.h int-l64.h ioctl.h posix_types.h types.h; do
+for f in errno.h fs.h fscrypt.h futex.h ioctl.h limits.h mount.h posix_types.h stddef.h time_types.h types.h; do
+	[ -f "$inc/linux/$f" ] && cp "$inc/linux/$f" "$stage/linux/"
+done
+for f in bitsperlong.h errno.h errno-base.h int-ll64.h int-l64.h ioctl.h posix_types.h types.h; do
 	[ -f "$inc/asm-generic/$f" ] && cp "$inc/asm-generic/$f" "$stage/asm-generic/"
 done
 # One Debian triplet per Linux GOARCH that Go supports.
@@ -48,7 +53,7 @@ for t in $triplets; do
 	d="$inc/$t/asm"
 	[ -d "$d" ] || continue
 	mkdir -p "$stage/$t/asm"
-	for f in bitsperlong.h ioctl.h posix_types.h posix_types_32.h posix_types_64.h types.h sgidefs.h; do
+	for f in bitsperlong.h errno.h ioctl.h posix_types.h posix_types_32.h posix_types_64.h types.h sgidefs.h; do
 		[ -f "$d/$f" ] && cp "$d/$f" "$stage/$t/asm/"
 	done
 done

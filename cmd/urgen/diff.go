@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/urgen/urgen/gen/family"
 	"github.com/urgen/urgen/gen/model"
 	genreport "github.com/urgen/urgen/gen/report"
 )
@@ -22,6 +23,7 @@ func diff(args []string) error {
 func diffTo(w io.Writer, args []string) error {
 	fs := flag.NewFlagSet("urgen diff", flag.ContinueOnError)
 	arch := fs.String("arch", "", "comma-separated GOARCH list (default: every GOARCH whose asm headers both dirs have)")
+	templates := fs.String("templates", "templates", "templates root: the headers of every header family under it are compared")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -36,8 +38,13 @@ func diffTo(w io.Writer, args []string) error {
 			return fmt.Errorf("diff: %s and %s have no <triplet>/asm directory of any GOARCH in common", oldDir, newDir)
 		}
 	}
+	fams, err := family.All(*templates)
+	if err != nil {
+		return fmt.Errorf("diff: %w", err)
+	}
+	scope := family.Union(fams)
 	load := func(dir string) (*model.Model, error) {
-		m, err := model.Load(dir, archs, model.DefaultScope)
+		m, err := model.Load(dir, archs, scope)
 		if err != nil {
 			return nil, fmt.Errorf("diff: %s (archs %s): %w", dir, strings.Join(archs, ","), err)
 		}

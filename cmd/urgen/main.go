@@ -67,10 +67,10 @@ func parse(name string, args []string, withOut bool) (*opts, []string, error) {
 	fs := flag.NewFlagSet("urgen "+name, flag.ContinueOnError)
 	fs.StringVar(&o.headers, "headers", "headers", "kernel UAPI headers directory")
 	fs.StringVar(&o.arch, "arch", "", "comma-separated GOARCH list (default: all Linux GOARCHes)")
-	fs.StringVar(&o.templates, "templates", "templates", "templates directory")
+	fs.StringVar(&o.templates, "templates", "templates", "templates directory of the header family (templates/nvme, templates/ublk: see gen/family)")
+	fs.StringVar(&o.pkg, "pkg", "", "import path of the output package (default github.com/urgen/urgen/generated/<the family's package>)")
 	if withOut {
-		fs.StringVar(&o.out, "out", "generated/uapi", "output package directory")
-		fs.StringVar(&o.pkg, "pkg", "github.com/urgen/urgen/generated/uapi", "import path of the output package")
+		fs.StringVar(&o.out, "out", "", "output package directory (default generated/<the package's name>)")
 	} else {
 		fs.BoolVar(&o.json, "json", false, "print JSON")
 	}

@@ -23,6 +23,23 @@ const Generator = "urgen gen/emit v1"
 type Options struct {
 	// PkgPath and PkgName name the generated package.
 	PkgPath, PkgName string
+	// Doc completes the package comment "Package NAME is ..."; empty
+	// means the io_uring ABI.
+	Doc string
+	// Namer names the C declarations (the family's namespace); the zero
+	// Namer is io_uring's.
+	Namer goname.Namer
+	// Base is the generated family whose struct io_uring_sqe the
+	// builders fill; nil when this family declares it.
+	Base *Base
+}
+
+// Base is a family this one builds on: its generated result and import
+// path. The builders become functions taking the base's *SQE, and the
+// round-trip registry reuses the base registry's types.
+type Base struct {
+	Result  *Result
+	PkgPath string
 }
 
 // Output is the generated package: file name -> contents.
@@ -40,17 +57,20 @@ type Result struct {
 	// Builders lists the SQE builders of templates/builders.txt, the
 	// skipped ones with the reason.
 	Builders []BuilderInfo
+	// PkgPath is the generated package's import path.
+	PkgPath string
+	shaper  *shaper
 }
 
 // Generate renders the model. It fails, naming the C declaration, on
 // anything it cannot represent exactly; it never drops a declaration.
 func Generate(m *model.Model, cfg *Config, opt Options) (*Result, error) {
-	sets, loose, absent, err := classify(m, cfg)
+	sets, loose, absent, err := classify(m, cfg, opt.Namer)
 	if err != nil {
 		return nil, err
 	}
 	cfg = cfg.forSets(sets, &absent)
-	sh := newShaper(m, cfg)
+	sh := newShaper(m, cfg, opt.Namer)
 	structs := sh.shapeAll()
 	for key := range cfg.Members {
 		if !cfg.used[key] {
@@ -80,7 +100,7 @@ func Generate(m *model.Model, cfg *Config, opt Options) (*Result, error) {
 		}
 		return nil, fmt.Errorf("%s", strings.Join(msgs, "\n"))
 	}
-	return &Result{Files: e.files, Structs: structs, Sets: sets, Loose: loose, Absent: absent, Builders: builders}, nil
+	return &Result{Files: e.files, Structs: structs, Sets: sets, Loose: loose, Absent: absent, Builders: builders, PkgPath: opt.PkgPath, shaper: sh}, nil
 }
 
 type emitter struct {
@@ -150,8 +170,20 @@ func origin(h model.HeaderSource) string {
 
 func (e *emitter) doc() {
 	f := e.newFile()
-	f.PackageComment(fmt.Sprintf("Package %s is the Linux io_uring user-space ABI, generated from the kernel's UAPI headers\n(%s) by urgen. Do not edit: run go generate in the repository root.\n\n"+
-		"Every declaration's doc comment names its C origin (file:line). C names map to Go names by\none rule (see gen/goname): split at underscores, drop the io_uring prefix, capitalize each\nword or spell it as an initialism, join. Union members other than the one stored in a\nfield are reached through accessor methods at their true offsets; flexible array members\nthrough methods that take the element count. Layouts are asserted at compile time on every\nGOARCH.", e.opt.PkgName, origin(e.m.Headers)))
+	what, prefix := e.opt.Doc, "the io_uring prefix"
+	if what == "" {
+		what = "the Linux io_uring user-space ABI"
+	}
+	if ns := e.opt.Namer.Namespace; ns != nil {
+		var ps []string
+		for _, w := range ns {
+			ps = append(ps, strings.Join(w, "_"))
+		}
+		prefix = "the " + strings.Join(ps, " or ") + " prefix"
+	}
+	f.PackageComment(fmt.Sprintf("Package %s is %s, generated from the kernel's UAPI headers\n(%s) by urgen. Do not edit: run go generate in the repository root.\n\n%s\n\n"+
+		"Every declaration's doc comment names its C origin (file:line). C names map to Go names by\none rule (see gen/goname): split at underscores, drop %s, capitalize each\nword or spell it as an initialism, join. Union members other than the one stored in a\nfield are reached through accessor methods at their true offsets; flexible array members\nthrough methods that take the element count. Layouts are asserted at compile time on every\nGOARCH; constants whose value differs between GOARCHes (ioctl numbers) are declared per GOARCH.",
+		e.opt.PkgName, wrap(what, 80), origin(e.m.Headers), wrap("Headers: "+strings.Join(e.m.Files, ", ")+".", 90), prefix))
 	f.Comment("Header provenance: the Debian package the headers were synced from, the suite that")
 	f.Comment("carried it and the .deb's sha256 (all empty when the headers had no VERSION file).")
 	f.Const().Defs(
@@ -356,9 +388,12 @@ func (e *emitter) assertions(g *goStruct, arch string) jen.Code {
 	return jen.Commentf("%s: %s.", g.Go, g.C).Line().Func().Id("_").Params().Block(checks...).Line()
 }
 
-// constants emits typed sets with String methods, then untyped constants.
+// constants emits typed sets with String methods, then untyped constants,
+// into constants.go; constants whose value differs between arches go to
+// one file per group of arches that agree (constantsByArch).
 func (e *emitter) constants(sets []*constSet, loose []*constant) {
 	f := e.newFile()
+	var perArch []*constant
 	for _, s := range sets {
 		doc := fmt.Sprintf("%s is a typed set of io_uring constants.", s.Go)
 		if s.Doc != "" || s.Pos.File != "" {
@@ -371,21 +406,92 @@ func (e *emitter) constants(sets []*constSet, loose []*constant) {
 		f.Type().Id(s.Go).Id(s.Underlying)
 		var defs []jen.Code
 		for _, c := range s.Consts {
-			defs = append(defs, e.constDef(c, jen.Id(s.Go)))
+			if c.PerArch != nil {
+				perArch = append(perArch, c)
+				continue
+			}
+			defs = append(defs, e.constDef(c, jen.Id(s.Go), c.Value))
 		}
-		f.Const().Defs(defs...)
+		if len(defs) > 0 {
+			f.Const().Defs(defs...)
+		}
 		e.stringer(f, s)
 	}
 	var defs []jen.Code
 	for _, c := range loose {
-		defs = append(defs, e.constDef(c, nil))
+		if c.PerArch != nil {
+			perArch = append(perArch, c)
+			continue
+		}
+		defs = append(defs, e.constDef(c, nil, c.Value))
 	}
 	f.Comment("Untyped constants: macros and enumerators outside the typed sets.")
 	f.Const().Defs(defs...)
 	e.put("constants.go", f)
+	e.constantsByArch(perArch)
 }
 
-func (e *emitter) constDef(c *constant, typ *jen.Statement) jen.Code {
+// constantsByArch writes the constants whose value differs between arches
+// into constants_archN.go, one file per group of arches with the same
+// values, under a build constraint naming the group's GOARCHes; the largest
+// group's file is constrained to every other GOARCH instead, so that arches
+// outside the model (none when it has all of model.Archs) take the common
+// encoding.
+func (e *emitter) constantsByArch(consts []*constant) {
+	if len(consts) == 0 {
+		return
+	}
+	key := func(arch string) string {
+		var b strings.Builder
+		for _, c := range consts {
+			fmt.Fprintf(&b, "%s ", c.PerArch[arch])
+		}
+		return b.String()
+	}
+	_, byKey := archGroups(e.m.Archs, key)
+	var groups [][]string
+	for _, g := range byKey {
+		groups = append(groups, g)
+	}
+	rank := map[string]int{}
+	for i, a := range e.m.Archs {
+		rank[a] = i
+	}
+	sort.Slice(groups, func(i, j int) bool { return rank[groups[i][0]] < rank[groups[j][0]] })
+	largest := 0
+	for i, g := range groups {
+		if len(g) > len(groups[largest]) {
+			largest = i
+		}
+	}
+	for i, g := range groups {
+		tag := strings.Join(g, " || ")
+		if i == largest {
+			var others []string
+			for j, o := range groups {
+				if j != i {
+					others = append(others, o...)
+				}
+			}
+			tag = "!(" + strings.Join(others, " || ") + ")"
+		}
+		f := e.newFile()
+		f.HeaderComment("//go:build " + tag)
+		f.Comment(fmt.Sprintf("Constants whose value differs between GOARCHes, with their values on %s.", strings.Join(g, ", ")))
+		var defs []jen.Code
+		for _, c := range consts {
+			var typ *jen.Statement
+			if c.Set != nil {
+				typ = jen.Id(c.Set.Go)
+			}
+			defs = append(defs, e.constDef(c, typ, c.PerArch[g[0]]))
+		}
+		f.Const().Defs(defs...)
+		e.put(fmt.Sprintf("constants_arch%d.go", i), f)
+	}
+}
+
+func (e *emitter) constDef(c *constant, typ *jen.Statement, v model.Value) jen.Code {
 	doc := fmt.Sprintf("%s is %s (%s)", c.Go, c.C, c.Pos.Short())
 	if c.Expr != "" {
 		doc += ", defined as " + oneLine(c.Expr)
@@ -396,12 +502,12 @@ func (e *emitter) constDef(c *constant, typ *jen.Statement) jen.Code {
 	}
 	var lit jen.Code
 	switch {
-	case c.Value.Negative:
-		lit = jen.Lit(int(c.Value.Int64()))
-	case c.Expr != "" && (strings.Contains(c.Expr, "<<") || strings.Contains(c.Expr, "0x") || strings.Contains(c.Expr, "~") || strings.Contains(c.Expr, "|")):
-		lit = jen.Op("0x" + strconv.FormatUint(c.Value.Bits, 16))
+	case v.Negative:
+		lit = jen.Lit(int(v.Int64()))
+	case c.PerArch != nil || c.Expr != "" && (strings.Contains(c.Expr, "<<") || strings.Contains(c.Expr, "0x") || strings.Contains(c.Expr, "~") || strings.Contains(c.Expr, "|")):
+		lit = jen.Op("0x" + strconv.FormatUint(v.Bits, 16))
 	default:
-		lit = jen.Op(strconv.FormatUint(c.Value.Bits, 10))
+		lit = jen.Op(strconv.FormatUint(v.Bits, 10))
 	}
 	d := jen.Comment(doc).Line().Id(c.Go)
 	if typ != nil {
@@ -414,6 +520,10 @@ func (e *emitter) constDef(c *constant, typ *jen.Statement) jen.Code {
 // names of the single-bit flags joined by "|", then any remaining bits.
 func (e *emitter) stringer(f *jen.File, s *constSet) {
 	recv := strings.ToLower(s.Go[:1])
+	if recv == "b" || recv == "x" {
+		// The flag String's locals.
+		recv = strings.ToLower(s.Go[:2])
+	}
 	if !s.Flags {
 		var cases []jen.Code
 		seen := map[uint64]bool{}

@@ -51,6 +51,7 @@ type accessor struct {
 // shaper builds goStructs and computes their Go layout per arch.
 type shaper struct {
 	m      *model.Model
+	namer  goname.Namer
 	cfg    *Config
 	byTag  map[string]*goStruct
 	byGo   map[string]*goStruct
@@ -58,8 +59,8 @@ type shaper struct {
 	errs   []error
 }
 
-func newShaper(m *model.Model, cfg *Config) *shaper {
-	return &shaper{m: m, cfg: cfg, byTag: map[string]*goStruct{}, byGo: map[string]*goStruct{}, aligns: map[string]map[string]int64{}}
+func newShaper(m *model.Model, cfg *Config, namer goname.Namer) *shaper {
+	return &shaper{m: m, namer: namer, cfg: cfg, byTag: map[string]*goStruct{}, byGo: map[string]*goStruct{}, aligns: map[string]map[string]int64{}}
 }
 
 func (sh *shaper) fail(p model.Pos, format string, args ...any) {
@@ -70,7 +71,7 @@ func (sh *shaper) fail(p model.Pos, format string, args ...any) {
 func (sh *shaper) shapeAll() []*goStruct {
 	var out []*goStruct
 	for _, s := range sh.m.Structs {
-		g := sh.shape(s, goname.Go(s.C), s.CName(), s.C)
+		g := sh.shape(s, sh.namer.Go(s.C), s.CName(), s.C)
 		sh.byTag[s.C] = g
 		out = append(out, g)
 	}

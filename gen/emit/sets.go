@@ -134,7 +134,22 @@ type constant struct {
 	Pos   model.Pos
 	Doc   string
 	Expr  string // macro replacement list; empty for enumerators
-	Set   *constSet
+	// PerArch holds the value on every arch when they differ (see
+	// model.Macro.PerArch).
+	PerArch map[string]model.Value
+	Set     *constSet
+}
+
+// values returns every value the constant takes.
+func (c *constant) values() []model.Value {
+	if c.PerArch == nil {
+		return []model.Value{c.Value}
+	}
+	var vs []model.Value
+	for _, v := range c.PerArch {
+		vs = append(vs, v)
+	}
+	return vs
 }
 
 // classify assigns every macro and enumerator of the model a Go name and,
@@ -144,7 +159,7 @@ type constant struct {
 // constants) are not errors: they come back in absent, one message each, and
 // Generate lists them in Result.Absent. A test over the pinned headers
 // requires absent to be empty, which catches typos in the config.
-func classify(m *model.Model, cfg *Config) (sets []*constSet, loose []*constant, absent []string, err error) {
+func classify(m *model.Model, cfg *Config, namer goname.Namer) (sets []*constSet, loose []*constant, absent []string, err error) {
 	byGo := map[string]*constSet{}
 	for _, s := range cfg.Sets {
 		cs := &constSet{Go: s.Go, Underlying: s.Underlying, Flags: s.Flags}
@@ -184,9 +199,9 @@ func classify(m *model.Model, cfg *Config) (sets []*constSet, loose []*constant,
 	}
 	name := func(c string, s *Set) string {
 		if s != nil && s.As != "" {
-			return goname.WithPrefix(c, s.Prefixes[0], s.As)
+			return namer.WithPrefix(c, s.Prefixes[0], s.As)
 		}
-		return goname.Go(c)
+		return namer.Go(c)
 	}
 	add := func(c *constant, s *Set) {
 		if s == nil {
@@ -206,7 +221,7 @@ func classify(m *model.Model, cfg *Config) (sets []*constSet, loose []*constant,
 			r := cfg.Enums[e.C]
 			goName := r.Go
 			if goName == "" {
-				goName = goname.Go(e.C)
+				goName = namer.Go(e.C)
 			}
 			under := r.Underlying
 			if under == "" {
@@ -245,7 +260,7 @@ func classify(m *model.Model, cfg *Config) (sets []*constSet, loose []*constant,
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		add(&constant{C: mc.Name, Go: name(mc.Name, s), Value: mc.Value, Pos: mc.Pos, Doc: mc.Doc, Expr: mc.Expr}, s)
+		add(&constant{C: mc.Name, Go: name(mc.Name, s), Value: mc.Value, PerArch: mc.PerArch, Pos: mc.Pos, Doc: mc.Doc, Expr: mc.Expr}, s)
 	}
 	for _, s := range cfg.Sets {
 		if !used[s] && len(s.EnumTags) == 0 {
@@ -281,19 +296,27 @@ func checkFits(s *constSet) error {
 	bits := map[string]uint{"uint8": 8, "uint16": 16, "uint32": 32, "uint64": 64, "int8": 8, "int16": 16, "int32": 32, "int64": 64}[s.Underlying]
 	signed := strings.HasPrefix(s.Underlying, "int")
 	for _, c := range s.Consts {
-		v := c.Value
-		ok := true
-		switch {
-		case v.Negative:
-			ok = signed && bits < 64 && v.Int64() >= -(1<<(bits-1)) || signed && bits == 64
-		case signed:
-			ok = bits == 64 && v.Bits < 1<<63 || bits < 64 && v.Bits < 1<<(bits-1)
-		default:
-			ok = bits == 64 || v.Bits < 1<<bits
+		for _, v := range c.values() {
+			if err := fits(s, c, v, bits, signed); err != nil {
+				return err
+			}
 		}
-		if !ok {
-			return &model.Error{Pos: c.Pos, Msg: fmt.Sprintf("%s = %s does not fit %s's type %s", c.C, v, s.Go, s.Underlying)}
-		}
+	}
+	return nil
+}
+
+func fits(s *constSet, c *constant, v model.Value, bits uint, signed bool) error {
+	var ok bool
+	switch {
+	case v.Negative:
+		ok = signed && bits < 64 && v.Int64() >= -(1<<(bits-1)) || signed && bits == 64
+	case signed:
+		ok = bits == 64 && v.Bits < 1<<63 || bits < 64 && v.Bits < 1<<(bits-1)
+	default:
+		ok = bits == 64 || v.Bits < 1<<bits
+	}
+	if !ok {
+		return &model.Error{Pos: c.Pos, Msg: fmt.Sprintf("%s = %s does not fit %s's type %s", c.C, v, s.Go, s.Underlying)}
 	}
 	return nil
 }

@@ -5,8 +5,11 @@
 //
 //  1. Split the C name at underscores into lower-case words; leading
 //     underscores (reserved-name markers such as __pad1, __kernel_) vanish.
-//  2. Drop the io_uring namespace prefix: a leading "io" "uring", "ioring"
-//     or "io" word. "iosqe" (the IOSQE_ flags) becomes "sqe".
+//  2. Drop the namespace prefix of the header family: for io_uring a
+//     leading "io" "uring", "ioring" or "io" word, and "iosqe" (the IOSQE_
+//     flags) becomes "sqe"; other families name theirs in their
+//     templates (family.txt: "namespace ublksrv", "namespace ublk"), and
+//     Namer applies them.
 //  3. Spell each word from the Words table (initialisms such as SQE, CQE,
 //     FD, BPF, ZCRX) or else with its first letter in upper case.
 //  4. Join the words.
@@ -30,20 +33,59 @@ var Words = map[string]string{
 	"sqpoll": "SQPoll", "sqring": "SQRing", "siocinq": "SIOCINQ", "siocoutq": "SIOCOUTQ",
 	"tx": "TX", "uaddr": "UAddr", "wq": "WQ", "zc": "ZC", "zcrx": "ZCRX", "scq": "SCQ",
 	"mmap": "MMap", "tw": "TW", "hw": "HW", "uptr": "UPtr", "pdu": "PDU",
+	"nsid": "NSID", "pid": "PID", "uid": "UID", "gid": "GID", "dma": "DMA", "fua": "FUA",
 }
 
-// Go returns the Go name of a C identifier.
-func Go(c string) string {
-	return join(words(c))
-}
+// Go returns the Go name of a C identifier under the io_uring namespace.
+func Go(c string) string { return IOUring.Go(c) }
 
 // WithPrefix names a constant of a typed set whose C prefix (for example
 // "IO_URING_QUERY_") is spelled goPrefix (for example "QueryOp").
-func WithPrefix(c, cPrefix, goPrefix string) string {
+func WithPrefix(c, cPrefix, goPrefix string) string { return IOUring.WithPrefix(c, cPrefix, goPrefix) }
+
+// Namer applies the rule with one family's namespace prefixes.
+type Namer struct {
+	// Namespace lists the leading word sequences step 2 drops, tried in
+	// order; the first that matches (and leaves a word) is dropped. Nil
+	// means the io_uring namespace.
+	Namespace [][]string
+}
+
+// IOUring is the Namer of the io_uring headers.
+var IOUring = Namer{}
+
+// Go returns the Go name of a C identifier.
+func (n Namer) Go(c string) string { return join(n.words(c)) }
+
+// WithPrefix names a constant of a typed set whose C prefix is spelled
+// goPrefix.
+func (n Namer) WithPrefix(c, cPrefix, goPrefix string) string {
 	if goPrefix == "" || !strings.HasPrefix(c, cPrefix) {
-		return Go(c)
+		return n.Go(c)
 	}
 	return goPrefix + join(split(strings.TrimPrefix(c, cPrefix)))
+}
+
+func (n Namer) words(c string) []string {
+	if n.Namespace == nil {
+		return words(c)
+	}
+	w := split(c)
+	for _, ns := range n.Namespace {
+		if len(w) > len(ns) && equalWords(w[:len(ns)], ns) {
+			return w[len(ns):]
+		}
+	}
+	return w
+}
+
+func equalWords(a, b []string) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func split(c string) []string {

@@ -27,6 +27,11 @@ type Scope struct {
 	// Extra names single declarations of other headers: "file:struct tag" or
 	// "file:PREFIX*" for macros.
 	Extra []string
+	// Include lists headers included before the others and out of scope:
+	// what the scope's headers use without including it themselves
+	// (linux/ioctl.h for the _IOWR of nvme_ioctl.h and ublk_cmd.h, which
+	// C programs get from sys/ioctl.h).
+	Include []string
 }
 
 // DefaultScope is the scope urgen generates from.
@@ -66,6 +71,7 @@ func Load(dir string, archs []string, scope Scope) (*Model, error) {
 		return nil, err
 	}
 	var merged *Model
+	var done []string // the archs merged so far
 	for _, name := range archs {
 		arch, err := LookupArch(name)
 		if err != nil {
@@ -77,11 +83,13 @@ func Load(dir string, archs []string, scope Scope) (*Model, error) {
 		}
 		if merged == nil {
 			merged = m
+			done = append(done, name)
 			continue
 		}
-		if err := merged.merge(m, name); err != nil {
+		if err := merged.merge(m, name, done); err != nil {
 			return nil, err
 		}
+		done = append(done, name)
 	}
 	merged.Archs = archs
 	merged.Headers = readVersion(dir)
@@ -101,7 +109,15 @@ func (s Scope) files(dir string) ([]string, error) {
 		}
 	}
 	if len(files) == 0 {
-		return nil, &Error{Msg: fmt.Sprintf("no io_uring headers under %s (looked for %v)", dir, s.Files)}
+		return nil, &Error{Msg: fmt.Sprintf("no headers under %s match %v", dir, s.Files)}
+	}
+	for i := len(s.Include) - 1; i >= 0; i-- {
+		// A missing include leaves the headers that need it failing to
+		// parse, with the position of what they miss.
+		f := s.Include[i]
+		if _, err := os.Stat(filepath.Join(dir, f)); err == nil && !contains(files, f) {
+			files = append([]string{f}, files...)
+		}
 	}
 	for _, e := range s.Extra {
 		f, _, _ := strings.Cut(e, ":")
@@ -209,11 +225,12 @@ func loadArch(dir string, arch Arch, files []string, scope Scope) (*Model, error
 	for _, f := range files {
 		fmt.Fprintf(&src, "#include <%s>\n", f)
 	}
-	ast, err := cc.Translate(cfg, []cc.Source{
+	srcs := []cc.Source{
 		{Name: "<predefined>", Value: cfg.Predefined},
 		{Name: "<builtin>", Value: cc.Builtin},
 		{Name: "<urgen>", Value: src.String()},
-	})
+	}
+	ast, err := cc.Translate(cfg, srcs)
 	if err != nil {
 		return nil, &Error{Msg: fmt.Sprintf("arch %s: %s", arch.GOARCH, relErr(err, dir))}
 	}
@@ -600,7 +617,9 @@ func (l *loader) typeOf(t cc.Type, p Pos, where string, flexible bool) (*Type, e
 // macros collects in-scope object-like macros with integer values. Macros
 // with a replacement list that does not evaluate to an integer are listed
 // as unsupported; empty ones (include guards, feature switches) are not
-// constants and are skipped.
+// constants and are skipped. cc evaluates each as a C expression on the
+// arch's ABI, sizeof included (the ioctl numbers _IOWR('N', 0x80, struct
+// nvme_uring_cmd)).
 func (l *loader) macros(ast *cc.AST) {
 	for name, m := range ast.Macros {
 		if m.IsFnLike {
@@ -653,9 +672,10 @@ func value(v cc.Value) (Value, bool) {
 	return Value{}, false
 }
 
-// merge folds the per-arch layout of o into m, checking that both describe
-// the same declarations.
-func (m *Model) merge(o *Model, arch string) error {
+// merge folds the per-arch layout and macro values of o into m, checking
+// that both describe the same declarations; done lists the archs already
+// in m.
+func (m *Model) merge(o *Model, arch string, done []string) error {
 	if len(m.Structs) != len(o.Structs) {
 		return &Error{Msg: fmt.Sprintf("arch %s declares %d structs, %s %d", arch, len(o.Structs), m.Archs, len(m.Structs))}
 	}
@@ -668,9 +688,20 @@ func (m *Model) merge(o *Model, arch string) error {
 		return &Error{Msg: fmt.Sprintf("arch %s has %d macros, others %d", arch, len(o.Macros), len(m.Macros))}
 	}
 	for i, c := range m.Macros {
-		if oc := o.Macros[i]; oc.Name != c.Name || oc.Value != c.Value {
-			return &Error{Pos: c.Pos, Msg: fmt.Sprintf("macro %s is %s on %s but %s elsewhere", c.Name, oc.Value, arch, c.Value)}
+		oc := o.Macros[i]
+		if oc.Name != c.Name {
+			return &Error{Pos: c.Pos, Msg: fmt.Sprintf("macro %s on %s is %s elsewhere", oc.Name, arch, c.Name)}
 		}
+		if oc.Value == c.Value && c.PerArch == nil {
+			continue
+		}
+		if c.PerArch == nil {
+			c.PerArch = map[string]Value{}
+			for _, a := range done {
+				c.PerArch[a] = c.Value
+			}
+		}
+		c.PerArch[arch] = oc.Value
 	}
 	return nil
 }

@@ -164,12 +164,25 @@ type Enumerator struct {
 
 // Macro is an object-like macro whose replacement evaluates to an integer.
 type Macro struct {
-	Name  string `json:"name"`
-	Value Value  `json:"value"`
-	CType string `json:"ctype"` // the C type of the evaluated expression
-	Expr  string `json:"expr"`  // the replacement list as written
-	Pos   Pos    `json:"pos"`
-	Doc   string `json:"doc,omitempty"`
+	Name string `json:"name"`
+	// Value is the value on the first arch of Model.Archs; PerArch holds
+	// every arch's when they differ (ioctl numbers: mips and powerpc
+	// encode the direction bits of _IO, _IOR and _IOW differently), and is
+	// nil when all agree.
+	Value   Value            `json:"value"`
+	PerArch map[string]Value `json:"per_arch,omitempty"`
+	CType   string           `json:"ctype"` // the C type of the evaluated expression
+	Expr    string           `json:"expr"`  // the replacement list as written
+	Pos     Pos              `json:"pos"`
+	Doc     string           `json:"doc,omitempty"`
+}
+
+// ValueOn is the macro's value on arch.
+func (c *Macro) ValueOn(arch string) Value {
+	if v, ok := c.PerArch[arch]; ok {
+		return v
+	}
+	return c.Value
 }
 
 // Unsupported is a construct the model leaves out, and why.

@@ -219,3 +219,38 @@ func TestSyntheticAgainstGCC(t *testing.T) {
 		}
 	}
 }
+
+// TestPerArchMacros: the ioctl numbers of nvme_ioctl.h encode their
+// direction bits differently on mips (and powerpc): _IO sets _IOC_NONE (1)
+// at bit 29 there, nothing elsewhere; _IOW's size field is the struct's
+// size on each arch (44 bytes on 386, 48 on amd64).
+func TestPerArchMacros(t *testing.T) {
+	scope := model.Scope{Files: []string{"linux/nvme_ioctl.h"}, Include: []string{"linux/ioctl.h"}}
+	m, err := model.Load("../../headers", []string{"amd64", "386", "mips"}, scope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]map[string]uint64{
+		"NVME_IOCTL_ID":        {"amd64": 0x4e40, "386": 0x4e40, "mips": 0x20004e40},
+		"NVME_IOCTL_SUBMIT_IO": {"amd64": 0x40304e42, "386": 0x402c4e42, "mips": 0x80304e42},
+		"NVME_URING_CMD_IO":    {"amd64": 0xc0484e80, "386": 0xc0484e80, "mips": 0xc0484e80},
+	}
+	for _, c := range m.Macros {
+		w, ok := want[c.Name]
+		if !ok {
+			continue
+		}
+		delete(want, c.Name)
+		for arch, v := range w {
+			if got := c.ValueOn(arch).Bits; got != v {
+				t.Errorf("%s on %s = %#x, want %#x", c.Name, arch, got, v)
+			}
+		}
+		if same := c.Name == "NVME_URING_CMD_IO"; same != (c.PerArch == nil) {
+			t.Errorf("%s: PerArch %v", c.Name, c.PerArch)
+		}
+	}
+	for name := range want {
+		t.Errorf("%s is not in the model", name)
+	}
+}

@@ -4,12 +4,15 @@
 Package uapi is the Linux io_uring user-space ABI, generated from the kernel's UAPI headers
 (linux-libc-dev 7.3.4-1~bpo13+1, Debian trixie-backports) by urgen. Do not edit: run go generate in the repository root.
 
+Headers: linux/io_uring.h, linux/io_uring/bpf_filter.h, linux/io_uring/mock_file.h,
+linux/io_uring/query.h, linux/io_uring/zcrx.h, linux/futex.h.
+
 Every declaration's doc comment names its C origin (file:line). C names map to Go names by
 one rule (see gen/goname): split at underscores, drop the io_uring prefix, capitalize each
 word or spell it as an initialism, join. Union members other than the one stored in a
 field are reached through accessor methods at their true offsets; flexible array members
 through methods that take the element count. Layouts are asserted at compile time on every
-GOARCH.
+GOARCH; constants whose value differs between GOARCHes (ioctl numbers) are declared per GOARCH.
 */
 package uapi
 
