@@ -1,0 +1,620 @@
+package uring
+
+import (
+	"io"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/urgen/urgen/generated/uapi"
+	"github.com/urgen/urgen/runtime/bufring"
+)
+
+// Conn is a stream connection (TCP or Unix) served by one of the network
+// rings. It implements net.Conn with net's semantics: any goroutine may
+// call its methods; one Read and one Write may run at a time each (others
+// wait their turn); deadlines are movable while a call blocks and fail it
+// with os.ErrDeadlineExceeded; Close unblocks both with net.ErrClosed.
+//
+// Data arrives through a multishot receive into the ring's provided
+// buffers, armed once per connection: a Read takes what has arrived, or
+// waits for the next completion, which copies straight into its buffer.
+// What does not fit stays for the next Read. A Write is a plain send(2)
+// while the socket buffer has room and, when it is full, a send through
+// the ring that the Write waits for: it returns only when the kernel is
+// done with the caller's buffer.
+type Conn struct {
+	fd      int
+	l       *netLoop
+	id      uint32
+	network string
+	laddr   net.Addr
+	raddr   net.Addr
+
+	rmu sync.Mutex // one Read at a time
+	wmu sync.Mutex // one Write at a time
+
+	mu sync.Mutex // everything below
+	// Received data not read yet, in provided buffers of l, then in
+	// spill: what arrived after the connection held maxHeld buffers,
+	// copied out so the buffers go back to the ring at once.
+	segs     []segment
+	spill    []byte
+	spillOff int
+	// rerr ends the stream once segs are read: io.EOF or the receive's
+	// error.
+	rerr error
+	// The receive: armed (its final completion not seen), paused (this
+	// connection holds too many buffers: cancelled until Read catches up).
+	recvArmed, paused bool
+	// A Read waiting for data: completions copy into rbuf directly.
+	rwait  bool
+	rbuf   []byte
+	rn     int
+	rready chan struct{}
+	// The ring send a blocked Write waits for.
+	sending  bool
+	cancel   bool // its cancellation was requested
+	sendRes  int32
+	wbuf     []byte // the buffer the kernel reads; a field, so it lives on the heap
+	wready   chan struct{}
+	rdl, wdl deadline
+	closed   bool
+	// idle is signalled when the connection is closed and its last request
+	// has completed.
+	idle chan struct{}
+}
+
+type segment struct {
+	bid uint16
+	off int32
+	n   int32
+}
+
+// maxHeld is how many provided buffers one connection may hold before its
+// receive is cancelled (paused until Read has consumed half of them), so a
+// slow reader does not keep the ring empty for the others. The kernel may
+// fill more before the cancellation lands: a connection holds at most the
+// ring's buffers, and the socket's own buffer holds the rest.
+const maxHeld = 8
+
+func newConn(fd int, network string, l *netLoop) *Conn {
+	c := &Conn{fd: fd, l: l, network: network, rready: make(chan struct{}, 1), wready: make(chan struct{}, 1), idle: make(chan struct{}, 1)}
+	c.rdl.wake = c.rready
+	c.wdl.wake = c.wready
+	c.id = l.register(c)
+	l.conns.Add(1)
+	return c
+}
+
+// startRecv arms the multishot receive.
+func (c *Conn) startRecv() error {
+	c.mu.Lock()
+	c.recvArmed = true
+	c.mu.Unlock()
+	if err := c.l.submit(c.prepRecv); err != nil {
+		c.mu.Lock()
+		c.recvArmed = false
+		c.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+func (c *Conn) prepRecv(s *uapi.SQE) {
+	s.PrepRecvMultishot(int32(c.fd), nil, 0)
+	s.Flags |= uapi.SQEBufferSelect
+	s.SetBufGroup(c.l.br.Group())
+	s.UserData = userData(opRecv, c.id)
+}
+
+// rearm re-arms a receive that ran dry or paused, unless the connection
+// is closing, the receive is armed already, or the connection holds
+// maxHeld buffers (then it pauses until Read catches up).
+func (c *Conn) rearm() {
+	c.mu.Lock()
+	if c.closed || c.recvArmed || c.rerr != nil || !c.drained() {
+		c.paused = c.paused || !c.drained()
+		c.mu.Unlock()
+		return
+	}
+	c.recvArmed, c.paused = true, false
+	c.mu.Unlock()
+	if err := c.l.submit(c.prepRecv); err != nil {
+		c.mu.Lock()
+		c.recvArmed = false
+		c.rerr = err
+		c.signal(c.rready)
+		c.signalIdle()
+		c.mu.Unlock()
+	}
+}
+
+// drained reports whether a paused receive may resume: nothing spilled,
+// and fewer than half of maxHeld buffers held (c.mu held).
+func (c *Conn) drained() bool { return len(c.spill) == 0 && len(c.segs) < maxHeld/2 }
+
+func (c *Conn) signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// signalIdle tells Close that nothing is in flight any more (c.mu held).
+func (c *Conn) signalIdle() {
+	if c.closed && !c.recvArmed && !c.sending {
+		c.signal(c.idle)
+	}
+}
+
+// complete handles the connection's completions (on the reaper).
+func (c *Conn) complete(op uint8, cq *uapi.CQE) {
+	switch op {
+	case opRecv:
+		c.received(cq)
+	case opSend, opConnect:
+		c.mu.Lock()
+		c.sending = false
+		c.sendRes = cq.Res
+		c.signal(c.wready)
+		c.signalIdle()
+		c.mu.Unlock()
+	}
+}
+
+func (c *Conn) received(cq *uapi.CQE) {
+	more := cq.Flags&uapi.CQEFMore != 0
+	var data []byte
+	bid, hasBuf := bufring.BufferID(cq)
+	if hasBuf {
+		c.l.bmu.Lock()
+		d, b, _, err := c.l.br.Data(cq)
+		c.l.bmu.Unlock()
+		if err != nil {
+			panic(err) // the kernel named a buffer it does not hold: a bug here
+		}
+		data, bid = d, b
+	}
+	c.mu.Lock()
+	if !more {
+		c.recvArmed = false
+	}
+	rearm, pause := false, false
+	switch {
+	case cq.Res > 0 && hasBuf:
+		switch {
+		case c.closed:
+		case c.rwait && len(c.segs) == 0 && len(c.spill) == 0 && c.rn == 0:
+			// A Read waits: hand the data straight into its buffer.
+			n := copy(c.rbuf, data)
+			c.rn = n
+			if n < len(data) {
+				c.segs = append(c.segs, segment{bid: bid, off: int32(n), n: int32(len(data) - n)})
+				hasBuf = false
+			}
+			c.signal(c.rready)
+		case len(c.spill) > 0 || len(c.segs) >= maxHeld:
+			c.spill = append(c.spill, data...)
+			c.signal(c.rready)
+		default:
+			c.segs = append(c.segs, segment{bid: bid, n: int32(len(data))})
+			hasBuf = false
+			c.signal(c.rready)
+		}
+		if !more && !c.closed && !c.paused {
+			rearm = true
+		}
+		if more && len(c.segs) >= maxHeld && !c.paused && !c.closed {
+			c.paused, pause = true, true
+		}
+	case cq.Res == -int32(unix.ENOBUFS):
+		if !c.closed {
+			c.l.bmu.Lock()
+			if c.l.br.Available() > 0 {
+				rearm = true
+			} else {
+				c.l.dry = append(c.l.dry, c)
+			}
+			c.l.bmu.Unlock()
+		}
+	case cq.Res == -int32(unix.ECANCELED):
+		// Paused or closing; a paused receive is re-armed by Read.
+		if !c.paused && !c.closed {
+			rearm = true
+		}
+	case cq.Res == 0:
+		if c.rerr == nil {
+			c.rerr = io.EOF
+		}
+		c.signal(c.rready)
+	case cq.Res < 0:
+		if c.rerr == nil {
+			c.rerr = c.opError("read", os.NewSyscallError("read", errnoOf(cq)))
+		}
+		c.signal(c.rready)
+	}
+	if c.paused && !more && c.drained() && !c.closed {
+		// The pause took effect after the reader emptied the queue.
+		rearm = true
+	}
+	c.signalIdle()
+	c.mu.Unlock()
+	if hasBuf {
+		c.l.putBuffer(bid)
+	}
+	if pause {
+		c.l.submit(func(s *uapi.SQE) {
+			s.PrepCancel64(userData(opRecv, c.id), 0)
+			s.UserData = userData(opIgnore, c.id)
+		})
+	}
+	if rearm {
+		c.rearm()
+	}
+}
+
+// Read reads data into p, waiting for it if none has arrived.
+func (c *Conn) Read(p []byte) (int, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	c.mu.Lock()
+	for {
+		switch {
+		case c.closed:
+			c.mu.Unlock()
+			return 0, c.opError("read", net.ErrClosed)
+		case len(c.segs) > 0 || len(c.spill) > 0:
+			return c.take(p) // unlocks
+		case len(p) == 0:
+			c.mu.Unlock()
+			return 0, nil
+		case c.rerr != nil:
+			err := c.rerr
+			c.mu.Unlock()
+			return 0, err
+		case c.rdl.expired():
+			c.mu.Unlock()
+			return 0, c.opError("read", os.ErrDeadlineExceeded)
+		}
+		c.rwait, c.rbuf, c.rn = true, p, 0
+		c.mu.Unlock()
+		<-c.rready
+		c.mu.Lock()
+		c.rwait, c.rbuf = false, nil
+		if n := c.rn; n > 0 {
+			c.rn = 0
+			c.mu.Unlock()
+			return n, nil
+		}
+	}
+}
+
+// take copies queued data into p and returns the buffers it emptied; it
+// is called with c.mu held and releases it.
+func (c *Conn) take(p []byte) (int, error) {
+	var done [maxHeld + 4]uint16
+	nd := 0
+	n := 0
+	for len(c.segs) > 0 && n < len(p) && nd < len(done) {
+		s := &c.segs[0]
+		k := copy(p[n:], c.l.br.Buf(s.bid)[s.off:s.off+s.n])
+		n += k
+		s.off += int32(k)
+		s.n -= int32(k)
+		if s.n > 0 {
+			break
+		}
+		done[nd] = s.bid
+		nd++
+		c.segs = c.segs[1:]
+	}
+	if len(c.segs) == 0 {
+		c.segs = c.segs[:0:0]
+		if n < len(p) && len(c.spill) > 0 {
+			k := copy(p[n:], c.spill[c.spillOff:])
+			n += k
+			c.spillOff += k
+			if c.spillOff == len(c.spill) {
+				c.spill, c.spillOff = nil, 0
+			}
+		}
+	}
+	resume := c.paused && !c.recvArmed && c.drained()
+	c.mu.Unlock()
+	for _, bid := range done[:nd] {
+		c.l.putBuffer(bid)
+	}
+	if resume {
+		c.rearm()
+	}
+	return n, nil
+}
+
+// Write writes p, waiting while the socket buffer is full.
+func (c *Conn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	n := 0
+	for {
+		c.mu.Lock()
+		switch {
+		case c.closed:
+			c.mu.Unlock()
+			return n, c.opError("write", net.ErrClosed)
+		case c.wdl.expired():
+			c.mu.Unlock()
+			return n, c.opError("write", os.ErrDeadlineExceeded)
+		}
+		c.mu.Unlock()
+		k, errno := send(c.fd, p[n:])
+		if errno == 0 {
+			n += k
+			if n == len(p) {
+				return n, nil
+			}
+			continue
+		}
+		if errno == unix.EINTR {
+			continue
+		}
+		if errno != unix.EAGAIN {
+			return n, c.opError("write", os.NewSyscallError("write", errno))
+		}
+		k, err := c.ringSend(p[n:])
+		n += k
+		if err != nil {
+			return n, err
+		}
+		if n == len(p) {
+			return n, nil
+		}
+	}
+}
+
+// send is send(2) with MSG_NOSIGNAL (a vanished peer is an EPIPE error,
+// not a signal) on the non-blocking socket.
+func send(fd int, p []byte) (int, syscall.Errno) {
+	var ptr unsafe.Pointer
+	if len(p) > 0 {
+		ptr = unsafe.Pointer(&p[0])
+	}
+	n, _, errno := syscall.Syscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(ptr), uintptr(len(p)), unix.MSG_NOSIGNAL, 0, 0)
+	return int(n), errno
+}
+
+// ringSend sends p through the ring and waits for the completion, also
+// when a deadline or Close cancels it: the kernel may read p until then.
+func (c *Conn) ringSend(p []byte) (int, error) {
+	c.mu.Lock()
+	c.sending, c.cancel, c.wbuf = true, false, p
+	c.mu.Unlock()
+	err := c.l.submit(func(s *uapi.SQE) {
+		s.PrepSend(int32(c.fd), p, unix.MSG_NOSIGNAL)
+		s.UserData = userData(opSend, c.id)
+	})
+	if err != nil {
+		c.mu.Lock()
+		c.sending, c.wbuf = false, nil
+		c.mu.Unlock()
+		return 0, c.opError("write", err)
+	}
+	res := c.waitRequest(c.wready, &c.wdl, opSend)
+	c.mu.Lock()
+	c.wbuf = nil
+	closed := c.closed
+	c.mu.Unlock()
+	switch {
+	case res >= 0:
+		return int(res), nil
+	case res == -int32(unix.ECANCELED) && closed:
+		return 0, c.opError("write", net.ErrClosed)
+	case res == -int32(unix.ECANCELED):
+		return 0, c.opError("write", os.ErrDeadlineExceeded)
+	}
+	return 0, c.opError("write", os.NewSyscallError("write", syscall.Errno(-res)))
+}
+
+// waitRequest waits for the completion of the connection's one-shot
+// request op (a send or connect), cancelling it when dl expires or the
+// connection closes, and returns its result.
+func (c *Conn) waitRequest(ready chan struct{}, dl *deadline, op uint8) int32 {
+	c.mu.Lock()
+	for c.sending {
+		if !c.cancel && (c.closed || dl.expired()) {
+			c.cancel = true
+			c.mu.Unlock()
+			c.l.submit(func(s *uapi.SQE) {
+				s.PrepCancel64(userData(op, c.id), 0)
+				s.UserData = userData(opIgnore, c.id)
+			})
+			c.mu.Lock()
+			continue
+		}
+		c.mu.Unlock()
+		<-ready
+		c.mu.Lock()
+	}
+	res := c.sendRes
+	c.mu.Unlock()
+	return res
+}
+
+// Close closes the connection: blocked Reads and Writes return
+// net.ErrClosed; Close cancels the requests in flight and returns once
+// their completions are in, so the descriptor and buffers are free.
+func (c *Conn) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return c.opError("close", net.ErrClosed)
+	}
+	c.closed = true
+	c.rdl.stop()
+	c.wdl.stop()
+	c.signal(c.rready)
+	c.signal(c.wready)
+	busy := c.recvArmed || c.sending
+	c.mu.Unlock()
+	if busy {
+		c.l.submit(func(s *uapi.SQE) {
+			s.PrepCancelFD(int32(c.fd), uapi.AsyncCancelAll)
+			s.UserData = userData(opIgnore, c.id)
+		})
+		c.mu.Lock()
+		c.signalIdle()
+		c.mu.Unlock()
+		<-c.idle
+	}
+	c.mu.Lock()
+	segs := c.segs
+	c.segs = nil
+	c.mu.Unlock()
+	for _, s := range segs {
+		c.l.putBuffer(s.bid)
+	}
+	c.l.unregister(c.id)
+	c.l.conns.Add(-1)
+	if err := unix.Close(c.fd); err != nil {
+		return c.opError("close", os.NewSyscallError("close", err))
+	}
+	return nil
+}
+
+// CloseRead shuts down the reading side (shutdown(2) SHUT_RD).
+func (c *Conn) CloseRead() error { return c.shutdown(unix.SHUT_RD) }
+
+// CloseWrite shuts down the writing side (shutdown(2) SHUT_WR): the peer
+// reads EOF after the data written so far.
+func (c *Conn) CloseWrite() error { return c.shutdown(unix.SHUT_WR) }
+
+func (c *Conn) shutdown(how int) error {
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return c.opError("close", net.ErrClosed)
+	}
+	if err := unix.Shutdown(c.fd, how); err != nil {
+		return c.opError("close", os.NewSyscallError("shutdown", err))
+	}
+	return nil
+}
+
+// LocalAddr returns the local address (*net.TCPAddr or *net.UnixAddr).
+func (c *Conn) LocalAddr() net.Addr { return c.laddr }
+
+// RemoteAddr returns the peer's address (*net.TCPAddr or *net.UnixAddr).
+func (c *Conn) RemoteAddr() net.Addr { return c.raddr }
+
+// SetDeadline sets the read and write deadlines (see net.Conn).
+func (c *Conn) SetDeadline(t time.Time) error {
+	if err := c.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return c.SetWriteDeadline(t)
+}
+
+// SetReadDeadline sets the deadline for Reads, including one blocked
+// now; the zero time means none.
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.setDeadline(&c.rdl, t) }
+
+// SetWriteDeadline sets the deadline for Writes, including one blocked
+// now; the zero time means none.
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.setDeadline(&c.wdl, t) }
+
+func (c *Conn) setDeadline(d *deadline, t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return c.opError("set", net.ErrClosed)
+	}
+	d.set(t)
+	return nil
+}
+
+// SetNoDelay controls Nagle's algorithm on a TCP connection (off by
+// default, as in net).
+func (c *Conn) SetNoDelay(noDelay bool) error {
+	return c.setsockopt(unix.IPPROTO_TCP, unix.TCP_NODELAY, noDelay)
+}
+
+// SetKeepAlive enables TCP keep-alive probes.
+func (c *Conn) SetKeepAlive(on bool) error {
+	return c.setsockopt(unix.SOL_SOCKET, unix.SO_KEEPALIVE, on)
+}
+
+// SetReadBuffer sets the socket's receive buffer size (SO_RCVBUF).
+func (c *Conn) SetReadBuffer(bytes int) error {
+	return c.setsockoptInt(unix.SOL_SOCKET, unix.SO_RCVBUF, bytes)
+}
+
+// SetWriteBuffer sets the socket's send buffer size (SO_SNDBUF).
+func (c *Conn) SetWriteBuffer(bytes int) error {
+	return c.setsockoptInt(unix.SOL_SOCKET, unix.SO_SNDBUF, bytes)
+}
+
+func (c *Conn) setsockopt(level, opt int, on bool) error {
+	v := 0
+	if on {
+		v = 1
+	}
+	return c.setsockoptInt(level, opt, v)
+}
+
+func (c *Conn) setsockoptInt(level, opt, v int) error {
+	if err := unix.SetsockoptInt(c.fd, level, opt, v); err != nil {
+		return c.opError("set", os.NewSyscallError("setsockopt", err))
+	}
+	return nil
+}
+
+// opError wraps err as net does: op, network, addresses.
+func (c *Conn) opError(op string, err error) error {
+	return &net.OpError{Op: op, Net: c.network, Source: c.laddr, Addr: c.raddr, Err: err}
+}
+
+// deadline is one direction's deadline: a timer that wakes the blocked
+// call when it passes (c.mu guards it).
+type deadline struct {
+	t     time.Time
+	timer *time.Timer
+	wake  chan struct{}
+}
+
+func (d *deadline) expired() bool { return !d.t.IsZero() && !time.Now().Before(d.t) }
+
+func (d *deadline) set(t time.Time) {
+	d.t = t
+	if d.timer != nil {
+		d.timer.Stop()
+	}
+	if t.IsZero() {
+		return
+	}
+	wake := d.wake
+	fire := func() {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	}
+	if dur := time.Until(t); dur <= 0 {
+		fire()
+	} else if d.timer == nil {
+		d.timer = time.AfterFunc(dur, fire)
+	} else {
+		d.timer.Reset(dur)
+	}
+}
+
+func (d *deadline) stop() {
+	if d.timer != nil {
+		d.timer.Stop()
+	}
+}

@@ -1,0 +1,293 @@
+package uring
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/net/nettest"
+
+	"github.com/urgen/urgen/generated/uapi"
+	"github.com/urgen/urgen/runtime/ring"
+)
+
+// needNet skips when the kernel lacks what the network layer needs:
+// multishot accept and receive (Linux 6.0) and provided buffer rings.
+func needNet(t testing.TB) {
+	t.Helper()
+	p, err := ring.KernelProbe()
+	if err != nil {
+		t.Skipf("needs io_uring: %v", err)
+	}
+	for _, op := range []uapi.Op{uapi.OpRecv, uapi.OpAccept, uapi.OpPollAdd, uapi.OpAsyncCancel, uapi.OpSend} {
+		if !p.Supported(op) {
+			t.Skipf("needs opcode %v", op)
+		}
+	}
+}
+
+// pipe returns a connected pair: c1 accepted by our Listener, c2 dialled
+// with our Dialer.
+func pipe(t testing.TB, network, addr string) (c1, c2 net.Conn, stop func()) {
+	t.Helper()
+	ln, err := Listen(network, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type res struct {
+		c   net.Conn
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		c, err := ln.Accept()
+		ch <- res{c, err}
+	}()
+	c2, err = Dial(network, ln.Addr().String())
+	if err != nil {
+		ln.Close()
+		t.Fatal(err)
+	}
+	r := <-ch
+	ln.Close()
+	if r.err != nil {
+		c2.Close()
+		t.Fatal(r.err)
+	}
+	return r.c, c2, func() { r.c.Close(); c2.Close() }
+}
+
+func TestNettest(t *testing.T) {
+	needNet(t)
+	t.Run("tcp", func(t *testing.T) {
+		nettest.TestConn(t, func() (c1, c2 net.Conn, stop func(), err error) {
+			c1, c2, stop = pipe(t, "tcp", "127.0.0.1:0")
+			return c1, c2, stop, nil
+		})
+	})
+	t.Run("unix", func(t *testing.T) {
+		dir := t.TempDir()
+		n := 0
+		nettest.TestConn(t, func() (c1, c2 net.Conn, stop func(), err error) {
+			n++
+			c1, c2, stop = pipe(t, "unix", filepath.Join(dir, "s"+string(rune('a'+n%26))))
+			return c1, c2, stop, nil
+		})
+	})
+	// Mixed peers: ours against net's, both ways.
+	t.Run("tcp-with-net", func(t *testing.T) {
+		nettest.TestConn(t, func() (c1, c2 net.Conn, stop func(), err error) {
+			ln, err := Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			defer ln.Close()
+			done := make(chan net.Conn, 1)
+			go func() {
+				c, _ := ln.Accept()
+				done <- c
+			}()
+			c2, err = net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			c1 = <-done
+			if c1 == nil {
+				c2.Close()
+				return nil, nil, nil, errors.New("accept failed")
+			}
+			return c1, c2, func() { c1.Close(); c2.Close() }, nil
+		})
+	})
+}
+
+func TestEchoNetworks(t *testing.T) {
+	needNet(t)
+	for _, tc := range []struct{ network, addr string }{
+		{"tcp", "127.0.0.1:0"}, {"tcp4", "127.0.0.1:0"}, {"tcp6", "[::1]:0"}, {"tcp", ":0"},
+		{"unix", filepath.Join(t.TempDir(), "echo.sock")},
+	} {
+		t.Run(tc.network+" "+tc.addr, func(t *testing.T) {
+			if tc.network == "tcp6" {
+				if l, err := net.Listen("tcp6", "[::1]:0"); err != nil {
+					t.Skipf("needs ipv6: %v", err)
+				} else {
+					l.Close()
+				}
+			}
+			ln, err := Listen(tc.network, tc.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					go func() {
+						defer c.Close()
+						io.Copy(c, c)
+					}()
+				}
+			}()
+			addr := ln.Addr().String()
+			if tc.addr == ":0" {
+				addr = "127.0.0.1:" + addr[len(addr)-len(portOf(addr)):]
+			}
+			c, err := Dial(tc.network, addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			for i := range 20 {
+				msg := bytes.Repeat([]byte{byte(i)}, 1+i*3001)
+				if _, err := c.Write(msg); err != nil {
+					t.Fatal(err)
+				}
+				got := make([]byte, len(msg))
+				if _, err := io.ReadFull(c, got); err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, msg) {
+					t.Fatal("echo differs")
+				}
+			}
+			if la, ra := c.LocalAddr(), c.RemoteAddr(); la == nil || ra == nil || la.Network() != ln.Addr().Network() {
+				t.Errorf("addresses %v %v", la, ra)
+			}
+		})
+	}
+}
+
+func portOf(hostport string) string {
+	_, p, _ := net.SplitHostPort(hostport)
+	return p
+}
+
+func TestCloseUnblocksRead(t *testing.T) {
+	needNet(t)
+	c1, c2, stop := pipe(t, "tcp", "127.0.0.1:0")
+	defer stop()
+	_ = c2
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c1.Read(make([]byte, 10))
+		errc <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	c1.Close()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("Read after Close: %v, want net.ErrClosed", err)
+		}
+		var oe *net.OpError
+		if !errors.As(err, &oe) || oe.Op != "read" {
+			t.Fatalf("Read after Close: %#v, want a *net.OpError for read", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not unblock Read")
+	}
+}
+
+func TestDeadlineMovedWhileBlocked(t *testing.T) {
+	needNet(t)
+	c1, c2, stop := pipe(t, "tcp", "127.0.0.1:0")
+	defer stop()
+	c1.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	errc := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		_, err := c1.Read(make([]byte, 10))
+		errc <- err
+	}()
+	time.Sleep(10 * time.Millisecond)
+	// Extend while blocked: the Read must wait for the new deadline.
+	c1.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	err := <-errc
+	if el := time.Since(start); el < 250*time.Millisecond {
+		t.Errorf("Read returned after %v, before the moved deadline", el)
+	}
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("err %v, want os.ErrDeadlineExceeded", err)
+	}
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("err %v is not a net.Error with Timeout() true", err)
+	}
+	// Cleared deadline: the connection works again.
+	c1.SetReadDeadline(time.Time{})
+	go c2.Write([]byte("hi"))
+	b := make([]byte, 2)
+	if _, err := io.ReadFull(c1, b); err != nil || string(b) != "hi" {
+		t.Fatalf("after the deadline: %q %v", b, err)
+	}
+}
+
+// TestSlowReader: with a peer that reads slowly, Write blocks (in the
+// ring, once the socket buffers are full) and nothing piles up on the
+// writing side; on the reading side the connection pauses its receive and
+// holds at most its ring's buffers. Both streams arrive intact.
+func TestSlowReader(t *testing.T) {
+	needNet(t)
+	c1, c2, stop := pipe(t, "tcp", "127.0.0.1:0")
+	defer stop()
+	want := make([]byte, 16<<20)
+	for i := range want {
+		want[i] = byte(i*7 + i>>11)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	var werr error
+	go func() {
+		defer wg.Done()
+		_, werr = c2.Write(want)
+	}()
+	got := make([]byte, 0, len(want))
+	buf := make([]byte, 4096)
+	slowUntil := time.Now().Add(300 * time.Millisecond)
+	held, spilled, paused := 0, 0, false
+	uc := c1.(*Conn)
+	for len(got) < len(want) {
+		if time.Now().Before(slowUntil) {
+			time.Sleep(10 * time.Millisecond)
+			uc.mu.Lock()
+			held = max(held, len(uc.segs))
+			spilled = max(spilled, len(uc.spill)-uc.spillOff)
+			paused = paused || uc.paused
+			uc.mu.Unlock()
+		}
+		n, err := c1.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, buf[:n]...)
+	}
+	wg.Wait()
+	if werr != nil {
+		t.Fatal(werr)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("stream corrupted")
+	}
+	if !paused {
+		t.Error("the slow reader's receive never paused")
+	}
+	if held > maxHeld {
+		t.Errorf("the slow reader's connection held %d buffers, more than %d", held, maxHeld)
+	}
+	// What the kernel took before the pause landed: about the socket's
+	// receive buffer, never the whole stream.
+	if spilled > len(want)/2 {
+		t.Errorf("the slow reader's connection copied %d bytes aside", spilled)
+	}
+	t.Logf("slow reader: at most %d buffers held (pause at %d, ring %d), %d bytes copied aside", held, maxHeld, uc.l.br.Len(), spilled)
+}

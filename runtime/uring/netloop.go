@@ -1,0 +1,309 @@
+package uring
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/urgen/urgen/generated/uapi"
+	"github.com/urgen/urgen/runtime/bufring"
+	"github.com/urgen/urgen/runtime/ring"
+)
+
+// A netLoop is one ring serving a share of the network connections: their
+// multishot accepts and receives, and the sends that found a socket buffer
+// full. Any goroutine submits (under sqmu, one io_uring_enter per request;
+// steady-state traffic needs few: a multishot receive stays armed, and
+// writes go out as plain system calls while the socket buffer has room).
+// One goroutine reaps: it waits in Go's netpoller on the ring's descriptor,
+// which becomes readable when completions are posted, so no thread is
+// parked per ring and the goroutine a completion concerns is readied on the
+// thread that the kernel woke.
+type netLoop struct {
+	r    *ring.Ring
+	poll *os.File // a duplicate of the ring fd, registered with the netpoller
+
+	sqmu sync.Mutex // the submission queue
+
+	// The provided buffers receives pick from. The reaper takes them
+	// (Data), readers give them back (Return): bmu orders the two.
+	bmu sync.Mutex
+	br  *bufring.Ring
+	// dry are connections whose receive ran out of buffers (ENOBUFS):
+	// re-armed when buffers come back.
+	dry []*Conn
+
+	// Completion targets by id (the user data's low 32 bits).
+	tmu     sync.RWMutex
+	targets []target
+	free    []uint32
+
+	conns   atomic.Int64 // connections served, for dealing new ones
+	done    chan struct{}
+	cqes    []*uapi.CQE
+	closing atomic.Bool
+}
+
+// A target receives the completions of its requests, on the reaper
+// goroutine.
+type target interface {
+	complete(op uint8, c *uapi.CQE)
+}
+
+// User data: the op in the top byte, the target's id in the low 32 bits.
+const (
+	opIgnore uint8 = iota // cancellations and closes nobody waits for
+	opRecv
+	opSend
+	opAccept
+	opConnect
+)
+
+func userData(op uint8, id uint32) uint64 { return uint64(op)<<56 | uint64(id) }
+
+// NetOptions size the rings of the network layer.
+type NetOptions struct {
+	// Rings is how many rings serve connections (0: GOMAXPROCS at first
+	// use). New connections go to the ring with the fewest.
+	Rings int
+	// Entries is each ring's submission queue size (0: 1024).
+	Entries uint32
+	// Buffers and BufSize size each ring's provided buffer ring, which
+	// every receive of its connections picks from (0: 512 buffers of
+	// 16 KiB). Buffers must be a power of two.
+	Buffers, BufSize int
+}
+
+func (o NetOptions) withDefaults() NetOptions {
+	if o.Rings <= 0 {
+		o.Rings = runtime.GOMAXPROCS(0)
+	}
+	if o.Entries == 0 {
+		o.Entries = 1024
+	}
+	if o.Buffers == 0 {
+		o.Buffers = 512
+	}
+	if o.BufSize == 0 {
+		o.BufSize = 16 << 10
+	}
+	return o
+}
+
+func newNetLoop(o NetOptions) (*netLoop, error) {
+	r, err := ring.New(o.Entries, ring.WithCQSize(o.Entries*4))
+	if err != nil {
+		return nil, fmt.Errorf("uring: network ring: %w", err)
+	}
+	l := &netLoop{r: r, done: make(chan struct{}), cqes: make([]*uapi.CQE, 256)}
+	l.br, err = bufring.New(r, 0, o.Buffers, o.BufSize)
+	if err != nil {
+		r.Close()
+		return nil, fmt.Errorf("uring: network ring buffers: %w", err)
+	}
+	// The netpoller needs a non-blocking descriptor; a duplicate keeps the
+	// ring's own for ring.Close.
+	pfd, err := unix.FcntlInt(uintptr(r.FD()), unix.F_DUPFD_CLOEXEC, 0)
+	if err == nil {
+		err = unix.SetNonblock(pfd, true)
+	}
+	if err != nil {
+		l.br.Close()
+		r.Close()
+		return nil, &os.SyscallError{Syscall: "fcntl", Err: err}
+	}
+	l.poll = os.NewFile(uintptr(pfd), "io_uring")
+	go l.reap()
+	return l, nil
+}
+
+// register allocates an id for t.
+func (l *netLoop) register(t target) uint32 {
+	l.tmu.Lock()
+	defer l.tmu.Unlock()
+	if n := len(l.free); n > 0 {
+		id := l.free[n-1]
+		l.free = l.free[:n-1]
+		l.targets[id] = t
+		return id
+	}
+	l.targets = append(l.targets, t)
+	return uint32(len(l.targets) - 1)
+}
+
+// unregister frees id once no request of its target is in flight.
+func (l *netLoop) unregister(id uint32) {
+	l.tmu.Lock()
+	l.targets[id] = nil
+	l.free = append(l.free, id)
+	l.tmu.Unlock()
+}
+
+// submit queues one request, filled in by prep, and hands it to the
+// kernel. A full submission queue is backpressure, never an error: it
+// submits what is queued and tries again.
+func (l *netLoop) submit(prep func(*uapi.SQE)) error {
+	l.sqmu.Lock()
+	defer l.sqmu.Unlock()
+	for {
+		if s := l.r.NextSQE(); s != nil {
+			prep(s)
+			break
+		}
+		if _, err := l.r.Submit(); err != nil && !retrySubmit(err) {
+			return err
+		}
+	}
+	for {
+		_, err := l.r.Submit()
+		if err == nil || !retrySubmit(err) {
+			return err
+		}
+		// EAGAIN/EBUSY: completions are backed up; the reaper drains them.
+		runtime.Gosched()
+	}
+}
+
+func retrySubmit(err error) bool {
+	return errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EBUSY) || errors.Is(err, unix.EINTR)
+}
+
+// reap dispatches completions until the loop closes.
+func (l *netLoop) reap() {
+	defer close(l.done)
+	rc, err := l.poll.SyscallConn()
+	if err != nil {
+		panic(err) // an *os.File always has one
+	}
+	for !l.closing.Load() {
+		err := rc.Read(func(uintptr) bool {
+			l.drain()
+			return l.closing.Load()
+		})
+		if err != nil {
+			return // the poll descriptor was closed
+		}
+	}
+}
+
+// drain handles every completion on the ring.
+func (l *netLoop) drain() {
+	for {
+		n := l.r.PeekBatch(l.cqes)
+		if n == 0 {
+			return
+		}
+		l.tmu.RLock()
+		for _, c := range l.cqes[:n] {
+			op, id := uint8(c.UserData>>56), uint32(c.UserData)
+			if op == opIgnore {
+				continue
+			}
+			if t := l.targets[id]; t != nil {
+				l.tmu.RUnlock()
+				t.complete(op, c)
+				l.tmu.RLock()
+			}
+		}
+		l.tmu.RUnlock()
+		l.r.CQAdvance(uint32(n))
+	}
+}
+
+// putBuffer returns a provided buffer to the ring and re-arms the
+// receives that ran dry.
+func (l *netLoop) putBuffer(bid uint16) {
+	l.bmu.Lock()
+	l.br.Return(bid)
+	var dry []*Conn
+	if len(l.dry) > 0 {
+		dry, l.dry = l.dry, nil
+	}
+	l.bmu.Unlock()
+	for _, c := range dry {
+		c.rearm()
+	}
+}
+
+// close stops the reaper and releases the ring. Every connection and
+// listener of the loop must be closed first.
+func (l *netLoop) close() error {
+	l.closing.Store(true)
+	// Wake the reaper: a NOP completion makes the ring readable.
+	l.submit(func(s *uapi.SQE) { s.PrepNop(); s.UserData = userData(opIgnore, 0) })
+	<-l.done
+	err := l.poll.Close()
+	if berr := l.br.Close(); err == nil {
+		err = berr
+	}
+	if rerr := l.r.Close(); err == nil {
+		err = rerr
+	}
+	return err
+}
+
+// The default rings, created at first use and kept for the life of the
+// process, as Go's own netpoller is.
+var netLoops struct {
+	once  sync.Once
+	opts  NetOptions
+	loops []*netLoop
+	err   error
+}
+
+// SetNetOptions sizes the network rings. It must be called before the
+// first Listen or Dial; later calls return an error.
+func SetNetOptions(o NetOptions) error {
+	set := false
+	netLoops.once.Do(func() {
+		set = true
+		netLoops.opts = o.withDefaults()
+		netLoops.loops, netLoops.err = startLoops(netLoops.opts)
+	})
+	if !set {
+		return errors.New("uring: SetNetOptions after the network rings started")
+	}
+	return netLoops.err
+}
+
+func startLoops(o NetOptions) ([]*netLoop, error) {
+	var ls []*netLoop
+	for range o.Rings {
+		l, err := newNetLoop(o)
+		if err != nil {
+			for _, l := range ls {
+				l.close()
+			}
+			return nil, err
+		}
+		ls = append(ls, l)
+	}
+	return ls, nil
+}
+
+// pickLoop returns the ring serving the fewest connections.
+func pickLoop() (*netLoop, error) {
+	netLoops.once.Do(func() {
+		netLoops.opts = NetOptions{}.withDefaults()
+		netLoops.loops, netLoops.err = startLoops(netLoops.opts)
+	})
+	if netLoops.err != nil {
+		return nil, netLoops.err
+	}
+	best := netLoops.loops[0]
+	for _, l := range netLoops.loops[1:] {
+		if l.conns.Load() < best.conns.Load() {
+			best = l
+		}
+	}
+	return best, nil
+}
+
+// errnoOf returns the errno of a failed completion.
+func errnoOf(c *uapi.CQE) syscall.Errno { return syscall.Errno(-c.Res) }
