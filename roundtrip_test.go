@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/urgen/urgen/gen/family"
 	"github.com/urgen/urgen/gen/model"
 	"github.com/urgen/urgen/generated/nvme/nvmetest"
+	"github.com/urgen/urgen/generated/uapi"
 	"github.com/urgen/urgen/generated/uapi/uapitest"
 	"github.com/urgen/urgen/generated/ublk/ublktest"
 )
@@ -26,14 +28,15 @@ type registry struct {
 	dir       string // templates dir
 	structs   []uapitest.Struct
 	constants []uapitest.Constant
+	builders  []uapitest.Builder
 }
 
 // families are the header families under templates/ and their registries;
 // TestFamiliesCovered checks that none is missing.
 var families = []registry{
-	{"templates", uapitest.Structs, uapitest.Constants},
-	{"templates/nvme", nvmetest.Structs, nvmetest.Constants},
-	{"templates/ublk", ublktest.Structs, ublktest.Constants},
+	{"templates", uapitest.Structs, uapitest.Constants, uapitest.Builders},
+	{"templates/nvme", nvmetest.Structs, nvmetest.Constants, nvmetest.Builders},
+	{"templates/ublk", ublktest.Structs, ublktest.Constants, ublktest.Builders},
 }
 
 // TestFamiliesCovered fails when a header family has no round trip.
@@ -244,6 +247,7 @@ func roundTrip(t *testing.T, gcc string, runner []string, arch model.Arch, fam *
 			}
 		}
 	}
+	checks += twinChecks(t, gcc, runner, arch, reg)
 	if checks < 100 {
 		t.Fatalf("only %d checks ran", checks)
 	}
@@ -398,4 +402,161 @@ int main(int argc, char **argv) {
 	}
 	b.WriteString("\tfclose(out);\n\treturn 0;\n}\n")
 	return b.String()
+}
+
+// twinChecks runs every builder of the family that has a C twin (the
+// template's stores spelled in C, for builders liburing has no helper
+// for) and the twin itself, compiled by gcc with all families' headers, on
+// the same argument vectors, and compares the SQE bytes: the Go builder
+// starts from garbage and must zero what the twin leaves zero, and leave
+// alone what lies past its SQE. It returns the number of comparisons.
+func twinChecks(t *testing.T, gcc string, runner []string, arch model.Arch, reg registry) int {
+	var twins []*uapitest.Builder
+	for i := range reg.builders {
+		if reg.builders[i].CTwin != "" {
+			twins = append(twins, &reg.builders[i])
+		}
+	}
+	if len(twins) == 0 {
+		return 0
+	}
+	fams, err := family.All("templates")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var src strings.Builder
+	src.WriteString("#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n#include <stddef.h>\n")
+	scope := family.Union(fams)
+	m, err := model.Load("headers", []string{runtime.GOARCH}, scope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range m.Files {
+		fmt.Fprintf(&src, "#include <%s>\n", f)
+	}
+	src.WriteString("static void twin(int id, struct io_uring_sqe *sqe, const unsigned long long *a)\n{\n\tswitch (id) {\n")
+	for i, b := range twins {
+		fmt.Fprintf(&src, "\tcase %d: /* %s */\n\t\t%s\n\t\tbreak;\n", i, b.Go, b.CTwin)
+	}
+	src.WriteString(`	default:
+		abort();
+	}
+}
+int main(void)
+{
+	static char line[1 << 16];
+	unsigned long long a[64];
+	unsigned char buf[128] __attribute__((aligned(64)));
+	while (fgets(line, sizeof line, stdin)) {
+		char *p = line;
+		int id = (int)strtol(p, &p, 10);
+		int n = (int)strtol(p, &p, 10);
+		for (int i = 0; i < n && i < 64; i++)
+			a[i] = strtoull(p, &p, 16);
+		memset(buf, 0, sizeof buf);
+		twin(id, (struct io_uring_sqe *)buf, a);
+		for (int i = 0; i < 128; i++)
+			printf("%02x", buf[i]);
+		putchar('\n');
+	}
+	return 0;
+}
+`)
+	dir := t.TempDir()
+	cfile, bin := filepath.Join(dir, "twin.c"), filepath.Join(dir, "twin")
+	if err := os.WriteFile(cfile, []byte(src.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(gcc, "-std=gnu11", "-O0", "-w", "-I", "headers", "-I", filepath.Join("headers", arch.Triplet), "-o", bin, cfile).CombinedOutput(); err != nil {
+		t.Fatalf("gcc (builder twins): %v\n%s", err, out)
+	}
+	// Pointer and slice arguments point into arena; nothing reads it.
+	arena := make([]uint64, 4096)
+	rng := rand.New(rand.NewPCG(7, uint64(len(twins))))
+	type job struct {
+		b    *uapitest.Builder
+		a    []uint64
+		p    []unsafe.Pointer
+		what string
+	}
+	var jobs []job
+	var in strings.Builder
+	for i, b := range twins {
+		for v := 0; v < 12; v++ {
+			a, p := make([]uint64, b.Slots), make([]unsafe.Pointer, b.Slots)
+			for _, arg := range b.Args {
+				r := rng.Uint64()
+				switch v {
+				case 0:
+					r = 0
+				case 1:
+					r = ^uint64(0)
+				}
+				switch arg.Kind {
+				case uapitest.ArgInt:
+					bits := uint(arg.Size * 8)
+					r &= ^uint64(0) >> (64 - bits)
+					if arg.Signed && r>>(bits-1) == 1 {
+						r |= ^uint64(0) << bits
+					}
+					a[arg.Slot] = r
+				case uapitest.ArgPointer:
+					if v != 0 {
+						p[arg.Slot] = unsafe.Pointer(&arena[r%1024*2])
+						a[arg.Slot] = uint64(uintptr(p[arg.Slot]))
+					}
+				case uapitest.ArgSlice:
+					if n := r % 5; v != 0 && n != 0 {
+						p[arg.Slot] = unsafe.Pointer(&arena[r%1024*2])
+						a[arg.Slot], a[arg.Slot+1] = uint64(uintptr(p[arg.Slot])), n
+					}
+				}
+			}
+			jobs = append(jobs, job{b, a, p, fmt.Sprintf("%x", a)})
+			fmt.Fprintf(&in, "%d %d", i, len(a))
+			for _, x := range a {
+				fmt.Fprintf(&in, " %x", x)
+			}
+			in.WriteByte('\n')
+		}
+	}
+	run := append(runner[:len(runner):len(runner)], bin)
+	cmd := exec.Command(run[0], run[1:]...)
+	cmd.Stdin = strings.NewReader(in.String())
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("builder twins: %v", err)
+	}
+	lines := strings.Fields(string(out))
+	if len(lines) != len(jobs) {
+		t.Fatalf("builder twins printed %d SQEs for %d cases", len(lines), len(jobs))
+	}
+	for j, jb := range jobs {
+		want, err := hex.DecodeString(lines[j])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sqes [2]uapi.SQE
+		raw := (*[128]byte)(unsafe.Pointer(&sqes[0]))
+		for i := range raw {
+			raw[i] = 0xa5
+		}
+		jb.b.Call(&sqes[0], jb.a, jb.p)
+		size := 64
+		if jb.b.SQE128 {
+			size = 128
+		}
+		for i := 0; i < 128; i++ {
+			switch {
+			case i >= size && raw[i] != 0xa5:
+				t.Errorf("%s(slots %s): byte %d written past the %d-byte SQE", jb.b.Go, jb.what, i, size)
+			case i < size && raw[i] != want[i]:
+				t.Errorf("%s(slots %s): byte %d is %#02x, the C twin's %#02x (%s)", jb.b.Go, jb.what, i, raw[i], want[i], jb.b.CTwin)
+			default:
+				continue
+			}
+			break
+		}
+	}
+	return len(jobs)
 }

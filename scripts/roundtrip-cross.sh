@@ -40,7 +40,7 @@ for a in "${archs[@]}"; do
 	gorun=("$q")
 	case $a in 386 | amd64) gorun=() ;; esac
 	if URGEN_CC="$t-gcc" URGEN_EXEC="$q -L /usr/$t" "${gorun[@]}" "$tmp/rt.$a" -test.run '^TestRoundTrip$' -test.v >"$tmp/$a.log" 2>&1; then
-		echo "roundtrip $a: $(grep -o '[0-9]* round-trip checks.*' "$tmp/$a.log")"
+		echo "roundtrip $a: $(grep -o '[0-9]* round-trip checks.*' "$tmp/$a.log" | paste -sd ';' | sed 's/;/; /g')"
 	else
 		echo "roundtrip $a: FAILED"
 		cat "$tmp/$a.log"

@@ -78,6 +78,10 @@ type store struct {
 	offset map[string]int64 // by GOARCH
 	parts  []*jen.Statement // the terms, each as the field's bits in a uint64
 	line   int              // of the template line setting it
+	// cLHS and cTerms spell the store in C for the builder's C twin (see
+	// cTwin); cTerms is nil when a term has no C spelling.
+	cLHS   string
+	cTerms []string
 }
 
 var intTypes = map[string]struct {
@@ -92,7 +96,11 @@ type builderGen struct {
 	e       *emitter
 	specs   *BuilderSpecs
 	sqe     *goStruct
-	opcode  *store // where the opcode goes
+	opcode  *store               // where the opcode goes
+	base    string               // import path of the package declaring SQE; "" for this one
+	qual    map[string]string    // C constant -> import path of its package ("" here)
+	payload map[string]*goStruct // this family's structs by C tag
+	used    map[string]bool      // helpers the builders call: slot, slice, poll, io
 	consts  map[string]*constant
 	sets    map[string]*constSet
 	structs map[string]bool
@@ -153,12 +161,30 @@ func (bg *builderGen) fail(b *BuilderSpec, line int, format string, args ...any)
 // builders resolves the specs against the model and emits builders.go,
 // the byte-order files and uapitest/builders.go.
 func (e *emitter) builders(structs []*goStruct, sets []*constSet, loose []*constant, specs *BuilderSpecs) ([]BuilderInfo, error) {
-	bg := &builderGen{e: e, specs: specs, consts: map[string]*constant{}, sets: map[string]*constSet{}, structs: map[string]bool{}}
-	for _, g := range structs {
+	bg := &builderGen{e: e, specs: specs, consts: map[string]*constant{}, sets: map[string]*constSet{}, structs: map[string]bool{},
+		qual: map[string]string{}, payload: map[string]*goStruct{}, used: map[string]bool{}}
+	sqeFrom := structs
+	if b := e.opt.Base; b != nil {
+		// A family built on another fills that one's SQE, with its
+		// constants (IORING_OP_URING_CMD, IORING_URING_CMD_FIXED).
+		sqeFrom, bg.base = b.Result.Structs, b.PkgPath
+		for _, s := range b.Result.Sets {
+			for _, c := range s.Consts {
+				bg.consts[c.C], bg.qual[c.C] = c, b.PkgPath
+			}
+		}
+		for _, c := range b.Result.Loose {
+			bg.consts[c.C], bg.qual[c.C] = c, b.PkgPath
+		}
+	}
+	for _, g := range sqeFrom {
 		if g.Src.C == "io_uring_sqe" {
 			bg.sqe = g
 		}
+	}
+	for _, g := range structs {
 		bg.structs[g.Go] = true
+		bg.payload[g.Src.C] = g
 	}
 	if bg.sqe == nil {
 		return nil, fmt.Errorf("%s: struct io_uring_sqe is not in the headers", specs.Path)
@@ -169,11 +195,11 @@ func (e *emitter) builders(structs []*goStruct, sets []*constSet, loose []*const
 	for _, s := range sets {
 		bg.sets[s.Go] = s
 		for _, c := range s.Consts {
-			bg.consts[c.C] = c
+			bg.consts[c.C], bg.qual[c.C] = c, ""
 		}
 	}
 	for _, c := range loose {
-		bg.consts[c.C] = c
+		bg.consts[c.C], bg.qual[c.C] = c, ""
 	}
 	// Every header opcode needs a builder or a raw line.
 	have := map[string]bool{}
@@ -241,7 +267,7 @@ func (bg *builderGen) resolve(s *BuilderSpec, op *constant) (_ *builder, absent 
 	}
 	newer := versionLess(bg.since, s.Since)
 	for _, fs := range s.Sets {
-		if newer && !bg.anyMember(fs.Field) {
+		if newer && !strings.HasPrefix(fs.Field, "cmd.") && !bg.anyMember(fs.Field) {
 			return nil, fmt.Sprintf("struct io_uring_sqe has no member %s in these headers (Linux %s)", fs.Field, bg.since)
 		}
 		for _, t := range fs.Terms {
@@ -367,14 +393,89 @@ func (bg *builderGen) field(c string) *store {
 			if typ == "" {
 				typ = intType(f.Type.Size, f.Type.Signed)
 			}
-			return &store{field: c, goName: f.Go, typ: typ, signed: f.Type.Signed, size: f.Type.Size, offset: f.Offset}
+			return &store{field: c, goName: f.Go, typ: typ, signed: f.Type.Signed, size: f.Type.Size, offset: f.Offset, cLHS: "sqe->" + c}
 		}
 	}
 	for _, a := range bg.sqe.Access {
 		if a.C == c && !a.Flex && a.Type.Kind == model.KindInt {
-			return &store{field: c, goName: a.Go, access: true, typ: intType(a.Type.Size, a.Type.Signed), signed: a.Type.Signed, size: a.Type.Size, offset: a.Offset}
+			return &store{field: c, goName: a.Go, access: true, typ: intType(a.Type.Size, a.Type.Signed), signed: a.Type.Signed, size: a.Type.Size, offset: a.Offset, cLHS: "sqe->" + c}
 		}
 	}
+	return nil
+}
+
+// cmdField resolves "cmd.MEMBER" (or "cmd.MEMBER[I]") of the builder's
+// payload struct, placed at the SQE's cmd area: 16 bytes in a 64-byte SQE,
+// 80 in a 128-byte one.
+func (bg *builderGen) cmdField(s *BuilderSpec, fs *FieldSet) *store {
+	name := strings.TrimPrefix(fs.Field, "cmd.")
+	index := int64(-1)
+	if i := strings.Index(name, "["); i > 0 && strings.HasSuffix(name, "]") {
+		n, err := strconv.ParseInt(name[i+1:len(name)-1], 10, 64)
+		if err != nil || n < 0 {
+			bg.fail(s, fs.Line, "field %s: bad array index", fs.Field)
+			return nil
+		}
+		name, index = name[:i], n
+	}
+	if s.Cmd == "" {
+		bg.fail(s, fs.Line, "field %s: the block has no cmd line naming the payload struct", fs.Field)
+		return nil
+	}
+	g := bg.payload[s.Cmd]
+	if g == nil {
+		bg.fail(s, fs.Line, "cmd %s is not a struct of these headers", s.Cmd)
+		return nil
+	}
+	var area *accessor
+	for _, a := range bg.sqe.Access {
+		if a.C == "cmd" && a.Flex {
+			area = a
+		}
+	}
+	if area == nil {
+		bg.fail(s, fs.Line, "struct io_uring_sqe has no cmd area")
+		return nil
+	}
+	for _, arch := range bg.e.m.Archs {
+		room := bg.sqe.Src.Layout[arch].Size - area.Offset[arch]
+		if s.SQE128 {
+			room += bg.sqe.Src.Layout[arch].Size
+		}
+		if size := g.Src.Layout[arch].Size; size > room {
+			bg.fail(s, fs.Line, "struct %s is %d bytes on %s; the cmd area of this SQE holds %d (sqe128 doubles the SQE)", s.Cmd, size, arch, room)
+			return nil
+		}
+	}
+	for _, f := range g.Fields {
+		if f.C != name {
+			continue
+		}
+		t, elem := f.Type, int64(0)
+		if index >= 0 {
+			if t.Kind != model.KindArray || t.Flexible || index >= t.Len {
+				bg.fail(s, fs.Line, "field %s: %s is not an array of more than %d elements", fs.Field, name, index)
+				return nil
+			}
+			t = t.Elem
+			elem = index * t.Size
+		}
+		if t.Kind != model.KindInt {
+			bg.fail(s, fs.Line, "field %s is not an integer member of struct %s", fs.Field, s.Cmd)
+			return nil
+		}
+		typ := f.Named
+		if typ == "" || index >= 0 {
+			typ = intType(t.Size, t.Signed)
+		}
+		off := map[string]int64{}
+		for _, arch := range bg.e.m.Archs {
+			off[arch] = area.Offset[arch] + f.Offset[arch] + elem
+		}
+		return &store{field: fs.Field, goName: f.Go, typ: typ, signed: t.Signed, size: t.Size, offset: off,
+			cLHS: fmt.Sprintf("((struct %s *)sqe->cmd)->%s", s.Cmd, strings.TrimPrefix(fs.Field, "cmd."))}
+	}
+	bg.fail(s, fs.Line, "struct %s has no member %s", s.Cmd, name)
 	return nil
 }
 
@@ -389,8 +490,12 @@ func (b *builder) arg(name string) *goArg {
 
 // store resolves one "field = terms" line into an assignment expression.
 func (bg *builderGen) store(s *BuilderSpec, b *builder, fs *FieldSet) *store {
-	st := bg.field(fs.Field)
-	if st == nil {
+	var st *store
+	if strings.HasPrefix(fs.Field, "cmd.") {
+		if st = bg.cmdField(s, fs); st == nil {
+			return nil
+		}
+	} else if st = bg.field(fs.Field); st == nil {
 		bg.fail(s, fs.Line, "field %s is not an integer member of struct io_uring_sqe", fs.Field)
 		return nil
 	}
@@ -413,6 +518,9 @@ func (bg *builderGen) store(s *BuilderSpec, b *builder, fs *FieldSet) *store {
 		return code
 	}
 	var parts []*jen.Statement
+	var cTerms []string
+	noC := false // a term without a C spelling: no twin
+	cSlot := func(a *goArg, k int) string { return fmt.Sprintf("a[%d]", a.slot+k) }
 	allZero := true
 	for _, t := range fs.Terms {
 		tm, err := parseTerm(t)
@@ -425,7 +533,7 @@ func (bg *builderGen) store(s *BuilderSpec, b *builder, fs *FieldSet) *store {
 		}
 		var a *goArg
 		switch tm.kind {
-		case "arg", "ptr", "len", "slot", "inc", "u32", "poll":
+		case "arg", "ptr", "len", "size", "slot", "inc", "u32", "lo32", "hi32", "shl", "poll":
 			if a = b.arg(tm.name); a == nil {
 				bg.fail(s, fs.Line, "field %s: %s is not an argument", fs.Field, tm.name)
 				return nil
@@ -445,25 +553,59 @@ func (bg *builderGen) store(s *BuilderSpec, b *builder, fs *FieldSet) *store {
 				return nil
 			}
 			parts = append(parts, wide(jen.Id(a.spec.Name), a.intType))
+			cTerms = append(cTerms, cSlot(a, 0))
 		case "inc":
 			if !needInt("") {
 				return nil
 			}
 			parts = append(parts, wide(jen.Id(a.spec.Name).Op("+").Lit(1), a.intType))
+			cTerms = append(cTerms, fmt.Sprintf("(%s + 1)", cSlot(a, 0)))
 		case "u32":
 			if !needInt("") {
 				return nil
 			}
 			parts = append(parts, wide(jen.Uint32().Call(jen.Id(a.spec.Name)), "uint32"))
+			cTerms = append(cTerms, fmt.Sprintf("(unsigned int)%s", cSlot(a, 0)))
+		case "lo32", "hi32":
+			if !needInt("uint64") {
+				return nil
+			}
+			if tm.kind == "lo32" {
+				parts = append(parts, wide(jen.Uint32().Call(jen.Id(a.spec.Name)), "uint32"))
+				cTerms = append(cTerms, fmt.Sprintf("(unsigned int)%s", cSlot(a, 0)))
+			} else {
+				parts = append(parts, wide(jen.Uint32().Call(jen.Id(a.spec.Name).Op(">>").Lit(32)), "uint32"))
+				cTerms = append(cTerms, fmt.Sprintf("(unsigned int)(%s >> 32)", cSlot(a, 0)))
+			}
+		case "shl":
+			if !needInt("") {
+				return nil
+			}
+			// Shifted past the field's width, bits would land in the
+			// neighbouring field of the same word: masked.
+			parts = append(parts, jen.Parens(wide(jen.Id(a.spec.Name), a.intType).Op("<<").Lit(int(tm.lit))).Op("&").Op(mask))
+			cTerms = append(cTerms, fmt.Sprintf("(%s << %d)", cSlot(a, 0), tm.lit))
+		case "size":
+			g := bg.byGo(strings.TrimPrefix(a.spec.Type, "*"))
+			if a.kind != "ptr" || g == nil {
+				bg.fail(s, fs.Line, "field %s: size(%s) needs a pointer to a struct of these headers", fs.Field, a.spec.Name)
+				return nil
+			}
+			parts = append(parts, wide(jen.Qual("unsafe", "Sizeof").Call(jen.Op("*").Id(a.spec.Name)), "uintptr"))
+			cTerms = append(cTerms, fmt.Sprintf("sizeof(%s)", g.C))
 		case "slot":
 			if !needInt("uint32") {
 				return nil
 			}
+			bg.used["slot"] = true
+			noC = true
 			parts = append(parts, wide(jen.Id("sqeDirectSlot").Call(jen.Id(a.spec.Name)), "uint32"))
 		case "poll":
 			if !needInt("uint32") {
 				return nil
 			}
+			bg.used["poll"] = true
+			noC = true
 			parts = append(parts, wide(jen.Id("sqePollMask").Call(jen.Id(a.spec.Name)), "uint32"))
 		case "ptr":
 			if st.size != 8 {
@@ -473,8 +615,11 @@ func (bg *builderGen) store(s *BuilderSpec, b *builder, fs *FieldSet) *store {
 			switch a.kind {
 			case "ptr":
 				parts = append(parts, jen.Uint64().Call(jen.Uintptr().Call(jen.Qual("unsafe", "Pointer").Call(jen.Id(a.spec.Name)))))
+				cTerms = append(cTerms, cSlot(a, 0))
 			case "slice":
+				bg.used["slice"] = true
 				parts = append(parts, jen.Id("sqeSliceAddr").Call(jen.Id(a.spec.Name)))
+				cTerms = append(cTerms, cSlot(a, 0))
 			default:
 				bg.fail(s, fs.Line, "field %s: ptr(%s) needs a pointer or slice", fs.Field, a.spec.Name)
 				return nil
@@ -485,6 +630,7 @@ func (bg *builderGen) store(s *BuilderSpec, b *builder, fs *FieldSet) *store {
 				return nil
 			}
 			parts = append(parts, wide(jen.Len(jen.Id(a.spec.Name)), "int"))
+			cTerms = append(cTerms, cSlot(a, 1))
 		case "const":
 			c := bg.consts[tm.name]
 			if c == nil {
@@ -495,23 +641,85 @@ func (bg *builderGen) store(s *BuilderSpec, b *builder, fs *FieldSet) *store {
 				bg.fail(s, fs.Line, "field %s: constant %s is negative", fs.Field, tm.name)
 				return nil
 			}
-			parts = append(parts, wide(jen.Id(c.Go), ""))
+			parts = append(parts, wide(bg.constRef(c), ""))
+			cTerms = append(cTerms, c.C)
 		case "unix":
+			noC = true
 			parts = append(parts, jen.Uint64().Call(jen.Qual(unixPath, tm.name).Op("&").Op(mask)))
 		case "u32unix":
+			noC = true
 			parts = append(parts, jen.Uint64().Call(jen.Uint32().Call(jen.Qual(unixPath, tm.name).Op("&").Op("0xffffffff"))))
 		case "io":
 			// _IO(type, nr): the direction bits for "none" differ by arch.
+			bg.used["io"] = true
+			noC = true
 			parts = append(parts, jen.Uint64().Call(jen.Id("iocNone").Op("<<").Id("iocDirShift").Op("|").Op(fmt.Sprintf("%#x", tm.lit))))
 		case "lit":
-			parts = append(parts, jen.Op("0x"+strconv.FormatUint(uint64(tm.lit)&(^uint64(0)>>(64-8*uint(st.size))), 16)))
+			v := uint64(tm.lit) & (^uint64(0) >> (64 - 8*uint(st.size)))
+			parts = append(parts, jen.Op("0x"+strconv.FormatUint(v, 16)))
+			cTerms = append(cTerms, fmt.Sprintf("%#xULL", v))
 		}
+	}
+	if !noC {
+		st.cTerms = cTerms
 	}
 	if allZero {
 		return st
 	}
 	st.parts = parts
 	return st
+}
+
+// byGo returns this family's struct of a Go name.
+func (bg *builderGen) byGo(name string) *goStruct {
+	for _, g := range bg.payload {
+		if g.Go == name {
+			return g
+		}
+	}
+	return nil
+}
+
+// constRef is the Go expression of a constant, qualified when a base
+// family declares it.
+func (bg *builderGen) constRef(c *constant) *jen.Statement {
+	if q := bg.qual[c.C]; q != "" {
+		return jen.Qual(q, c.Go)
+	}
+	return jen.Id(c.Go)
+}
+
+// sqeType is the SQE type the builders take.
+func (bg *builderGen) sqeType() *jen.Statement {
+	if bg.base != "" {
+		return jen.Qual(bg.base, "SQE")
+	}
+	return jen.Id("SQE")
+}
+
+// cTwin spells the builder in C over the argument slots a (as urgen_prep
+// gets them): the opcode, then every store in template order, on an SQE
+// the caller zeroed. The round-trip test compiles it with the family's
+// headers and compares its bytes with the Go builder's on every GOARCH:
+// the check for builders liburing has no helper for. It is empty when a
+// term has no C spelling (slot, poll, _IO, unix constants: those builders
+// are compared with liburing).
+func (b *builder) cTwin() string {
+	var out strings.Builder
+	fmt.Fprintf(&out, "sqe->opcode = %s;", b.opC)
+	for _, fs := range b.spec.Sets {
+		var st *store
+		for _, x := range b.stores {
+			if x.field == fs.Field {
+				st = x
+			}
+		}
+		if st == nil || st.cTerms == nil {
+			return ""
+		}
+		fmt.Fprintf(&out, " %s = %s;", st.cLHS, strings.Join(st.cTerms, " | "))
+	}
+	return out.String()
 }
 
 var wordRE = regexp.MustCompile(`len\(([A-Za-z_][A-Za-z0-9_]*)\)|[A-Za-z_][A-Za-z0-9_]*`)
@@ -574,32 +782,38 @@ func sentence(s string) string {
 func (bg *builderGen) emitMethods() {
 	e := bg.e
 	f := e.newFile()
-	allocName := "FileIndexAlloc"
-	if c := bg.consts["IORING_FILE_INDEX_ALLOC"]; c != nil {
-		allocName = c.Go
+	// Only the helpers the builders use (all of them for io_uring's).
+	if bg.used["slot"] {
+		f.Comment("sqeDirectSlot encodes a direct-descriptor index for file_index: the kernel\nreads index+1 (0 means no direct descriptor) and IORING_FILE_INDEX_ALLOC as is.")
+		alloc := jen.Op("^").Uint32().Call(jen.Lit(0))
+		if c := bg.consts["IORING_FILE_INDEX_ALLOC"]; c != nil {
+			alloc = bg.constRef(c)
+		}
+		f.Func().Id("sqeDirectSlot").Params(jen.Id("i").Uint32()).Uint32().Block(
+			jen.If(jen.Id("i").Op("==").Add(alloc)).Block(jen.Return(jen.Id("i"))),
+			jen.Return(jen.Id("i").Op("+").Lit(1)),
+		)
 	}
-	f.Comment("sqeDirectSlot encodes a direct-descriptor index for file_index: the kernel\nreads index+1 (0 means no direct descriptor) and IORING_FILE_INDEX_ALLOC as is.")
-	alloc := jen.Id(allocName)
-	if bg.consts["IORING_FILE_INDEX_ALLOC"] == nil {
-		alloc = jen.Op("^").Uint32().Call(jen.Lit(0))
+	if bg.used["slice"] {
+		f.Comment("sqeSliceAddr is the address of b's first element, or 0 when b is empty:\nnever the address of the slice header.")
+		f.Func().Id("sqeSliceAddr").Types(jen.Id("T").Any()).Params(jen.Id("b").Index().Id("T")).Uint64().Block(
+			jen.If(jen.Len(jen.Id("b")).Op("==").Lit(0)).Block(jen.Return(jen.Lit(0))),
+			jen.Return(jen.Uint64().Call(jen.Uintptr().Call(jen.Qual("unsafe", "Pointer").Call(jen.Qual("unsafe", "SliceData").Call(jen.Id("b")))))),
+		)
 	}
-	f.Func().Id("sqeDirectSlot").Params(jen.Id("i").Uint32()).Uint32().Block(
-		jen.If(jen.Id("i").Op("==").Add(alloc)).Block(jen.Return(jen.Id("i"))),
-		jen.Return(jen.Id("i").Op("+").Lit(1)),
-	)
-	f.Comment("sqeSliceAddr is the address of b's first element, or 0 when b is empty:\nnever the address of the slice header.")
-	f.Func().Id("sqeSliceAddr").Types(jen.Id("T").Any()).Params(jen.Id("b").Index().Id("T")).Uint64().Block(
-		jen.If(jen.Len(jen.Id("b")).Op("==").Lit(0)).Block(jen.Return(jen.Lit(0))),
-		jen.Return(jen.Uint64().Call(jen.Uintptr().Call(jen.Qual("unsafe", "Pointer").Call(jen.Qual("unsafe", "SliceData").Call(jen.Id("b")))))),
-	)
-	f.Comment("sqePollMask puts a poll(2) event mask in poll32_events order: the kernel\nreads it with its 16-bit halves swapped on big-endian machines.")
-	f.Func().Id("sqePollMask").Params(jen.Id("m").Uint32()).Uint32().Block(
-		jen.If(jen.Id("bigEndian")).Block(jen.Return(jen.Id("m").Op("<<").Lit(16).Op("|").Id("m").Op(">>").Lit(16))),
-		jen.Return(jen.Id("m")),
-	)
+	if bg.used["poll"] {
+		f.Comment("sqePollMask puts a poll(2) event mask in poll32_events order: the kernel\nreads it with its 16-bit halves swapped on big-endian machines.")
+		f.Func().Id("sqePollMask").Params(jen.Id("m").Uint32()).Uint32().Block(
+			jen.If(jen.Id("bigEndian")).Block(jen.Return(jen.Id("m").Op("<<").Lit(16).Op("|").Id("m").Op(">>").Lit(16))),
+			jen.Return(jen.Id("m")),
+		)
+	}
 	e.put("builders.go", f)
 
 	bg.emitStores()
+	if !bg.used["io"] {
+		return
+	}
 	tagged := func(name, tag string, defs ...jen.Code) {
 		bf := e.newFile()
 		bf.HeaderComment("//go:build " + tag)
@@ -689,8 +903,10 @@ func (bg *builderGen) storeFile(name, tag string, be bool, group []string, plans
 	}
 	bf.Comment(doc)
 	bf.Line()
-	bf.Comment("bigEndian says whether poll masks need their halves swapped (see sqePollMask).")
-	bf.Const().Id("bigEndian").Op("=").Lit(be)
+	if bg.used["poll"] {
+		bf.Comment("bigEndian says whether poll masks need their halves swapped (see sqePollMask).")
+		bf.Const().Id("bigEndian").Op("=").Lit(be)
+	}
 	for i, b := range bg.built {
 		bg.method(bf, b, plans[i])
 	}
@@ -768,7 +984,7 @@ func (bg *builderGen) plan(b *builder, arch string, be bool) *storePlan {
 	p.Words = make([][]storePart, slot/8)
 	for _, st := range p.stores {
 		off := st.offset[arch]
-		code := jen.Uint64().Call(jen.Id(b.opGo))
+		code := jen.Uint64().Call(bg.constRef(bg.consts[b.opC]))
 		if st != bg.opcode {
 			code = jen.Add(st.parts[0])
 			for _, x := range st.parts[1:] {
@@ -827,7 +1043,13 @@ func (bg *builderGen) method(f *jen.File, b *builder, p *storePlan) {
 		body = wordStores(p)
 	}
 	f.Comment(doc.String())
-	f.Func().Params(jen.Id("s").Op("*").Id("SQE")).Id(b.Go).Params(params...).Block(body...)
+	if bg.base == "" {
+		f.Func().Params(jen.Id("s").Op("*").Id("SQE")).Id(b.Go).Params(params...).Block(body...)
+		return
+	}
+	// A family built on another: a function taking the base's SQE.
+	params = append([]jen.Code{jen.Id("s").Op("*").Qual(bg.base, "SQE")}, params...)
+	f.Func().Id(b.Go).Params(params...).Block(body...)
 }
 
 // wordStores zeroes the words, then stores the non-zero ones: direct
@@ -869,13 +1091,13 @@ func wordStores(p *storePlan) []jen.Code {
 // each field at its offset on these GOARCHes, as the unsigned integer of
 // its size (a literal of all ones does not fit a signed field's type).
 func (bg *builderGen) fieldStores(b *builder, p *storePlan) []jen.Code {
-	zero := jen.Op("*").Id("s").Op("=").Id("SQE").Values()
+	zero := jen.Op("*").Id("s").Op("=").Add(bg.sqeType()).Values()
 	if b.spec.SQE128 {
-		zero = jen.Op("*").Parens(jen.Op("*").Index(jen.Lit(2)).Id("SQE")).Parens(jen.Qual("unsafe", "Pointer").Call(jen.Id("s"))).Op("=").Index(jen.Lit(2)).Id("SQE").Values()
+		zero = jen.Op("*").Parens(jen.Op("*").Index(jen.Lit(2)).Add(bg.sqeType())).Parens(jen.Qual("unsafe", "Pointer").Call(jen.Id("s"))).Op("=").Index(jen.Lit(2)).Add(bg.sqeType()).Values()
 	}
 	body := []jen.Code{jen.Comment("Field by field: " + p.Fields + "."), zero}
 	for _, st := range p.stores {
-		val := jen.Uint64().Call(jen.Id(b.opGo))
+		val := jen.Uint64().Call(bg.constRef(bg.consts[b.opC]))
 		if st != bg.opcode {
 			val = jen.Add(st.parts[0])
 			for _, x := range st.parts[1:] {
@@ -901,7 +1123,32 @@ func (bg *builderGen) emitTable() {
 	reg := RegistryDir(e.opt.PkgName)
 	f := jen.NewFilePathName(u+"/"+reg, reg)
 	f.HeaderComment(fmt.Sprintf("Code generated by %s from %s and templates/builders.txt; DO NOT EDIT.", Generator, e.m.Headers))
+	sqePkg := u
+	if bg.base != "" {
+		sqePkg = bg.base
+	} else {
+		bg.tableTypes(f, u)
+	}
+	var rows []jen.Code
+	var csrc strings.Builder
+	csrc.WriteString("\n/* urgen_prep calls the liburing reference of builder case id on the argument slots a. */\n")
+	csrc.WriteString("static void urgen_prep(int id, struct io_uring_sqe *sqe, const unsigned long long *a)\n{\n\t(void)a;\n\tswitch (id) {\n")
+	idx := 0
+	for _, b := range bg.built {
+		rows = append(rows, bg.tableRow(b, u, sqePkg, &idx, &csrc))
+	}
+	csrc.WriteString("\tdefault:\n\t\tabort();\n\t}\n}\n")
+	f.Comment("Builders lists every generated builder in template order.")
+	f.Var().Id("Builders").Op("=").Index().Add(e.registryType("Builder")).Values(rows...)
+	if bg.base == "" {
+		f.Comment("LiburingC is C source defining urgen_prep; it needs liburing.h and stdlib.h.")
+		f.Const().Id("LiburingC").Op("=").Op("`" + csrc.String() + "`")
+	}
+	e.put(reg+"/builders.go", f)
+}
 
+// tableTypes declares the builder table's types (in the base registry).
+func (bg *builderGen) tableTypes(f *jen.File, u string) {
 	f.Comment("ArgKind says how a builder argument travels in the argument slots.")
 	f.Type().Id("ArgKind").Int()
 	f.Const().Defs(
@@ -930,22 +1177,25 @@ func (bg *builderGen) emitTable() {
 		jen.Id("Counterpart").Bool().Comment("Liburing is the builder's own helper"),
 		jen.Id("CCall").String().Comment("the reference call as the template writes it"),
 		jen.Id("Index").Int().Comment("case of urgen_prep in LiburingC; -1 without a reference"),
+		jen.Id("CTwin").String().Comment("C statements doing what the template says to sqe from the slots a; empty where a term has no C spelling"),
 		jen.Id("Slots").Int(),
 		jen.Id("Args").Index().Id("Arg"),
 		jen.Id("Call").Func().Params(jen.Id("s").Op("*").Qual(u, "SQE"), jen.Id("a").Index().Uint64(), jen.Id("p").Index().Qual("unsafe", "Pointer")),
 	)
-	var rows []jen.Code
-	var csrc strings.Builder
-	csrc.WriteString("\n/* urgen_prep calls the liburing reference of builder case id on the argument slots a. */\n")
-	csrc.WriteString("static void urgen_prep(int id, struct io_uring_sqe *sqe, const unsigned long long *a)\n{\n\t(void)a;\n\tswitch (id) {\n")
-	idx := 0
-	for _, b := range bg.built {
+}
+
+// tableRow is one builder's entry: its arguments, a closure calling it on
+// argument slots, its liburing reference (a case of urgen_prep in csrc)
+// and its C twin.
+func (bg *builderGen) tableRow(b *builder, u, sqePkg string, idx *int, csrc *strings.Builder) jen.Code {
+	e := bg.e
+	{
 		s := b.spec
 		index := -1
 		if s.CHelper != "" {
-			index = idx
-			idx++
-			fmt.Fprintf(&csrc, "\tcase %d: /* %s */\n\t\tio_uring_prep_%s(sqe%s);\n\t\tbreak;\n", index, b.Go, s.CHelper, prefixJoin(b.cArgs()))
+			index = *idx
+			*idx++
+			fmt.Fprintf(csrc, "\tcase %d: /* %s */\n\t\tio_uring_prep_%s(sqe%s);\n\t\tbreak;\n", index, b.Go, s.CHelper, prefixJoin(b.cArgs()))
 		}
 		var args []jen.Code
 		var callArgs []jen.Code
@@ -971,7 +1221,7 @@ func (bg *builderGen) emitTable() {
 			fields := jen.Dict{
 				jen.Id("Name"): jen.Lit(a.spec.Name),
 				jen.Id("Type"): jen.Lit(a.spec.Type),
-				jen.Id("Kind"): jen.Id(kind),
+				jen.Id("Kind"): e.registryType(kind),
 				jen.Id("Slot"): jen.Lit(a.slot),
 			}
 			switch a.kind {
@@ -993,18 +1243,23 @@ func (bg *builderGen) emitTable() {
 			}
 			args = append(args, jen.Values(fields))
 		}
+		call := jen.Id("s").Dot(b.Go).Call(callArgs...)
+		if bg.base != "" {
+			call = jen.Qual(u, b.Go).Call(append([]jen.Code{jen.Id("s")}, callArgs...)...)
+		}
 		row := jen.Dict{
 			jen.Id("Go"):    jen.Lit(b.Go),
-			jen.Id("Op"):    jen.Qual(u, b.opGo),
+			jen.Id("Op"):    jen.Qual(sqePkg, b.opGo),
 			jen.Id("Since"): jen.Lit(s.Since),
 			jen.Id("Index"): jen.Lit(index),
 			jen.Id("Slots"): jen.Lit(b.slots),
-			jen.Id("Call"): jen.Func().Params(jen.Id("s").Op("*").Qual(u, "SQE"), jen.Id("a").Index().Uint64(), jen.Id("p").Index().Qual("unsafe", "Pointer")).Block(
-				jen.Id("s").Dot(b.Go).Call(callArgs...),
-			),
+			jen.Id("Call"):  jen.Func().Params(jen.Id("s").Op("*").Qual(sqePkg, "SQE"), jen.Id("a").Index().Uint64(), jen.Id("p").Index().Qual("unsafe", "Pointer")).Block(call),
+		}
+		if twin := b.cTwin(); twin != "" {
+			row[jen.Id("CTwin")] = jen.Lit(twin)
 		}
 		if len(args) > 0 {
-			row[jen.Id("Args")] = jen.Index().Id("Arg").Values(args...)
+			row[jen.Id("Args")] = jen.Index().Add(e.registryType("Arg")).Values(args...)
 		}
 		if s.SQE128 {
 			row[jen.Id("SQE128")] = jen.True()
@@ -1016,14 +1271,8 @@ func (bg *builderGen) emitTable() {
 				row[jen.Id("Counterpart")] = jen.True()
 			}
 		}
-		rows = append(rows, jen.Values(row))
+		return jen.Values(row)
 	}
-	csrc.WriteString("\tdefault:\n\t\tabort();\n\t}\n}\n")
-	f.Comment("Builders lists every generated builder in template order.")
-	f.Var().Id("Builders").Op("=").Index().Id("Builder").Values(rows...)
-	f.Comment("LiburingC is C source defining urgen_prep; it needs liburing.h and stdlib.h.")
-	f.Const().Id("LiburingC").Op("=").Op("`" + csrc.String() + "`")
-	e.put(reg+"/builders.go", f)
 }
 
 func prefixJoin(args []string) string {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/urgen/urgen/gen/emit"
+	"github.com/urgen/urgen/gen/family"
 	"github.com/urgen/urgen/gen/model"
 )
 
@@ -15,6 +16,13 @@ var builderSpecs = filepath.Join("..", "..", "templates", "builders.txt")
 // generateWith runs the generator on the pinned amd64 headers with the
 // builders template text.
 func generateWith(t *testing.T, m *model.Model, text string) (*emit.Result, error) {
+	t.Helper()
+	return generateFamily(t, m, constants, text, emit.Options{PkgPath: "example.com/uapi", PkgName: "uapi"})
+}
+
+// generateFamily runs the generator with a constants file and the builders
+// template text.
+func generateFamily(t *testing.T, m *model.Model, constants, text string, opt emit.Options) (*emit.Result, error) {
 	t.Helper()
 	cfg, err := emit.LoadConfig(constants)
 	if err != nil {
@@ -27,7 +35,7 @@ func generateWith(t *testing.T, m *model.Model, text string) (*emit.Result, erro
 	if cfg.Builders, err = emit.LoadBuilderSpecs(path); err != nil {
 		return nil, err
 	}
-	return emit.Generate(m, cfg, emit.Options{PkgPath: "example.com/uapi", PkgName: "uapi"})
+	return emit.Generate(m, cfg, opt)
 }
 
 func pinnedModel(t *testing.T) *model.Model {
@@ -147,4 +155,60 @@ func TestBuildersRaw(t *testing.T) {
 		}
 	}
 	t.Error("PrepTee not listed")
+}
+
+// TestFamilyBuilders generates the ublk family on top of the io_uring one
+// (its builders are functions taking uapi's *SQE) and checks that template
+// mistakes in its uring_cmd payloads fail generation, naming the line.
+func TestFamilyBuilders(t *testing.T) {
+	base, err := generateWith(t, pinnedModel(t), mustRead(t, builderSpecs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ublkTemplates := filepath.Join("..", "..", "templates", "ublk")
+	fam, err := family.Load(ublkTemplates)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := model.Load(headers, []string{"amd64"}, fam.Scope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen := func(text string) (*emit.Result, error) {
+		return generateFamily(t, m, filepath.Join(ublkTemplates, "constants.txt"), text, emit.Options{PkgPath: "example.com/ublk", PkgName: "ublk",
+			Namer: fam.Namer, Base: &emit.Base{Result: base, PkgPath: "example.com/uapi"}})
+	}
+	r, err := gen(mustRead(t, filepath.Join(ublkTemplates, "builders.txt")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := string(r.Files["builders_little.go"])
+	for _, want := range []string{"func PrepFetchReq(s *uapi.SQE, fd int32, qid uint16, tag uint16, addr uint64)", "uapi.OpUringCmd", "IOCmdFetchReq"} {
+		if !strings.Contains(src, want) {
+			t.Errorf("builders_little.go lacks %q", want)
+		}
+	}
+	const head = "prep x URING_CMD 6.4\n\targ fd int32\n\tfd = fd\n\tcmd_op = UBLK_U_IO_FETCH_REQ\n"
+	for _, tc := range []struct{ text, want string }{
+		{head + "\tcmd.q_id = 1\n", "builders.txt:5: builder x (IORING_OP_URING_CMD): field cmd.q_id: the block has no cmd line naming the payload struct"},
+		{head + "\tcmd ublksrv_ctrl_cmd\n\tcmd.dev_id = 1\n", "struct ublksrv_ctrl_cmd is 32 bytes on amd64; the cmd area of this SQE holds 16"},
+		{head + "\tcmd ublksrv_io_cmd\n\tcmd.nope = 1\n", "struct ublksrv_io_cmd has no member nope"},
+		{head + "\tcmd nope\n\tcmd.q_id = 1\n", "cmd nope is not a struct of these headers"},
+		{head + "\tcmd ublksrv_io_cmd\n\tcmd.q_id[1] = 1\n", "q_id is not an array of more than 1 elements"},
+		{head + "\tcmd ublksrv_io_cmd\n\tcmd ublksrv_io_cmd\n", "want one line: cmd STRUCT_TAG"},
+	} {
+		_, err := gen(tc.text)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want %q", tc.text, err, tc.want)
+		}
+	}
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -34,6 +34,10 @@ type BuilderSpec struct {
 	Doc    []string
 	Args   []*ArgSpec
 	Sets   []*FieldSet
+	// Cmd is the C tag of the struct placed in the SQE's cmd area (the
+	// uring_cmd payload) whose members "cmd.MEMBER = ..." lines set; empty
+	// without a cmd line.
+	Cmd string
 	// CHelper is the liburing helper (without io_uring_prep_) of the c
 	// line, CArgs its argument expressions; empty without a c line.
 	CHelper string
@@ -136,6 +140,11 @@ func LoadBuilderSpecs(path string) (*BuilderSpecs, error) {
 				}
 			}
 			cur.Args = append(cur.Args, &ArgSpec{Name: w[1], Type: w[2], Keep: len(w) == 4})
+		case "cmd":
+			if len(w) != 2 || cur.Cmd != "" || !identRE.MatchString(w[1]) {
+				return nil, bad("want one line: cmd STRUCT_TAG")
+			}
+			cur.Cmd = w[1]
 		case "c":
 			call := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "c"))
 			m := cCallRE.FindStringSubmatch(call)
@@ -174,13 +183,16 @@ func LoadBuilderSpecs(path string) (*BuilderSpecs, error) {
 
 // term is a parsed right-hand-side term.
 type term struct {
-	kind  string // arg, ptr, len, slot, inc, u32, poll, const, unix, u32unix, lit
+	kind  string // arg, ptr, len, size, slot, inc, u32, lo32, hi32, shl, poll, const, unix, u32unix, lit
 	name  string // argument, constant or unix name
 	lit   int64
 	isNeg bool
 }
 
-var termRE = regexp.MustCompile(`^(ptr|len|slot|poll|uint32)\(([A-Za-z_][A-Za-z0-9_.]*)\)$`)
+var (
+	termRE = regexp.MustCompile(`^(ptr|len|size|slot|poll|uint32|lo32|hi32)\(([A-Za-z_][A-Za-z0-9_.]*)\)$`)
+	shlRE  = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_]*)<<([0-9]+)$`)
+)
 
 var ioRE = regexp.MustCompile(`^_IO\(\s*(0x[0-9a-fA-F]+|[0-9]+)\s*,\s*(0x[0-9a-fA-F]+|[0-9]+)\s*\)$`)
 
@@ -194,7 +206,7 @@ func parseTerm(t string) (term, error) {
 		return term{kind: "io", lit: typ<<8 | nr}, nil
 	}
 	if m := termRE.FindStringSubmatch(t); m != nil {
-		k := map[string]string{"ptr": "ptr", "len": "len", "slot": "slot", "poll": "poll", "uint32": "u32"}[m[1]]
+		k := map[string]string{"ptr": "ptr", "len": "len", "size": "size", "slot": "slot", "poll": "poll", "uint32": "u32", "lo32": "lo32", "hi32": "hi32"}[m[1]]
 		if strings.HasPrefix(m[2], "unix.") {
 			if k != "u32" {
 				return term{}, fmt.Errorf("%s(%s): only uint32() applies to unix constants", m[1], m[2])
@@ -202,6 +214,13 @@ func parseTerm(t string) (term, error) {
 			return term{kind: "u32unix", name: strings.TrimPrefix(m[2], "unix.")}, nil
 		}
 		return term{kind: k, name: m[2]}, nil
+	}
+	if m := shlRE.FindStringSubmatch(t); m != nil {
+		n, _ := strconv.Atoi(m[2])
+		if n < 1 || n > 63 {
+			return term{}, fmt.Errorf("%s: shift by 1 to 63", t)
+		}
+		return term{kind: "shl", name: m[1], lit: int64(n)}, nil
 	}
 	if strings.HasSuffix(t, "+1") && identRE.MatchString(strings.TrimSuffix(t, "+1")) {
 		return term{kind: "inc", name: strings.TrimSuffix(t, "+1")}, nil

@@ -46,6 +46,7 @@ type Builder struct {
 	Counterpart bool   // Liburing is the builder's own helper
 	CCall       string // the reference call as the template writes it
 	Index       int    // case of urgen_prep in LiburingC; -1 without a reference
+	CTwin       string // C statements doing what the template says to sqe from the slots a; empty where a term has no C spelling
 	Slots       int
 	Args        []Arg
 	Call        func(s *uapi.SQE, a []uint64, p []unsafe.Pointer)
@@ -54,6 +55,7 @@ type Builder struct {
 // Builders lists every generated builder in template order.
 var Builders = []Builder{{
 	CCall: "io_uring_prep_nop(sqe)",
+	CTwin: "sqe->opcode = IORING_OP_NOP; sqe->fd = 0xffffffffULL;",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepNop()
 	},
@@ -66,6 +68,7 @@ var Builders = []Builder{{
 	Slots:       0,
 }, {
 	CCall: "io_uring_prep_nop128(sqe)",
+	CTwin: "sqe->opcode = IORING_OP_NOP128; sqe->fd = 0xffffffffULL;",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepNop128()
 	},
@@ -100,6 +103,7 @@ var Builders = []Builder{{
 		Type: "uint64",
 	}},
 	CCall: "io_uring_prep_read(sqe, fd, buf, len(buf), offset)",
+	CTwin: "sqe->opcode = IORING_OP_READ; sqe->fd = a[0]; sqe->off = a[3]; sqe->addr = a[1]; sqe->len = a[2];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepRead(int32(a[0]), unsafe.Slice((*byte)(p[1]), a[2]), uint64(a[3]))
 	},
@@ -133,6 +137,7 @@ var Builders = []Builder{{
 		Type: "uint64",
 	}},
 	CCall: "io_uring_prep_write(sqe, fd, buf, len(buf), offset)",
+	CTwin: "sqe->opcode = IORING_OP_WRITE; sqe->fd = a[0]; sqe->off = a[3]; sqe->addr = a[1]; sqe->len = a[2];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepWrite(int32(a[0]), unsafe.Slice((*byte)(p[1]), a[2]), uint64(a[3]))
 	},
@@ -166,6 +171,7 @@ var Builders = []Builder{{
 		Type: "uint64",
 	}},
 	CCall: "io_uring_prep_readv(sqe, fd, iovecs, len(iovecs), offset)",
+	CTwin: "sqe->opcode = IORING_OP_READV; sqe->fd = a[0]; sqe->off = a[3]; sqe->addr = a[1]; sqe->len = a[2];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepReadv(int32(a[0]), unsafe.Slice((*unix.Iovec)(p[1]), a[2]), uint64(a[3]))
 	},
@@ -206,6 +212,7 @@ var Builders = []Builder{{
 		Type:   "int32",
 	}},
 	CCall: "io_uring_prep_readv2(sqe, fd, iovecs, len(iovecs), offset, flags)",
+	CTwin: "sqe->opcode = IORING_OP_READV; sqe->fd = a[0]; sqe->off = a[3]; sqe->addr = a[1]; sqe->len = a[2]; sqe->rw_flags = a[4];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepReadv2(int32(a[0]), unsafe.Slice((*unix.Iovec)(p[1]), a[2]), uint64(a[3]), int32(a[4]))
 	},
@@ -239,6 +246,7 @@ var Builders = []Builder{{
 		Type: "uint64",
 	}},
 	CCall: "io_uring_prep_writev(sqe, fd, iovecs, len(iovecs), offset)",
+	CTwin: "sqe->opcode = IORING_OP_WRITEV; sqe->fd = a[0]; sqe->off = a[3]; sqe->addr = a[1]; sqe->len = a[2];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepWritev(int32(a[0]), unsafe.Slice((*unix.Iovec)(p[1]), a[2]), uint64(a[3]))
 	},
@@ -279,6 +287,7 @@ var Builders = []Builder{{
 		Type:   "int32",
 	}},
 	CCall: "io_uring_prep_writev2(sqe, fd, iovecs, len(iovecs), offset, flags)",
+	CTwin: "sqe->opcode = IORING_OP_WRITEV; sqe->fd = a[0]; sqe->off = a[3]; sqe->addr = a[1]; sqe->len = a[2]; sqe->rw_flags = a[4];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepWritev2(int32(a[0]), unsafe.Slice((*unix.Iovec)(p[1]), a[2]), uint64(a[3]), int32(a[4]))
 	},
@@ -318,6 +327,7 @@ var Builders = []Builder{{
 		Type: "uint16",
 	}},
 	CCall: "io_uring_prep_read_fixed(sqe, fd, buf, len(buf), offset, bufIndex)",
+	CTwin: "sqe->opcode = IORING_OP_READ_FIXED; sqe->fd = a[0]; sqe->off = a[3]; sqe->addr = a[1]; sqe->len = a[2]; sqe->buf_index = a[4];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepReadFixed(int32(a[0]), unsafe.Slice((*byte)(p[1]), a[2]), uint64(a[3]), uint16(a[4]))
 	},
@@ -357,6 +367,7 @@ var Builders = []Builder{{
 		Type: "uint16",
 	}},
 	CCall: "io_uring_prep_write_fixed(sqe, fd, buf, len(buf), offset, bufIndex)",
+	CTwin: "sqe->opcode = IORING_OP_WRITE_FIXED; sqe->fd = a[0]; sqe->off = a[3]; sqe->addr = a[1]; sqe->len = a[2]; sqe->buf_index = a[4];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepWriteFixed(int32(a[0]), unsafe.Slice((*byte)(p[1]), a[2]), uint64(a[3]), uint16(a[4]))
 	},
@@ -403,6 +414,7 @@ var Builders = []Builder{{
 		Type: "uint16",
 	}},
 	CCall: "io_uring_prep_readv_fixed(sqe, fd, iovecs, len(iovecs), offset, flags, bufIndex)",
+	CTwin: "sqe->opcode = IORING_OP_READV_FIXED; sqe->fd = a[0]; sqe->off = a[3]; sqe->addr = a[1]; sqe->len = a[2]; sqe->rw_flags = a[4]; sqe->buf_index = a[5];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepReadvFixed(int32(a[0]), unsafe.Slice((*unix.Iovec)(p[1]), a[2]), uint64(a[3]), int32(a[4]), uint16(a[5]))
 	},
@@ -449,6 +461,7 @@ var Builders = []Builder{{
 		Type: "uint16",
 	}},
 	CCall: "io_uring_prep_writev_fixed(sqe, fd, iovecs, len(iovecs), offset, flags, bufIndex)",
+	CTwin: "sqe->opcode = IORING_OP_WRITEV_FIXED; sqe->fd = a[0]; sqe->off = a[3]; sqe->addr = a[1]; sqe->len = a[2]; sqe->rw_flags = a[4]; sqe->buf_index = a[5];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepWritevFixed(int32(a[0]), unsafe.Slice((*unix.Iovec)(p[1]), a[2]), uint64(a[3]), int32(a[4]), uint16(a[5]))
 	},
@@ -487,6 +500,7 @@ var Builders = []Builder{{
 		Type: "uint16",
 	}},
 	CCall: "io_uring_prep_read_multishot(sqe, fd, nbytes, offset, bufGroup)",
+	CTwin: "sqe->opcode = IORING_OP_READ_MULTISHOT; sqe->flags = IOSQE_BUFFER_SELECT; sqe->fd = a[0]; sqe->off = a[2]; sqe->len = a[1]; sqe->buf_group = a[3];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepReadMultishot(int32(a[0]), uint32(a[1]), uint64(a[2]), uint16(a[3]))
 	},
@@ -514,6 +528,7 @@ var Builders = []Builder{{
 		Type:  "FsyncFlags",
 	}},
 	CCall: "io_uring_prep_fsync(sqe, fd, flags)",
+	CTwin: "sqe->opcode = IORING_OP_FSYNC; sqe->fd = a[0]; sqe->fsync_flags = a[1];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepFsync(int32(a[0]), uapi.FsyncFlags(a[1]))
 	},
@@ -553,6 +568,7 @@ var Builders = []Builder{{
 		Type:   "int32",
 	}},
 	CCall: "io_uring_prep_sync_file_range(sqe, fd, length, offset, flags)",
+	CTwin: "sqe->opcode = IORING_OP_SYNC_FILE_RANGE; sqe->fd = a[0]; sqe->off = a[2]; sqe->len = a[1]; sqe->sync_range_flags = a[3];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepSyncFileRange(int32(a[0]), uint32(a[1]), uint64(a[2]), int32(a[3]))
 	},
@@ -592,6 +608,7 @@ var Builders = []Builder{{
 		Type: "uint64",
 	}},
 	CCall: "io_uring_prep_fallocate(sqe, fd, mode, offset, length)",
+	CTwin: "sqe->opcode = IORING_OP_FALLOCATE; sqe->fd = a[0]; sqe->off = a[2]; sqe->addr = a[3]; sqe->len = a[1];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepFallocate(int32(a[0]), int32(a[1]), uint64(a[2]), uint64(a[3]))
 	},
@@ -631,6 +648,7 @@ var Builders = []Builder{{
 		Type:   "int32",
 	}},
 	CCall: "io_uring_prep_fadvise(sqe, fd, offset, length, advice)",
+	CTwin: "sqe->opcode = IORING_OP_FADVISE; sqe->fd = a[0]; sqe->off = a[1]; sqe->len = a[2]; sqe->fadvise_advice = a[3];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepFadvise(int32(a[0]), uint64(a[1]), uint32(a[2]), int32(a[3]))
 	},
@@ -671,6 +689,7 @@ var Builders = []Builder{{
 		Type:   "int32",
 	}},
 	CCall: "io_uring_prep_fadvise64(sqe, fd, offset, length, advice)",
+	CTwin: "sqe->opcode = IORING_OP_FADVISE; sqe->fd = a[0]; sqe->off = a[1]; sqe->addr = a[2]; sqe->fadvise_advice = a[3];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepFadvise64(int32(a[0]), uint64(a[1]), int64(a[2]), int32(a[3]))
 	},
@@ -697,6 +716,7 @@ var Builders = []Builder{{
 		Type:   "int32",
 	}},
 	CCall: "io_uring_prep_madvise(sqe, b, len(b), advice)",
+	CTwin: "sqe->opcode = IORING_OP_MADVISE; sqe->fd = 0xffffffffULL; sqe->addr = a[0]; sqe->len = a[1]; sqe->fadvise_advice = a[2];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepMadvise(unsafe.Slice((*byte)(p[0]), a[1]), int32(a[2]))
 	},
@@ -723,6 +743,7 @@ var Builders = []Builder{{
 		Type:   "int32",
 	}},
 	CCall: "io_uring_prep_madvise64(sqe, b, len(b), advice)",
+	CTwin: "sqe->opcode = IORING_OP_MADVISE; sqe->fd = 0xffffffffULL; sqe->off = a[1]; sqe->addr = a[0]; sqe->fadvise_advice = a[2];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepMadvise64(unsafe.Slice((*byte)(p[0]), a[1]), int32(a[2]))
 	},
@@ -750,6 +771,7 @@ var Builders = []Builder{{
 		Type:   "int64",
 	}},
 	CCall: "io_uring_prep_ftruncate(sqe, fd, length)",
+	CTwin: "sqe->opcode = IORING_OP_FTRUNCATE; sqe->fd = a[0]; sqe->off = a[1];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepFtruncate(int32(a[0]), int64(a[1]))
 	},
@@ -790,6 +812,7 @@ var Builders = []Builder{{
 		Type: "uint32",
 	}},
 	CCall: "io_uring_prep_openat(sqe, dirFD, path, flags, mode)",
+	CTwin: "sqe->opcode = IORING_OP_OPENAT; sqe->fd = a[0]; sqe->addr = a[1]; sqe->len = a[3]; sqe->open_flags = a[2];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepOpenat(int32(a[0]), (*byte)(p[1]), int32(a[2]), uint32(a[3]))
 	},
@@ -1002,6 +1025,7 @@ var Builders = []Builder{{
 		Type:   "int32",
 	}},
 	CCall: "io_uring_prep_close(sqe, fd)",
+	CTwin: "sqe->opcode = IORING_OP_CLOSE; sqe->fd = a[0];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepClose(int32(a[0]))
 	},
@@ -1021,6 +1045,7 @@ var Builders = []Builder{{
 		Type: "uint32",
 	}},
 	CCall: "io_uring_prep_close_direct(sqe, fileIndex)",
+	CTwin: "sqe->opcode = IORING_OP_CLOSE; sqe->file_index = (a[0] + 1);",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepCloseDirect(uint32(a[0]))
 	},
@@ -1068,6 +1093,7 @@ var Builders = []Builder{{
 		Type: "*unix.Statx_t",
 	}},
 	CCall: "io_uring_prep_statx(sqe, dirFD, path, flags, mask, statxbuf)",
+	CTwin: "sqe->opcode = IORING_OP_STATX; sqe->fd = a[0]; sqe->off = a[4]; sqe->addr = a[1]; sqe->len = a[3]; sqe->statx_flags = a[2];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepStatx(int32(a[0]), (*byte)(p[1]), int32(a[2]), uint32(a[3]), (*unix.Statx_t)(p[4]))
 	},
@@ -1121,6 +1147,7 @@ var Builders = []Builder{{
 		Type: "uint32",
 	}},
 	CCall: "io_uring_prep_splice(sqe, fdIn, offIn, fdOut, offOut, nbytes, spliceFlags)",
+	CTwin: "sqe->opcode = IORING_OP_SPLICE; sqe->fd = a[2]; sqe->off = a[3]; sqe->splice_off_in = a[1]; sqe->len = a[4]; sqe->splice_flags = a[5]; sqe->splice_fd_in = a[0];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepSplice(int32(a[0]), int64(a[1]), int32(a[2]), int64(a[3]), uint32(a[4]), uint32(a[5]))
 	},
@@ -1160,6 +1187,7 @@ var Builders = []Builder{{
 		Type: "uint32",
 	}},
 	CCall: "io_uring_prep_tee(sqe, fdIn, fdOut, nbytes, spliceFlags)",
+	CTwin: "sqe->opcode = IORING_OP_TEE; sqe->fd = a[1]; sqe->len = a[2]; sqe->splice_flags = a[3]; sqe->splice_fd_in = a[0];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepTee(int32(a[0]), int32(a[1]), uint32(a[2]), uint32(a[3]))
 	},
@@ -1187,6 +1215,7 @@ var Builders = []Builder{{
 		Type:   "int32",
 	}},
 	CCall: "io_uring_prep_files_update(sqe, fds, len(fds), offset)",
+	CTwin: "sqe->opcode = IORING_OP_FILES_UPDATE; sqe->fd = 0xffffffffULL; sqe->off = a[2]; sqe->addr = a[0]; sqe->len = a[1];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepFilesUpdate(unsafe.Slice((*int32)(p[0]), a[1]), int32(a[2]))
 	},
@@ -1214,6 +1243,7 @@ var Builders = []Builder{{
 		Type:  "FixedFDFlags",
 	}},
 	CCall: "io_uring_prep_fixed_fd_install(sqe, fd, flags)",
+	CTwin: "sqe->opcode = IORING_OP_FIXED_FD_INSTALL; sqe->flags = IOSQE_FIXED_FILE; sqe->fd = a[0]; sqe->install_fd_flags = a[1];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepFixedFDInstall(int32(a[0]), uapi.FixedFDFlags(a[1]))
 	},
@@ -1241,6 +1271,7 @@ var Builders = []Builder{{
 		Type:   "int32",
 	}},
 	CCall: "io_uring_prep_pipe(sqe, fds, flags)",
+	CTwin: "sqe->opcode = IORING_OP_PIPE; sqe->fd = 0x0ULL; sqe->addr = a[0]; sqe->pipe_flags = a[1];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepPipe((*[2]int32)(p[0]), int32(a[1]))
 	},
@@ -1308,6 +1339,7 @@ var Builders = []Builder{{
 		Type:   "int32",
 	}},
 	CCall: "io_uring_prep_unlinkat(sqe, dirFD, path, flags)",
+	CTwin: "sqe->opcode = IORING_OP_UNLINKAT; sqe->fd = a[0]; sqe->addr = a[1]; sqe->unlink_flags = a[2];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepUnlinkat(int32(a[0]), (*byte)(p[1]), int32(a[2]))
 	},
@@ -1382,6 +1414,7 @@ var Builders = []Builder{{
 		Type: "uint32",
 	}},
 	CCall: "io_uring_prep_renameat(sqe, oldDirFD, oldPath, newDirFD, newPath, flags)",
+	CTwin: "sqe->opcode = IORING_OP_RENAMEAT; sqe->fd = a[0]; sqe->off = a[3]; sqe->addr = a[1]; sqe->len = a[2]; sqe->rename_flags = a[4];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepRenameat(int32(a[0]), (*byte)(p[1]), int32(a[2]), (*byte)(p[3]), uint32(a[4]))
 	},
@@ -1442,6 +1475,7 @@ var Builders = []Builder{{
 		Type: "uint32",
 	}},
 	CCall: "io_uring_prep_mkdirat(sqe, dirFD, path, mode)",
+	CTwin: "sqe->opcode = IORING_OP_MKDIRAT; sqe->fd = a[0]; sqe->addr = a[1]; sqe->len = a[2];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepMkdirat(int32(a[0]), (*byte)(p[1]), uint32(a[2]))
 	},
@@ -1502,6 +1536,7 @@ var Builders = []Builder{{
 		Type: "*byte",
 	}},
 	CCall: "io_uring_prep_symlinkat(sqe, target, newDirFD, linkPath)",
+	CTwin: "sqe->opcode = IORING_OP_SYMLINKAT; sqe->fd = a[1]; sqe->off = a[2]; sqe->addr = a[0];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepSymlinkat((*byte)(p[0]), int32(a[1]), (*byte)(p[2]))
 	},
@@ -1577,6 +1612,7 @@ var Builders = []Builder{{
 		Type:   "int32",
 	}},
 	CCall: "io_uring_prep_linkat(sqe, oldDirFD, oldPath, newDirFD, newPath, flags)",
+	CTwin: "sqe->opcode = IORING_OP_LINKAT; sqe->fd = a[0]; sqe->off = a[3]; sqe->addr = a[1]; sqe->len = a[2]; sqe->hardlink_flags = a[4];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepLinkat(int32(a[0]), (*byte)(p[1]), int32(a[2]), (*byte)(p[3]), int32(a[4]))
 	},
@@ -1645,6 +1681,7 @@ var Builders = []Builder{{
 		Type: "*byte",
 	}},
 	CCall: "io_uring_prep_getxattr(sqe, name, value, path, len(value))",
+	CTwin: "sqe->opcode = IORING_OP_GETXATTR; sqe->fd = 0x0ULL; sqe->off = a[1]; sqe->addr = a[0]; sqe->len = a[2]; sqe->addr3 = a[3];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepGetxattr((*byte)(p[0]), unsafe.Slice((*byte)(p[1]), a[2]), (*byte)(p[3]))
 	},
@@ -1686,6 +1723,7 @@ var Builders = []Builder{{
 		Type:   "int32",
 	}},
 	CCall: "io_uring_prep_setxattr(sqe, name, value, path, flags, len(value))",
+	CTwin: "sqe->opcode = IORING_OP_SETXATTR; sqe->fd = 0x0ULL; sqe->off = a[1]; sqe->addr = a[0]; sqe->len = a[2]; sqe->xattr_flags = a[4]; sqe->addr3 = a[3];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepSetxattr((*byte)(p[0]), unsafe.Slice((*byte)(p[1]), a[2]), (*byte)(p[3]), int32(a[4]))
 	},
@@ -1720,6 +1758,7 @@ var Builders = []Builder{{
 		Type: "[]byte",
 	}},
 	CCall: "io_uring_prep_fgetxattr(sqe, fd, name, value, len(value))",
+	CTwin: "sqe->opcode = IORING_OP_FGETXATTR; sqe->fd = a[0]; sqe->off = a[2]; sqe->addr = a[1]; sqe->len = a[3];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepFgetxattr(int32(a[0]), (*byte)(p[1]), unsafe.Slice((*byte)(p[2]), a[3]))
 	},
@@ -1761,6 +1800,7 @@ var Builders = []Builder{{
 		Type:   "int32",
 	}},
 	CCall: "io_uring_prep_fsetxattr(sqe, fd, name, value, flags, len(value))",
+	CTwin: "sqe->opcode = IORING_OP_FSETXATTR; sqe->fd = a[0]; sqe->off = a[2]; sqe->addr = a[1]; sqe->len = a[3]; sqe->xattr_flags = a[4];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepFsetxattr(int32(a[0]), (*byte)(p[1]), unsafe.Slice((*byte)(p[2]), a[3]), int32(a[4]))
 	},
@@ -1832,6 +1872,7 @@ var Builders = []Builder{{
 		Type: "uint64",
 	}},
 	CCall: "io_uring_prep_poll_remove(sqe, userData)",
+	CTwin: "sqe->opcode = IORING_OP_POLL_REMOVE; sqe->fd = 0xffffffffULL; sqe->addr = a[0];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepPollRemove(uint64(a[0]))
 	},
@@ -1911,6 +1952,7 @@ var Builders = []Builder{{
 		Type: "*unix.EpollEvent",
 	}},
 	CCall: "io_uring_prep_epoll_ctl(sqe, epfd, fd, op, ev)",
+	CTwin: "sqe->opcode = IORING_OP_EPOLL_CTL; sqe->fd = a[0]; sqe->off = (unsigned int)a[1]; sqe->addr = a[3]; sqe->len = a[2];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepEpollCtl(int32(a[0]), int32(a[1]), int32(a[2]), (*unix.EpollEvent)(p[3]))
 	},
@@ -1944,6 +1986,7 @@ var Builders = []Builder{{
 		Type: "uint32",
 	}},
 	CCall: "io_uring_prep_epoll_wait(sqe, fd, events, len(events), flags)",
+	CTwin: "sqe->opcode = IORING_OP_EPOLL_WAIT; sqe->fd = a[0]; sqe->addr = a[1]; sqe->len = a[2]; sqe->rw_flags = a[3];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepEpollWait(int32(a[0]), unsafe.Slice((*unix.EpollEvent)(p[1]), a[2]), uint32(a[3]))
 	},
@@ -1977,6 +2020,7 @@ var Builders = []Builder{{
 		Type:  "TimeoutFlags",
 	}},
 	CCall: "io_uring_prep_timeout(sqe, ts, count, flags)",
+	CTwin: "sqe->opcode = IORING_OP_TIMEOUT; sqe->fd = 0xffffffffULL; sqe->off = a[1]; sqe->addr = a[0]; sqe->len = 0x1ULL; sqe->timeout_flags = a[2];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepTimeout((*uapi.KernelTimespec)(p[0]), uint32(a[1]), uapi.TimeoutFlags(a[2]))
 	},
@@ -2010,6 +2054,7 @@ var Builders = []Builder{{
 		Type:  "TimeoutFlags",
 	}},
 	CCall: "io_uring_prep_timeout(sqe, ts, count, flags | IORING_TIMEOUT_MULTISHOT)",
+	CTwin: "sqe->opcode = IORING_OP_TIMEOUT; sqe->fd = 0xffffffffULL; sqe->off = a[1]; sqe->addr = a[0]; sqe->len = 0x1ULL; sqe->timeout_flags = a[2] | IORING_TIMEOUT_MULTISHOT;",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepTimeoutMultishot((*uapi.KernelTimespec)(p[0]), uint32(a[1]), uapi.TimeoutFlags(a[2]))
 	},
@@ -2035,6 +2080,7 @@ var Builders = []Builder{{
 		Type:  "TimeoutFlags",
 	}},
 	CCall: "io_uring_prep_timeout_remove(sqe, userData, flags)",
+	CTwin: "sqe->opcode = IORING_OP_TIMEOUT_REMOVE; sqe->fd = 0xffffffffULL; sqe->addr = a[0]; sqe->timeout_flags = a[1];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepTimeoutRemove(uint64(a[0]), uapi.TimeoutFlags(a[1]))
 	},
@@ -2068,6 +2114,7 @@ var Builders = []Builder{{
 		Type:  "TimeoutFlags",
 	}},
 	CCall: "io_uring_prep_timeout_update(sqe, ts, userData, flags)",
+	CTwin: "sqe->opcode = IORING_OP_TIMEOUT_REMOVE; sqe->fd = 0xffffffffULL; sqe->off = a[0]; sqe->addr = a[1]; sqe->timeout_flags = a[2] | IORING_TIMEOUT_UPDATE;",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepTimeoutUpdate((*uapi.KernelTimespec)(p[0]), uint64(a[1]), uapi.TimeoutFlags(a[2]))
 	},
@@ -2095,6 +2142,7 @@ var Builders = []Builder{{
 		Type:  "TimeoutFlags",
 	}},
 	CCall: "io_uring_prep_link_timeout(sqe, ts, flags)",
+	CTwin: "sqe->opcode = IORING_OP_LINK_TIMEOUT; sqe->fd = 0xffffffffULL; sqe->addr = a[0]; sqe->len = 0x1ULL; sqe->timeout_flags = a[1];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepLinkTimeout((*uapi.KernelTimespec)(p[0]), uapi.TimeoutFlags(a[1]))
 	},
@@ -2121,6 +2169,7 @@ var Builders = []Builder{{
 		Type:  "CancelFlags",
 	}},
 	CCall: "io_uring_prep_cancel64(sqe, userData, flags)",
+	CTwin: "sqe->opcode = IORING_OP_ASYNC_CANCEL; sqe->fd = 0xffffffffULL; sqe->addr = a[0]; sqe->cancel_flags = a[1];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepCancel64(uint64(a[0]), uapi.CancelFlags(a[1]))
 	},
@@ -2148,6 +2197,7 @@ var Builders = []Builder{{
 		Type:  "CancelFlags",
 	}},
 	CCall: "io_uring_prep_cancel_fd(sqe, fd, flags)",
+	CTwin: "sqe->opcode = IORING_OP_ASYNC_CANCEL; sqe->fd = a[0]; sqe->cancel_flags = a[1] | IORING_ASYNC_CANCEL_FD;",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepCancelFD(int32(a[0]), uapi.CancelFlags(a[1]))
 	},
@@ -2168,6 +2218,7 @@ var Builders = []Builder{{
 		Type:  "CancelFlags",
 	}},
 	CCall: "io_uring_prep_cancel64(sqe, 0, flags | IORING_ASYNC_CANCEL_ANY)",
+	CTwin: "sqe->opcode = IORING_OP_ASYNC_CANCEL; sqe->fd = 0xffffffffULL; sqe->cancel_flags = a[0] | IORING_ASYNC_CANCEL_ANY;",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepCancelAny(uapi.CancelFlags(a[0]))
 	},
@@ -2193,6 +2244,7 @@ var Builders = []Builder{{
 		Slot:  1,
 		Type:  "CancelFlags",
 	}},
+	CTwin: "sqe->opcode = IORING_OP_ASYNC_CANCEL; sqe->fd = 0xffffffffULL; sqe->len = a[0]; sqe->cancel_flags = a[1] | IORING_ASYNC_CANCEL_OP;",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepCancelOp(uapi.Op(a[0]), uapi.CancelFlags(a[1]))
 	},
@@ -2231,6 +2283,7 @@ var Builders = []Builder{{
 		Type: "uint32",
 	}},
 	CCall: "io_uring_prep_socket(sqe, domain, typ, protocol, flags)",
+	CTwin: "sqe->opcode = IORING_OP_SOCKET; sqe->fd = a[0]; sqe->off = a[1]; sqe->len = a[2]; sqe->rw_flags = a[3];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepSocket(int32(a[0]), int32(a[1]), int32(a[2]), uint32(a[3]))
 	},
@@ -2317,6 +2370,7 @@ var Builders = []Builder{{
 		Type: "uint32",
 	}},
 	CCall: "io_uring_prep_socket_direct_alloc(sqe, domain, typ, protocol, flags)",
+	CTwin: "sqe->opcode = IORING_OP_SOCKET; sqe->fd = a[0]; sqe->off = a[1]; sqe->len = a[2]; sqe->rw_flags = a[3]; sqe->file_index = IORING_FILE_INDEX_ALLOC;",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepSocketDirectAlloc(int32(a[0]), int32(a[1]), int32(a[2]), uint32(a[3]))
 	},
@@ -2350,6 +2404,7 @@ var Builders = []Builder{{
 		Type: "uint32",
 	}},
 	CCall: "io_uring_prep_connect(sqe, fd, sa, saLen)",
+	CTwin: "sqe->opcode = IORING_OP_CONNECT; sqe->fd = a[0]; sqe->off = a[2]; sqe->addr = a[1];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepConnect(int32(a[0]), (*unix.RawSockaddrAny)(p[1]), uint32(a[2]))
 	},
@@ -2383,6 +2438,7 @@ var Builders = []Builder{{
 		Type: "uint32",
 	}},
 	CCall: "io_uring_prep_bind(sqe, fd, sa, saLen)",
+	CTwin: "sqe->opcode = IORING_OP_BIND; sqe->fd = a[0]; sqe->off = a[2]; sqe->addr = a[1];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepBind(int32(a[0]), (*unix.RawSockaddrAny)(p[1]), uint32(a[2]))
 	},
@@ -2410,6 +2466,7 @@ var Builders = []Builder{{
 		Type:   "int32",
 	}},
 	CCall: "io_uring_prep_listen(sqe, fd, backlog)",
+	CTwin: "sqe->opcode = IORING_OP_LISTEN; sqe->fd = a[0]; sqe->len = a[1];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepListen(int32(a[0]), int32(a[1]))
 	},
@@ -2451,6 +2508,7 @@ var Builders = []Builder{{
 		Type:   "int32",
 	}},
 	CCall: "io_uring_prep_accept(sqe, fd, sa, saLen, flags)",
+	CTwin: "sqe->opcode = IORING_OP_ACCEPT; sqe->fd = a[0]; sqe->off = a[2]; sqe->addr = a[1]; sqe->accept_flags = a[3];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepAccept(int32(a[0]), (*unix.RawSockaddrAny)(p[1]), (*uint32)(p[2]), int32(a[3]))
 	},
@@ -2539,6 +2597,7 @@ var Builders = []Builder{{
 		Type:   "int32",
 	}},
 	CCall: "io_uring_prep_multishot_accept(sqe, fd, sa, saLen, flags)",
+	CTwin: "sqe->opcode = IORING_OP_ACCEPT; sqe->ioprio = IORING_ACCEPT_MULTISHOT; sqe->fd = a[0]; sqe->off = a[2]; sqe->addr = a[1]; sqe->accept_flags = a[3];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepMultishotAccept(int32(a[0]), (*unix.RawSockaddrAny)(p[1]), (*uint32)(p[2]), int32(a[3]))
 	},
@@ -2580,6 +2639,7 @@ var Builders = []Builder{{
 		Type:   "int32",
 	}},
 	CCall: "io_uring_prep_multishot_accept_direct(sqe, fd, sa, saLen, flags)",
+	CTwin: "sqe->opcode = IORING_OP_ACCEPT; sqe->ioprio = IORING_ACCEPT_MULTISHOT; sqe->fd = a[0]; sqe->off = a[2]; sqe->addr = a[1]; sqe->accept_flags = a[3]; sqe->file_index = IORING_FILE_INDEX_ALLOC;",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepMultishotAcceptDirect(int32(a[0]), (*unix.RawSockaddrAny)(p[1]), (*uint32)(p[2]), int32(a[3]))
 	},
@@ -2607,6 +2667,7 @@ var Builders = []Builder{{
 		Type:   "int32",
 	}},
 	CCall: "io_uring_prep_shutdown(sqe, fd, how)",
+	CTwin: "sqe->opcode = IORING_OP_SHUTDOWN; sqe->fd = a[0]; sqe->len = a[1];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepShutdown(int32(a[0]), int32(a[1]))
 	},
@@ -2641,6 +2702,7 @@ var Builders = []Builder{{
 		Type:   "int32",
 	}},
 	CCall: "io_uring_prep_send(sqe, fd, buf, len(buf), flags)",
+	CTwin: "sqe->opcode = IORING_OP_SEND; sqe->fd = a[0]; sqe->addr = a[1]; sqe->len = a[2]; sqe->msg_flags = a[3];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepSend(int32(a[0]), unsafe.Slice((*byte)(p[1]), a[2]), int32(a[3]))
 	},
@@ -2688,6 +2750,7 @@ var Builders = []Builder{{
 		Type: "uint16",
 	}},
 	CCall: "io_uring_prep_sendto(sqe, fd, buf, len(buf), flags, sa, saLen)",
+	CTwin: "sqe->opcode = IORING_OP_SEND; sqe->fd = a[0]; sqe->addr2 = a[4]; sqe->addr = a[1]; sqe->len = a[2]; sqe->msg_flags = a[3]; sqe->addr_len = a[5];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepSendto(int32(a[0]), unsafe.Slice((*byte)(p[1]), a[2]), int32(a[3]), (*unix.RawSockaddrAny)(p[4]), uint16(a[5]))
 	},
@@ -2721,6 +2784,7 @@ var Builders = []Builder{{
 		Type:   "int32",
 	}},
 	CCall: "io_uring_prep_send_bundle(sqe, fd, length, flags)",
+	CTwin: "sqe->opcode = IORING_OP_SEND; sqe->ioprio = IORING_RECVSEND_BUNDLE; sqe->fd = a[0]; sqe->len = a[1]; sqe->msg_flags = a[2];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepSendBundle(int32(a[0]), uint32(a[1]), int32(a[2]))
 	},
@@ -2762,6 +2826,7 @@ var Builders = []Builder{{
 		Type:  "RecvSendFlags",
 	}},
 	CCall: "io_uring_prep_send_zc(sqe, fd, buf, len(buf), flags, zcFlags)",
+	CTwin: "sqe->opcode = IORING_OP_SEND_ZC; sqe->ioprio = a[4]; sqe->fd = a[0]; sqe->addr = a[1]; sqe->len = a[2]; sqe->msg_flags = a[3];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepSendZC(int32(a[0]), unsafe.Slice((*byte)(p[1]), a[2]), int32(a[3]), uapi.RecvSendFlags(a[4]))
 	},
@@ -2809,6 +2874,7 @@ var Builders = []Builder{{
 		Type: "uint16",
 	}},
 	CCall: "io_uring_prep_send_zc_fixed(sqe, fd, buf, len(buf), flags, zcFlags, bufIndex)",
+	CTwin: "sqe->opcode = IORING_OP_SEND_ZC; sqe->ioprio = a[4] | IORING_RECVSEND_FIXED_BUF; sqe->fd = a[0]; sqe->addr = a[1]; sqe->len = a[2]; sqe->msg_flags = a[3]; sqe->buf_index = a[5];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepSendZCFixed(int32(a[0]), unsafe.Slice((*byte)(p[1]), a[2]), int32(a[3]), uapi.RecvSendFlags(a[4]), uint16(a[5]))
 	},
@@ -2842,6 +2908,7 @@ var Builders = []Builder{{
 		Type: "uint32",
 	}},
 	CCall: "io_uring_prep_sendmsg(sqe, fd, msg, flags)",
+	CTwin: "sqe->opcode = IORING_OP_SENDMSG; sqe->fd = a[0]; sqe->addr = a[1]; sqe->len = 0x1ULL; sqe->msg_flags = a[2];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepSendmsg(int32(a[0]), (*unix.Msghdr)(p[1]), uint32(a[2]))
 	},
@@ -2875,6 +2942,7 @@ var Builders = []Builder{{
 		Type: "uint32",
 	}},
 	CCall: "io_uring_prep_sendmsg_zc(sqe, fd, msg, flags)",
+	CTwin: "sqe->opcode = IORING_OP_SENDMSG_ZC; sqe->fd = a[0]; sqe->addr = a[1]; sqe->len = 0x1ULL; sqe->msg_flags = a[2];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepSendmsgZC(int32(a[0]), (*unix.Msghdr)(p[1]), uint32(a[2]))
 	},
@@ -2914,6 +2982,7 @@ var Builders = []Builder{{
 		Type: "uint16",
 	}},
 	CCall: "io_uring_prep_sendmsg_zc_fixed(sqe, fd, msg, flags, bufIndex)",
+	CTwin: "sqe->opcode = IORING_OP_SENDMSG_ZC; sqe->ioprio = IORING_RECVSEND_FIXED_BUF; sqe->fd = a[0]; sqe->addr = a[1]; sqe->len = 0x1ULL; sqe->msg_flags = a[2]; sqe->buf_index = a[3];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepSendmsgZCFixed(int32(a[0]), (*unix.Msghdr)(p[1]), uint32(a[2]), uint16(a[3]))
 	},
@@ -2948,6 +3017,7 @@ var Builders = []Builder{{
 		Type:   "int32",
 	}},
 	CCall: "io_uring_prep_recv(sqe, fd, buf, len(buf), flags)",
+	CTwin: "sqe->opcode = IORING_OP_RECV; sqe->fd = a[0]; sqe->addr = a[1]; sqe->len = a[2]; sqe->msg_flags = a[3];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepRecv(int32(a[0]), unsafe.Slice((*byte)(p[1]), a[2]), int32(a[3]))
 	},
@@ -2982,6 +3052,7 @@ var Builders = []Builder{{
 		Type:   "int32",
 	}},
 	CCall: "io_uring_prep_recv_multishot(sqe, fd, buf, len(buf), flags)",
+	CTwin: "sqe->opcode = IORING_OP_RECV; sqe->ioprio = IORING_RECV_MULTISHOT; sqe->fd = a[0]; sqe->addr = a[1]; sqe->len = a[2]; sqe->msg_flags = a[3];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepRecvMultishot(int32(a[0]), unsafe.Slice((*byte)(p[1]), a[2]), int32(a[3]))
 	},
@@ -3014,6 +3085,7 @@ var Builders = []Builder{{
 		Slot:   2,
 		Type:   "int32",
 	}},
+	CTwin: "sqe->opcode = IORING_OP_RECV; sqe->flags = IOSQE_BUFFER_SELECT; sqe->ioprio = IORING_RECVSEND_BUNDLE; sqe->fd = a[0]; sqe->msg_flags = a[2]; sqe->buf_group = a[1];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepRecvBundle(int32(a[0]), uint16(a[1]), int32(a[2]))
 	},
@@ -3045,6 +3117,7 @@ var Builders = []Builder{{
 		Type: "uint32",
 	}},
 	CCall: "io_uring_prep_recvmsg(sqe, fd, msg, flags)",
+	CTwin: "sqe->opcode = IORING_OP_RECVMSG; sqe->fd = a[0]; sqe->addr = a[1]; sqe->len = 0x1ULL; sqe->msg_flags = a[2];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepRecvmsg(int32(a[0]), (*unix.Msghdr)(p[1]), uint32(a[2]))
 	},
@@ -3078,6 +3151,7 @@ var Builders = []Builder{{
 		Type: "uint32",
 	}},
 	CCall: "io_uring_prep_recvmsg_multishot(sqe, fd, msg, flags)",
+	CTwin: "sqe->opcode = IORING_OP_RECVMSG; sqe->ioprio = IORING_RECV_MULTISHOT; sqe->fd = a[0]; sqe->addr = a[1]; sqe->len = 0x1ULL; sqe->msg_flags = a[2];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepRecvmsgMultishot(int32(a[0]), (*unix.Msghdr)(p[1]), uint32(a[2]))
 	},
@@ -3116,6 +3190,7 @@ var Builders = []Builder{{
 		Slot:  3,
 		Type:  "RecvSendFlags",
 	}},
+	CTwin: "sqe->opcode = IORING_OP_RECV_ZC; sqe->ioprio = a[3] | IORING_RECV_MULTISHOT; sqe->fd = a[0]; sqe->len = a[1]; sqe->zcrx_ifq_idx = a[2];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepRecvZC(int32(a[0]), uint32(a[1]), uint32(a[2]), uapi.RecvSendFlags(a[3]))
 	},
@@ -3161,6 +3236,7 @@ var Builders = []Builder{{
 		Type: "[]byte",
 	}},
 	CCall: "io_uring_prep_cmd_sock(sqe, cmdOp, fd, level, optname, optval, len(optval))",
+	CTwin: "sqe->opcode = IORING_OP_URING_CMD; sqe->fd = a[1]; sqe->cmd_op = a[0]; sqe->level = a[2]; sqe->optname = a[3]; sqe->optlen = a[5]; sqe->optval = a[4];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepCmdSock(uint32(a[0]), int32(a[1]), int32(a[2]), int32(a[3]), unsafe.Slice((*byte)(p[4]), a[5]))
 	},
@@ -3181,6 +3257,7 @@ var Builders = []Builder{{
 		Type:   "int32",
 	}},
 	CCall: "io_uring_prep_cmd_sock(sqe, SOCKET_URING_OP_SIOCINQ, fd, 0, 0, NULL, 0)",
+	CTwin: "sqe->opcode = IORING_OP_URING_CMD; sqe->fd = a[0]; sqe->cmd_op = SOCKET_URING_OP_SIOCINQ;",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepCmdSIOCINQ(int32(a[0]))
 	},
@@ -3200,6 +3277,7 @@ var Builders = []Builder{{
 		Type:   "int32",
 	}},
 	CCall: "io_uring_prep_cmd_sock(sqe, SOCKET_URING_OP_SIOCOUTQ, fd, 0, 0, NULL, 0)",
+	CTwin: "sqe->opcode = IORING_OP_URING_CMD; sqe->fd = a[0]; sqe->cmd_op = SOCKET_URING_OP_SIOCOUTQ;",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepCmdSIOCOUTQ(int32(a[0]))
 	},
@@ -3240,6 +3318,7 @@ var Builders = []Builder{{
 		Type: "[]byte",
 	}},
 	CCall: "io_uring_prep_cmd_sock(sqe, SOCKET_URING_OP_GETSOCKOPT, fd, level, optname, optval, len(optval))",
+	CTwin: "sqe->opcode = IORING_OP_URING_CMD; sqe->fd = a[0]; sqe->cmd_op = SOCKET_URING_OP_GETSOCKOPT; sqe->level = a[1]; sqe->optname = a[2]; sqe->optlen = a[4]; sqe->optval = a[3];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepCmdGetsockopt(int32(a[0]), int32(a[1]), int32(a[2]), unsafe.Slice((*byte)(p[3]), a[4]))
 	},
@@ -3280,6 +3359,7 @@ var Builders = []Builder{{
 		Type: "[]byte",
 	}},
 	CCall: "io_uring_prep_cmd_sock(sqe, SOCKET_URING_OP_SETSOCKOPT, fd, level, optname, optval, len(optval))",
+	CTwin: "sqe->opcode = IORING_OP_URING_CMD; sqe->fd = a[0]; sqe->cmd_op = SOCKET_URING_OP_SETSOCKOPT; sqe->level = a[1]; sqe->optname = a[2]; sqe->optlen = a[4]; sqe->optval = a[3];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepCmdSetsockopt(int32(a[0]), int32(a[1]), int32(a[2]), unsafe.Slice((*byte)(p[3]), a[4]))
 	},
@@ -3299,6 +3379,7 @@ var Builders = []Builder{{
 		Type:   "int32",
 	}},
 	CCall: "io_uring_prep_cmd_sock(sqe, SOCKET_URING_OP_TX_TIMESTAMP, fd, 0, 0, NULL, 0)",
+	CTwin: "sqe->opcode = IORING_OP_URING_CMD; sqe->fd = a[0]; sqe->cmd_op = SOCKET_URING_OP_TX_TIMESTAMP;",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepCmdTXTimestamp(int32(a[0]))
 	},
@@ -3339,6 +3420,7 @@ var Builders = []Builder{{
 		Type:   "int32",
 	}},
 	CCall: "io_uring_prep_cmd_getsockname(sqe, fd, sa, saLen, peer)",
+	CTwin: "sqe->opcode = IORING_OP_URING_CMD; sqe->fd = a[0]; sqe->cmd_op = SOCKET_URING_OP_GETSOCKNAME; sqe->addr = a[1]; sqe->optlen = a[3]; sqe->addr3 = a[2];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepCmdGetsockname(int32(a[0]), (*unix.RawSockaddrAny)(p[1]), (*uint32)(p[2]), int32(a[3]))
 	},
@@ -3365,6 +3447,7 @@ var Builders = []Builder{{
 		Type:   "int32",
 	}},
 	CCall: "io_uring_prep_uring_cmd(sqe, cmdOp, fd)",
+	CTwin: "sqe->opcode = IORING_OP_URING_CMD; sqe->fd = a[1]; sqe->cmd_op = a[0];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepUringCmd(uint32(a[0]), int32(a[1]))
 	},
@@ -3391,6 +3474,7 @@ var Builders = []Builder{{
 		Type:   "int32",
 	}},
 	CCall: "io_uring_prep_uring_cmd128(sqe, cmdOp, fd)",
+	CTwin: "sqe->opcode = IORING_OP_URING_CMD128; sqe->fd = a[1]; sqe->cmd_op = a[0];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepUringCmd128(uint32(a[0]), int32(a[1]))
 	},
@@ -3463,6 +3547,7 @@ var Builders = []Builder{{
 		Type:  "MsgRingFlags",
 	}},
 	CCall: "io_uring_prep_msg_ring(sqe, fd, length, data, flags)",
+	CTwin: "sqe->opcode = IORING_OP_MSG_RING; sqe->fd = a[0]; sqe->off = a[2]; sqe->len = a[1]; sqe->msg_ring_flags = a[3];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepMsgRing(int32(a[0]), uint32(a[1]), uint64(a[2]), uapi.MsgRingFlags(a[3]))
 	},
@@ -3508,6 +3593,7 @@ var Builders = []Builder{{
 		Type: "uint32",
 	}},
 	CCall: "io_uring_prep_msg_ring_cqe_flags(sqe, fd, length, data, flags, cqeFlags)",
+	CTwin: "sqe->opcode = IORING_OP_MSG_RING; sqe->fd = a[0]; sqe->off = a[2]; sqe->len = a[1]; sqe->msg_ring_flags = a[3] | IORING_MSG_RING_FLAGS_PASS; sqe->file_index = a[4];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepMsgRingCQEFlags(int32(a[0]), uint32(a[1]), uint64(a[2]), uapi.MsgRingFlags(a[3]), uint32(a[4]))
 	},
@@ -3594,6 +3680,7 @@ var Builders = []Builder{{
 		Type:  "MsgRingFlags",
 	}},
 	CCall: "io_uring_prep_msg_ring_fd_alloc(sqe, fd, sourceFD, data, flags)",
+	CTwin: "sqe->opcode = IORING_OP_MSG_RING; sqe->fd = a[0]; sqe->off = a[2]; sqe->addr = IORING_MSG_SEND_FD; sqe->msg_ring_flags = a[3]; sqe->file_index = IORING_FILE_INDEX_ALLOC; sqe->addr3 = a[1];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepMsgRingFDAlloc(int32(a[0]), int32(a[1]), uint64(a[2]), uapi.MsgRingFlags(a[3]))
 	},
@@ -3640,6 +3727,7 @@ var Builders = []Builder{{
 		Type: "uint16",
 	}},
 	CCall: "io_uring_prep_provide_buffers(sqe, addr, bufLen, nr, bufGroup, bufID)",
+	CTwin: "sqe->opcode = IORING_OP_PROVIDE_BUFFERS; sqe->fd = a[2]; sqe->off = a[4]; sqe->addr = a[0]; sqe->len = a[1]; sqe->buf_group = a[3];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepProvideBuffers((*byte)(p[0]), int32(a[1]), int32(a[2]), uint16(a[3]), uint16(a[4]))
 	},
@@ -3666,6 +3754,7 @@ var Builders = []Builder{{
 		Type: "uint16",
 	}},
 	CCall: "io_uring_prep_remove_buffers(sqe, nr, bufGroup)",
+	CTwin: "sqe->opcode = IORING_OP_REMOVE_BUFFERS; sqe->fd = a[0]; sqe->buf_group = a[1];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepRemoveBuffers(int32(a[0]), uint16(a[1]))
 	},
@@ -3713,6 +3802,7 @@ var Builders = []Builder{{
 		Type: "uint32",
 	}},
 	CCall: "io_uring_prep_waitid(sqe, idtype, id, infop, options, flags)",
+	CTwin: "sqe->opcode = IORING_OP_WAITID; sqe->fd = a[1]; sqe->addr2 = a[2]; sqe->len = a[0]; sqe->waitid_flags = a[4]; sqe->file_index = a[3];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepWaitid(int32(a[0]), int32(a[1]), (*unix.Siginfo)(p[2]), int32(a[3]), uint32(a[4]))
 	},
@@ -3757,6 +3847,7 @@ var Builders = []Builder{{
 		Type: "uint32",
 	}},
 	CCall: "io_uring_prep_futex_wait(sqe, futex, val, mask, futexFlags, flags)",
+	CTwin: "sqe->opcode = IORING_OP_FUTEX_WAIT; sqe->fd = a[3]; sqe->off = a[1]; sqe->addr = a[0]; sqe->futex_flags = a[4]; sqe->addr3 = a[2];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepFutexWait((*uint32)(p[0]), uint64(a[1]), uint64(a[2]), uint32(a[3]), uint32(a[4]))
 	},
@@ -3801,6 +3892,7 @@ var Builders = []Builder{{
 		Type: "uint32",
 	}},
 	CCall: "io_uring_prep_futex_wake(sqe, futex, val, mask, futexFlags, flags)",
+	CTwin: "sqe->opcode = IORING_OP_FUTEX_WAKE; sqe->fd = a[3]; sqe->off = a[1]; sqe->addr = a[0]; sqe->futex_flags = a[4]; sqe->addr3 = a[2];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepFutexWake((*uint32)(p[0]), uint64(a[1]), uint64(a[2]), uint32(a[3]), uint32(a[4]))
 	},
@@ -3827,6 +3919,7 @@ var Builders = []Builder{{
 		Type: "uint32",
 	}},
 	CCall: "io_uring_prep_futex_waitv(sqe, futexes, len(futexes), flags)",
+	CTwin: "sqe->opcode = IORING_OP_FUTEX_WAITV; sqe->fd = 0x0ULL; sqe->addr = a[0]; sqe->len = a[1]; sqe->futex_flags = a[2];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
 		s.PrepFutexWaitv(unsafe.Slice((*uapi.FutexWaitv)(p[0]), a[1]), uint32(a[2]))
 	},
