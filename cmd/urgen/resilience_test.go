@@ -111,7 +111,7 @@ func TestBadHeaders(t *testing.T) {
 		want           string // regexp the error must match
 	}{
 		{"truncated struct", "struct io_uring_rsrc_register {\n\t__u32 nr;", "struct io_uring_rsrc_register {\n\t__u32 nr;<EOF>",
-			`linux/io_uring\.h:778:12: expected #endif`},
+			`linux/io_uring\.h:778:11: expected #endif`},
 		{"unterminated #if", "struct io_uring_rsrc_register {\n\t__u32 nr;", "struct io_uring_rsrc_register {\n\t__u32 nr;\n#if 0",
 			`linux/io_uring\.h:\d+:\d+: expected #endif`},
 		{"unknown type", "struct io_uring_rsrc_register {\n\t__u32 nr;", "struct io_uring_rsrc_register {\n\turgen_unknown_t nr;",

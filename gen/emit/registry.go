@@ -83,7 +83,10 @@ func (e *emitter) registryEntries(f *jen.File, u string, structs []*goStruct, se
 		}
 		return plain
 	}
-	var entries []jen.Code
+	// The lists are built by one append statement an entry, not composite
+	// literals: go/printer's time grows faster than linearly in the
+	// elements of a literal (a 100,000-member struct took most of a minute).
+	entries := []jen.Code{jen.Var().Id("r").Index().Add(e.registryType("Struct")), jen.Var().Id("m").Index().Add(e.registryType("Member"))}
 	var walk func(g *goStruct, cexpr string)
 	walk = func(g *goStruct, cexpr string) {
 		var members []jen.Code
@@ -123,13 +126,17 @@ func (e *emitter) registryEntries(f *jen.File, u string, structs []*goStruct, se
 			}
 			members = append(members, jen.Values(d))
 		}
-		entries = append(entries, jen.Values(jen.Dict{
+		entries = append(entries, jen.Id("m").Op("=").Make(jen.Index().Add(e.registryType("Member")), jen.Lit(0), jen.Lit(len(members))))
+		for _, mem := range members {
+			entries = append(entries, jen.Id("m").Op("=").Append(jen.Id("m"), e.registryType("Member").Add(mem)))
+		}
+		entries = append(entries, jen.Id("r").Op("=").Append(jen.Id("r"), e.registryType("Struct").Values(jen.Dict{
 			jen.Id("Go"):      jen.Lit(g.Go),
 			jen.Id("C"):       jen.Lit(cexpr),
 			jen.Id("Size"):    jen.Qual("unsafe", "Sizeof").Call(typ.Clone().Values()),
 			jen.Id("Align"):   jen.Qual("unsafe", "Alignof").Call(jen.Qual(u, g.Go).Values()),
-			jen.Id("Members"): jen.Index().Add(e.registryType("Member")).Values(members...),
-		}))
+			jen.Id("Members"): jen.Id("m"),
+		})))
 		for _, n := range g.Nested {
 			member := n.C[len(g.C)+1:]
 			walk(n, fmt.Sprintf("__typeof__(((%s *)0)->%s)", cexpr, member))
@@ -139,15 +146,17 @@ func (e *emitter) registryEntries(f *jen.File, u string, structs []*goStruct, se
 		walk(g, g.C)
 	}
 	f.Comment("Structs lists every generated struct, nested ones after their parent.")
-	f.Var().Id("Structs").Op("=").Index().Add(e.registryType("Struct")).Values(entries...)
+	f.Var().Id("Structs").Op("=").Id("structs").Call()
+	entries = append(entries, jen.Return(jen.Id("r")))
+	f.Func().Id("structs").Params().Index().Add(e.registryType("Struct")).Block(entries...)
 
-	var consts []jen.Code
+	consts := []jen.Code{jen.Var().Id("r").Index().Add(e.registryType("Constant"))}
 	add := func(c *constant) {
 		v := jen.Uint64().Call(jen.Qual(u, c.Go))
 		if c.Value.Negative {
 			v = jen.Id("neg").Call(jen.Int64().Call(jen.Qual(u, c.Go)))
 		}
-		consts = append(consts, jen.Values(jen.Dict{jen.Id("C"): jen.Lit(c.C), jen.Id("Go"): jen.Lit(c.Go), jen.Id("Bits"): v, jen.Id("Negative"): jen.Lit(c.Value.Negative)}))
+		consts = append(consts, jen.Id("r").Op("=").Append(jen.Id("r"), e.registryType("Constant").Values(jen.Dict{jen.Id("C"): jen.Lit(c.C), jen.Id("Go"): jen.Lit(c.Go), jen.Id("Bits"): v, jen.Id("Negative"): jen.Lit(c.Value.Negative)})))
 	}
 	for _, s := range sets {
 		for _, c := range s.Consts {
@@ -158,5 +167,7 @@ func (e *emitter) registryEntries(f *jen.File, u string, structs []*goStruct, se
 		add(c)
 	}
 	f.Comment("Constants lists every generated constant.")
-	f.Var().Id("Constants").Op("=").Index().Add(e.registryType("Constant")).Values(consts...)
+	f.Var().Id("Constants").Op("=").Id("constants").Call()
+	consts = append(consts, jen.Return(jen.Id("r")))
+	f.Func().Id("constants").Params().Index().Add(e.registryType("Constant")).Block(consts...)
 }

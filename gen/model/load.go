@@ -72,12 +72,13 @@ func Load(dir string, archs []string, scope Scope) (*Model, error) {
 	}
 	var merged *Model
 	var done []string // the archs merged so far
+	prescans := map[string]*scanned{}
 	for _, name := range archs {
 		arch, err := LookupArch(name)
 		if err != nil {
 			return nil, err
 		}
-		m, err := loadArch(dir, arch, files, scope)
+		m, err := loadArch(dir, arch, files, scope, prescans)
 		if err != nil {
 			return nil, err
 		}
@@ -202,9 +203,10 @@ type loader struct {
 	posTag map[string]cc.Token // and its tag token
 	// layouts holds the layout of every struct converted so far, by tag.
 	layouts map[string]Layout
+	guard   *guard
 }
 
-func loadArch(dir string, arch Arch, files []string, scope Scope) (*Model, error) {
+func loadArch(dir string, arch Arch, files []string, scope Scope, prescans map[string]*scanned) (*Model, error) {
 	abi, err := arch.abi()
 	if err != nil {
 		return nil, err
@@ -220,6 +222,7 @@ func loadArch(dir string, arch Arch, files []string, scope Scope) (*Model, error
 		SysIncludePaths: inc,
 		EvalAllMacros:   true,
 		Header:          true,
+		ExpansionLimit:  expansionLimit,
 	}
 	var src strings.Builder
 	for _, f := range files {
@@ -230,11 +233,18 @@ func loadArch(dir string, arch Arch, files []string, scope Scope) (*Model, error
 		{Name: "<builtin>", Value: cc.Builtin},
 		{Name: "<urgen>", Value: src.String()},
 	}
-	ast, err := cc.Translate(cfg, srcs)
+	g := newGuard(dir, scope, arch.LP64, prescans)
+	ast, err := g.translate(cfg, srcs)
+	if errs := g.errors(); len(errs) > 0 {
+		return nil, guardError(dir, arch.GOARCH, errs)
+	}
 	if err != nil {
+		if e := g.explainEnd(err); e != nil {
+			return nil, &Error{Pos: e.Pos, Msg: fmt.Sprintf("%s (arch %s)%s", e.Msg, arch.GOARCH, excerpt(dir, e.Pos))}
+		}
 		return nil, &Error{Msg: fmt.Sprintf("arch %s: %s", arch.GOARCH, relErr(err, dir))}
 	}
-	l := &loader{dir: dir, arch: arch.GOARCH, scope: scope, m: &Model{Files: files}, docs: newDocs(dir),
+	l := &loader{dir: dir, arch: arch.GOARCH, scope: scope, m: &Model{Files: files}, docs: newDocs(dir), guard: g,
 		byTag: map[string]cc.Type{}, posTag: map[string]cc.Token{}, refPos: map[string]Pos{},
 		layouts: map[string]Layout{}}
 	if err := l.declarations(ast); err != nil {
@@ -270,31 +280,35 @@ func loadArch(dir string, arch Arch, files []string, scope Scope) (*Model, error
 // relErr shortens absolute header paths in cc's messages to dir-relative
 // ones, keeping file:line:col, and quotes the offending source line with a
 // caret under the column, since cc's messages alone ("unexpected
-// identifier") do not say which token it was.
+// identifier") do not say which token it was. A position past the end of
+// a file (the guard's closing marker) becomes the end of the file. Lines
+// about the sentinel or with no position are left out when another line
+// says where, and cc's debugging traces always are.
 func relErr(err error, dir string) string {
-	var out []string
+	var out, unplaced []string
 	for _, line := range strings.Split(err.Error(), "\n") {
-		out = append(out, strings.ReplaceAll(line, dir+string(filepath.Separator), ""))
+		if strings.Contains(line, ": TRC ") {
+			continue
+		}
 		m := ccPos.FindStringSubmatch(line)
 		if m == nil {
+			unplaced = append(unplaced, line)
 			continue
 		}
 		ln, _ := strconv.Atoi(m[2])
 		col, _ := strconv.Atoi(m[3])
-		b, err := os.ReadFile(m[1])
-		if err != nil || ln < 1 {
-			continue
+		file := strings.TrimPrefix(m[1], dir+string(filepath.Separator))
+		if b, err := os.ReadFile(filepath.Join(dir, file)); err == nil {
+			lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+			if ln > len(lines) {
+				ln, col = len(lines), len(lines[len(lines)-1])+1
+			}
 		}
-		if src := strings.Split(string(b), "\n"); ln <= len(src) && col >= 1 && col <= len(src[ln-1])+1 {
-			text := src[ln-1]
-			caret := strings.Map(func(r rune) rune {
-				if r == '\t' {
-					return r
-				}
-				return ' '
-			}, text[:col-1]) + "^"
-			out = append(out, "\t"+text, "\t"+caret)
-		}
+		p := Pos{File: filepath.ToSlash(file), Line: ln, Col: col}
+		out = append(out, p.String()+": "+line[len(m[0]):]+excerpt(dir, p))
+	}
+	if len(out) == 0 {
+		out = unplaced
 	}
 	return strings.Join(out, "\n")
 }
@@ -626,24 +640,34 @@ func (l *loader) macros(ast *cc.AST) {
 			continue
 		}
 		p := l.position(m.Position())
-		if !l.scope.inScope(p.File, name) {
-			continue
-		}
 		var expr []string
 		for _, t := range m.ReplacementList() {
 			expr = append(expr, t.SrcStr())
 		}
-		if len(expr) == 0 {
-			continue
-		}
 		v, ok := value(m.Value())
-		if !ok {
-			l.m.Unsupported = append(l.m.Unsupported, Unsupported{Name: name, Pos: p, Reason: "macro does not evaluate to an integer constant: " + strings.Join(expr, " ")})
-			continue
-		}
 		ct := ""
 		if t := m.Type(); t != nil {
 			ct = t.String()
+		}
+		if d := l.guard.neutral[name]; d != nil && p.File == neutralName {
+			// Kept from cc/v4 and evaluated by the guard (cc/v4 does not
+			// evaluate a macro that was ever #undef'd).
+			p, expr = d.pos, nil
+			for _, t := range d.body {
+				expr = append(expr, t.text)
+			}
+			cv := l.guard.values[name]
+			v, ok, ct = Value{Bits: cv.bits, Negative: l.guard.eval.negative(cv)}, true, ckindNames[cv.kind]
+		}
+		if !l.scope.inScope(p.File, name) {
+			continue
+		}
+		if len(expr) == 0 {
+			continue
+		}
+		if !ok {
+			l.m.Unsupported = append(l.m.Unsupported, Unsupported{Name: name, Pos: p, Reason: "macro does not evaluate to an integer constant: " + strings.Join(expr, " ")})
+			continue
 		}
 		l.m.Macros = append(l.m.Macros, &Macro{Name: name, Value: v, CType: ct, Expr: strings.Join(expr, " "), Pos: p, Doc: l.docs.around(p)})
 	}

@@ -18,11 +18,13 @@ func neg(v int64) uint64 {
 }
 
 // Structs lists every generated struct, nested ones after their parent.
-var Structs = []uapitest.Struct{{
-	Align: unsafe.Alignof(nvme.UserIO{}),
-	C:     "struct nvme_user_io",
-	Go:    "UserIO",
-	Members: []uapitest.Member{{
+var Structs = structs()
+
+func structs() []uapitest.Struct {
+	var r []uapitest.Struct
+	var m []uapitest.Member
+	m = make([]uapitest.Member, 0, 12)
+	m = append(m, uapitest.Member{
 		C: "opcode",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint8((*nvme.UserIO)(p).Opcode))
@@ -36,7 +38,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.UserIO)(p).Opcode = uint8(v)
 		},
 		Size: 1,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "flags",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint8((*nvme.UserIO)(p).Flags))
@@ -50,7 +53,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.UserIO)(p).Flags = uint8(v)
 		},
 		Size: 1,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "control",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint16((*nvme.UserIO)(p).Control))
@@ -64,7 +68,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.UserIO)(p).Control = uint16(v)
 		},
 		Size: 2,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "nblocks",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint16((*nvme.UserIO)(p).Nblocks))
@@ -78,7 +83,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.UserIO)(p).Nblocks = uint16(v)
 		},
 		Size: 2,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "rsvd",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint16((*nvme.UserIO)(p).Rsvd))
@@ -92,7 +98,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.UserIO)(p).Rsvd = uint16(v)
 		},
 		Size: 2,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "metadata",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*nvme.UserIO)(p).Metadata))
@@ -106,7 +113,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.UserIO)(p).Metadata = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "addr",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*nvme.UserIO)(p).Addr))
@@ -120,7 +128,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.UserIO)(p).Addr = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "slba",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*nvme.UserIO)(p).Slba))
@@ -134,7 +143,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.UserIO)(p).Slba = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "dsmgmt",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*nvme.UserIO)(p).Dsmgmt))
@@ -148,7 +158,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.UserIO)(p).Dsmgmt = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "reftag",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*nvme.UserIO)(p).Reftag))
@@ -162,7 +173,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.UserIO)(p).Reftag = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "apptag",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint16((*nvme.UserIO)(p).Apptag))
@@ -176,7 +188,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.UserIO)(p).Apptag = uint16(v)
 		},
 		Size: 2,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "appmask",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint16((*nvme.UserIO)(p).Appmask))
@@ -190,13 +203,16 @@ var Structs = []uapitest.Struct{{
 			(*nvme.UserIO)(p).Appmask = uint16(v)
 		},
 		Size: 2,
-	}},
-	Size: unsafe.Sizeof(nvme.UserIO{}),
-}, {
-	Align: unsafe.Alignof(nvme.PassthruCmd{}),
-	C:     "struct nvme_passthru_cmd",
-	Go:    "PassthruCmd",
-	Members: []uapitest.Member{{
+	})
+	r = append(r, uapitest.Struct{
+		Align:   unsafe.Alignof(nvme.UserIO{}),
+		C:       "struct nvme_user_io",
+		Go:      "UserIO",
+		Members: m,
+		Size:    unsafe.Sizeof(nvme.UserIO{}),
+	})
+	m = make([]uapitest.Member, 0, 18)
+	m = append(m, uapitest.Member{
 		C: "opcode",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint8((*nvme.PassthruCmd)(p).Opcode))
@@ -210,7 +226,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.PassthruCmd)(p).Opcode = uint8(v)
 		},
 		Size: 1,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "flags",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint8((*nvme.PassthruCmd)(p).Flags))
@@ -224,7 +241,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.PassthruCmd)(p).Flags = uint8(v)
 		},
 		Size: 1,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "rsvd1",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint16((*nvme.PassthruCmd)(p).Rsvd1))
@@ -238,7 +256,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.PassthruCmd)(p).Rsvd1 = uint16(v)
 		},
 		Size: 2,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "nsid",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*nvme.PassthruCmd)(p).NSID))
@@ -252,7 +271,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.PassthruCmd)(p).NSID = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "cdw2",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*nvme.PassthruCmd)(p).Cdw2))
@@ -266,7 +286,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.PassthruCmd)(p).Cdw2 = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "cdw3",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*nvme.PassthruCmd)(p).Cdw3))
@@ -280,7 +301,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.PassthruCmd)(p).Cdw3 = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "metadata",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*nvme.PassthruCmd)(p).Metadata))
@@ -294,7 +316,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.PassthruCmd)(p).Metadata = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "addr",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*nvme.PassthruCmd)(p).Addr))
@@ -308,7 +331,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.PassthruCmd)(p).Addr = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "metadata_len",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*nvme.PassthruCmd)(p).MetadataLen))
@@ -322,7 +346,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.PassthruCmd)(p).MetadataLen = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "data_len",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*nvme.PassthruCmd)(p).DataLen))
@@ -336,7 +361,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.PassthruCmd)(p).DataLen = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "cdw10",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*nvme.PassthruCmd)(p).Cdw10))
@@ -350,7 +376,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.PassthruCmd)(p).Cdw10 = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "cdw11",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*nvme.PassthruCmd)(p).Cdw11))
@@ -364,7 +391,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.PassthruCmd)(p).Cdw11 = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "cdw12",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*nvme.PassthruCmd)(p).Cdw12))
@@ -378,7 +406,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.PassthruCmd)(p).Cdw12 = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "cdw13",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*nvme.PassthruCmd)(p).Cdw13))
@@ -392,7 +421,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.PassthruCmd)(p).Cdw13 = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "cdw14",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*nvme.PassthruCmd)(p).Cdw14))
@@ -406,7 +436,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.PassthruCmd)(p).Cdw14 = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "cdw15",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*nvme.PassthruCmd)(p).Cdw15))
@@ -420,7 +451,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.PassthruCmd)(p).Cdw15 = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "timeout_ms",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*nvme.PassthruCmd)(p).TimeoutMs))
@@ -434,7 +466,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.PassthruCmd)(p).TimeoutMs = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "result",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*nvme.PassthruCmd)(p).Result))
@@ -448,13 +481,16 @@ var Structs = []uapitest.Struct{{
 			(*nvme.PassthruCmd)(p).Result = uint32(v)
 		},
 		Size: 4,
-	}},
-	Size: unsafe.Sizeof(nvme.PassthruCmd{}),
-}, {
-	Align: unsafe.Alignof(nvme.PassthruCmd64{}),
-	C:     "struct nvme_passthru_cmd64",
-	Go:    "PassthruCmd64",
-	Members: []uapitest.Member{{
+	})
+	r = append(r, uapitest.Struct{
+		Align:   unsafe.Alignof(nvme.PassthruCmd{}),
+		C:       "struct nvme_passthru_cmd",
+		Go:      "PassthruCmd",
+		Members: m,
+		Size:    unsafe.Sizeof(nvme.PassthruCmd{}),
+	})
+	m = make([]uapitest.Member, 0, 20)
+	m = append(m, uapitest.Member{
 		C: "opcode",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint8((*nvme.PassthruCmd64)(p).Opcode))
@@ -468,7 +504,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.PassthruCmd64)(p).Opcode = uint8(v)
 		},
 		Size: 1,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "flags",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint8((*nvme.PassthruCmd64)(p).Flags))
@@ -482,7 +519,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.PassthruCmd64)(p).Flags = uint8(v)
 		},
 		Size: 1,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "rsvd1",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint16((*nvme.PassthruCmd64)(p).Rsvd1))
@@ -496,7 +534,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.PassthruCmd64)(p).Rsvd1 = uint16(v)
 		},
 		Size: 2,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "nsid",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*nvme.PassthruCmd64)(p).NSID))
@@ -510,7 +549,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.PassthruCmd64)(p).NSID = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "cdw2",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*nvme.PassthruCmd64)(p).Cdw2))
@@ -524,7 +564,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.PassthruCmd64)(p).Cdw2 = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "cdw3",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*nvme.PassthruCmd64)(p).Cdw3))
@@ -538,7 +579,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.PassthruCmd64)(p).Cdw3 = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "metadata",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*nvme.PassthruCmd64)(p).Metadata))
@@ -552,7 +594,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.PassthruCmd64)(p).Metadata = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "addr",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*nvme.PassthruCmd64)(p).Addr))
@@ -566,7 +609,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.PassthruCmd64)(p).Addr = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "metadata_len",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*nvme.PassthruCmd64)(p).MetadataLen))
@@ -580,7 +624,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.PassthruCmd64)(p).MetadataLen = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "data_len",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*nvme.PassthruCmd64)(p).DataLen))
@@ -594,7 +639,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.PassthruCmd64)(p).DataLen = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "cdw10",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*nvme.PassthruCmd64)(p).Cdw10))
@@ -608,7 +654,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.PassthruCmd64)(p).Cdw10 = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "cdw11",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*nvme.PassthruCmd64)(p).Cdw11))
@@ -622,7 +669,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.PassthruCmd64)(p).Cdw11 = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "cdw12",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*nvme.PassthruCmd64)(p).Cdw12))
@@ -636,7 +684,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.PassthruCmd64)(p).Cdw12 = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "cdw13",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*nvme.PassthruCmd64)(p).Cdw13))
@@ -650,7 +699,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.PassthruCmd64)(p).Cdw13 = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "cdw14",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*nvme.PassthruCmd64)(p).Cdw14))
@@ -664,7 +714,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.PassthruCmd64)(p).Cdw14 = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "cdw15",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*nvme.PassthruCmd64)(p).Cdw15))
@@ -678,7 +729,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.PassthruCmd64)(p).Cdw15 = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "timeout_ms",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*nvme.PassthruCmd64)(p).TimeoutMs))
@@ -692,7 +744,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.PassthruCmd64)(p).TimeoutMs = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "rsvd2",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*nvme.PassthruCmd64)(p).Rsvd2))
@@ -706,7 +759,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.PassthruCmd64)(p).Rsvd2 = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "result",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*nvme.PassthruCmd64)(p).Result))
@@ -720,7 +774,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.PassthruCmd64)(p).Result = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		Accessor: true,
 		C:        "vec_cnt",
 		Get: func(p unsafe.Pointer) uint64 {
@@ -735,13 +790,16 @@ var Structs = []uapitest.Struct{{
 			(*nvme.PassthruCmd64)(p).SetVecCnt(uint32(v))
 		},
 		Size: 4,
-	}},
-	Size: unsafe.Sizeof(nvme.PassthruCmd64{}),
-}, {
-	Align: unsafe.Alignof(nvme.UringCmd{}),
-	C:     "struct nvme_uring_cmd",
-	Go:    "UringCmd",
-	Members: []uapitest.Member{{
+	})
+	r = append(r, uapitest.Struct{
+		Align:   unsafe.Alignof(nvme.PassthruCmd64{}),
+		C:       "struct nvme_passthru_cmd64",
+		Go:      "PassthruCmd64",
+		Members: m,
+		Size:    unsafe.Sizeof(nvme.PassthruCmd64{}),
+	})
+	m = make([]uapitest.Member, 0, 18)
+	m = append(m, uapitest.Member{
 		C: "opcode",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint8((*nvme.UringCmd)(p).Opcode))
@@ -755,7 +813,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.UringCmd)(p).Opcode = uint8(v)
 		},
 		Size: 1,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "flags",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint8((*nvme.UringCmd)(p).Flags))
@@ -769,7 +828,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.UringCmd)(p).Flags = uint8(v)
 		},
 		Size: 1,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "rsvd1",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint16((*nvme.UringCmd)(p).Rsvd1))
@@ -783,7 +843,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.UringCmd)(p).Rsvd1 = uint16(v)
 		},
 		Size: 2,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "nsid",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*nvme.UringCmd)(p).NSID))
@@ -797,7 +858,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.UringCmd)(p).NSID = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "cdw2",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*nvme.UringCmd)(p).Cdw2))
@@ -811,7 +873,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.UringCmd)(p).Cdw2 = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "cdw3",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*nvme.UringCmd)(p).Cdw3))
@@ -825,7 +888,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.UringCmd)(p).Cdw3 = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "metadata",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*nvme.UringCmd)(p).Metadata))
@@ -839,7 +903,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.UringCmd)(p).Metadata = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "addr",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*nvme.UringCmd)(p).Addr))
@@ -853,7 +918,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.UringCmd)(p).Addr = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "metadata_len",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*nvme.UringCmd)(p).MetadataLen))
@@ -867,7 +933,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.UringCmd)(p).MetadataLen = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "data_len",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*nvme.UringCmd)(p).DataLen))
@@ -881,7 +948,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.UringCmd)(p).DataLen = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "cdw10",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*nvme.UringCmd)(p).Cdw10))
@@ -895,7 +963,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.UringCmd)(p).Cdw10 = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "cdw11",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*nvme.UringCmd)(p).Cdw11))
@@ -909,7 +978,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.UringCmd)(p).Cdw11 = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "cdw12",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*nvme.UringCmd)(p).Cdw12))
@@ -923,7 +993,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.UringCmd)(p).Cdw12 = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "cdw13",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*nvme.UringCmd)(p).Cdw13))
@@ -937,7 +1008,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.UringCmd)(p).Cdw13 = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "cdw14",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*nvme.UringCmd)(p).Cdw14))
@@ -951,7 +1023,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.UringCmd)(p).Cdw14 = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "cdw15",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*nvme.UringCmd)(p).Cdw15))
@@ -965,7 +1038,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.UringCmd)(p).Cdw15 = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "timeout_ms",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*nvme.UringCmd)(p).TimeoutMs))
@@ -979,7 +1053,8 @@ var Structs = []uapitest.Struct{{
 			(*nvme.UringCmd)(p).TimeoutMs = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "rsvd2",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*nvme.UringCmd)(p).Rsvd2))
@@ -993,79 +1068,105 @@ var Structs = []uapitest.Struct{{
 			(*nvme.UringCmd)(p).Rsvd2 = uint32(v)
 		},
 		Size: 4,
-	}},
-	Size: unsafe.Sizeof(nvme.UringCmd{}),
-}}
+	})
+	r = append(r, uapitest.Struct{
+		Align:   unsafe.Alignof(nvme.UringCmd{}),
+		C:       "struct nvme_uring_cmd",
+		Go:      "UringCmd",
+		Members: m,
+		Size:    unsafe.Sizeof(nvme.UringCmd{}),
+	})
+	return r
+}
 
 // Constants lists every generated constant.
-var Constants = []uapitest.Constant{{
-	Bits:     uint64(nvme.UringCmdIO),
-	C:        "NVME_URING_CMD_IO",
-	Go:       "UringCmdIO",
-	Negative: false,
-}, {
-	Bits:     uint64(nvme.UringCmdIOVec),
-	C:        "NVME_URING_CMD_IO_VEC",
-	Go:       "UringCmdIOVec",
-	Negative: false,
-}, {
-	Bits:     uint64(nvme.UringCmdAdmin),
-	C:        "NVME_URING_CMD_ADMIN",
-	Go:       "UringCmdAdmin",
-	Negative: false,
-}, {
-	Bits:     uint64(nvme.UringCmdAdminVec),
-	C:        "NVME_URING_CMD_ADMIN_VEC",
-	Go:       "UringCmdAdminVec",
-	Negative: false,
-}, {
-	Bits:     uint64(nvme.IoctlID),
-	C:        "NVME_IOCTL_ID",
-	Go:       "IoctlID",
-	Negative: false,
-}, {
-	Bits:     uint64(nvme.IoctlAdminCmd),
-	C:        "NVME_IOCTL_ADMIN_CMD",
-	Go:       "IoctlAdminCmd",
-	Negative: false,
-}, {
-	Bits:     uint64(nvme.IoctlSubmitIO),
-	C:        "NVME_IOCTL_SUBMIT_IO",
-	Go:       "IoctlSubmitIO",
-	Negative: false,
-}, {
-	Bits:     uint64(nvme.IoctlIOCmd),
-	C:        "NVME_IOCTL_IO_CMD",
-	Go:       "IoctlIOCmd",
-	Negative: false,
-}, {
-	Bits:     uint64(nvme.IoctlReset),
-	C:        "NVME_IOCTL_RESET",
-	Go:       "IoctlReset",
-	Negative: false,
-}, {
-	Bits:     uint64(nvme.IoctlSubsysReset),
-	C:        "NVME_IOCTL_SUBSYS_RESET",
-	Go:       "IoctlSubsysReset",
-	Negative: false,
-}, {
-	Bits:     uint64(nvme.IoctlRescan),
-	C:        "NVME_IOCTL_RESCAN",
-	Go:       "IoctlRescan",
-	Negative: false,
-}, {
-	Bits:     uint64(nvme.IoctlAdmin64Cmd),
-	C:        "NVME_IOCTL_ADMIN64_CMD",
-	Go:       "IoctlAdmin64Cmd",
-	Negative: false,
-}, {
-	Bits:     uint64(nvme.IoctlIo64Cmd),
-	C:        "NVME_IOCTL_IO64_CMD",
-	Go:       "IoctlIo64Cmd",
-	Negative: false,
-}, {
-	Bits:     uint64(nvme.IoctlIo64CmdVec),
-	C:        "NVME_IOCTL_IO64_CMD_VEC",
-	Go:       "IoctlIo64CmdVec",
-	Negative: false,
-}}
+var Constants = constants()
+
+func constants() []uapitest.Constant {
+	var r []uapitest.Constant
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(nvme.UringCmdIO),
+		C:        "NVME_URING_CMD_IO",
+		Go:       "UringCmdIO",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(nvme.UringCmdIOVec),
+		C:        "NVME_URING_CMD_IO_VEC",
+		Go:       "UringCmdIOVec",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(nvme.UringCmdAdmin),
+		C:        "NVME_URING_CMD_ADMIN",
+		Go:       "UringCmdAdmin",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(nvme.UringCmdAdminVec),
+		C:        "NVME_URING_CMD_ADMIN_VEC",
+		Go:       "UringCmdAdminVec",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(nvme.IoctlID),
+		C:        "NVME_IOCTL_ID",
+		Go:       "IoctlID",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(nvme.IoctlAdminCmd),
+		C:        "NVME_IOCTL_ADMIN_CMD",
+		Go:       "IoctlAdminCmd",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(nvme.IoctlSubmitIO),
+		C:        "NVME_IOCTL_SUBMIT_IO",
+		Go:       "IoctlSubmitIO",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(nvme.IoctlIOCmd),
+		C:        "NVME_IOCTL_IO_CMD",
+		Go:       "IoctlIOCmd",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(nvme.IoctlReset),
+		C:        "NVME_IOCTL_RESET",
+		Go:       "IoctlReset",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(nvme.IoctlSubsysReset),
+		C:        "NVME_IOCTL_SUBSYS_RESET",
+		Go:       "IoctlSubsysReset",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(nvme.IoctlRescan),
+		C:        "NVME_IOCTL_RESCAN",
+		Go:       "IoctlRescan",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(nvme.IoctlAdmin64Cmd),
+		C:        "NVME_IOCTL_ADMIN64_CMD",
+		Go:       "IoctlAdmin64Cmd",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(nvme.IoctlIo64Cmd),
+		C:        "NVME_IOCTL_IO64_CMD",
+		Go:       "IoctlIo64Cmd",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(nvme.IoctlIo64CmdVec),
+		C:        "NVME_IOCTL_IO64_CMD_VEC",
+		Go:       "IoctlIo64CmdVec",
+		Negative: false,
+	})
+	return r
+}

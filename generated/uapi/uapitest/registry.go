@@ -47,11 +47,13 @@ func neg(v int64) uint64 {
 }
 
 // Structs lists every generated struct, nested ones after their parent.
-var Structs = []Struct{{
-	Align: unsafe.Alignof(uapi.SQE{}),
-	C:     "struct io_uring_sqe",
-	Go:    "SQE",
-	Members: []Member{{
+var Structs = structs()
+
+func structs() []Struct {
+	var r []Struct
+	var m []Member
+	m = make([]Member, 0, 55)
+	m = append(m, Member{
 		C: "opcode",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint8((*uapi.SQE)(p).Opcode))
@@ -65,7 +67,8 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).Opcode = uapi.Op(v)
 		},
 		Size: 1,
-	}, {
+	})
+	m = append(m, Member{
 		C: "flags",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint8((*uapi.SQE)(p).Flags))
@@ -79,7 +82,8 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).Flags = uapi.SQEFlags(v)
 		},
 		Size: 1,
-	}, {
+	})
+	m = append(m, Member{
 		C: "ioprio",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint16((*uapi.SQE)(p).Ioprio))
@@ -93,7 +97,8 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).Ioprio = uint16(v)
 		},
 		Size: 2,
-	}, {
+	})
+	m = append(m, Member{
 		C: "fd",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(int32((*uapi.SQE)(p).FD))
@@ -107,7 +112,8 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).FD = int32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "off",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.SQE)(p).Off))
@@ -121,7 +127,8 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).Off = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C: "addr",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.SQE)(p).Addr))
@@ -135,7 +142,8 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).Addr = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C: "len",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.SQE)(p).Len))
@@ -149,7 +157,8 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).Len = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "rw_flags",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.SQE)(p).RwFlags))
@@ -163,7 +172,8 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).RwFlags = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "user_data",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.SQE)(p).UserData))
@@ -177,7 +187,8 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).UserData = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C: "buf_index",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint16((*uapi.SQE)(p).BufIndex))
@@ -191,7 +202,8 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).BufIndex = uint16(v)
 		},
 		Size: 2,
-	}, {
+	})
+	m = append(m, Member{
 		C: "personality",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint16((*uapi.SQE)(p).Personality))
@@ -205,7 +217,8 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).Personality = uint16(v)
 		},
 		Size: 2,
-	}, {
+	})
+	m = append(m, Member{
 		C: "splice_fd_in",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(int32((*uapi.SQE)(p).SpliceFDIn))
@@ -219,7 +232,8 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).SpliceFDIn = int32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "addr3",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.SQE)(p).Addr3))
@@ -233,14 +247,16 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).Addr3 = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C:  "__pad2",
 		Go: "Pad2",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*uapi.SQE)(p).Pad2)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "addr2",
 		Get: func(p unsafe.Pointer) uint64 {
@@ -255,7 +271,8 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).SetAddr2(uint64(v))
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "cmd_op",
 		Get: func(p unsafe.Pointer) uint64 {
@@ -270,7 +287,8 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).SetCmdOp(uint32(v))
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "__pad1",
 		Get: func(p unsafe.Pointer) uint64 {
@@ -285,7 +303,8 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).SetPad1(uint32(v))
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "splice_off_in",
 		Get: func(p unsafe.Pointer) uint64 {
@@ -300,7 +319,8 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).SetSpliceOffIn(uint64(v))
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "level",
 		Get: func(p unsafe.Pointer) uint64 {
@@ -315,7 +335,8 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).SetLevel(uint32(v))
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "optname",
 		Get: func(p unsafe.Pointer) uint64 {
@@ -330,7 +351,8 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).SetOptname(uint32(v))
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "fsync_flags",
 		Get: func(p unsafe.Pointer) uint64 {
@@ -345,7 +367,8 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).SetFsyncFlags(uint32(v))
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "poll_events",
 		Get: func(p unsafe.Pointer) uint64 {
@@ -360,7 +383,8 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).SetPollEvents(uint16(v))
 		},
 		Size: 2,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "poll32_events",
 		Get: func(p unsafe.Pointer) uint64 {
@@ -375,7 +399,8 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).SetPoll32Events(uint32(v))
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "sync_range_flags",
 		Get: func(p unsafe.Pointer) uint64 {
@@ -390,7 +415,8 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).SetSyncRangeFlags(uint32(v))
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "msg_flags",
 		Get: func(p unsafe.Pointer) uint64 {
@@ -405,7 +431,8 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).SetMsgFlags(uint32(v))
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "timeout_flags",
 		Get: func(p unsafe.Pointer) uint64 {
@@ -420,7 +447,8 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).SetTimeoutFlags(uint32(v))
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "accept_flags",
 		Get: func(p unsafe.Pointer) uint64 {
@@ -435,7 +463,8 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).SetAcceptFlags(uint32(v))
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "cancel_flags",
 		Get: func(p unsafe.Pointer) uint64 {
@@ -450,7 +479,8 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).SetCancelFlags(uint32(v))
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "open_flags",
 		Get: func(p unsafe.Pointer) uint64 {
@@ -465,7 +495,8 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).SetOpenFlags(uint32(v))
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "statx_flags",
 		Get: func(p unsafe.Pointer) uint64 {
@@ -480,7 +511,8 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).SetStatxFlags(uint32(v))
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "fadvise_advice",
 		Get: func(p unsafe.Pointer) uint64 {
@@ -495,7 +527,8 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).SetFadviseAdvice(uint32(v))
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "splice_flags",
 		Get: func(p unsafe.Pointer) uint64 {
@@ -510,7 +543,8 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).SetSpliceFlags(uint32(v))
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "rename_flags",
 		Get: func(p unsafe.Pointer) uint64 {
@@ -525,7 +559,8 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).SetRenameFlags(uint32(v))
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "unlink_flags",
 		Get: func(p unsafe.Pointer) uint64 {
@@ -540,7 +575,8 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).SetUnlinkFlags(uint32(v))
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "hardlink_flags",
 		Get: func(p unsafe.Pointer) uint64 {
@@ -555,7 +591,8 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).SetHardlinkFlags(uint32(v))
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "xattr_flags",
 		Get: func(p unsafe.Pointer) uint64 {
@@ -570,7 +607,8 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).SetXattrFlags(uint32(v))
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "msg_ring_flags",
 		Get: func(p unsafe.Pointer) uint64 {
@@ -585,7 +623,8 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).SetMsgRingFlags(uint32(v))
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "uring_cmd_flags",
 		Get: func(p unsafe.Pointer) uint64 {
@@ -600,7 +639,8 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).SetUringCmdFlags(uint32(v))
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "waitid_flags",
 		Get: func(p unsafe.Pointer) uint64 {
@@ -615,7 +655,8 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).SetWaitidFlags(uint32(v))
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "futex_flags",
 		Get: func(p unsafe.Pointer) uint64 {
@@ -630,7 +671,8 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).SetFutexFlags(uint32(v))
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "install_fd_flags",
 		Get: func(p unsafe.Pointer) uint64 {
@@ -645,7 +687,8 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).SetInstallFDFlags(uint32(v))
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "nop_flags",
 		Get: func(p unsafe.Pointer) uint64 {
@@ -660,7 +703,8 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).SetNopFlags(uint32(v))
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "pipe_flags",
 		Get: func(p unsafe.Pointer) uint64 {
@@ -675,7 +719,8 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).SetPipeFlags(uint32(v))
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "buf_group",
 		Get: func(p unsafe.Pointer) uint64 {
@@ -690,7 +735,8 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).SetBufGroup(uint16(v))
 		},
 		Size: 2,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "file_index",
 		Get: func(p unsafe.Pointer) uint64 {
@@ -705,7 +751,8 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).SetFileIndex(uint32(v))
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "zcrx_ifq_idx",
 		Get: func(p unsafe.Pointer) uint64 {
@@ -720,7 +767,8 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).SetZCRXIFQIdx(uint32(v))
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "optlen",
 		Get: func(p unsafe.Pointer) uint64 {
@@ -735,7 +783,8 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).SetOptlen(uint32(v))
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "addr_len",
 		Get: func(p unsafe.Pointer) uint64 {
@@ -750,7 +799,8 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).SetAddrLen(uint16(v))
 		},
 		Size: 2,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "__pad3",
 		Go:       "Pad3",
@@ -758,7 +808,8 @@ var Structs = []Struct{{
 			return unsafe.Pointer((*uapi.SQE)(p).Pad3())
 		},
 		Size: 2,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "write_stream",
 		Get: func(p unsafe.Pointer) uint64 {
@@ -773,7 +824,8 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).SetWriteStream(uint8(v))
 		},
 		Size: 1,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "__pad4",
 		Go:       "Pad4",
@@ -781,7 +833,8 @@ var Structs = []Struct{{
 			return unsafe.Pointer((*uapi.SQE)(p).Pad4())
 		},
 		Size: 3,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "attr_ptr",
 		Get: func(p unsafe.Pointer) uint64 {
@@ -796,7 +849,8 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).SetAttrPtr(uint64(v))
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "attr_type_mask",
 		Get: func(p unsafe.Pointer) uint64 {
@@ -811,7 +865,8 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).SetAttrTypeMask(uint64(v))
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "optval",
 		Get: func(p unsafe.Pointer) uint64 {
@@ -826,7 +881,8 @@ var Structs = []Struct{{
 			(*uapi.SQE)(p).SetOptval(uint64(v))
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "cmd",
 		Flex:     true,
@@ -835,13 +891,16 @@ var Structs = []Struct{{
 			return unsafe.Pointer(unsafe.SliceData((*uapi.SQE)(p).Cmd(0)))
 		},
 		Size: 1,
-	}},
-	Size: unsafe.Sizeof(uapi.SQE{}),
-}, {
-	Align: unsafe.Alignof(uapi.AttrPI{}),
-	C:     "struct io_uring_attr_pi",
-	Go:    "AttrPI",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.SQE{}),
+		C:       "struct io_uring_sqe",
+		Go:      "SQE",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.SQE{}),
+	})
+	m = make([]Member, 0, 6)
+	m = append(m, Member{
 		C: "flags",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint16((*uapi.AttrPI)(p).Flags))
@@ -855,7 +914,8 @@ var Structs = []Struct{{
 			(*uapi.AttrPI)(p).Flags = uint16(v)
 		},
 		Size: 2,
-	}, {
+	})
+	m = append(m, Member{
 		C: "app_tag",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint16((*uapi.AttrPI)(p).AppTag))
@@ -869,7 +929,8 @@ var Structs = []Struct{{
 			(*uapi.AttrPI)(p).AppTag = uint16(v)
 		},
 		Size: 2,
-	}, {
+	})
+	m = append(m, Member{
 		C: "len",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.AttrPI)(p).Len))
@@ -883,7 +944,8 @@ var Structs = []Struct{{
 			(*uapi.AttrPI)(p).Len = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "addr",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.AttrPI)(p).Addr))
@@ -897,7 +959,8 @@ var Structs = []Struct{{
 			(*uapi.AttrPI)(p).Addr = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C: "seed",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.AttrPI)(p).Seed))
@@ -911,7 +974,8 @@ var Structs = []Struct{{
 			(*uapi.AttrPI)(p).Seed = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C: "rsvd",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.AttrPI)(p).Rsvd))
@@ -925,13 +989,16 @@ var Structs = []Struct{{
 			(*uapi.AttrPI)(p).Rsvd = uint64(v)
 		},
 		Size: 8,
-	}},
-	Size: unsafe.Sizeof(uapi.AttrPI{}),
-}, {
-	Align: unsafe.Alignof(uapi.CQE{}),
-	C:     "struct io_uring_cqe",
-	Go:    "CQE",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.AttrPI{}),
+		C:       "struct io_uring_attr_pi",
+		Go:      "AttrPI",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.AttrPI{}),
+	})
+	m = make([]Member, 0, 4)
+	m = append(m, Member{
 		C: "user_data",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.CQE)(p).UserData))
@@ -945,7 +1012,8 @@ var Structs = []Struct{{
 			(*uapi.CQE)(p).UserData = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C: "res",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(int32((*uapi.CQE)(p).Res))
@@ -959,7 +1027,8 @@ var Structs = []Struct{{
 			(*uapi.CQE)(p).Res = int32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "flags",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.CQE)(p).Flags))
@@ -973,7 +1042,8 @@ var Structs = []Struct{{
 			(*uapi.CQE)(p).Flags = uapi.CQEFlags(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "big_cqe",
 		Flex:     true,
@@ -982,13 +1052,16 @@ var Structs = []Struct{{
 			return unsafe.Pointer(unsafe.SliceData((*uapi.CQE)(p).BigCQE(0)))
 		},
 		Size: 8,
-	}},
-	Size: unsafe.Sizeof(uapi.CQE{}),
-}, {
-	Align: unsafe.Alignof(uapi.SQRingOffsets{}),
-	C:     "struct io_sqring_offsets",
-	Go:    "SQRingOffsets",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.CQE{}),
+		C:       "struct io_uring_cqe",
+		Go:      "CQE",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.CQE{}),
+	})
+	m = make([]Member, 0, 9)
+	m = append(m, Member{
 		C: "head",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.SQRingOffsets)(p).Head))
@@ -1002,7 +1075,8 @@ var Structs = []Struct{{
 			(*uapi.SQRingOffsets)(p).Head = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "tail",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.SQRingOffsets)(p).Tail))
@@ -1016,7 +1090,8 @@ var Structs = []Struct{{
 			(*uapi.SQRingOffsets)(p).Tail = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "ring_mask",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.SQRingOffsets)(p).RingMask))
@@ -1030,7 +1105,8 @@ var Structs = []Struct{{
 			(*uapi.SQRingOffsets)(p).RingMask = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "ring_entries",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.SQRingOffsets)(p).RingEntries))
@@ -1044,7 +1120,8 @@ var Structs = []Struct{{
 			(*uapi.SQRingOffsets)(p).RingEntries = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "flags",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.SQRingOffsets)(p).Flags))
@@ -1058,7 +1135,8 @@ var Structs = []Struct{{
 			(*uapi.SQRingOffsets)(p).Flags = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "dropped",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.SQRingOffsets)(p).Dropped))
@@ -1072,7 +1150,8 @@ var Structs = []Struct{{
 			(*uapi.SQRingOffsets)(p).Dropped = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "array",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.SQRingOffsets)(p).Array))
@@ -1086,7 +1165,8 @@ var Structs = []Struct{{
 			(*uapi.SQRingOffsets)(p).Array = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "resv1",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.SQRingOffsets)(p).Resv1))
@@ -1100,7 +1180,8 @@ var Structs = []Struct{{
 			(*uapi.SQRingOffsets)(p).Resv1 = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "user_addr",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.SQRingOffsets)(p).UserAddr))
@@ -1114,13 +1195,16 @@ var Structs = []Struct{{
 			(*uapi.SQRingOffsets)(p).UserAddr = uint64(v)
 		},
 		Size: 8,
-	}},
-	Size: unsafe.Sizeof(uapi.SQRingOffsets{}),
-}, {
-	Align: unsafe.Alignof(uapi.CQRingOffsets{}),
-	C:     "struct io_cqring_offsets",
-	Go:    "CQRingOffsets",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.SQRingOffsets{}),
+		C:       "struct io_sqring_offsets",
+		Go:      "SQRingOffsets",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.SQRingOffsets{}),
+	})
+	m = make([]Member, 0, 9)
+	m = append(m, Member{
 		C: "head",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.CQRingOffsets)(p).Head))
@@ -1134,7 +1218,8 @@ var Structs = []Struct{{
 			(*uapi.CQRingOffsets)(p).Head = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "tail",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.CQRingOffsets)(p).Tail))
@@ -1148,7 +1233,8 @@ var Structs = []Struct{{
 			(*uapi.CQRingOffsets)(p).Tail = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "ring_mask",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.CQRingOffsets)(p).RingMask))
@@ -1162,7 +1248,8 @@ var Structs = []Struct{{
 			(*uapi.CQRingOffsets)(p).RingMask = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "ring_entries",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.CQRingOffsets)(p).RingEntries))
@@ -1176,7 +1263,8 @@ var Structs = []Struct{{
 			(*uapi.CQRingOffsets)(p).RingEntries = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "overflow",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.CQRingOffsets)(p).Overflow))
@@ -1190,7 +1278,8 @@ var Structs = []Struct{{
 			(*uapi.CQRingOffsets)(p).Overflow = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "cqes",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.CQRingOffsets)(p).CQEs))
@@ -1204,7 +1293,8 @@ var Structs = []Struct{{
 			(*uapi.CQRingOffsets)(p).CQEs = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "flags",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.CQRingOffsets)(p).Flags))
@@ -1218,7 +1308,8 @@ var Structs = []Struct{{
 			(*uapi.CQRingOffsets)(p).Flags = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "resv1",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.CQRingOffsets)(p).Resv1))
@@ -1232,7 +1323,8 @@ var Structs = []Struct{{
 			(*uapi.CQRingOffsets)(p).Resv1 = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "user_addr",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.CQRingOffsets)(p).UserAddr))
@@ -1246,13 +1338,16 @@ var Structs = []Struct{{
 			(*uapi.CQRingOffsets)(p).UserAddr = uint64(v)
 		},
 		Size: 8,
-	}},
-	Size: unsafe.Sizeof(uapi.CQRingOffsets{}),
-}, {
-	Align: unsafe.Alignof(uapi.Params{}),
-	C:     "struct io_uring_params",
-	Go:    "Params",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.CQRingOffsets{}),
+		C:       "struct io_cqring_offsets",
+		Go:      "CQRingOffsets",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.CQRingOffsets{}),
+	})
+	m = make([]Member, 0, 10)
+	m = append(m, Member{
 		C: "sq_entries",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.Params)(p).SQEntries))
@@ -1266,7 +1361,8 @@ var Structs = []Struct{{
 			(*uapi.Params)(p).SQEntries = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "cq_entries",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.Params)(p).CQEntries))
@@ -1280,7 +1376,8 @@ var Structs = []Struct{{
 			(*uapi.Params)(p).CQEntries = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "flags",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.Params)(p).Flags))
@@ -1294,7 +1391,8 @@ var Structs = []Struct{{
 			(*uapi.Params)(p).Flags = uapi.SetupFlags(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "sq_thread_cpu",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.Params)(p).SQThreadCPU))
@@ -1308,7 +1406,8 @@ var Structs = []Struct{{
 			(*uapi.Params)(p).SQThreadCPU = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "sq_thread_idle",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.Params)(p).SQThreadIdle))
@@ -1322,7 +1421,8 @@ var Structs = []Struct{{
 			(*uapi.Params)(p).SQThreadIdle = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "features",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.Params)(p).Features))
@@ -1336,7 +1436,8 @@ var Structs = []Struct{{
 			(*uapi.Params)(p).Features = uapi.FeatureFlags(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "wq_fd",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.Params)(p).WQFD))
@@ -1350,34 +1451,40 @@ var Structs = []Struct{{
 			(*uapi.Params)(p).WQFD = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C:  "resv",
 		Go: "Resv",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*uapi.Params)(p).Resv)
 		},
 		Size: 12,
-	}, {
+	})
+	m = append(m, Member{
 		C:  "sq_off",
 		Go: "SQOff",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*uapi.Params)(p).SQOff)
 		},
 		Size: 40,
-	}, {
+	})
+	m = append(m, Member{
 		C:  "cq_off",
 		Go: "CQOff",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*uapi.Params)(p).CQOff)
 		},
 		Size: 40,
-	}},
-	Size: unsafe.Sizeof(uapi.Params{}),
-}, {
-	Align: unsafe.Alignof(uapi.FilesUpdate{}),
-	C:     "struct io_uring_files_update",
-	Go:    "FilesUpdate",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.Params{}),
+		C:       "struct io_uring_params",
+		Go:      "Params",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.Params{}),
+	})
+	m = make([]Member, 0, 3)
+	m = append(m, Member{
 		C: "offset",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.FilesUpdate)(p).Offset))
@@ -1391,7 +1498,8 @@ var Structs = []Struct{{
 			(*uapi.FilesUpdate)(p).Offset = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "resv",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.FilesUpdate)(p).Resv))
@@ -1405,7 +1513,8 @@ var Structs = []Struct{{
 			(*uapi.FilesUpdate)(p).Resv = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "fds",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.FilesUpdate)(p).FDs))
@@ -1419,13 +1528,16 @@ var Structs = []Struct{{
 			(*uapi.FilesUpdate)(p).FDs = uint64(v)
 		},
 		Size: 8,
-	}},
-	Size: unsafe.Sizeof(uapi.FilesUpdate{}),
-}, {
-	Align: unsafe.Alignof(uapi.RegionDesc{}),
-	C:     "struct io_uring_region_desc",
-	Go:    "RegionDesc",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.FilesUpdate{}),
+		C:       "struct io_uring_files_update",
+		Go:      "FilesUpdate",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.FilesUpdate{}),
+	})
+	m = make([]Member, 0, 6)
+	m = append(m, Member{
 		C: "user_addr",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.RegionDesc)(p).UserAddr))
@@ -1439,7 +1551,8 @@ var Structs = []Struct{{
 			(*uapi.RegionDesc)(p).UserAddr = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C: "size",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.RegionDesc)(p).Size))
@@ -1453,7 +1566,8 @@ var Structs = []Struct{{
 			(*uapi.RegionDesc)(p).Size = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C: "flags",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.RegionDesc)(p).Flags))
@@ -1467,7 +1581,8 @@ var Structs = []Struct{{
 			(*uapi.RegionDesc)(p).Flags = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "id",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.RegionDesc)(p).ID))
@@ -1481,7 +1596,8 @@ var Structs = []Struct{{
 			(*uapi.RegionDesc)(p).ID = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "mmap_offset",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.RegionDesc)(p).MMapOffset))
@@ -1495,20 +1611,24 @@ var Structs = []Struct{{
 			(*uapi.RegionDesc)(p).MMapOffset = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C:  "__resv",
 		Go: "Resv",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*uapi.RegionDesc)(p).Resv)
 		},
 		Size: 32,
-	}},
-	Size: unsafe.Sizeof(uapi.RegionDesc{}),
-}, {
-	Align: unsafe.Alignof(uapi.MemRegionReg{}),
-	C:     "struct io_uring_mem_region_reg",
-	Go:    "MemRegionReg",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.RegionDesc{}),
+		C:       "struct io_uring_region_desc",
+		Go:      "RegionDesc",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.RegionDesc{}),
+	})
+	m = make([]Member, 0, 3)
+	m = append(m, Member{
 		C: "region_uptr",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.MemRegionReg)(p).RegionUPtr))
@@ -1522,7 +1642,8 @@ var Structs = []Struct{{
 			(*uapi.MemRegionReg)(p).RegionUPtr = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C: "flags",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.MemRegionReg)(p).Flags))
@@ -1536,20 +1657,24 @@ var Structs = []Struct{{
 			(*uapi.MemRegionReg)(p).Flags = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C:  "__resv",
 		Go: "Resv",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*uapi.MemRegionReg)(p).Resv)
 		},
 		Size: 16,
-	}},
-	Size: unsafe.Sizeof(uapi.MemRegionReg{}),
-}, {
-	Align: unsafe.Alignof(uapi.RsrcRegister{}),
-	C:     "struct io_uring_rsrc_register",
-	Go:    "RsrcRegister",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.MemRegionReg{}),
+		C:       "struct io_uring_mem_region_reg",
+		Go:      "MemRegionReg",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.MemRegionReg{}),
+	})
+	m = make([]Member, 0, 5)
+	m = append(m, Member{
 		C: "nr",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.RsrcRegister)(p).Nr))
@@ -1563,7 +1688,8 @@ var Structs = []Struct{{
 			(*uapi.RsrcRegister)(p).Nr = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "flags",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.RsrcRegister)(p).Flags))
@@ -1577,7 +1703,8 @@ var Structs = []Struct{{
 			(*uapi.RsrcRegister)(p).Flags = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "resv2",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.RsrcRegister)(p).Resv2))
@@ -1591,7 +1718,8 @@ var Structs = []Struct{{
 			(*uapi.RsrcRegister)(p).Resv2 = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C: "data",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.RsrcRegister)(p).Data))
@@ -1605,7 +1733,8 @@ var Structs = []Struct{{
 			(*uapi.RsrcRegister)(p).Data = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C: "tags",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.RsrcRegister)(p).Tags))
@@ -1619,13 +1748,16 @@ var Structs = []Struct{{
 			(*uapi.RsrcRegister)(p).Tags = uint64(v)
 		},
 		Size: 8,
-	}},
-	Size: unsafe.Sizeof(uapi.RsrcRegister{}),
-}, {
-	Align: unsafe.Alignof(uapi.RsrcUpdate{}),
-	C:     "struct io_uring_rsrc_update",
-	Go:    "RsrcUpdate",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.RsrcRegister{}),
+		C:       "struct io_uring_rsrc_register",
+		Go:      "RsrcRegister",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.RsrcRegister{}),
+	})
+	m = make([]Member, 0, 3)
+	m = append(m, Member{
 		C: "offset",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.RsrcUpdate)(p).Offset))
@@ -1639,7 +1771,8 @@ var Structs = []Struct{{
 			(*uapi.RsrcUpdate)(p).Offset = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "resv",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.RsrcUpdate)(p).Resv))
@@ -1653,7 +1786,8 @@ var Structs = []Struct{{
 			(*uapi.RsrcUpdate)(p).Resv = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "data",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.RsrcUpdate)(p).Data))
@@ -1667,13 +1801,16 @@ var Structs = []Struct{{
 			(*uapi.RsrcUpdate)(p).Data = uint64(v)
 		},
 		Size: 8,
-	}},
-	Size: unsafe.Sizeof(uapi.RsrcUpdate{}),
-}, {
-	Align: unsafe.Alignof(uapi.RsrcUpdate2{}),
-	C:     "struct io_uring_rsrc_update2",
-	Go:    "RsrcUpdate2",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.RsrcUpdate{}),
+		C:       "struct io_uring_rsrc_update",
+		Go:      "RsrcUpdate",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.RsrcUpdate{}),
+	})
+	m = make([]Member, 0, 6)
+	m = append(m, Member{
 		C: "offset",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.RsrcUpdate2)(p).Offset))
@@ -1687,7 +1824,8 @@ var Structs = []Struct{{
 			(*uapi.RsrcUpdate2)(p).Offset = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "resv",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.RsrcUpdate2)(p).Resv))
@@ -1701,7 +1839,8 @@ var Structs = []Struct{{
 			(*uapi.RsrcUpdate2)(p).Resv = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "data",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.RsrcUpdate2)(p).Data))
@@ -1715,7 +1854,8 @@ var Structs = []Struct{{
 			(*uapi.RsrcUpdate2)(p).Data = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C: "tags",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.RsrcUpdate2)(p).Tags))
@@ -1729,7 +1869,8 @@ var Structs = []Struct{{
 			(*uapi.RsrcUpdate2)(p).Tags = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C: "nr",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.RsrcUpdate2)(p).Nr))
@@ -1743,7 +1884,8 @@ var Structs = []Struct{{
 			(*uapi.RsrcUpdate2)(p).Nr = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "resv2",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.RsrcUpdate2)(p).Resv2))
@@ -1757,13 +1899,16 @@ var Structs = []Struct{{
 			(*uapi.RsrcUpdate2)(p).Resv2 = uint32(v)
 		},
 		Size: 4,
-	}},
-	Size: unsafe.Sizeof(uapi.RsrcUpdate2{}),
-}, {
-	Align: unsafe.Alignof(uapi.ProbeOp{}),
-	C:     "struct io_uring_probe_op",
-	Go:    "ProbeOp",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.RsrcUpdate2{}),
+		C:       "struct io_uring_rsrc_update2",
+		Go:      "RsrcUpdate2",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.RsrcUpdate2{}),
+	})
+	m = make([]Member, 0, 4)
+	m = append(m, Member{
 		C: "op",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint8((*uapi.ProbeOp)(p).Op))
@@ -1777,7 +1922,8 @@ var Structs = []Struct{{
 			(*uapi.ProbeOp)(p).Op = uapi.Op(v)
 		},
 		Size: 1,
-	}, {
+	})
+	m = append(m, Member{
 		C: "resv",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint8((*uapi.ProbeOp)(p).Resv))
@@ -1791,7 +1937,8 @@ var Structs = []Struct{{
 			(*uapi.ProbeOp)(p).Resv = uint8(v)
 		},
 		Size: 1,
-	}, {
+	})
+	m = append(m, Member{
 		C: "flags",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint16((*uapi.ProbeOp)(p).Flags))
@@ -1805,7 +1952,8 @@ var Structs = []Struct{{
 			(*uapi.ProbeOp)(p).Flags = uint16(v)
 		},
 		Size: 2,
-	}, {
+	})
+	m = append(m, Member{
 		C: "resv2",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.ProbeOp)(p).Resv2))
@@ -1819,13 +1967,16 @@ var Structs = []Struct{{
 			(*uapi.ProbeOp)(p).Resv2 = uint32(v)
 		},
 		Size: 4,
-	}},
-	Size: unsafe.Sizeof(uapi.ProbeOp{}),
-}, {
-	Align: unsafe.Alignof(uapi.Probe{}),
-	C:     "struct io_uring_probe",
-	Go:    "Probe",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.ProbeOp{}),
+		C:       "struct io_uring_probe_op",
+		Go:      "ProbeOp",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.ProbeOp{}),
+	})
+	m = make([]Member, 0, 5)
+	m = append(m, Member{
 		C: "last_op",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint8((*uapi.Probe)(p).LastOp))
@@ -1839,7 +1990,8 @@ var Structs = []Struct{{
 			(*uapi.Probe)(p).LastOp = uapi.Op(v)
 		},
 		Size: 1,
-	}, {
+	})
+	m = append(m, Member{
 		C: "ops_len",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint8((*uapi.Probe)(p).OpsLen))
@@ -1853,7 +2005,8 @@ var Structs = []Struct{{
 			(*uapi.Probe)(p).OpsLen = uint8(v)
 		},
 		Size: 1,
-	}, {
+	})
+	m = append(m, Member{
 		C: "resv",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint16((*uapi.Probe)(p).Resv))
@@ -1867,14 +2020,16 @@ var Structs = []Struct{{
 			(*uapi.Probe)(p).Resv = uint16(v)
 		},
 		Size: 2,
-	}, {
+	})
+	m = append(m, Member{
 		C:  "resv2",
 		Go: "Resv2",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*uapi.Probe)(p).Resv2)
 		},
 		Size: 12,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "ops",
 		Flex:     true,
@@ -1883,13 +2038,16 @@ var Structs = []Struct{{
 			return unsafe.Pointer(unsafe.SliceData((*uapi.Probe)(p).Ops(0)))
 		},
 		Size: 8,
-	}},
-	Size: unsafe.Sizeof(uapi.Probe{}),
-}, {
-	Align: unsafe.Alignof(uapi.Restriction{}),
-	C:     "struct io_uring_restriction",
-	Go:    "Restriction",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.Probe{}),
+		C:       "struct io_uring_probe",
+		Go:      "Probe",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.Probe{}),
+	})
+	m = make([]Member, 0, 6)
+	m = append(m, Member{
 		C: "opcode",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint16((*uapi.Restriction)(p).Opcode))
@@ -1903,7 +2061,8 @@ var Structs = []Struct{{
 			(*uapi.Restriction)(p).Opcode = uint16(v)
 		},
 		Size: 2,
-	}, {
+	})
+	m = append(m, Member{
 		C: "register_op",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint8((*uapi.Restriction)(p).RegisterOp))
@@ -1917,7 +2076,8 @@ var Structs = []Struct{{
 			(*uapi.Restriction)(p).RegisterOp = uint8(v)
 		},
 		Size: 1,
-	}, {
+	})
+	m = append(m, Member{
 		C: "resv",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint8((*uapi.Restriction)(p).Resv))
@@ -1931,14 +2091,16 @@ var Structs = []Struct{{
 			(*uapi.Restriction)(p).Resv = uint8(v)
 		},
 		Size: 1,
-	}, {
+	})
+	m = append(m, Member{
 		C:  "resv2",
 		Go: "Resv2",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*uapi.Restriction)(p).Resv2)
 		},
 		Size: 12,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "sqe_op",
 		Get: func(p unsafe.Pointer) uint64 {
@@ -1953,7 +2115,8 @@ var Structs = []Struct{{
 			(*uapi.Restriction)(p).SetSQEOp(uint8(v))
 		},
 		Size: 1,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "sqe_flags",
 		Get: func(p unsafe.Pointer) uint64 {
@@ -1968,13 +2131,16 @@ var Structs = []Struct{{
 			(*uapi.Restriction)(p).SetSQEFlags(uint8(v))
 		},
 		Size: 1,
-	}},
-	Size: unsafe.Sizeof(uapi.Restriction{}),
-}, {
-	Align: unsafe.Alignof(uapi.TaskRestriction{}),
-	C:     "struct io_uring_task_restriction",
-	Go:    "TaskRestriction",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.Restriction{}),
+		C:       "struct io_uring_restriction",
+		Go:      "Restriction",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.Restriction{}),
+	})
+	m = make([]Member, 0, 4)
+	m = append(m, Member{
 		C: "flags",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint16((*uapi.TaskRestriction)(p).Flags))
@@ -1988,7 +2154,8 @@ var Structs = []Struct{{
 			(*uapi.TaskRestriction)(p).Flags = uint16(v)
 		},
 		Size: 2,
-	}, {
+	})
+	m = append(m, Member{
 		C: "nr_res",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint16((*uapi.TaskRestriction)(p).NrRes))
@@ -2002,14 +2169,16 @@ var Structs = []Struct{{
 			(*uapi.TaskRestriction)(p).NrRes = uint16(v)
 		},
 		Size: 2,
-	}, {
+	})
+	m = append(m, Member{
 		C:  "resv",
 		Go: "Resv",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*uapi.TaskRestriction)(p).Resv)
 		},
 		Size: 12,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "restrictions",
 		Flex:     true,
@@ -2018,13 +2187,16 @@ var Structs = []Struct{{
 			return unsafe.Pointer(unsafe.SliceData((*uapi.TaskRestriction)(p).Restrictions(0)))
 		},
 		Size: 16,
-	}},
-	Size: unsafe.Sizeof(uapi.TaskRestriction{}),
-}, {
-	Align: unsafe.Alignof(uapi.ClockRegister{}),
-	C:     "struct io_uring_clock_register",
-	Go:    "ClockRegister",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.TaskRestriction{}),
+		C:       "struct io_uring_task_restriction",
+		Go:      "TaskRestriction",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.TaskRestriction{}),
+	})
+	m = make([]Member, 0, 2)
+	m = append(m, Member{
 		C: "clockid",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.ClockRegister)(p).Clockid))
@@ -2038,20 +2210,24 @@ var Structs = []Struct{{
 			(*uapi.ClockRegister)(p).Clockid = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C:  "__resv",
 		Go: "Resv",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*uapi.ClockRegister)(p).Resv)
 		},
 		Size: 12,
-	}},
-	Size: unsafe.Sizeof(uapi.ClockRegister{}),
-}, {
-	Align: unsafe.Alignof(uapi.CloneBuffers{}),
-	C:     "struct io_uring_clone_buffers",
-	Go:    "CloneBuffers",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.ClockRegister{}),
+		C:       "struct io_uring_clock_register",
+		Go:      "ClockRegister",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.ClockRegister{}),
+	})
+	m = make([]Member, 0, 6)
+	m = append(m, Member{
 		C: "src_fd",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.CloneBuffers)(p).SrcFD))
@@ -2065,7 +2241,8 @@ var Structs = []Struct{{
 			(*uapi.CloneBuffers)(p).SrcFD = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "flags",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.CloneBuffers)(p).Flags))
@@ -2079,7 +2256,8 @@ var Structs = []Struct{{
 			(*uapi.CloneBuffers)(p).Flags = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "src_off",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.CloneBuffers)(p).SrcOff))
@@ -2093,7 +2271,8 @@ var Structs = []Struct{{
 			(*uapi.CloneBuffers)(p).SrcOff = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "dst_off",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.CloneBuffers)(p).DstOff))
@@ -2107,7 +2286,8 @@ var Structs = []Struct{{
 			(*uapi.CloneBuffers)(p).DstOff = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "nr",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.CloneBuffers)(p).Nr))
@@ -2121,20 +2301,24 @@ var Structs = []Struct{{
 			(*uapi.CloneBuffers)(p).Nr = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C:  "pad",
 		Go: "Pad",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*uapi.CloneBuffers)(p).Pad)
 		},
 		Size: 12,
-	}},
-	Size: unsafe.Sizeof(uapi.CloneBuffers{}),
-}, {
-	Align: unsafe.Alignof(uapi.Buf{}),
-	C:     "struct io_uring_buf",
-	Go:    "Buf",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.CloneBuffers{}),
+		C:       "struct io_uring_clone_buffers",
+		Go:      "CloneBuffers",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.CloneBuffers{}),
+	})
+	m = make([]Member, 0, 4)
+	m = append(m, Member{
 		C: "addr",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.Buf)(p).Addr))
@@ -2148,7 +2332,8 @@ var Structs = []Struct{{
 			(*uapi.Buf)(p).Addr = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C: "len",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.Buf)(p).Len))
@@ -2162,7 +2347,8 @@ var Structs = []Struct{{
 			(*uapi.Buf)(p).Len = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "bid",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint16((*uapi.Buf)(p).Bid))
@@ -2176,7 +2362,8 @@ var Structs = []Struct{{
 			(*uapi.Buf)(p).Bid = uint16(v)
 		},
 		Size: 2,
-	}, {
+	})
+	m = append(m, Member{
 		C: "resv",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint16((*uapi.Buf)(p).Resv))
@@ -2190,13 +2377,16 @@ var Structs = []Struct{{
 			(*uapi.Buf)(p).Resv = uint16(v)
 		},
 		Size: 2,
-	}},
-	Size: unsafe.Sizeof(uapi.Buf{}),
-}, {
-	Align: unsafe.Alignof(uapi.BufRing{}),
-	C:     "struct io_uring_buf_ring",
-	Go:    "BufRing",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.Buf{}),
+		C:       "struct io_uring_buf",
+		Go:      "Buf",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.Buf{}),
+	})
+	m = make([]Member, 0, 5)
+	m = append(m, Member{
 		C: "resv1",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.BufRing)(p).Resv1))
@@ -2210,7 +2400,8 @@ var Structs = []Struct{{
 			(*uapi.BufRing)(p).Resv1 = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C: "resv2",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.BufRing)(p).Resv2))
@@ -2224,7 +2415,8 @@ var Structs = []Struct{{
 			(*uapi.BufRing)(p).Resv2 = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "resv3",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint16((*uapi.BufRing)(p).Resv3))
@@ -2238,7 +2430,8 @@ var Structs = []Struct{{
 			(*uapi.BufRing)(p).Resv3 = uint16(v)
 		},
 		Size: 2,
-	}, {
+	})
+	m = append(m, Member{
 		C: "tail",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint16((*uapi.BufRing)(p).Tail))
@@ -2252,7 +2445,8 @@ var Structs = []Struct{{
 			(*uapi.BufRing)(p).Tail = uint16(v)
 		},
 		Size: 2,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "bufs",
 		Flex:     true,
@@ -2261,13 +2455,16 @@ var Structs = []Struct{{
 			return unsafe.Pointer(unsafe.SliceData((*uapi.BufRing)(p).Bufs(0)))
 		},
 		Size: 16,
-	}},
-	Size: unsafe.Sizeof(uapi.BufRing{}),
-}, {
-	Align: unsafe.Alignof(uapi.BufReg{}),
-	C:     "struct io_uring_buf_reg",
-	Go:    "BufReg",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.BufRing{}),
+		C:       "struct io_uring_buf_ring",
+		Go:      "BufRing",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.BufRing{}),
+	})
+	m = make([]Member, 0, 6)
+	m = append(m, Member{
 		C: "ring_addr",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.BufReg)(p).RingAddr))
@@ -2281,7 +2478,8 @@ var Structs = []Struct{{
 			(*uapi.BufReg)(p).RingAddr = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C: "ring_entries",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.BufReg)(p).RingEntries))
@@ -2295,7 +2493,8 @@ var Structs = []Struct{{
 			(*uapi.BufReg)(p).RingEntries = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "bgid",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint16((*uapi.BufReg)(p).Bgid))
@@ -2309,7 +2508,8 @@ var Structs = []Struct{{
 			(*uapi.BufReg)(p).Bgid = uint16(v)
 		},
 		Size: 2,
-	}, {
+	})
+	m = append(m, Member{
 		C: "flags",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint16((*uapi.BufReg)(p).Flags))
@@ -2323,7 +2523,8 @@ var Structs = []Struct{{
 			(*uapi.BufReg)(p).Flags = uint16(v)
 		},
 		Size: 2,
-	}, {
+	})
+	m = append(m, Member{
 		C: "min_left",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.BufReg)(p).MinLeft))
@@ -2337,20 +2538,24 @@ var Structs = []Struct{{
 			(*uapi.BufReg)(p).MinLeft = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C:  "resv",
 		Go: "Resv",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*uapi.BufReg)(p).Resv)
 		},
 		Size: 20,
-	}},
-	Size: unsafe.Sizeof(uapi.BufReg{}),
-}, {
-	Align: unsafe.Alignof(uapi.BufStatus{}),
-	C:     "struct io_uring_buf_status",
-	Go:    "BufStatus",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.BufReg{}),
+		C:       "struct io_uring_buf_reg",
+		Go:      "BufReg",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.BufReg{}),
+	})
+	m = make([]Member, 0, 3)
+	m = append(m, Member{
 		C: "buf_group",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.BufStatus)(p).BufGroup))
@@ -2364,7 +2569,8 @@ var Structs = []Struct{{
 			(*uapi.BufStatus)(p).BufGroup = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "head",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.BufStatus)(p).Head))
@@ -2378,20 +2584,24 @@ var Structs = []Struct{{
 			(*uapi.BufStatus)(p).Head = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C:  "resv",
 		Go: "Resv",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*uapi.BufStatus)(p).Resv)
 		},
 		Size: 32,
-	}},
-	Size: unsafe.Sizeof(uapi.BufStatus{}),
-}, {
-	Align: unsafe.Alignof(uapi.NAPI{}),
-	C:     "struct io_uring_napi",
-	Go:    "NAPI",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.BufStatus{}),
+		C:       "struct io_uring_buf_status",
+		Go:      "BufStatus",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.BufStatus{}),
+	})
+	m = make([]Member, 0, 6)
+	m = append(m, Member{
 		C: "busy_poll_to",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.NAPI)(p).BusyPollTo))
@@ -2405,7 +2615,8 @@ var Structs = []Struct{{
 			(*uapi.NAPI)(p).BusyPollTo = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "prefer_busy_poll",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint8((*uapi.NAPI)(p).PreferBusyPoll))
@@ -2419,7 +2630,8 @@ var Structs = []Struct{{
 			(*uapi.NAPI)(p).PreferBusyPoll = uint8(v)
 		},
 		Size: 1,
-	}, {
+	})
+	m = append(m, Member{
 		C: "opcode",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint8((*uapi.NAPI)(p).Opcode))
@@ -2433,14 +2645,16 @@ var Structs = []Struct{{
 			(*uapi.NAPI)(p).Opcode = uint8(v)
 		},
 		Size: 1,
-	}, {
+	})
+	m = append(m, Member{
 		C:  "pad",
 		Go: "Pad",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*uapi.NAPI)(p).Pad)
 		},
 		Size: 2,
-	}, {
+	})
+	m = append(m, Member{
 		C: "op_param",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.NAPI)(p).OpParam))
@@ -2454,7 +2668,8 @@ var Structs = []Struct{{
 			(*uapi.NAPI)(p).OpParam = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "resv",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.NAPI)(p).Resv))
@@ -2468,20 +2683,24 @@ var Structs = []Struct{{
 			(*uapi.NAPI)(p).Resv = uint32(v)
 		},
 		Size: 4,
-	}},
-	Size: unsafe.Sizeof(uapi.NAPI{}),
-}, {
-	Align: unsafe.Alignof(uapi.RegWait{}),
-	C:     "struct io_uring_reg_wait",
-	Go:    "RegWait",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.NAPI{}),
+		C:       "struct io_uring_napi",
+		Go:      "NAPI",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.NAPI{}),
+	})
+	m = make([]Member, 0, 7)
+	m = append(m, Member{
 		C:  "ts",
 		Go: "Ts",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*uapi.RegWait)(p).Ts)
 		},
 		Size: 16,
-	}, {
+	})
+	m = append(m, Member{
 		C: "min_wait_usec",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.RegWait)(p).MinWaitUsec))
@@ -2495,7 +2714,8 @@ var Structs = []Struct{{
 			(*uapi.RegWait)(p).MinWaitUsec = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "flags",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.RegWait)(p).Flags))
@@ -2509,7 +2729,8 @@ var Structs = []Struct{{
 			(*uapi.RegWait)(p).Flags = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "sigmask",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.RegWait)(p).Sigmask))
@@ -2523,7 +2744,8 @@ var Structs = []Struct{{
 			(*uapi.RegWait)(p).Sigmask = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C: "sigmask_sz",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.RegWait)(p).SigmaskSz))
@@ -2537,27 +2759,32 @@ var Structs = []Struct{{
 			(*uapi.RegWait)(p).SigmaskSz = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C:  "pad",
 		Go: "Pad",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*uapi.RegWait)(p).Pad)
 		},
 		Size: 12,
-	}, {
+	})
+	m = append(m, Member{
 		C:  "pad2",
 		Go: "Pad2",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*uapi.RegWait)(p).Pad2)
 		},
 		Size: 16,
-	}},
-	Size: unsafe.Sizeof(uapi.RegWait{}),
-}, {
-	Align: unsafe.Alignof(uapi.GeteventsArg{}),
-	C:     "struct io_uring_getevents_arg",
-	Go:    "GeteventsArg",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.RegWait{}),
+		C:       "struct io_uring_reg_wait",
+		Go:      "RegWait",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.RegWait{}),
+	})
+	m = make([]Member, 0, 4)
+	m = append(m, Member{
 		C: "sigmask",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.GeteventsArg)(p).Sigmask))
@@ -2571,7 +2798,8 @@ var Structs = []Struct{{
 			(*uapi.GeteventsArg)(p).Sigmask = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C: "sigmask_sz",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.GeteventsArg)(p).SigmaskSz))
@@ -2585,7 +2813,8 @@ var Structs = []Struct{{
 			(*uapi.GeteventsArg)(p).SigmaskSz = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "min_wait_usec",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.GeteventsArg)(p).MinWaitUsec))
@@ -2599,7 +2828,8 @@ var Structs = []Struct{{
 			(*uapi.GeteventsArg)(p).MinWaitUsec = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "ts",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.GeteventsArg)(p).Ts))
@@ -2613,13 +2843,16 @@ var Structs = []Struct{{
 			(*uapi.GeteventsArg)(p).Ts = uint64(v)
 		},
 		Size: 8,
-	}},
-	Size: unsafe.Sizeof(uapi.GeteventsArg{}),
-}, {
-	Align: unsafe.Alignof(uapi.SyncCancelReg{}),
-	C:     "struct io_uring_sync_cancel_reg",
-	Go:    "SyncCancelReg",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.GeteventsArg{}),
+		C:       "struct io_uring_getevents_arg",
+		Go:      "GeteventsArg",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.GeteventsArg{}),
+	})
+	m = make([]Member, 0, 7)
+	m = append(m, Member{
 		C: "addr",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.SyncCancelReg)(p).Addr))
@@ -2633,7 +2866,8 @@ var Structs = []Struct{{
 			(*uapi.SyncCancelReg)(p).Addr = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C: "fd",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(int32((*uapi.SyncCancelReg)(p).FD))
@@ -2647,7 +2881,8 @@ var Structs = []Struct{{
 			(*uapi.SyncCancelReg)(p).FD = int32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "flags",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.SyncCancelReg)(p).Flags))
@@ -2661,14 +2896,16 @@ var Structs = []Struct{{
 			(*uapi.SyncCancelReg)(p).Flags = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C:  "timeout",
 		Go: "Timeout",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*uapi.SyncCancelReg)(p).Timeout)
 		},
 		Size: 16,
-	}, {
+	})
+	m = append(m, Member{
 		C: "opcode",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint8((*uapi.SyncCancelReg)(p).Opcode))
@@ -2682,27 +2919,32 @@ var Structs = []Struct{{
 			(*uapi.SyncCancelReg)(p).Opcode = uint8(v)
 		},
 		Size: 1,
-	}, {
+	})
+	m = append(m, Member{
 		C:  "pad",
 		Go: "Pad",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*uapi.SyncCancelReg)(p).Pad)
 		},
 		Size: 7,
-	}, {
+	})
+	m = append(m, Member{
 		C:  "pad2",
 		Go: "Pad2",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*uapi.SyncCancelReg)(p).Pad2)
 		},
 		Size: 24,
-	}},
-	Size: unsafe.Sizeof(uapi.SyncCancelReg{}),
-}, {
-	Align: unsafe.Alignof(uapi.FileIndexRange{}),
-	C:     "struct io_uring_file_index_range",
-	Go:    "FileIndexRange",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.SyncCancelReg{}),
+		C:       "struct io_uring_sync_cancel_reg",
+		Go:      "SyncCancelReg",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.SyncCancelReg{}),
+	})
+	m = make([]Member, 0, 3)
+	m = append(m, Member{
 		C: "off",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.FileIndexRange)(p).Off))
@@ -2716,7 +2958,8 @@ var Structs = []Struct{{
 			(*uapi.FileIndexRange)(p).Off = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "len",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.FileIndexRange)(p).Len))
@@ -2730,7 +2973,8 @@ var Structs = []Struct{{
 			(*uapi.FileIndexRange)(p).Len = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "resv",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.FileIndexRange)(p).Resv))
@@ -2744,13 +2988,16 @@ var Structs = []Struct{{
 			(*uapi.FileIndexRange)(p).Resv = uint64(v)
 		},
 		Size: 8,
-	}},
-	Size: unsafe.Sizeof(uapi.FileIndexRange{}),
-}, {
-	Align: unsafe.Alignof(uapi.RecvmsgOut{}),
-	C:     "struct io_uring_recvmsg_out",
-	Go:    "RecvmsgOut",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.FileIndexRange{}),
+		C:       "struct io_uring_file_index_range",
+		Go:      "FileIndexRange",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.FileIndexRange{}),
+	})
+	m = make([]Member, 0, 4)
+	m = append(m, Member{
 		C: "namelen",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.RecvmsgOut)(p).Namelen))
@@ -2764,7 +3011,8 @@ var Structs = []Struct{{
 			(*uapi.RecvmsgOut)(p).Namelen = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "controllen",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.RecvmsgOut)(p).Controllen))
@@ -2778,7 +3026,8 @@ var Structs = []Struct{{
 			(*uapi.RecvmsgOut)(p).Controllen = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "payloadlen",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.RecvmsgOut)(p).Payloadlen))
@@ -2792,7 +3041,8 @@ var Structs = []Struct{{
 			(*uapi.RecvmsgOut)(p).Payloadlen = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "flags",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.RecvmsgOut)(p).Flags))
@@ -2806,13 +3056,16 @@ var Structs = []Struct{{
 			(*uapi.RecvmsgOut)(p).Flags = uint32(v)
 		},
 		Size: 4,
-	}},
-	Size: unsafe.Sizeof(uapi.RecvmsgOut{}),
-}, {
-	Align: unsafe.Alignof(uapi.Timespec{}),
-	C:     "struct io_timespec",
-	Go:    "Timespec",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.RecvmsgOut{}),
+		C:       "struct io_uring_recvmsg_out",
+		Go:      "RecvmsgOut",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.RecvmsgOut{}),
+	})
+	m = make([]Member, 0, 2)
+	m = append(m, Member{
 		C: "tv_sec",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.Timespec)(p).TvSec))
@@ -2826,7 +3079,8 @@ var Structs = []Struct{{
 			(*uapi.Timespec)(p).TvSec = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C: "tv_nsec",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.Timespec)(p).TvNsec))
@@ -2840,13 +3094,16 @@ var Structs = []Struct{{
 			(*uapi.Timespec)(p).TvNsec = uint64(v)
 		},
 		Size: 8,
-	}},
-	Size: unsafe.Sizeof(uapi.Timespec{}),
-}, {
-	Align: unsafe.Alignof(uapi.BPFCtx{}),
-	C:     "struct io_uring_bpf_ctx",
-	Go:    "BPFCtx",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.Timespec{}),
+		C:       "struct io_timespec",
+		Go:      "Timespec",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.Timespec{}),
+	})
+	m = make([]Member, 0, 8)
+	m = append(m, Member{
 		C: "user_data",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.BPFCtx)(p).UserData))
@@ -2860,7 +3117,8 @@ var Structs = []Struct{{
 			(*uapi.BPFCtx)(p).UserData = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C: "opcode",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint8((*uapi.BPFCtx)(p).Opcode))
@@ -2874,7 +3132,8 @@ var Structs = []Struct{{
 			(*uapi.BPFCtx)(p).Opcode = uint8(v)
 		},
 		Size: 1,
-	}, {
+	})
+	m = append(m, Member{
 		C: "sqe_flags",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint8((*uapi.BPFCtx)(p).SQEFlags))
@@ -2888,7 +3147,8 @@ var Structs = []Struct{{
 			(*uapi.BPFCtx)(p).SQEFlags = uint8(v)
 		},
 		Size: 1,
-	}, {
+	})
+	m = append(m, Member{
 		C: "pdu_size",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint8((*uapi.BPFCtx)(p).PDUSize))
@@ -2902,14 +3162,16 @@ var Structs = []Struct{{
 			(*uapi.BPFCtx)(p).PDUSize = uint8(v)
 		},
 		Size: 1,
-	}, {
+	})
+	m = append(m, Member{
 		C:  "pad",
 		Go: "Pad",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*uapi.BPFCtx)(p).Pad)
 		},
 		Size: 5,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "socket",
 		Go:       "Socket",
@@ -2917,7 +3179,8 @@ var Structs = []Struct{{
 			return unsafe.Pointer((*uapi.BPFCtx)(p).Socket())
 		},
 		Size: 12,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "open",
 		Go:       "Open",
@@ -2925,7 +3188,8 @@ var Structs = []Struct{{
 			return unsafe.Pointer((*uapi.BPFCtx)(p).Open())
 		},
 		Size: 24,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "connect",
 		Go:       "Connect",
@@ -2933,13 +3197,16 @@ var Structs = []Struct{{
 			return unsafe.Pointer((*uapi.BPFCtx)(p).Connect())
 		},
 		Size: 24,
-	}},
-	Size: unsafe.Sizeof(uapi.BPFCtx{}),
-}, {
-	Align: unsafe.Alignof(uapi.BPFCtxSocket{}),
-	C:     "__typeof__(((struct io_uring_bpf_ctx *)0)->socket)",
-	Go:    "BPFCtxSocket",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.BPFCtx{}),
+		C:       "struct io_uring_bpf_ctx",
+		Go:      "BPFCtx",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.BPFCtx{}),
+	})
+	m = make([]Member, 0, 3)
+	m = append(m, Member{
 		C: "family",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.BPFCtxSocket)(p).Family))
@@ -2953,7 +3220,8 @@ var Structs = []Struct{{
 			(*uapi.BPFCtxSocket)(p).Family = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "type",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.BPFCtxSocket)(p).Type))
@@ -2967,7 +3235,8 @@ var Structs = []Struct{{
 			(*uapi.BPFCtxSocket)(p).Type = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "protocol",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.BPFCtxSocket)(p).Protocol))
@@ -2981,13 +3250,16 @@ var Structs = []Struct{{
 			(*uapi.BPFCtxSocket)(p).Protocol = uint32(v)
 		},
 		Size: 4,
-	}},
-	Size: unsafe.Sizeof(uapi.BPFCtxSocket{}),
-}, {
-	Align: unsafe.Alignof(uapi.BPFCtxOpen{}),
-	C:     "__typeof__(((struct io_uring_bpf_ctx *)0)->open)",
-	Go:    "BPFCtxOpen",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.BPFCtxSocket{}),
+		C:       "__typeof__(((struct io_uring_bpf_ctx *)0)->socket)",
+		Go:      "BPFCtxSocket",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.BPFCtxSocket{}),
+	})
+	m = make([]Member, 0, 3)
+	m = append(m, Member{
 		C: "flags",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.BPFCtxOpen)(p).Flags))
@@ -3001,7 +3273,8 @@ var Structs = []Struct{{
 			(*uapi.BPFCtxOpen)(p).Flags = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C: "mode",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.BPFCtxOpen)(p).Mode))
@@ -3015,7 +3288,8 @@ var Structs = []Struct{{
 			(*uapi.BPFCtxOpen)(p).Mode = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C: "resolve",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.BPFCtxOpen)(p).Resolve))
@@ -3029,13 +3303,16 @@ var Structs = []Struct{{
 			(*uapi.BPFCtxOpen)(p).Resolve = uint64(v)
 		},
 		Size: 8,
-	}},
-	Size: unsafe.Sizeof(uapi.BPFCtxOpen{}),
-}, {
-	Align: unsafe.Alignof(uapi.BPFCtxConnect{}),
-	C:     "__typeof__(((struct io_uring_bpf_ctx *)0)->connect)",
-	Go:    "BPFCtxConnect",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.BPFCtxOpen{}),
+		C:       "__typeof__(((struct io_uring_bpf_ctx *)0)->open)",
+		Go:      "BPFCtxOpen",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.BPFCtxOpen{}),
+	})
+	m = make([]Member, 0, 5)
+	m = append(m, Member{
 		C: "family",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.BPFCtxConnect)(p).Family))
@@ -3049,7 +3326,8 @@ var Structs = []Struct{{
 			(*uapi.BPFCtxConnect)(p).Family = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "port",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint16((*uapi.BPFCtxConnect)(p).Port))
@@ -3063,14 +3341,16 @@ var Structs = []Struct{{
 			(*uapi.BPFCtxConnect)(p).Port = uint16(v)
 		},
 		Size: 2,
-	}, {
+	})
+	m = append(m, Member{
 		C:  "pad",
 		Go: "Pad",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*uapi.BPFCtxConnect)(p).Pad)
 		},
 		Size: 2,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "v4_addr",
 		Get: func(p unsafe.Pointer) uint64 {
@@ -3085,7 +3365,8 @@ var Structs = []Struct{{
 			(*uapi.BPFCtxConnect)(p).SetV4Addr(uint32(v))
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "v6_addr",
 		Go:       "V6Addr",
@@ -3093,13 +3374,16 @@ var Structs = []Struct{{
 			return unsafe.Pointer((*uapi.BPFCtxConnect)(p).V6Addr())
 		},
 		Size: 16,
-	}},
-	Size: unsafe.Sizeof(uapi.BPFCtxConnect{}),
-}, {
-	Align: unsafe.Alignof(uapi.BPFFilter{}),
-	C:     "struct io_uring_bpf_filter",
-	Go:    "BPFFilter",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.BPFCtxConnect{}),
+		C:       "__typeof__(((struct io_uring_bpf_ctx *)0)->connect)",
+		Go:      "BPFCtxConnect",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.BPFCtxConnect{}),
+	})
+	m = make([]Member, 0, 7)
+	m = append(m, Member{
 		C: "opcode",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.BPFFilter)(p).Opcode))
@@ -3113,7 +3397,8 @@ var Structs = []Struct{{
 			(*uapi.BPFFilter)(p).Opcode = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "flags",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.BPFFilter)(p).Flags))
@@ -3127,7 +3412,8 @@ var Structs = []Struct{{
 			(*uapi.BPFFilter)(p).Flags = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "filter_len",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.BPFFilter)(p).FilterLen))
@@ -3141,7 +3427,8 @@ var Structs = []Struct{{
 			(*uapi.BPFFilter)(p).FilterLen = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "pdu_size",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint8((*uapi.BPFFilter)(p).PDUSize))
@@ -3155,14 +3442,16 @@ var Structs = []Struct{{
 			(*uapi.BPFFilter)(p).PDUSize = uint8(v)
 		},
 		Size: 1,
-	}, {
+	})
+	m = append(m, Member{
 		C:  "resv",
 		Go: "Resv",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*uapi.BPFFilter)(p).Resv)
 		},
 		Size: 3,
-	}, {
+	})
+	m = append(m, Member{
 		C: "filter_ptr",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.BPFFilter)(p).FilterPtr))
@@ -3176,20 +3465,24 @@ var Structs = []Struct{{
 			(*uapi.BPFFilter)(p).FilterPtr = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C:  "resv2",
 		Go: "Resv2",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*uapi.BPFFilter)(p).Resv2)
 		},
 		Size: 40,
-	}},
-	Size: unsafe.Sizeof(uapi.BPFFilter{}),
-}, {
-	Align: unsafe.Alignof(uapi.BPF{}),
-	C:     "struct io_uring_bpf",
-	Go:    "BPF",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.BPFFilter{}),
+		C:       "struct io_uring_bpf_filter",
+		Go:      "BPFFilter",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.BPFFilter{}),
+	})
+	m = make([]Member, 0, 4)
+	m = append(m, Member{
 		C: "cmd_type",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint16((*uapi.BPF)(p).CmdType))
@@ -3203,7 +3496,8 @@ var Structs = []Struct{{
 			(*uapi.BPF)(p).CmdType = uint16(v)
 		},
 		Size: 2,
-	}, {
+	})
+	m = append(m, Member{
 		C: "cmd_flags",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint16((*uapi.BPF)(p).CmdFlags))
@@ -3217,7 +3511,8 @@ var Structs = []Struct{{
 			(*uapi.BPF)(p).CmdFlags = uint16(v)
 		},
 		Size: 2,
-	}, {
+	})
+	m = append(m, Member{
 		C: "resv",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.BPF)(p).Resv))
@@ -3231,20 +3526,24 @@ var Structs = []Struct{{
 			(*uapi.BPF)(p).Resv = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C:  "filter",
 		Go: "Filter",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*uapi.BPF)(p).Filter)
 		},
 		Size: 64,
-	}},
-	Size: unsafe.Sizeof(uapi.BPF{}),
-}, {
-	Align: unsafe.Alignof(uapi.MockProbe{}),
-	C:     "struct io_uring_mock_probe",
-	Go:    "MockProbe",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.BPF{}),
+		C:       "struct io_uring_bpf",
+		Go:      "BPF",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.BPF{}),
+	})
+	m = make([]Member, 0, 2)
+	m = append(m, Member{
 		C: "features",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.MockProbe)(p).Features))
@@ -3258,20 +3557,24 @@ var Structs = []Struct{{
 			(*uapi.MockProbe)(p).Features = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C:  "__resv",
 		Go: "Resv",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*uapi.MockProbe)(p).Resv)
 		},
 		Size: 72,
-	}},
-	Size: unsafe.Sizeof(uapi.MockProbe{}),
-}, {
-	Align: unsafe.Alignof(uapi.MockCreate{}),
-	C:     "struct io_uring_mock_create",
-	Go:    "MockCreate",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.MockProbe{}),
+		C:       "struct io_uring_mock_probe",
+		Go:      "MockProbe",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.MockProbe{}),
+	})
+	m = make([]Member, 0, 5)
+	m = append(m, Member{
 		C: "out_fd",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.MockCreate)(p).OutFD))
@@ -3285,7 +3588,8 @@ var Structs = []Struct{{
 			(*uapi.MockCreate)(p).OutFD = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "flags",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.MockCreate)(p).Flags))
@@ -3299,7 +3603,8 @@ var Structs = []Struct{{
 			(*uapi.MockCreate)(p).Flags = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "file_size",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.MockCreate)(p).FileSize))
@@ -3313,7 +3618,8 @@ var Structs = []Struct{{
 			(*uapi.MockCreate)(p).FileSize = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C: "rw_delay_ns",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.MockCreate)(p).RwDelayNs))
@@ -3327,20 +3633,24 @@ var Structs = []Struct{{
 			(*uapi.MockCreate)(p).RwDelayNs = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C:  "__resv",
 		Go: "Resv",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*uapi.MockCreate)(p).Resv)
 		},
 		Size: 104,
-	}},
-	Size: unsafe.Sizeof(uapi.MockCreate{}),
-}, {
-	Align: unsafe.Alignof(uapi.QueryHdr{}),
-	C:     "struct io_uring_query_hdr",
-	Go:    "QueryHdr",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.MockCreate{}),
+		C:       "struct io_uring_mock_create",
+		Go:      "MockCreate",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.MockCreate{}),
+	})
+	m = make([]Member, 0, 6)
+	m = append(m, Member{
 		C: "next_entry",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.QueryHdr)(p).NextEntry))
@@ -3354,7 +3664,8 @@ var Structs = []Struct{{
 			(*uapi.QueryHdr)(p).NextEntry = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C: "query_data",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.QueryHdr)(p).QueryData))
@@ -3368,7 +3679,8 @@ var Structs = []Struct{{
 			(*uapi.QueryHdr)(p).QueryData = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C: "query_op",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.QueryHdr)(p).QueryOp))
@@ -3382,7 +3694,8 @@ var Structs = []Struct{{
 			(*uapi.QueryHdr)(p).QueryOp = uapi.QueryOp(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "size",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.QueryHdr)(p).Size))
@@ -3396,7 +3709,8 @@ var Structs = []Struct{{
 			(*uapi.QueryHdr)(p).Size = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "result",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(int32((*uapi.QueryHdr)(p).Result))
@@ -3410,20 +3724,24 @@ var Structs = []Struct{{
 			(*uapi.QueryHdr)(p).Result = int32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C:  "__resv",
 		Go: "Resv",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*uapi.QueryHdr)(p).Resv)
 		},
 		Size: 12,
-	}},
-	Size: unsafe.Sizeof(uapi.QueryHdr{}),
-}, {
-	Align: unsafe.Alignof(uapi.QueryOpcode{}),
-	C:     "struct io_uring_query_opcode",
-	Go:    "QueryOpcode",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.QueryHdr{}),
+		C:       "struct io_uring_query_hdr",
+		Go:      "QueryHdr",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.QueryHdr{}),
+	})
+	m = make([]Member, 0, 8)
+	m = append(m, Member{
 		C: "nr_request_opcodes",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.QueryOpcode)(p).NrRequestOpcodes))
@@ -3437,7 +3755,8 @@ var Structs = []Struct{{
 			(*uapi.QueryOpcode)(p).NrRequestOpcodes = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "nr_register_opcodes",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.QueryOpcode)(p).NrRegisterOpcodes))
@@ -3451,7 +3770,8 @@ var Structs = []Struct{{
 			(*uapi.QueryOpcode)(p).NrRegisterOpcodes = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "feature_flags",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.QueryOpcode)(p).FeatureFlags))
@@ -3465,7 +3785,8 @@ var Structs = []Struct{{
 			(*uapi.QueryOpcode)(p).FeatureFlags = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C: "ring_setup_flags",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.QueryOpcode)(p).RingSetupFlags))
@@ -3479,7 +3800,8 @@ var Structs = []Struct{{
 			(*uapi.QueryOpcode)(p).RingSetupFlags = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C: "enter_flags",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.QueryOpcode)(p).EnterFlags))
@@ -3493,7 +3815,8 @@ var Structs = []Struct{{
 			(*uapi.QueryOpcode)(p).EnterFlags = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C: "sqe_flags",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.QueryOpcode)(p).SQEFlags))
@@ -3507,7 +3830,8 @@ var Structs = []Struct{{
 			(*uapi.QueryOpcode)(p).SQEFlags = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C: "nr_query_opcodes",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.QueryOpcode)(p).NrQueryOpcodes))
@@ -3521,7 +3845,8 @@ var Structs = []Struct{{
 			(*uapi.QueryOpcode)(p).NrQueryOpcodes = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "__pad",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.QueryOpcode)(p).Pad))
@@ -3535,13 +3860,16 @@ var Structs = []Struct{{
 			(*uapi.QueryOpcode)(p).Pad = uint32(v)
 		},
 		Size: 4,
-	}},
-	Size: unsafe.Sizeof(uapi.QueryOpcode{}),
-}, {
-	Align: unsafe.Alignof(uapi.QueryZCRX{}),
-	C:     "struct io_uring_query_zcrx",
-	Go:    "QueryZCRX",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.QueryOpcode{}),
+		C:       "struct io_uring_query_opcode",
+		Go:      "QueryOpcode",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.QueryOpcode{}),
+	})
+	m = make([]Member, 0, 7)
+	m = append(m, Member{
 		C: "register_flags",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.QueryZCRX)(p).RegisterFlags))
@@ -3555,7 +3883,8 @@ var Structs = []Struct{{
 			(*uapi.QueryZCRX)(p).RegisterFlags = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C: "area_flags",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.QueryZCRX)(p).AreaFlags))
@@ -3569,7 +3898,8 @@ var Structs = []Struct{{
 			(*uapi.QueryZCRX)(p).AreaFlags = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C: "nr_ctrl_opcodes",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.QueryZCRX)(p).NrCtrlOpcodes))
@@ -3583,7 +3913,8 @@ var Structs = []Struct{{
 			(*uapi.QueryZCRX)(p).NrCtrlOpcodes = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "features",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.QueryZCRX)(p).Features))
@@ -3597,7 +3928,8 @@ var Structs = []Struct{{
 			(*uapi.QueryZCRX)(p).Features = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "rq_hdr_size",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.QueryZCRX)(p).RQHdrSize))
@@ -3611,7 +3943,8 @@ var Structs = []Struct{{
 			(*uapi.QueryZCRX)(p).RQHdrSize = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "rq_hdr_alignment",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.QueryZCRX)(p).RQHdrAlignment))
@@ -3625,7 +3958,8 @@ var Structs = []Struct{{
 			(*uapi.QueryZCRX)(p).RQHdrAlignment = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "__resv2",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.QueryZCRX)(p).Resv2))
@@ -3639,13 +3973,16 @@ var Structs = []Struct{{
 			(*uapi.QueryZCRX)(p).Resv2 = uint64(v)
 		},
 		Size: 8,
-	}},
-	Size: unsafe.Sizeof(uapi.QueryZCRX{}),
-}, {
-	Align: unsafe.Alignof(uapi.QueryZCRXEvent{}),
-	C:     "struct io_uring_query_zcrx_event",
-	Go:    "QueryZCRXEvent",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.QueryZCRX{}),
+		C:       "struct io_uring_query_zcrx",
+		Go:      "QueryZCRX",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.QueryZCRX{}),
+	})
+	m = make([]Member, 0, 5)
+	m = append(m, Member{
 		C: "event_flags",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.QueryZCRXEvent)(p).EventFlags))
@@ -3659,7 +3996,8 @@ var Structs = []Struct{{
 			(*uapi.QueryZCRXEvent)(p).EventFlags = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "stats_size",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.QueryZCRXEvent)(p).StatsSize))
@@ -3673,7 +4011,8 @@ var Structs = []Struct{{
 			(*uapi.QueryZCRXEvent)(p).StatsSize = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "stats_off_alignment",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.QueryZCRXEvent)(p).StatsOffAlignment))
@@ -3687,7 +4026,8 @@ var Structs = []Struct{{
 			(*uapi.QueryZCRXEvent)(p).StatsOffAlignment = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "__resv1",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.QueryZCRXEvent)(p).Resv1))
@@ -3701,20 +4041,24 @@ var Structs = []Struct{{
 			(*uapi.QueryZCRXEvent)(p).Resv1 = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C:  "__resv2",
 		Go: "Resv2",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*uapi.QueryZCRXEvent)(p).Resv2)
 		},
 		Size: 32,
-	}},
-	Size: unsafe.Sizeof(uapi.QueryZCRXEvent{}),
-}, {
-	Align: unsafe.Alignof(uapi.QuerySCQ{}),
-	C:     "struct io_uring_query_scq",
-	Go:    "QuerySCQ",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.QueryZCRXEvent{}),
+		C:       "struct io_uring_query_zcrx_event",
+		Go:      "QueryZCRXEvent",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.QueryZCRXEvent{}),
+	})
+	m = make([]Member, 0, 2)
+	m = append(m, Member{
 		C: "hdr_size",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.QuerySCQ)(p).HdrSize))
@@ -3728,7 +4072,8 @@ var Structs = []Struct{{
 			(*uapi.QuerySCQ)(p).HdrSize = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C: "hdr_alignment",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.QuerySCQ)(p).HdrAlignment))
@@ -3742,13 +4087,16 @@ var Structs = []Struct{{
 			(*uapi.QuerySCQ)(p).HdrAlignment = uint64(v)
 		},
 		Size: 8,
-	}},
-	Size: unsafe.Sizeof(uapi.QuerySCQ{}),
-}, {
-	Align: unsafe.Alignof(uapi.ZCRXRQE{}),
-	C:     "struct io_uring_zcrx_rqe",
-	Go:    "ZCRXRQE",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.QuerySCQ{}),
+		C:       "struct io_uring_query_scq",
+		Go:      "QuerySCQ",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.QuerySCQ{}),
+	})
+	m = make([]Member, 0, 3)
+	m = append(m, Member{
 		C: "off",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.ZCRXRQE)(p).Off))
@@ -3762,7 +4110,8 @@ var Structs = []Struct{{
 			(*uapi.ZCRXRQE)(p).Off = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C: "len",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.ZCRXRQE)(p).Len))
@@ -3776,7 +4125,8 @@ var Structs = []Struct{{
 			(*uapi.ZCRXRQE)(p).Len = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "__pad",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.ZCRXRQE)(p).Pad))
@@ -3790,13 +4140,16 @@ var Structs = []Struct{{
 			(*uapi.ZCRXRQE)(p).Pad = uint32(v)
 		},
 		Size: 4,
-	}},
-	Size: unsafe.Sizeof(uapi.ZCRXRQE{}),
-}, {
-	Align: unsafe.Alignof(uapi.ZCRXCQE{}),
-	C:     "struct io_uring_zcrx_cqe",
-	Go:    "ZCRXCQE",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.ZCRXRQE{}),
+		C:       "struct io_uring_zcrx_rqe",
+		Go:      "ZCRXRQE",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.ZCRXRQE{}),
+	})
+	m = make([]Member, 0, 2)
+	m = append(m, Member{
 		C: "off",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.ZCRXCQE)(p).Off))
@@ -3810,7 +4163,8 @@ var Structs = []Struct{{
 			(*uapi.ZCRXCQE)(p).Off = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C: "__pad",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.ZCRXCQE)(p).Pad))
@@ -3824,13 +4178,16 @@ var Structs = []Struct{{
 			(*uapi.ZCRXCQE)(p).Pad = uint64(v)
 		},
 		Size: 8,
-	}},
-	Size: unsafe.Sizeof(uapi.ZCRXCQE{}),
-}, {
-	Align: unsafe.Alignof(uapi.ZCRXOffsets{}),
-	C:     "struct io_uring_zcrx_offsets",
-	Go:    "ZCRXOffsets",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.ZCRXCQE{}),
+		C:       "struct io_uring_zcrx_cqe",
+		Go:      "ZCRXCQE",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.ZCRXCQE{}),
+	})
+	m = make([]Member, 0, 5)
+	m = append(m, Member{
 		C: "head",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.ZCRXOffsets)(p).Head))
@@ -3844,7 +4201,8 @@ var Structs = []Struct{{
 			(*uapi.ZCRXOffsets)(p).Head = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "tail",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.ZCRXOffsets)(p).Tail))
@@ -3858,7 +4216,8 @@ var Structs = []Struct{{
 			(*uapi.ZCRXOffsets)(p).Tail = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "rqes",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.ZCRXOffsets)(p).RQEs))
@@ -3872,7 +4231,8 @@ var Structs = []Struct{{
 			(*uapi.ZCRXOffsets)(p).RQEs = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "__resv2",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.ZCRXOffsets)(p).Resv2))
@@ -3886,20 +4246,24 @@ var Structs = []Struct{{
 			(*uapi.ZCRXOffsets)(p).Resv2 = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C:  "__resv",
 		Go: "Resv",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*uapi.ZCRXOffsets)(p).Resv)
 		},
 		Size: 16,
-	}},
-	Size: unsafe.Sizeof(uapi.ZCRXOffsets{}),
-}, {
-	Align: unsafe.Alignof(uapi.ZCRXAreaReg{}),
-	C:     "struct io_uring_zcrx_area_reg",
-	Go:    "ZCRXAreaReg",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.ZCRXOffsets{}),
+		C:       "struct io_uring_zcrx_offsets",
+		Go:      "ZCRXOffsets",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.ZCRXOffsets{}),
+	})
+	m = make([]Member, 0, 6)
+	m = append(m, Member{
 		C: "addr",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.ZCRXAreaReg)(p).Addr))
@@ -3913,7 +4277,8 @@ var Structs = []Struct{{
 			(*uapi.ZCRXAreaReg)(p).Addr = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C: "len",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.ZCRXAreaReg)(p).Len))
@@ -3927,7 +4292,8 @@ var Structs = []Struct{{
 			(*uapi.ZCRXAreaReg)(p).Len = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C: "rq_area_token",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.ZCRXAreaReg)(p).RQAreaToken))
@@ -3941,7 +4307,8 @@ var Structs = []Struct{{
 			(*uapi.ZCRXAreaReg)(p).RQAreaToken = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C: "flags",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.ZCRXAreaReg)(p).Flags))
@@ -3955,7 +4322,8 @@ var Structs = []Struct{{
 			(*uapi.ZCRXAreaReg)(p).Flags = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "dmabuf_fd",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.ZCRXAreaReg)(p).DMABufFD))
@@ -3969,20 +4337,24 @@ var Structs = []Struct{{
 			(*uapi.ZCRXAreaReg)(p).DMABufFD = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C:  "__resv2",
 		Go: "Resv2",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*uapi.ZCRXAreaReg)(p).Resv2)
 		},
 		Size: 16,
-	}},
-	Size: unsafe.Sizeof(uapi.ZCRXAreaReg{}),
-}, {
-	Align: unsafe.Alignof(uapi.ZCRXStats{}),
-	C:     "struct zcrx_stats",
-	Go:    "ZCRXStats",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.ZCRXAreaReg{}),
+		C:       "struct io_uring_zcrx_area_reg",
+		Go:      "ZCRXAreaReg",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.ZCRXAreaReg{}),
+	})
+	m = make([]Member, 0, 2)
+	m = append(m, Member{
 		C: "copy_count",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.ZCRXStats)(p).CopyCount))
@@ -3996,7 +4368,8 @@ var Structs = []Struct{{
 			(*uapi.ZCRXStats)(p).CopyCount = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C: "copy_bytes",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.ZCRXStats)(p).CopyBytes))
@@ -4010,13 +4383,16 @@ var Structs = []Struct{{
 			(*uapi.ZCRXStats)(p).CopyBytes = uint64(v)
 		},
 		Size: 8,
-	}},
-	Size: unsafe.Sizeof(uapi.ZCRXStats{}),
-}, {
-	Align: unsafe.Alignof(uapi.ZCRXEventDesc{}),
-	C:     "struct zcrx_event_desc",
-	Go:    "ZCRXEventDesc",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.ZCRXStats{}),
+		C:       "struct zcrx_stats",
+		Go:      "ZCRXStats",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.ZCRXStats{}),
+	})
+	m = make([]Member, 0, 5)
+	m = append(m, Member{
 		C: "user_data",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.ZCRXEventDesc)(p).UserData))
@@ -4030,7 +4406,8 @@ var Structs = []Struct{{
 			(*uapi.ZCRXEventDesc)(p).UserData = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C: "type_mask",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.ZCRXEventDesc)(p).TypeMask))
@@ -4044,7 +4421,8 @@ var Structs = []Struct{{
 			(*uapi.ZCRXEventDesc)(p).TypeMask = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "flags",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.ZCRXEventDesc)(p).Flags))
@@ -4058,7 +4436,8 @@ var Structs = []Struct{{
 			(*uapi.ZCRXEventDesc)(p).Flags = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "stats_offset",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.ZCRXEventDesc)(p).StatsOffset))
@@ -4072,20 +4451,24 @@ var Structs = []Struct{{
 			(*uapi.ZCRXEventDesc)(p).StatsOffset = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C:  "__resv2",
 		Go: "Resv2",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*uapi.ZCRXEventDesc)(p).Resv2)
 		},
 		Size: 72,
-	}},
-	Size: unsafe.Sizeof(uapi.ZCRXEventDesc{}),
-}, {
-	Align: unsafe.Alignof(uapi.ZCRXIFQReg{}),
-	C:     "struct io_uring_zcrx_ifq_reg",
-	Go:    "ZCRXIFQReg",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.ZCRXEventDesc{}),
+		C:       "struct zcrx_event_desc",
+		Go:      "ZCRXEventDesc",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.ZCRXEventDesc{}),
+	})
+	m = make([]Member, 0, 11)
+	m = append(m, Member{
 		C: "if_idx",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.ZCRXIFQReg)(p).IfIdx))
@@ -4099,7 +4482,8 @@ var Structs = []Struct{{
 			(*uapi.ZCRXIFQReg)(p).IfIdx = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "if_rxq",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.ZCRXIFQReg)(p).IfRxq))
@@ -4113,7 +4497,8 @@ var Structs = []Struct{{
 			(*uapi.ZCRXIFQReg)(p).IfRxq = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "rq_entries",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.ZCRXIFQReg)(p).RQEntries))
@@ -4127,7 +4512,8 @@ var Structs = []Struct{{
 			(*uapi.ZCRXIFQReg)(p).RQEntries = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "flags",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.ZCRXIFQReg)(p).Flags))
@@ -4141,7 +4527,8 @@ var Structs = []Struct{{
 			(*uapi.ZCRXIFQReg)(p).Flags = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "area_ptr",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.ZCRXIFQReg)(p).AreaPtr))
@@ -4155,7 +4542,8 @@ var Structs = []Struct{{
 			(*uapi.ZCRXIFQReg)(p).AreaPtr = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C: "region_ptr",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.ZCRXIFQReg)(p).RegionPtr))
@@ -4169,14 +4557,16 @@ var Structs = []Struct{{
 			(*uapi.ZCRXIFQReg)(p).RegionPtr = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C:  "offsets",
 		Go: "Offsets",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*uapi.ZCRXIFQReg)(p).Offsets)
 		},
 		Size: 32,
-	}, {
+	})
+	m = append(m, Member{
 		C: "zcrx_id",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.ZCRXIFQReg)(p).ZCRXID))
@@ -4190,7 +4580,8 @@ var Structs = []Struct{{
 			(*uapi.ZCRXIFQReg)(p).ZCRXID = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "rx_buf_len",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.ZCRXIFQReg)(p).RXBufLen))
@@ -4204,7 +4595,8 @@ var Structs = []Struct{{
 			(*uapi.ZCRXIFQReg)(p).RXBufLen = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "event_desc",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.ZCRXIFQReg)(p).EventDesc))
@@ -4218,33 +4610,40 @@ var Structs = []Struct{{
 			(*uapi.ZCRXIFQReg)(p).EventDesc = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C:  "__resv",
 		Go: "Resv",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*uapi.ZCRXIFQReg)(p).Resv)
 		},
 		Size: 16,
-	}},
-	Size: unsafe.Sizeof(uapi.ZCRXIFQReg{}),
-}, {
-	Align: unsafe.Alignof(uapi.ZCRXCtrlFlushRQ{}),
-	C:     "struct zcrx_ctrl_flush_rq",
-	Go:    "ZCRXCtrlFlushRQ",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.ZCRXIFQReg{}),
+		C:       "struct io_uring_zcrx_ifq_reg",
+		Go:      "ZCRXIFQReg",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.ZCRXIFQReg{}),
+	})
+	m = make([]Member, 0, 1)
+	m = append(m, Member{
 		C:  "__resv",
 		Go: "Resv",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*uapi.ZCRXCtrlFlushRQ)(p).Resv)
 		},
 		Size: 48,
-	}},
-	Size: unsafe.Sizeof(uapi.ZCRXCtrlFlushRQ{}),
-}, {
-	Align: unsafe.Alignof(uapi.ZCRXCtrlExport{}),
-	C:     "struct zcrx_ctrl_export",
-	Go:    "ZCRXCtrlExport",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.ZCRXCtrlFlushRQ{}),
+		C:       "struct zcrx_ctrl_flush_rq",
+		Go:      "ZCRXCtrlFlushRQ",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.ZCRXCtrlFlushRQ{}),
+	})
+	m = make([]Member, 0, 2)
+	m = append(m, Member{
 		C: "zcrx_fd",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.ZCRXCtrlExport)(p).ZCRXFD))
@@ -4258,20 +4657,24 @@ var Structs = []Struct{{
 			(*uapi.ZCRXCtrlExport)(p).ZCRXFD = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C:  "__resv1",
 		Go: "Resv1",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*uapi.ZCRXCtrlExport)(p).Resv1)
 		},
 		Size: 44,
-	}},
-	Size: unsafe.Sizeof(uapi.ZCRXCtrlExport{}),
-}, {
-	Align: unsafe.Alignof(uapi.ZCRXCtrlArmEvent{}),
-	C:     "struct zcrx_ctrl_arm_event",
-	Go:    "ZCRXCtrlArmEvent",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.ZCRXCtrlExport{}),
+		C:       "struct zcrx_ctrl_export",
+		Go:      "ZCRXCtrlExport",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.ZCRXCtrlExport{}),
+	})
+	m = make([]Member, 0, 2)
+	m = append(m, Member{
 		C: "event_type",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.ZCRXCtrlArmEvent)(p).EventType))
@@ -4285,20 +4688,24 @@ var Structs = []Struct{{
 			(*uapi.ZCRXCtrlArmEvent)(p).EventType = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C:  "__resv",
 		Go: "Resv",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*uapi.ZCRXCtrlArmEvent)(p).Resv)
 		},
 		Size: 44,
-	}},
-	Size: unsafe.Sizeof(uapi.ZCRXCtrlArmEvent{}),
-}, {
-	Align: unsafe.Alignof(uapi.ZCRXCtrlAddArea{}),
-	C:     "struct zcrx_ctrl_add_area",
-	Go:    "ZCRXCtrlAddArea",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.ZCRXCtrlArmEvent{}),
+		C:       "struct zcrx_ctrl_arm_event",
+		Go:      "ZCRXCtrlArmEvent",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.ZCRXCtrlArmEvent{}),
+	})
+	m = make([]Member, 0, 2)
+	m = append(m, Member{
 		C: "area_ptr",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.ZCRXCtrlAddArea)(p).AreaPtr))
@@ -4312,20 +4719,24 @@ var Structs = []Struct{{
 			(*uapi.ZCRXCtrlAddArea)(p).AreaPtr = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C:  "__resv",
 		Go: "Resv",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*uapi.ZCRXCtrlAddArea)(p).Resv)
 		},
 		Size: 40,
-	}},
-	Size: unsafe.Sizeof(uapi.ZCRXCtrlAddArea{}),
-}, {
-	Align: unsafe.Alignof(uapi.ZCRXCtrl{}),
-	C:     "struct zcrx_ctrl",
-	Go:    "ZCRXCtrl",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.ZCRXCtrlAddArea{}),
+		C:       "struct zcrx_ctrl_add_area",
+		Go:      "ZCRXCtrlAddArea",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.ZCRXCtrlAddArea{}),
+	})
+	m = make([]Member, 0, 7)
+	m = append(m, Member{
 		C: "zcrx_id",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.ZCRXCtrl)(p).ZCRXID))
@@ -4339,7 +4750,8 @@ var Structs = []Struct{{
 			(*uapi.ZCRXCtrl)(p).ZCRXID = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "op",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.ZCRXCtrl)(p).Op))
@@ -4353,14 +4765,16 @@ var Structs = []Struct{{
 			(*uapi.ZCRXCtrl)(p).Op = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C:  "__resv",
 		Go: "Resv",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*uapi.ZCRXCtrl)(p).Resv)
 		},
 		Size: 16,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "zc_export",
 		Go:       "ZCExport",
@@ -4368,7 +4782,8 @@ var Structs = []Struct{{
 			return unsafe.Pointer((*uapi.ZCRXCtrl)(p).ZCExport())
 		},
 		Size: 48,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "zc_flush",
 		Go:       "ZCFlush",
@@ -4376,7 +4791,8 @@ var Structs = []Struct{{
 			return unsafe.Pointer((*uapi.ZCRXCtrl)(p).ZCFlush())
 		},
 		Size: 48,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "zc_arm_event",
 		Go:       "ZCArmEvent",
@@ -4384,7 +4800,8 @@ var Structs = []Struct{{
 			return unsafe.Pointer((*uapi.ZCRXCtrl)(p).ZCArmEvent())
 		},
 		Size: 48,
-	}, {
+	})
+	m = append(m, Member{
 		Accessor: true,
 		C:        "zc_area",
 		Go:       "ZCArea",
@@ -4392,13 +4809,16 @@ var Structs = []Struct{{
 			return unsafe.Pointer((*uapi.ZCRXCtrl)(p).ZCArea())
 		},
 		Size: 48,
-	}},
-	Size: unsafe.Sizeof(uapi.ZCRXCtrl{}),
-}, {
-	Align: unsafe.Alignof(uapi.FutexWaitv{}),
-	C:     "struct futex_waitv",
-	Go:    "FutexWaitv",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.ZCRXCtrl{}),
+		C:       "struct zcrx_ctrl",
+		Go:      "ZCRXCtrl",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.ZCRXCtrl{}),
+	})
+	m = make([]Member, 0, 4)
+	m = append(m, Member{
 		C: "val",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.FutexWaitv)(p).Val))
@@ -4412,7 +4832,8 @@ var Structs = []Struct{{
 			(*uapi.FutexWaitv)(p).Val = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C: "uaddr",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*uapi.FutexWaitv)(p).UAddr))
@@ -4426,7 +4847,8 @@ var Structs = []Struct{{
 			(*uapi.FutexWaitv)(p).UAddr = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C: "flags",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.FutexWaitv)(p).Flags))
@@ -4440,7 +4862,8 @@ var Structs = []Struct{{
 			(*uapi.FutexWaitv)(p).Flags = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, Member{
 		C: "__reserved",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*uapi.FutexWaitv)(p).Reserved))
@@ -4454,13 +4877,16 @@ var Structs = []Struct{{
 			(*uapi.FutexWaitv)(p).Reserved = uint32(v)
 		},
 		Size: 4,
-	}},
-	Size: unsafe.Sizeof(uapi.FutexWaitv{}),
-}, {
-	Align: unsafe.Alignof(uapi.KernelTimespec{}),
-	C:     "struct __kernel_timespec",
-	Go:    "KernelTimespec",
-	Members: []Member{{
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.FutexWaitv{}),
+		C:       "struct futex_waitv",
+		Go:      "FutexWaitv",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.FutexWaitv{}),
+	})
+	m = make([]Member, 0, 2)
+	m = append(m, Member{
 		C: "tv_sec",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(int64((*uapi.KernelTimespec)(p).TvSec))
@@ -4474,7 +4900,8 @@ var Structs = []Struct{{
 			(*uapi.KernelTimespec)(p).TvSec = int64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, Member{
 		C: "tv_nsec",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(int64((*uapi.KernelTimespec)(p).TvNsec))
@@ -4488,1559 +4915,1881 @@ var Structs = []Struct{{
 			(*uapi.KernelTimespec)(p).TvNsec = int64(v)
 		},
 		Size: 8,
-	}},
-	Size: unsafe.Sizeof(uapi.KernelTimespec{}),
-}}
+	})
+	r = append(r, Struct{
+		Align:   unsafe.Alignof(uapi.KernelTimespec{}),
+		C:       "struct __kernel_timespec",
+		Go:      "KernelTimespec",
+		Members: m,
+		Size:    unsafe.Sizeof(uapi.KernelTimespec{}),
+	})
+	return r
+}
 
 // Constants lists every generated constant.
-var Constants = []Constant{{
-	Bits:     uint64(uapi.SQEFixedFile),
-	C:        "IOSQE_FIXED_FILE",
-	Go:       "SQEFixedFile",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.SQEIODrain),
-	C:        "IOSQE_IO_DRAIN",
-	Go:       "SQEIODrain",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.SQEIOLink),
-	C:        "IOSQE_IO_LINK",
-	Go:       "SQEIOLink",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.SQEIOHardlink),
-	C:        "IOSQE_IO_HARDLINK",
-	Go:       "SQEIOHardlink",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.SQEAsync),
-	C:        "IOSQE_ASYNC",
-	Go:       "SQEAsync",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.SQEBufferSelect),
-	C:        "IOSQE_BUFFER_SELECT",
-	Go:       "SQEBufferSelect",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.SQECQESkipSuccess),
-	C:        "IOSQE_CQE_SKIP_SUCCESS",
-	Go:       "SQECQESkipSuccess",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.SetupIOPoll),
-	C:        "IORING_SETUP_IOPOLL",
-	Go:       "SetupIOPoll",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.SetupSQPoll),
-	C:        "IORING_SETUP_SQPOLL",
-	Go:       "SetupSQPoll",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.SetupSQAff),
-	C:        "IORING_SETUP_SQ_AFF",
-	Go:       "SetupSQAff",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.SetupCqsize),
-	C:        "IORING_SETUP_CQSIZE",
-	Go:       "SetupCqsize",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.SetupClamp),
-	C:        "IORING_SETUP_CLAMP",
-	Go:       "SetupClamp",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.SetupAttachWQ),
-	C:        "IORING_SETUP_ATTACH_WQ",
-	Go:       "SetupAttachWQ",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.SetupRDisabled),
-	C:        "IORING_SETUP_R_DISABLED",
-	Go:       "SetupRDisabled",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.SetupSubmitAll),
-	C:        "IORING_SETUP_SUBMIT_ALL",
-	Go:       "SetupSubmitAll",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.SetupCoopTaskrun),
-	C:        "IORING_SETUP_COOP_TASKRUN",
-	Go:       "SetupCoopTaskrun",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.SetupTaskrunFlag),
-	C:        "IORING_SETUP_TASKRUN_FLAG",
-	Go:       "SetupTaskrunFlag",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.SetupSqe128),
-	C:        "IORING_SETUP_SQE128",
-	Go:       "SetupSqe128",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.SetupCqe32),
-	C:        "IORING_SETUP_CQE32",
-	Go:       "SetupCqe32",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.SetupSingleIssuer),
-	C:        "IORING_SETUP_SINGLE_ISSUER",
-	Go:       "SetupSingleIssuer",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.SetupDeferTaskrun),
-	C:        "IORING_SETUP_DEFER_TASKRUN",
-	Go:       "SetupDeferTaskrun",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.SetupNoMMap),
-	C:        "IORING_SETUP_NO_MMAP",
-	Go:       "SetupNoMMap",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.SetupRegisteredFDOnly),
-	C:        "IORING_SETUP_REGISTERED_FD_ONLY",
-	Go:       "SetupRegisteredFDOnly",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.SetupNoSqarray),
-	C:        "IORING_SETUP_NO_SQARRAY",
-	Go:       "SetupNoSqarray",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.SetupHybridIOPoll),
-	C:        "IORING_SETUP_HYBRID_IOPOLL",
-	Go:       "SetupHybridIOPoll",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.SetupCQEMixed),
-	C:        "IORING_SETUP_CQE_MIXED",
-	Go:       "SetupCQEMixed",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.SetupSQEMixed),
-	C:        "IORING_SETUP_SQE_MIXED",
-	Go:       "SetupSQEMixed",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.SetupSQRewind),
-	C:        "IORING_SETUP_SQ_REWIND",
-	Go:       "SetupSQRewind",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.FeatSingleMMap),
-	C:        "IORING_FEAT_SINGLE_MMAP",
-	Go:       "FeatSingleMMap",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.FeatNodrop),
-	C:        "IORING_FEAT_NODROP",
-	Go:       "FeatNodrop",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.FeatSubmitStable),
-	C:        "IORING_FEAT_SUBMIT_STABLE",
-	Go:       "FeatSubmitStable",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.FeatRwCurPos),
-	C:        "IORING_FEAT_RW_CUR_POS",
-	Go:       "FeatRwCurPos",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.FeatCurPersonality),
-	C:        "IORING_FEAT_CUR_PERSONALITY",
-	Go:       "FeatCurPersonality",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.FeatFastPoll),
-	C:        "IORING_FEAT_FAST_POLL",
-	Go:       "FeatFastPoll",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.FeatPoll32bits),
-	C:        "IORING_FEAT_POLL_32BITS",
-	Go:       "FeatPoll32bits",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.FeatSQPollNonfixed),
-	C:        "IORING_FEAT_SQPOLL_NONFIXED",
-	Go:       "FeatSQPollNonfixed",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.FeatExtArg),
-	C:        "IORING_FEAT_EXT_ARG",
-	Go:       "FeatExtArg",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.FeatNativeWorkers),
-	C:        "IORING_FEAT_NATIVE_WORKERS",
-	Go:       "FeatNativeWorkers",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.FeatRsrcTags),
-	C:        "IORING_FEAT_RSRC_TAGS",
-	Go:       "FeatRsrcTags",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.FeatCQESkip),
-	C:        "IORING_FEAT_CQE_SKIP",
-	Go:       "FeatCQESkip",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.FeatLinkedFile),
-	C:        "IORING_FEAT_LINKED_FILE",
-	Go:       "FeatLinkedFile",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.FeatRegRegRing),
-	C:        "IORING_FEAT_REG_REG_RING",
-	Go:       "FeatRegRegRing",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.FeatRecvsendBundle),
-	C:        "IORING_FEAT_RECVSEND_BUNDLE",
-	Go:       "FeatRecvsendBundle",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.FeatMinTimeout),
-	C:        "IORING_FEAT_MIN_TIMEOUT",
-	Go:       "FeatMinTimeout",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.FeatRwAttr),
-	C:        "IORING_FEAT_RW_ATTR",
-	Go:       "FeatRwAttr",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.FeatNoIowait),
-	C:        "IORING_FEAT_NO_IOWAIT",
-	Go:       "FeatNoIowait",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.EnterGetevents),
-	C:        "IORING_ENTER_GETEVENTS",
-	Go:       "EnterGetevents",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.EnterSQWakeup),
-	C:        "IORING_ENTER_SQ_WAKEUP",
-	Go:       "EnterSQWakeup",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.EnterSQWait),
-	C:        "IORING_ENTER_SQ_WAIT",
-	Go:       "EnterSQWait",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.EnterExtArg),
-	C:        "IORING_ENTER_EXT_ARG",
-	Go:       "EnterExtArg",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.EnterRegisteredRing),
-	C:        "IORING_ENTER_REGISTERED_RING",
-	Go:       "EnterRegisteredRing",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.EnterAbsTimer),
-	C:        "IORING_ENTER_ABS_TIMER",
-	Go:       "EnterAbsTimer",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.EnterExtArgReg),
-	C:        "IORING_ENTER_EXT_ARG_REG",
-	Go:       "EnterExtArgReg",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.EnterNoIowait),
-	C:        "IORING_ENTER_NO_IOWAIT",
-	Go:       "EnterNoIowait",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.CQEFBuffer),
-	C:        "IORING_CQE_F_BUFFER",
-	Go:       "CQEFBuffer",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.CQEFMore),
-	C:        "IORING_CQE_F_MORE",
-	Go:       "CQEFMore",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.CQEFSockNonempty),
-	C:        "IORING_CQE_F_SOCK_NONEMPTY",
-	Go:       "CQEFSockNonempty",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.CQEFNotif),
-	C:        "IORING_CQE_F_NOTIF",
-	Go:       "CQEFNotif",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.CQEFBufMore),
-	C:        "IORING_CQE_F_BUF_MORE",
-	Go:       "CQEFBufMore",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.CQEFSkip),
-	C:        "IORING_CQE_F_SKIP",
-	Go:       "CQEFSkip",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.CQEF32),
-	C:        "IORING_CQE_F_32",
-	Go:       "CQEF32",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.CQEFTstampHW),
-	C:        "IORING_CQE_F_TSTAMP_HW",
-	Go:       "CQEFTstampHW",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.SQNeedWakeup),
-	C:        "IORING_SQ_NEED_WAKEUP",
-	Go:       "SQNeedWakeup",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.SQCQOverflow),
-	C:        "IORING_SQ_CQ_OVERFLOW",
-	Go:       "SQCQOverflow",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.SQTaskrun),
-	C:        "IORING_SQ_TASKRUN",
-	Go:       "SQTaskrun",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.CQEventfdDisabled),
-	C:        "IORING_CQ_EVENTFD_DISABLED",
-	Go:       "CQEventfdDisabled",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.FsyncDatasync),
-	C:        "IORING_FSYNC_DATASYNC",
-	Go:       "FsyncDatasync",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.TimeoutAbs),
-	C:        "IORING_TIMEOUT_ABS",
-	Go:       "TimeoutAbs",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.TimeoutUpdate),
-	C:        "IORING_TIMEOUT_UPDATE",
-	Go:       "TimeoutUpdate",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.TimeoutBoottime),
-	C:        "IORING_TIMEOUT_BOOTTIME",
-	Go:       "TimeoutBoottime",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.TimeoutRealtime),
-	C:        "IORING_TIMEOUT_REALTIME",
-	Go:       "TimeoutRealtime",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.LinkTimeoutUpdate),
-	C:        "IORING_LINK_TIMEOUT_UPDATE",
-	Go:       "LinkTimeoutUpdate",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.TimeoutEtimeSuccess),
-	C:        "IORING_TIMEOUT_ETIME_SUCCESS",
-	Go:       "TimeoutEtimeSuccess",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.TimeoutMultishot),
-	C:        "IORING_TIMEOUT_MULTISHOT",
-	Go:       "TimeoutMultishot",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.TimeoutImmediateArg),
-	C:        "IORING_TIMEOUT_IMMEDIATE_ARG",
-	Go:       "TimeoutImmediateArg",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.TimeoutClockMask),
-	C:        "IORING_TIMEOUT_CLOCK_MASK",
-	Go:       "TimeoutClockMask",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.TimeoutUpdateMask),
-	C:        "IORING_TIMEOUT_UPDATE_MASK",
-	Go:       "TimeoutUpdateMask",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.PollAddMulti),
-	C:        "IORING_POLL_ADD_MULTI",
-	Go:       "PollAddMulti",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.PollUpdateEvents),
-	C:        "IORING_POLL_UPDATE_EVENTS",
-	Go:       "PollUpdateEvents",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.PollUpdateUserData),
-	C:        "IORING_POLL_UPDATE_USER_DATA",
-	Go:       "PollUpdateUserData",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.PollAddLevel),
-	C:        "IORING_POLL_ADD_LEVEL",
-	Go:       "PollAddLevel",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.AsyncCancelAll),
-	C:        "IORING_ASYNC_CANCEL_ALL",
-	Go:       "AsyncCancelAll",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.AsyncCancelFD),
-	C:        "IORING_ASYNC_CANCEL_FD",
-	Go:       "AsyncCancelFD",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.AsyncCancelAny),
-	C:        "IORING_ASYNC_CANCEL_ANY",
-	Go:       "AsyncCancelAny",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.AsyncCancelFDFixed),
-	C:        "IORING_ASYNC_CANCEL_FD_FIXED",
-	Go:       "AsyncCancelFDFixed",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.AsyncCancelUserdata),
-	C:        "IORING_ASYNC_CANCEL_USERDATA",
-	Go:       "AsyncCancelUserdata",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.AsyncCancelOp),
-	C:        "IORING_ASYNC_CANCEL_OP",
-	Go:       "AsyncCancelOp",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.RecvsendPollFirst),
-	C:        "IORING_RECVSEND_POLL_FIRST",
-	Go:       "RecvsendPollFirst",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.RecvMultishot),
-	C:        "IORING_RECV_MULTISHOT",
-	Go:       "RecvMultishot",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.RecvsendFixedBuf),
-	C:        "IORING_RECVSEND_FIXED_BUF",
-	Go:       "RecvsendFixedBuf",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.SendZCReportUsage),
-	C:        "IORING_SEND_ZC_REPORT_USAGE",
-	Go:       "SendZCReportUsage",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.RecvsendBundle),
-	C:        "IORING_RECVSEND_BUNDLE",
-	Go:       "RecvsendBundle",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.SendVectorized),
-	C:        "IORING_SEND_VECTORIZED",
-	Go:       "SendVectorized",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.AcceptMultishot),
-	C:        "IORING_ACCEPT_MULTISHOT",
-	Go:       "AcceptMultishot",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.AcceptDontwait),
-	C:        "IORING_ACCEPT_DONTWAIT",
-	Go:       "AcceptDontwait",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.AcceptPollFirst),
-	C:        "IORING_ACCEPT_POLL_FIRST",
-	Go:       "AcceptPollFirst",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.MsgRingCQESkip),
-	C:        "IORING_MSG_RING_CQE_SKIP",
-	Go:       "MsgRingCQESkip",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.MsgRingFlagsPass),
-	C:        "IORING_MSG_RING_FLAGS_PASS",
-	Go:       "MsgRingFlagsPass",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.FixedFDNoCloexec),
-	C:        "IORING_FIXED_FD_NO_CLOEXEC",
-	Go:       "FixedFDNoCloexec",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.NopInjectResult),
-	C:        "IORING_NOP_INJECT_RESULT",
-	Go:       "NopInjectResult",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.NopFile),
-	C:        "IORING_NOP_FILE",
-	Go:       "NopFile",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.NopFixedFile),
-	C:        "IORING_NOP_FIXED_FILE",
-	Go:       "NopFixedFile",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.NopFixedBuffer),
-	C:        "IORING_NOP_FIXED_BUFFER",
-	Go:       "NopFixedBuffer",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.NopTW),
-	C:        "IORING_NOP_TW",
-	Go:       "NopTW",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.NopCqe32),
-	C:        "IORING_NOP_CQE32",
-	Go:       "NopCqe32",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.UringCmdFixed),
-	C:        "IORING_URING_CMD_FIXED",
-	Go:       "UringCmdFixed",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.UringCmdMultishot),
-	C:        "IORING_URING_CMD_MULTISHOT",
-	Go:       "UringCmdMultishot",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.UringCmdMask),
-	C:        "IORING_URING_CMD_MASK",
-	Go:       "UringCmdMask",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.QueryOpOpcodes),
-	C:        "IO_URING_QUERY_OPCODES",
-	Go:       "QueryOpOpcodes",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.QueryOpZCRX),
-	C:        "IO_URING_QUERY_ZCRX",
-	Go:       "QueryOpZCRX",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.QueryOpSCQ),
-	C:        "IO_URING_QUERY_SCQ",
-	Go:       "QueryOpSCQ",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.QueryOpZCRXEvent),
-	C:        "IO_URING_QUERY_ZCRX_EVENT",
-	Go:       "QueryOpZCRXEvent",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.ZCRXCtrlOpFlushRQ),
-	C:        "ZCRX_CTRL_FLUSH_RQ",
-	Go:       "ZCRXCtrlOpFlushRQ",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.ZCRXCtrlOpExport),
-	C:        "ZCRX_CTRL_EXPORT",
-	Go:       "ZCRXCtrlOpExport",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.ZCRXCtrlOpArmEvent),
-	C:        "ZCRX_CTRL_ARM_EVENT",
-	Go:       "ZCRXCtrlOpArmEvent",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.ZCRXCtrlOpAddArea),
-	C:        "ZCRX_CTRL_ADD_AREA",
-	Go:       "ZCRXCtrlOpAddArea",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.ZCRXCtrlLast),
-	C:        "__ZCRX_CTRL_LAST",
-	Go:       "ZCRXCtrlLast",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.SQEFixedFileBit),
-	C:        "IOSQE_FIXED_FILE_BIT",
-	Go:       "SQEFixedFileBit",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.SQEIODrainBit),
-	C:        "IOSQE_IO_DRAIN_BIT",
-	Go:       "SQEIODrainBit",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.SQEIOLinkBit),
-	C:        "IOSQE_IO_LINK_BIT",
-	Go:       "SQEIOLinkBit",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.SQEIOHardlinkBit),
-	C:        "IOSQE_IO_HARDLINK_BIT",
-	Go:       "SQEIOHardlinkBit",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.SQEAsyncBit),
-	C:        "IOSQE_ASYNC_BIT",
-	Go:       "SQEAsyncBit",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.SQEBufferSelectBit),
-	C:        "IOSQE_BUFFER_SELECT_BIT",
-	Go:       "SQEBufferSelectBit",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.SQECQESkipSuccessBit),
-	C:        "IOSQE_CQE_SKIP_SUCCESS_BIT",
-	Go:       "SQECQESkipSuccessBit",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpNop),
-	C:        "IORING_OP_NOP",
-	Go:       "OpNop",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpReadv),
-	C:        "IORING_OP_READV",
-	Go:       "OpReadv",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpWritev),
-	C:        "IORING_OP_WRITEV",
-	Go:       "OpWritev",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpFsync),
-	C:        "IORING_OP_FSYNC",
-	Go:       "OpFsync",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpReadFixed),
-	C:        "IORING_OP_READ_FIXED",
-	Go:       "OpReadFixed",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpWriteFixed),
-	C:        "IORING_OP_WRITE_FIXED",
-	Go:       "OpWriteFixed",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpPollAdd),
-	C:        "IORING_OP_POLL_ADD",
-	Go:       "OpPollAdd",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpPollRemove),
-	C:        "IORING_OP_POLL_REMOVE",
-	Go:       "OpPollRemove",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpSyncFileRange),
-	C:        "IORING_OP_SYNC_FILE_RANGE",
-	Go:       "OpSyncFileRange",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpSendmsg),
-	C:        "IORING_OP_SENDMSG",
-	Go:       "OpSendmsg",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpRecvmsg),
-	C:        "IORING_OP_RECVMSG",
-	Go:       "OpRecvmsg",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpTimeout),
-	C:        "IORING_OP_TIMEOUT",
-	Go:       "OpTimeout",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpTimeoutRemove),
-	C:        "IORING_OP_TIMEOUT_REMOVE",
-	Go:       "OpTimeoutRemove",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpAccept),
-	C:        "IORING_OP_ACCEPT",
-	Go:       "OpAccept",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpAsyncCancel),
-	C:        "IORING_OP_ASYNC_CANCEL",
-	Go:       "OpAsyncCancel",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpLinkTimeout),
-	C:        "IORING_OP_LINK_TIMEOUT",
-	Go:       "OpLinkTimeout",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpConnect),
-	C:        "IORING_OP_CONNECT",
-	Go:       "OpConnect",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpFallocate),
-	C:        "IORING_OP_FALLOCATE",
-	Go:       "OpFallocate",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpOpenat),
-	C:        "IORING_OP_OPENAT",
-	Go:       "OpOpenat",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpClose),
-	C:        "IORING_OP_CLOSE",
-	Go:       "OpClose",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpFilesUpdate),
-	C:        "IORING_OP_FILES_UPDATE",
-	Go:       "OpFilesUpdate",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpStatx),
-	C:        "IORING_OP_STATX",
-	Go:       "OpStatx",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpRead),
-	C:        "IORING_OP_READ",
-	Go:       "OpRead",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpWrite),
-	C:        "IORING_OP_WRITE",
-	Go:       "OpWrite",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpFadvise),
-	C:        "IORING_OP_FADVISE",
-	Go:       "OpFadvise",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpMadvise),
-	C:        "IORING_OP_MADVISE",
-	Go:       "OpMadvise",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpSend),
-	C:        "IORING_OP_SEND",
-	Go:       "OpSend",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpRecv),
-	C:        "IORING_OP_RECV",
-	Go:       "OpRecv",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpOpenat2),
-	C:        "IORING_OP_OPENAT2",
-	Go:       "OpOpenat2",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpEpollCtl),
-	C:        "IORING_OP_EPOLL_CTL",
-	Go:       "OpEpollCtl",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpSplice),
-	C:        "IORING_OP_SPLICE",
-	Go:       "OpSplice",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpProvideBuffers),
-	C:        "IORING_OP_PROVIDE_BUFFERS",
-	Go:       "OpProvideBuffers",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpRemoveBuffers),
-	C:        "IORING_OP_REMOVE_BUFFERS",
-	Go:       "OpRemoveBuffers",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpTee),
-	C:        "IORING_OP_TEE",
-	Go:       "OpTee",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpShutdown),
-	C:        "IORING_OP_SHUTDOWN",
-	Go:       "OpShutdown",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpRenameat),
-	C:        "IORING_OP_RENAMEAT",
-	Go:       "OpRenameat",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpUnlinkat),
-	C:        "IORING_OP_UNLINKAT",
-	Go:       "OpUnlinkat",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpMkdirat),
-	C:        "IORING_OP_MKDIRAT",
-	Go:       "OpMkdirat",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpSymlinkat),
-	C:        "IORING_OP_SYMLINKAT",
-	Go:       "OpSymlinkat",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpLinkat),
-	C:        "IORING_OP_LINKAT",
-	Go:       "OpLinkat",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpMsgRing),
-	C:        "IORING_OP_MSG_RING",
-	Go:       "OpMsgRing",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpFsetxattr),
-	C:        "IORING_OP_FSETXATTR",
-	Go:       "OpFsetxattr",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpSetxattr),
-	C:        "IORING_OP_SETXATTR",
-	Go:       "OpSetxattr",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpFgetxattr),
-	C:        "IORING_OP_FGETXATTR",
-	Go:       "OpFgetxattr",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpGetxattr),
-	C:        "IORING_OP_GETXATTR",
-	Go:       "OpGetxattr",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpSocket),
-	C:        "IORING_OP_SOCKET",
-	Go:       "OpSocket",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpUringCmd),
-	C:        "IORING_OP_URING_CMD",
-	Go:       "OpUringCmd",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpSendZC),
-	C:        "IORING_OP_SEND_ZC",
-	Go:       "OpSendZC",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpSendmsgZC),
-	C:        "IORING_OP_SENDMSG_ZC",
-	Go:       "OpSendmsgZC",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpReadMultishot),
-	C:        "IORING_OP_READ_MULTISHOT",
-	Go:       "OpReadMultishot",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpWaitid),
-	C:        "IORING_OP_WAITID",
-	Go:       "OpWaitid",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpFutexWait),
-	C:        "IORING_OP_FUTEX_WAIT",
-	Go:       "OpFutexWait",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpFutexWake),
-	C:        "IORING_OP_FUTEX_WAKE",
-	Go:       "OpFutexWake",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpFutexWaitv),
-	C:        "IORING_OP_FUTEX_WAITV",
-	Go:       "OpFutexWaitv",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpFixedFDInstall),
-	C:        "IORING_OP_FIXED_FD_INSTALL",
-	Go:       "OpFixedFDInstall",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpFtruncate),
-	C:        "IORING_OP_FTRUNCATE",
-	Go:       "OpFtruncate",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpBind),
-	C:        "IORING_OP_BIND",
-	Go:       "OpBind",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpListen),
-	C:        "IORING_OP_LISTEN",
-	Go:       "OpListen",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpRecvZC),
-	C:        "IORING_OP_RECV_ZC",
-	Go:       "OpRecvZC",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpEpollWait),
-	C:        "IORING_OP_EPOLL_WAIT",
-	Go:       "OpEpollWait",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpReadvFixed),
-	C:        "IORING_OP_READV_FIXED",
-	Go:       "OpReadvFixed",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpWritevFixed),
-	C:        "IORING_OP_WRITEV_FIXED",
-	Go:       "OpWritevFixed",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpPipe),
-	C:        "IORING_OP_PIPE",
-	Go:       "OpPipe",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpNop128),
-	C:        "IORING_OP_NOP128",
-	Go:       "OpNop128",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpUringCmd128),
-	C:        "IORING_OP_URING_CMD128",
-	Go:       "OpUringCmd128",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OpLast),
-	C:        "IORING_OP_LAST",
-	Go:       "OpLast",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.MsgData),
-	C:        "IORING_MSG_DATA",
-	Go:       "MsgData",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.MsgSendFD),
-	C:        "IORING_MSG_SEND_FD",
-	Go:       "MsgSendFD",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.RegisterBuffers),
-	C:        "IORING_REGISTER_BUFFERS",
-	Go:       "RegisterBuffers",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.UnregisterBuffers),
-	C:        "IORING_UNREGISTER_BUFFERS",
-	Go:       "UnregisterBuffers",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.RegisterFiles),
-	C:        "IORING_REGISTER_FILES",
-	Go:       "RegisterFiles",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.UnregisterFiles),
-	C:        "IORING_UNREGISTER_FILES",
-	Go:       "UnregisterFiles",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.RegisterEventfd),
-	C:        "IORING_REGISTER_EVENTFD",
-	Go:       "RegisterEventfd",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.UnregisterEventfd),
-	C:        "IORING_UNREGISTER_EVENTFD",
-	Go:       "UnregisterEventfd",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.RegisterFilesUpdate),
-	C:        "IORING_REGISTER_FILES_UPDATE",
-	Go:       "RegisterFilesUpdate",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.RegisterEventfdAsync),
-	C:        "IORING_REGISTER_EVENTFD_ASYNC",
-	Go:       "RegisterEventfdAsync",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.RegisterProbe),
-	C:        "IORING_REGISTER_PROBE",
-	Go:       "RegisterProbe",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.RegisterPersonality),
-	C:        "IORING_REGISTER_PERSONALITY",
-	Go:       "RegisterPersonality",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.UnregisterPersonality),
-	C:        "IORING_UNREGISTER_PERSONALITY",
-	Go:       "UnregisterPersonality",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.RegisterRestrictions),
-	C:        "IORING_REGISTER_RESTRICTIONS",
-	Go:       "RegisterRestrictions",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.RegisterEnableRings),
-	C:        "IORING_REGISTER_ENABLE_RINGS",
-	Go:       "RegisterEnableRings",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.RegisterFiles2),
-	C:        "IORING_REGISTER_FILES2",
-	Go:       "RegisterFiles2",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.RegisterFilesUpdate2),
-	C:        "IORING_REGISTER_FILES_UPDATE2",
-	Go:       "RegisterFilesUpdate2",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.RegisterBuffers2),
-	C:        "IORING_REGISTER_BUFFERS2",
-	Go:       "RegisterBuffers2",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.RegisterBuffersUpdate),
-	C:        "IORING_REGISTER_BUFFERS_UPDATE",
-	Go:       "RegisterBuffersUpdate",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.RegisterIOWQAff),
-	C:        "IORING_REGISTER_IOWQ_AFF",
-	Go:       "RegisterIOWQAff",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.UnregisterIOWQAff),
-	C:        "IORING_UNREGISTER_IOWQ_AFF",
-	Go:       "UnregisterIOWQAff",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.RegisterIOWQMaxWorkers),
-	C:        "IORING_REGISTER_IOWQ_MAX_WORKERS",
-	Go:       "RegisterIOWQMaxWorkers",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.RegisterRingFDs),
-	C:        "IORING_REGISTER_RING_FDS",
-	Go:       "RegisterRingFDs",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.UnregisterRingFDs),
-	C:        "IORING_UNREGISTER_RING_FDS",
-	Go:       "UnregisterRingFDs",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.RegisterPBufRing),
-	C:        "IORING_REGISTER_PBUF_RING",
-	Go:       "RegisterPBufRing",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.UnregisterPBufRing),
-	C:        "IORING_UNREGISTER_PBUF_RING",
-	Go:       "UnregisterPBufRing",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.RegisterSyncCancel),
-	C:        "IORING_REGISTER_SYNC_CANCEL",
-	Go:       "RegisterSyncCancel",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.RegisterFileAllocRange),
-	C:        "IORING_REGISTER_FILE_ALLOC_RANGE",
-	Go:       "RegisterFileAllocRange",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.RegisterPBufStatus),
-	C:        "IORING_REGISTER_PBUF_STATUS",
-	Go:       "RegisterPBufStatus",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.RegisterNAPI),
-	C:        "IORING_REGISTER_NAPI",
-	Go:       "RegisterNAPI",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.UnregisterNAPI),
-	C:        "IORING_UNREGISTER_NAPI",
-	Go:       "UnregisterNAPI",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.RegisterClock),
-	C:        "IORING_REGISTER_CLOCK",
-	Go:       "RegisterClock",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.RegisterCloneBuffers),
-	C:        "IORING_REGISTER_CLONE_BUFFERS",
-	Go:       "RegisterCloneBuffers",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.RegisterSendMsgRing),
-	C:        "IORING_REGISTER_SEND_MSG_RING",
-	Go:       "RegisterSendMsgRing",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.RegisterZCRXIFQ),
-	C:        "IORING_REGISTER_ZCRX_IFQ",
-	Go:       "RegisterZCRXIFQ",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.RegisterResizeRings),
-	C:        "IORING_REGISTER_RESIZE_RINGS",
-	Go:       "RegisterResizeRings",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.RegisterMemRegion),
-	C:        "IORING_REGISTER_MEM_REGION",
-	Go:       "RegisterMemRegion",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.RegisterQuery),
-	C:        "IORING_REGISTER_QUERY",
-	Go:       "RegisterQuery",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.RegisterZCRXCtrl),
-	C:        "IORING_REGISTER_ZCRX_CTRL",
-	Go:       "RegisterZCRXCtrl",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.RegisterBPFFilter),
-	C:        "IORING_REGISTER_BPF_FILTER",
-	Go:       "RegisterBPFFilter",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.RegisterLast),
-	C:        "IORING_REGISTER_LAST",
-	Go:       "RegisterLast",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.RegisterUseRegisteredRing),
-	C:        "IORING_REGISTER_USE_REGISTERED_RING",
-	Go:       "RegisterUseRegisteredRing",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.WQBound),
-	C:        "IO_WQ_BOUND",
-	Go:       "WQBound",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.WQUnbound),
-	C:        "IO_WQ_UNBOUND",
-	Go:       "WQUnbound",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.IouPBufRingMMap),
-	C:        "IOU_PBUF_RING_MMAP",
-	Go:       "IouPBufRingMMap",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.IouPBufRingInc),
-	C:        "IOU_PBUF_RING_INC",
-	Go:       "IouPBufRingInc",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.NAPIRegisterOp),
-	C:        "IO_URING_NAPI_REGISTER_OP",
-	Go:       "NAPIRegisterOp",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.NAPIStaticAddID),
-	C:        "IO_URING_NAPI_STATIC_ADD_ID",
-	Go:       "NAPIStaticAddID",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.NAPIStaticDelID),
-	C:        "IO_URING_NAPI_STATIC_DEL_ID",
-	Go:       "NAPIStaticDelID",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.NAPITrackingDynamic),
-	C:        "IO_URING_NAPI_TRACKING_DYNAMIC",
-	Go:       "NAPITrackingDynamic",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.NAPITrackingStatic),
-	C:        "IO_URING_NAPI_TRACKING_STATIC",
-	Go:       "NAPITrackingStatic",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.NAPITrackingInactive),
-	C:        "IO_URING_NAPI_TRACKING_INACTIVE",
-	Go:       "NAPITrackingInactive",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.RestrictionRegisterOp),
-	C:        "IORING_RESTRICTION_REGISTER_OP",
-	Go:       "RestrictionRegisterOp",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.RestrictionSQEOp),
-	C:        "IORING_RESTRICTION_SQE_OP",
-	Go:       "RestrictionSQEOp",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.RestrictionSQEFlagsAllowed),
-	C:        "IORING_RESTRICTION_SQE_FLAGS_ALLOWED",
-	Go:       "RestrictionSQEFlagsAllowed",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.RestrictionSQEFlagsRequired),
-	C:        "IORING_RESTRICTION_SQE_FLAGS_REQUIRED",
-	Go:       "RestrictionSQEFlagsRequired",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.RestrictionLast),
-	C:        "IORING_RESTRICTION_LAST",
-	Go:       "RestrictionLast",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.SocketUringOpSIOCINQ),
-	C:        "SOCKET_URING_OP_SIOCINQ",
-	Go:       "SocketUringOpSIOCINQ",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.SocketUringOpSIOCOUTQ),
-	C:        "SOCKET_URING_OP_SIOCOUTQ",
-	Go:       "SocketUringOpSIOCOUTQ",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.SocketUringOpGetsockopt),
-	C:        "SOCKET_URING_OP_GETSOCKOPT",
-	Go:       "SocketUringOpGetsockopt",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.SocketUringOpSetsockopt),
-	C:        "SOCKET_URING_OP_SETSOCKOPT",
-	Go:       "SocketUringOpSetsockopt",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.SocketUringOpTXTimestamp),
-	C:        "SOCKET_URING_OP_TX_TIMESTAMP",
-	Go:       "SocketUringOpTXTimestamp",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.SocketUringOpGetsockname),
-	C:        "SOCKET_URING_OP_GETSOCKNAME",
-	Go:       "SocketUringOpGetsockname",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.ZCRXAreaDMABuf),
-	C:        "IORING_ZCRX_AREA_DMABUF",
-	Go:       "ZCRXAreaDMABuf",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.ZCRXRegImport),
-	C:        "ZCRX_REG_IMPORT",
-	Go:       "ZCRXRegImport",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.ZCRXRegNodev),
-	C:        "ZCRX_REG_NODEV",
-	Go:       "ZCRXRegNodev",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.ZCRXFeatureRXPageSize),
-	C:        "ZCRX_FEATURE_RX_PAGE_SIZE",
-	Go:       "ZCRXFeatureRXPageSize",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.ZCRXFeatureEvent),
-	C:        "ZCRX_FEATURE_EVENT",
-	Go:       "ZCRXFeatureEvent",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.ZCRXEventAllocFail),
-	C:        "ZCRX_EVENT_ALLOC_FAIL",
-	Go:       "ZCRXEventAllocFail",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.ZCRXEventCopy),
-	C:        "ZCRX_EVENT_COPY",
-	Go:       "ZCRXEventCopy",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.ZCRXEventTypeLast),
-	C:        "__ZCRX_EVENT_TYPE_LAST",
-	Go:       "ZCRXEventTypeLast",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.ZCRXEventDescFlagStats),
-	C:        "ZCRX_EVENT_DESC_FLAG_STATS",
-	Go:       "ZCRXEventDescFlagStats",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.MemRegionTypeUser),
-	C:        "IORING_MEM_REGION_TYPE_USER",
-	Go:       "MemRegionTypeUser",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.MemRegionRegWaitArg),
-	C:        "IORING_MEM_REGION_REG_WAIT_ARG",
-	Go:       "MemRegionRegWaitArg",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.RegisterSrcRegistered),
-	C:        "IORING_REGISTER_SRC_REGISTERED",
-	Go:       "RegisterSrcRegistered",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.RegisterDstReplace),
-	C:        "IORING_REGISTER_DST_REPLACE",
-	Go:       "RegisterDstReplace",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.RegWaitTs),
-	C:        "IORING_REG_WAIT_TS",
-	Go:       "RegWaitTs",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.BPFFilterDenyRest),
-	C:        "IO_URING_BPF_FILTER_DENY_REST",
-	Go:       "BPFFilterDenyRest",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.BPFFilterSzStrict),
-	C:        "IO_URING_BPF_FILTER_SZ_STRICT",
-	Go:       "BPFFilterSzStrict",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.BPFCmdFilter),
-	C:        "IO_URING_BPF_CMD_FILTER",
-	Go:       "BPFCmdFilter",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.MockFeatCmdCopy),
-	C:        "IORING_MOCK_FEAT_CMD_COPY",
-	Go:       "MockFeatCmdCopy",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.MockFeatRwZero),
-	C:        "IORING_MOCK_FEAT_RW_ZERO",
-	Go:       "MockFeatRwZero",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.MockFeatRwNowait),
-	C:        "IORING_MOCK_FEAT_RW_NOWAIT",
-	Go:       "MockFeatRwNowait",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.MockFeatRwAsync),
-	C:        "IORING_MOCK_FEAT_RW_ASYNC",
-	Go:       "MockFeatRwAsync",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.MockFeatPoll),
-	C:        "IORING_MOCK_FEAT_POLL",
-	Go:       "MockFeatPoll",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.MockFeatEnd),
-	C:        "IORING_MOCK_FEAT_END",
-	Go:       "MockFeatEnd",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.MockCreateFSupportNowait),
-	C:        "IORING_MOCK_CREATE_F_SUPPORT_NOWAIT",
-	Go:       "MockCreateFSupportNowait",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.MockCreateFPoll),
-	C:        "IORING_MOCK_CREATE_F_POLL",
-	Go:       "MockCreateFPoll",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.MockMgrCmdProbe),
-	C:        "IORING_MOCK_MGR_CMD_PROBE",
-	Go:       "MockMgrCmdProbe",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.MockMgrCmdCreate),
-	C:        "IORING_MOCK_MGR_CMD_CREATE",
-	Go:       "MockMgrCmdCreate",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.MockCmdCopyRegbuf),
-	C:        "IORING_MOCK_CMD_COPY_REGBUF",
-	Go:       "MockCmdCopyRegbuf",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.MockCopyFrom),
-	C:        "IORING_MOCK_COPY_FROM",
-	Go:       "MockCopyFrom",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.QueryMax),
-	C:        "__IO_URING_QUERY_MAX",
-	Go:       "QueryMax",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.RwAttrFlagPI),
-	C:        "IORING_RW_ATTR_FLAG_PI",
-	Go:       "RwAttrFlagPI",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.FileIndexAlloc),
-	C:        "IORING_FILE_INDEX_ALLOC",
-	Go:       "FileIndexAlloc",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.SpliceFFDInFixed),
-	C:        "SPLICE_F_FD_IN_FIXED",
-	Go:       "SpliceFFDInFixed",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.NotifUsageZCCopied),
-	C:        "IORING_NOTIF_USAGE_ZC_COPIED",
-	Go:       "NotifUsageZCCopied",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.CQEBufferShift),
-	C:        "IORING_CQE_BUFFER_SHIFT",
-	Go:       "CQEBufferShift",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OffSQRing),
-	C:        "IORING_OFF_SQ_RING",
-	Go:       "OffSQRing",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OffCQRing),
-	C:        "IORING_OFF_CQ_RING",
-	Go:       "OffCQRing",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OffSQEs),
-	C:        "IORING_OFF_SQES",
-	Go:       "OffSQEs",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OffPBufRing),
-	C:        "IORING_OFF_PBUF_RING",
-	Go:       "OffPBufRing",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OffPBufShift),
-	C:        "IORING_OFF_PBUF_SHIFT",
-	Go:       "OffPBufShift",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.OffMMapMask),
-	C:        "IORING_OFF_MMAP_MASK",
-	Go:       "OffMMapMask",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.RsrcRegisterSparse),
-	C:        "IORING_RSRC_REGISTER_SPARSE",
-	Go:       "RsrcRegisterSparse",
-	Negative: false,
-}, {
-	Bits:     neg(int64(uapi.RegisterFilesSkip)),
-	C:        "IORING_REGISTER_FILES_SKIP",
-	Go:       "RegisterFilesSkip",
-	Negative: true,
-}, {
-	Bits:     uint64(uapi.OpSupported),
-	C:        "IO_URING_OP_SUPPORTED",
-	Go:       "OpSupported",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.TimestampHWShift),
-	C:        "IORING_TIMESTAMP_HW_SHIFT",
-	Go:       "TimestampHWShift",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.TimestampTypeShift),
-	C:        "IORING_TIMESTAMP_TYPE_SHIFT",
-	Go:       "TimestampTypeShift",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.ZCRXAreaShift),
-	C:        "IORING_ZCRX_AREA_SHIFT",
-	Go:       "ZCRXAreaShift",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.ZCRXAreaMask),
-	C:        "IORING_ZCRX_AREA_MASK",
-	Go:       "ZCRXAreaMask",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.Futex2SizeU8),
-	C:        "FUTEX2_SIZE_U8",
-	Go:       "Futex2SizeU8",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.Futex2SizeU16),
-	C:        "FUTEX2_SIZE_U16",
-	Go:       "Futex2SizeU16",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.Futex2SizeU32),
-	C:        "FUTEX2_SIZE_U32",
-	Go:       "Futex2SizeU32",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.Futex2SizeU64),
-	C:        "FUTEX2_SIZE_U64",
-	Go:       "Futex2SizeU64",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.Futex2Numa),
-	C:        "FUTEX2_NUMA",
-	Go:       "Futex2Numa",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.Futex2Mpol),
-	C:        "FUTEX2_MPOL",
-	Go:       "Futex2Mpol",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.Futex2Private),
-	C:        "FUTEX2_PRIVATE",
-	Go:       "Futex2Private",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.Futex2SizeMask),
-	C:        "FUTEX2_SIZE_MASK",
-	Go:       "Futex2SizeMask",
-	Negative: false,
-}, {
-	Bits:     uint64(uapi.FutexWaitvMax),
-	C:        "FUTEX_WAITV_MAX",
-	Go:       "FutexWaitvMax",
-	Negative: false,
-}}
+var Constants = constants()
+
+func constants() []Constant {
+	var r []Constant
+	r = append(r, Constant{
+		Bits:     uint64(uapi.SQEFixedFile),
+		C:        "IOSQE_FIXED_FILE",
+		Go:       "SQEFixedFile",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.SQEIODrain),
+		C:        "IOSQE_IO_DRAIN",
+		Go:       "SQEIODrain",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.SQEIOLink),
+		C:        "IOSQE_IO_LINK",
+		Go:       "SQEIOLink",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.SQEIOHardlink),
+		C:        "IOSQE_IO_HARDLINK",
+		Go:       "SQEIOHardlink",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.SQEAsync),
+		C:        "IOSQE_ASYNC",
+		Go:       "SQEAsync",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.SQEBufferSelect),
+		C:        "IOSQE_BUFFER_SELECT",
+		Go:       "SQEBufferSelect",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.SQECQESkipSuccess),
+		C:        "IOSQE_CQE_SKIP_SUCCESS",
+		Go:       "SQECQESkipSuccess",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.SetupIOPoll),
+		C:        "IORING_SETUP_IOPOLL",
+		Go:       "SetupIOPoll",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.SetupSQPoll),
+		C:        "IORING_SETUP_SQPOLL",
+		Go:       "SetupSQPoll",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.SetupSQAff),
+		C:        "IORING_SETUP_SQ_AFF",
+		Go:       "SetupSQAff",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.SetupCqsize),
+		C:        "IORING_SETUP_CQSIZE",
+		Go:       "SetupCqsize",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.SetupClamp),
+		C:        "IORING_SETUP_CLAMP",
+		Go:       "SetupClamp",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.SetupAttachWQ),
+		C:        "IORING_SETUP_ATTACH_WQ",
+		Go:       "SetupAttachWQ",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.SetupRDisabled),
+		C:        "IORING_SETUP_R_DISABLED",
+		Go:       "SetupRDisabled",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.SetupSubmitAll),
+		C:        "IORING_SETUP_SUBMIT_ALL",
+		Go:       "SetupSubmitAll",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.SetupCoopTaskrun),
+		C:        "IORING_SETUP_COOP_TASKRUN",
+		Go:       "SetupCoopTaskrun",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.SetupTaskrunFlag),
+		C:        "IORING_SETUP_TASKRUN_FLAG",
+		Go:       "SetupTaskrunFlag",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.SetupSqe128),
+		C:        "IORING_SETUP_SQE128",
+		Go:       "SetupSqe128",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.SetupCqe32),
+		C:        "IORING_SETUP_CQE32",
+		Go:       "SetupCqe32",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.SetupSingleIssuer),
+		C:        "IORING_SETUP_SINGLE_ISSUER",
+		Go:       "SetupSingleIssuer",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.SetupDeferTaskrun),
+		C:        "IORING_SETUP_DEFER_TASKRUN",
+		Go:       "SetupDeferTaskrun",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.SetupNoMMap),
+		C:        "IORING_SETUP_NO_MMAP",
+		Go:       "SetupNoMMap",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.SetupRegisteredFDOnly),
+		C:        "IORING_SETUP_REGISTERED_FD_ONLY",
+		Go:       "SetupRegisteredFDOnly",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.SetupNoSqarray),
+		C:        "IORING_SETUP_NO_SQARRAY",
+		Go:       "SetupNoSqarray",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.SetupHybridIOPoll),
+		C:        "IORING_SETUP_HYBRID_IOPOLL",
+		Go:       "SetupHybridIOPoll",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.SetupCQEMixed),
+		C:        "IORING_SETUP_CQE_MIXED",
+		Go:       "SetupCQEMixed",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.SetupSQEMixed),
+		C:        "IORING_SETUP_SQE_MIXED",
+		Go:       "SetupSQEMixed",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.SetupSQRewind),
+		C:        "IORING_SETUP_SQ_REWIND",
+		Go:       "SetupSQRewind",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.FeatSingleMMap),
+		C:        "IORING_FEAT_SINGLE_MMAP",
+		Go:       "FeatSingleMMap",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.FeatNodrop),
+		C:        "IORING_FEAT_NODROP",
+		Go:       "FeatNodrop",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.FeatSubmitStable),
+		C:        "IORING_FEAT_SUBMIT_STABLE",
+		Go:       "FeatSubmitStable",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.FeatRwCurPos),
+		C:        "IORING_FEAT_RW_CUR_POS",
+		Go:       "FeatRwCurPos",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.FeatCurPersonality),
+		C:        "IORING_FEAT_CUR_PERSONALITY",
+		Go:       "FeatCurPersonality",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.FeatFastPoll),
+		C:        "IORING_FEAT_FAST_POLL",
+		Go:       "FeatFastPoll",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.FeatPoll32bits),
+		C:        "IORING_FEAT_POLL_32BITS",
+		Go:       "FeatPoll32bits",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.FeatSQPollNonfixed),
+		C:        "IORING_FEAT_SQPOLL_NONFIXED",
+		Go:       "FeatSQPollNonfixed",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.FeatExtArg),
+		C:        "IORING_FEAT_EXT_ARG",
+		Go:       "FeatExtArg",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.FeatNativeWorkers),
+		C:        "IORING_FEAT_NATIVE_WORKERS",
+		Go:       "FeatNativeWorkers",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.FeatRsrcTags),
+		C:        "IORING_FEAT_RSRC_TAGS",
+		Go:       "FeatRsrcTags",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.FeatCQESkip),
+		C:        "IORING_FEAT_CQE_SKIP",
+		Go:       "FeatCQESkip",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.FeatLinkedFile),
+		C:        "IORING_FEAT_LINKED_FILE",
+		Go:       "FeatLinkedFile",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.FeatRegRegRing),
+		C:        "IORING_FEAT_REG_REG_RING",
+		Go:       "FeatRegRegRing",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.FeatRecvsendBundle),
+		C:        "IORING_FEAT_RECVSEND_BUNDLE",
+		Go:       "FeatRecvsendBundle",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.FeatMinTimeout),
+		C:        "IORING_FEAT_MIN_TIMEOUT",
+		Go:       "FeatMinTimeout",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.FeatRwAttr),
+		C:        "IORING_FEAT_RW_ATTR",
+		Go:       "FeatRwAttr",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.FeatNoIowait),
+		C:        "IORING_FEAT_NO_IOWAIT",
+		Go:       "FeatNoIowait",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.EnterGetevents),
+		C:        "IORING_ENTER_GETEVENTS",
+		Go:       "EnterGetevents",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.EnterSQWakeup),
+		C:        "IORING_ENTER_SQ_WAKEUP",
+		Go:       "EnterSQWakeup",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.EnterSQWait),
+		C:        "IORING_ENTER_SQ_WAIT",
+		Go:       "EnterSQWait",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.EnterExtArg),
+		C:        "IORING_ENTER_EXT_ARG",
+		Go:       "EnterExtArg",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.EnterRegisteredRing),
+		C:        "IORING_ENTER_REGISTERED_RING",
+		Go:       "EnterRegisteredRing",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.EnterAbsTimer),
+		C:        "IORING_ENTER_ABS_TIMER",
+		Go:       "EnterAbsTimer",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.EnterExtArgReg),
+		C:        "IORING_ENTER_EXT_ARG_REG",
+		Go:       "EnterExtArgReg",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.EnterNoIowait),
+		C:        "IORING_ENTER_NO_IOWAIT",
+		Go:       "EnterNoIowait",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.CQEFBuffer),
+		C:        "IORING_CQE_F_BUFFER",
+		Go:       "CQEFBuffer",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.CQEFMore),
+		C:        "IORING_CQE_F_MORE",
+		Go:       "CQEFMore",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.CQEFSockNonempty),
+		C:        "IORING_CQE_F_SOCK_NONEMPTY",
+		Go:       "CQEFSockNonempty",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.CQEFNotif),
+		C:        "IORING_CQE_F_NOTIF",
+		Go:       "CQEFNotif",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.CQEFBufMore),
+		C:        "IORING_CQE_F_BUF_MORE",
+		Go:       "CQEFBufMore",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.CQEFSkip),
+		C:        "IORING_CQE_F_SKIP",
+		Go:       "CQEFSkip",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.CQEF32),
+		C:        "IORING_CQE_F_32",
+		Go:       "CQEF32",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.CQEFTstampHW),
+		C:        "IORING_CQE_F_TSTAMP_HW",
+		Go:       "CQEFTstampHW",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.SQNeedWakeup),
+		C:        "IORING_SQ_NEED_WAKEUP",
+		Go:       "SQNeedWakeup",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.SQCQOverflow),
+		C:        "IORING_SQ_CQ_OVERFLOW",
+		Go:       "SQCQOverflow",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.SQTaskrun),
+		C:        "IORING_SQ_TASKRUN",
+		Go:       "SQTaskrun",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.CQEventfdDisabled),
+		C:        "IORING_CQ_EVENTFD_DISABLED",
+		Go:       "CQEventfdDisabled",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.FsyncDatasync),
+		C:        "IORING_FSYNC_DATASYNC",
+		Go:       "FsyncDatasync",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.TimeoutAbs),
+		C:        "IORING_TIMEOUT_ABS",
+		Go:       "TimeoutAbs",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.TimeoutUpdate),
+		C:        "IORING_TIMEOUT_UPDATE",
+		Go:       "TimeoutUpdate",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.TimeoutBoottime),
+		C:        "IORING_TIMEOUT_BOOTTIME",
+		Go:       "TimeoutBoottime",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.TimeoutRealtime),
+		C:        "IORING_TIMEOUT_REALTIME",
+		Go:       "TimeoutRealtime",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.LinkTimeoutUpdate),
+		C:        "IORING_LINK_TIMEOUT_UPDATE",
+		Go:       "LinkTimeoutUpdate",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.TimeoutEtimeSuccess),
+		C:        "IORING_TIMEOUT_ETIME_SUCCESS",
+		Go:       "TimeoutEtimeSuccess",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.TimeoutMultishot),
+		C:        "IORING_TIMEOUT_MULTISHOT",
+		Go:       "TimeoutMultishot",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.TimeoutImmediateArg),
+		C:        "IORING_TIMEOUT_IMMEDIATE_ARG",
+		Go:       "TimeoutImmediateArg",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.TimeoutClockMask),
+		C:        "IORING_TIMEOUT_CLOCK_MASK",
+		Go:       "TimeoutClockMask",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.TimeoutUpdateMask),
+		C:        "IORING_TIMEOUT_UPDATE_MASK",
+		Go:       "TimeoutUpdateMask",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.PollAddMulti),
+		C:        "IORING_POLL_ADD_MULTI",
+		Go:       "PollAddMulti",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.PollUpdateEvents),
+		C:        "IORING_POLL_UPDATE_EVENTS",
+		Go:       "PollUpdateEvents",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.PollUpdateUserData),
+		C:        "IORING_POLL_UPDATE_USER_DATA",
+		Go:       "PollUpdateUserData",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.PollAddLevel),
+		C:        "IORING_POLL_ADD_LEVEL",
+		Go:       "PollAddLevel",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.AsyncCancelAll),
+		C:        "IORING_ASYNC_CANCEL_ALL",
+		Go:       "AsyncCancelAll",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.AsyncCancelFD),
+		C:        "IORING_ASYNC_CANCEL_FD",
+		Go:       "AsyncCancelFD",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.AsyncCancelAny),
+		C:        "IORING_ASYNC_CANCEL_ANY",
+		Go:       "AsyncCancelAny",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.AsyncCancelFDFixed),
+		C:        "IORING_ASYNC_CANCEL_FD_FIXED",
+		Go:       "AsyncCancelFDFixed",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.AsyncCancelUserdata),
+		C:        "IORING_ASYNC_CANCEL_USERDATA",
+		Go:       "AsyncCancelUserdata",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.AsyncCancelOp),
+		C:        "IORING_ASYNC_CANCEL_OP",
+		Go:       "AsyncCancelOp",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.RecvsendPollFirst),
+		C:        "IORING_RECVSEND_POLL_FIRST",
+		Go:       "RecvsendPollFirst",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.RecvMultishot),
+		C:        "IORING_RECV_MULTISHOT",
+		Go:       "RecvMultishot",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.RecvsendFixedBuf),
+		C:        "IORING_RECVSEND_FIXED_BUF",
+		Go:       "RecvsendFixedBuf",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.SendZCReportUsage),
+		C:        "IORING_SEND_ZC_REPORT_USAGE",
+		Go:       "SendZCReportUsage",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.RecvsendBundle),
+		C:        "IORING_RECVSEND_BUNDLE",
+		Go:       "RecvsendBundle",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.SendVectorized),
+		C:        "IORING_SEND_VECTORIZED",
+		Go:       "SendVectorized",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.AcceptMultishot),
+		C:        "IORING_ACCEPT_MULTISHOT",
+		Go:       "AcceptMultishot",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.AcceptDontwait),
+		C:        "IORING_ACCEPT_DONTWAIT",
+		Go:       "AcceptDontwait",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.AcceptPollFirst),
+		C:        "IORING_ACCEPT_POLL_FIRST",
+		Go:       "AcceptPollFirst",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.MsgRingCQESkip),
+		C:        "IORING_MSG_RING_CQE_SKIP",
+		Go:       "MsgRingCQESkip",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.MsgRingFlagsPass),
+		C:        "IORING_MSG_RING_FLAGS_PASS",
+		Go:       "MsgRingFlagsPass",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.FixedFDNoCloexec),
+		C:        "IORING_FIXED_FD_NO_CLOEXEC",
+		Go:       "FixedFDNoCloexec",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.NopInjectResult),
+		C:        "IORING_NOP_INJECT_RESULT",
+		Go:       "NopInjectResult",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.NopFile),
+		C:        "IORING_NOP_FILE",
+		Go:       "NopFile",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.NopFixedFile),
+		C:        "IORING_NOP_FIXED_FILE",
+		Go:       "NopFixedFile",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.NopFixedBuffer),
+		C:        "IORING_NOP_FIXED_BUFFER",
+		Go:       "NopFixedBuffer",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.NopTW),
+		C:        "IORING_NOP_TW",
+		Go:       "NopTW",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.NopCqe32),
+		C:        "IORING_NOP_CQE32",
+		Go:       "NopCqe32",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.UringCmdFixed),
+		C:        "IORING_URING_CMD_FIXED",
+		Go:       "UringCmdFixed",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.UringCmdMultishot),
+		C:        "IORING_URING_CMD_MULTISHOT",
+		Go:       "UringCmdMultishot",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.UringCmdMask),
+		C:        "IORING_URING_CMD_MASK",
+		Go:       "UringCmdMask",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.QueryOpOpcodes),
+		C:        "IO_URING_QUERY_OPCODES",
+		Go:       "QueryOpOpcodes",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.QueryOpZCRX),
+		C:        "IO_URING_QUERY_ZCRX",
+		Go:       "QueryOpZCRX",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.QueryOpSCQ),
+		C:        "IO_URING_QUERY_SCQ",
+		Go:       "QueryOpSCQ",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.QueryOpZCRXEvent),
+		C:        "IO_URING_QUERY_ZCRX_EVENT",
+		Go:       "QueryOpZCRXEvent",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.ZCRXCtrlOpFlushRQ),
+		C:        "ZCRX_CTRL_FLUSH_RQ",
+		Go:       "ZCRXCtrlOpFlushRQ",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.ZCRXCtrlOpExport),
+		C:        "ZCRX_CTRL_EXPORT",
+		Go:       "ZCRXCtrlOpExport",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.ZCRXCtrlOpArmEvent),
+		C:        "ZCRX_CTRL_ARM_EVENT",
+		Go:       "ZCRXCtrlOpArmEvent",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.ZCRXCtrlOpAddArea),
+		C:        "ZCRX_CTRL_ADD_AREA",
+		Go:       "ZCRXCtrlOpAddArea",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.ZCRXCtrlLast),
+		C:        "__ZCRX_CTRL_LAST",
+		Go:       "ZCRXCtrlLast",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.SQEFixedFileBit),
+		C:        "IOSQE_FIXED_FILE_BIT",
+		Go:       "SQEFixedFileBit",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.SQEIODrainBit),
+		C:        "IOSQE_IO_DRAIN_BIT",
+		Go:       "SQEIODrainBit",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.SQEIOLinkBit),
+		C:        "IOSQE_IO_LINK_BIT",
+		Go:       "SQEIOLinkBit",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.SQEIOHardlinkBit),
+		C:        "IOSQE_IO_HARDLINK_BIT",
+		Go:       "SQEIOHardlinkBit",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.SQEAsyncBit),
+		C:        "IOSQE_ASYNC_BIT",
+		Go:       "SQEAsyncBit",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.SQEBufferSelectBit),
+		C:        "IOSQE_BUFFER_SELECT_BIT",
+		Go:       "SQEBufferSelectBit",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.SQECQESkipSuccessBit),
+		C:        "IOSQE_CQE_SKIP_SUCCESS_BIT",
+		Go:       "SQECQESkipSuccessBit",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpNop),
+		C:        "IORING_OP_NOP",
+		Go:       "OpNop",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpReadv),
+		C:        "IORING_OP_READV",
+		Go:       "OpReadv",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpWritev),
+		C:        "IORING_OP_WRITEV",
+		Go:       "OpWritev",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpFsync),
+		C:        "IORING_OP_FSYNC",
+		Go:       "OpFsync",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpReadFixed),
+		C:        "IORING_OP_READ_FIXED",
+		Go:       "OpReadFixed",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpWriteFixed),
+		C:        "IORING_OP_WRITE_FIXED",
+		Go:       "OpWriteFixed",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpPollAdd),
+		C:        "IORING_OP_POLL_ADD",
+		Go:       "OpPollAdd",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpPollRemove),
+		C:        "IORING_OP_POLL_REMOVE",
+		Go:       "OpPollRemove",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpSyncFileRange),
+		C:        "IORING_OP_SYNC_FILE_RANGE",
+		Go:       "OpSyncFileRange",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpSendmsg),
+		C:        "IORING_OP_SENDMSG",
+		Go:       "OpSendmsg",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpRecvmsg),
+		C:        "IORING_OP_RECVMSG",
+		Go:       "OpRecvmsg",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpTimeout),
+		C:        "IORING_OP_TIMEOUT",
+		Go:       "OpTimeout",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpTimeoutRemove),
+		C:        "IORING_OP_TIMEOUT_REMOVE",
+		Go:       "OpTimeoutRemove",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpAccept),
+		C:        "IORING_OP_ACCEPT",
+		Go:       "OpAccept",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpAsyncCancel),
+		C:        "IORING_OP_ASYNC_CANCEL",
+		Go:       "OpAsyncCancel",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpLinkTimeout),
+		C:        "IORING_OP_LINK_TIMEOUT",
+		Go:       "OpLinkTimeout",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpConnect),
+		C:        "IORING_OP_CONNECT",
+		Go:       "OpConnect",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpFallocate),
+		C:        "IORING_OP_FALLOCATE",
+		Go:       "OpFallocate",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpOpenat),
+		C:        "IORING_OP_OPENAT",
+		Go:       "OpOpenat",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpClose),
+		C:        "IORING_OP_CLOSE",
+		Go:       "OpClose",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpFilesUpdate),
+		C:        "IORING_OP_FILES_UPDATE",
+		Go:       "OpFilesUpdate",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpStatx),
+		C:        "IORING_OP_STATX",
+		Go:       "OpStatx",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpRead),
+		C:        "IORING_OP_READ",
+		Go:       "OpRead",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpWrite),
+		C:        "IORING_OP_WRITE",
+		Go:       "OpWrite",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpFadvise),
+		C:        "IORING_OP_FADVISE",
+		Go:       "OpFadvise",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpMadvise),
+		C:        "IORING_OP_MADVISE",
+		Go:       "OpMadvise",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpSend),
+		C:        "IORING_OP_SEND",
+		Go:       "OpSend",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpRecv),
+		C:        "IORING_OP_RECV",
+		Go:       "OpRecv",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpOpenat2),
+		C:        "IORING_OP_OPENAT2",
+		Go:       "OpOpenat2",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpEpollCtl),
+		C:        "IORING_OP_EPOLL_CTL",
+		Go:       "OpEpollCtl",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpSplice),
+		C:        "IORING_OP_SPLICE",
+		Go:       "OpSplice",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpProvideBuffers),
+		C:        "IORING_OP_PROVIDE_BUFFERS",
+		Go:       "OpProvideBuffers",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpRemoveBuffers),
+		C:        "IORING_OP_REMOVE_BUFFERS",
+		Go:       "OpRemoveBuffers",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpTee),
+		C:        "IORING_OP_TEE",
+		Go:       "OpTee",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpShutdown),
+		C:        "IORING_OP_SHUTDOWN",
+		Go:       "OpShutdown",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpRenameat),
+		C:        "IORING_OP_RENAMEAT",
+		Go:       "OpRenameat",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpUnlinkat),
+		C:        "IORING_OP_UNLINKAT",
+		Go:       "OpUnlinkat",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpMkdirat),
+		C:        "IORING_OP_MKDIRAT",
+		Go:       "OpMkdirat",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpSymlinkat),
+		C:        "IORING_OP_SYMLINKAT",
+		Go:       "OpSymlinkat",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpLinkat),
+		C:        "IORING_OP_LINKAT",
+		Go:       "OpLinkat",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpMsgRing),
+		C:        "IORING_OP_MSG_RING",
+		Go:       "OpMsgRing",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpFsetxattr),
+		C:        "IORING_OP_FSETXATTR",
+		Go:       "OpFsetxattr",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpSetxattr),
+		C:        "IORING_OP_SETXATTR",
+		Go:       "OpSetxattr",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpFgetxattr),
+		C:        "IORING_OP_FGETXATTR",
+		Go:       "OpFgetxattr",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpGetxattr),
+		C:        "IORING_OP_GETXATTR",
+		Go:       "OpGetxattr",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpSocket),
+		C:        "IORING_OP_SOCKET",
+		Go:       "OpSocket",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpUringCmd),
+		C:        "IORING_OP_URING_CMD",
+		Go:       "OpUringCmd",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpSendZC),
+		C:        "IORING_OP_SEND_ZC",
+		Go:       "OpSendZC",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpSendmsgZC),
+		C:        "IORING_OP_SENDMSG_ZC",
+		Go:       "OpSendmsgZC",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpReadMultishot),
+		C:        "IORING_OP_READ_MULTISHOT",
+		Go:       "OpReadMultishot",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpWaitid),
+		C:        "IORING_OP_WAITID",
+		Go:       "OpWaitid",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpFutexWait),
+		C:        "IORING_OP_FUTEX_WAIT",
+		Go:       "OpFutexWait",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpFutexWake),
+		C:        "IORING_OP_FUTEX_WAKE",
+		Go:       "OpFutexWake",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpFutexWaitv),
+		C:        "IORING_OP_FUTEX_WAITV",
+		Go:       "OpFutexWaitv",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpFixedFDInstall),
+		C:        "IORING_OP_FIXED_FD_INSTALL",
+		Go:       "OpFixedFDInstall",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpFtruncate),
+		C:        "IORING_OP_FTRUNCATE",
+		Go:       "OpFtruncate",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpBind),
+		C:        "IORING_OP_BIND",
+		Go:       "OpBind",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpListen),
+		C:        "IORING_OP_LISTEN",
+		Go:       "OpListen",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpRecvZC),
+		C:        "IORING_OP_RECV_ZC",
+		Go:       "OpRecvZC",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpEpollWait),
+		C:        "IORING_OP_EPOLL_WAIT",
+		Go:       "OpEpollWait",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpReadvFixed),
+		C:        "IORING_OP_READV_FIXED",
+		Go:       "OpReadvFixed",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpWritevFixed),
+		C:        "IORING_OP_WRITEV_FIXED",
+		Go:       "OpWritevFixed",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpPipe),
+		C:        "IORING_OP_PIPE",
+		Go:       "OpPipe",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpNop128),
+		C:        "IORING_OP_NOP128",
+		Go:       "OpNop128",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpUringCmd128),
+		C:        "IORING_OP_URING_CMD128",
+		Go:       "OpUringCmd128",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpLast),
+		C:        "IORING_OP_LAST",
+		Go:       "OpLast",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.MsgData),
+		C:        "IORING_MSG_DATA",
+		Go:       "MsgData",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.MsgSendFD),
+		C:        "IORING_MSG_SEND_FD",
+		Go:       "MsgSendFD",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.RegisterBuffers),
+		C:        "IORING_REGISTER_BUFFERS",
+		Go:       "RegisterBuffers",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.UnregisterBuffers),
+		C:        "IORING_UNREGISTER_BUFFERS",
+		Go:       "UnregisterBuffers",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.RegisterFiles),
+		C:        "IORING_REGISTER_FILES",
+		Go:       "RegisterFiles",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.UnregisterFiles),
+		C:        "IORING_UNREGISTER_FILES",
+		Go:       "UnregisterFiles",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.RegisterEventfd),
+		C:        "IORING_REGISTER_EVENTFD",
+		Go:       "RegisterEventfd",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.UnregisterEventfd),
+		C:        "IORING_UNREGISTER_EVENTFD",
+		Go:       "UnregisterEventfd",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.RegisterFilesUpdate),
+		C:        "IORING_REGISTER_FILES_UPDATE",
+		Go:       "RegisterFilesUpdate",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.RegisterEventfdAsync),
+		C:        "IORING_REGISTER_EVENTFD_ASYNC",
+		Go:       "RegisterEventfdAsync",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.RegisterProbe),
+		C:        "IORING_REGISTER_PROBE",
+		Go:       "RegisterProbe",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.RegisterPersonality),
+		C:        "IORING_REGISTER_PERSONALITY",
+		Go:       "RegisterPersonality",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.UnregisterPersonality),
+		C:        "IORING_UNREGISTER_PERSONALITY",
+		Go:       "UnregisterPersonality",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.RegisterRestrictions),
+		C:        "IORING_REGISTER_RESTRICTIONS",
+		Go:       "RegisterRestrictions",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.RegisterEnableRings),
+		C:        "IORING_REGISTER_ENABLE_RINGS",
+		Go:       "RegisterEnableRings",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.RegisterFiles2),
+		C:        "IORING_REGISTER_FILES2",
+		Go:       "RegisterFiles2",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.RegisterFilesUpdate2),
+		C:        "IORING_REGISTER_FILES_UPDATE2",
+		Go:       "RegisterFilesUpdate2",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.RegisterBuffers2),
+		C:        "IORING_REGISTER_BUFFERS2",
+		Go:       "RegisterBuffers2",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.RegisterBuffersUpdate),
+		C:        "IORING_REGISTER_BUFFERS_UPDATE",
+		Go:       "RegisterBuffersUpdate",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.RegisterIOWQAff),
+		C:        "IORING_REGISTER_IOWQ_AFF",
+		Go:       "RegisterIOWQAff",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.UnregisterIOWQAff),
+		C:        "IORING_UNREGISTER_IOWQ_AFF",
+		Go:       "UnregisterIOWQAff",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.RegisterIOWQMaxWorkers),
+		C:        "IORING_REGISTER_IOWQ_MAX_WORKERS",
+		Go:       "RegisterIOWQMaxWorkers",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.RegisterRingFDs),
+		C:        "IORING_REGISTER_RING_FDS",
+		Go:       "RegisterRingFDs",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.UnregisterRingFDs),
+		C:        "IORING_UNREGISTER_RING_FDS",
+		Go:       "UnregisterRingFDs",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.RegisterPBufRing),
+		C:        "IORING_REGISTER_PBUF_RING",
+		Go:       "RegisterPBufRing",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.UnregisterPBufRing),
+		C:        "IORING_UNREGISTER_PBUF_RING",
+		Go:       "UnregisterPBufRing",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.RegisterSyncCancel),
+		C:        "IORING_REGISTER_SYNC_CANCEL",
+		Go:       "RegisterSyncCancel",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.RegisterFileAllocRange),
+		C:        "IORING_REGISTER_FILE_ALLOC_RANGE",
+		Go:       "RegisterFileAllocRange",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.RegisterPBufStatus),
+		C:        "IORING_REGISTER_PBUF_STATUS",
+		Go:       "RegisterPBufStatus",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.RegisterNAPI),
+		C:        "IORING_REGISTER_NAPI",
+		Go:       "RegisterNAPI",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.UnregisterNAPI),
+		C:        "IORING_UNREGISTER_NAPI",
+		Go:       "UnregisterNAPI",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.RegisterClock),
+		C:        "IORING_REGISTER_CLOCK",
+		Go:       "RegisterClock",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.RegisterCloneBuffers),
+		C:        "IORING_REGISTER_CLONE_BUFFERS",
+		Go:       "RegisterCloneBuffers",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.RegisterSendMsgRing),
+		C:        "IORING_REGISTER_SEND_MSG_RING",
+		Go:       "RegisterSendMsgRing",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.RegisterZCRXIFQ),
+		C:        "IORING_REGISTER_ZCRX_IFQ",
+		Go:       "RegisterZCRXIFQ",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.RegisterResizeRings),
+		C:        "IORING_REGISTER_RESIZE_RINGS",
+		Go:       "RegisterResizeRings",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.RegisterMemRegion),
+		C:        "IORING_REGISTER_MEM_REGION",
+		Go:       "RegisterMemRegion",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.RegisterQuery),
+		C:        "IORING_REGISTER_QUERY",
+		Go:       "RegisterQuery",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.RegisterZCRXCtrl),
+		C:        "IORING_REGISTER_ZCRX_CTRL",
+		Go:       "RegisterZCRXCtrl",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.RegisterBPFFilter),
+		C:        "IORING_REGISTER_BPF_FILTER",
+		Go:       "RegisterBPFFilter",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.RegisterLast),
+		C:        "IORING_REGISTER_LAST",
+		Go:       "RegisterLast",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.RegisterUseRegisteredRing),
+		C:        "IORING_REGISTER_USE_REGISTERED_RING",
+		Go:       "RegisterUseRegisteredRing",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.WQBound),
+		C:        "IO_WQ_BOUND",
+		Go:       "WQBound",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.WQUnbound),
+		C:        "IO_WQ_UNBOUND",
+		Go:       "WQUnbound",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.IouPBufRingMMap),
+		C:        "IOU_PBUF_RING_MMAP",
+		Go:       "IouPBufRingMMap",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.IouPBufRingInc),
+		C:        "IOU_PBUF_RING_INC",
+		Go:       "IouPBufRingInc",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.NAPIRegisterOp),
+		C:        "IO_URING_NAPI_REGISTER_OP",
+		Go:       "NAPIRegisterOp",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.NAPIStaticAddID),
+		C:        "IO_URING_NAPI_STATIC_ADD_ID",
+		Go:       "NAPIStaticAddID",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.NAPIStaticDelID),
+		C:        "IO_URING_NAPI_STATIC_DEL_ID",
+		Go:       "NAPIStaticDelID",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.NAPITrackingDynamic),
+		C:        "IO_URING_NAPI_TRACKING_DYNAMIC",
+		Go:       "NAPITrackingDynamic",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.NAPITrackingStatic),
+		C:        "IO_URING_NAPI_TRACKING_STATIC",
+		Go:       "NAPITrackingStatic",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.NAPITrackingInactive),
+		C:        "IO_URING_NAPI_TRACKING_INACTIVE",
+		Go:       "NAPITrackingInactive",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.RestrictionRegisterOp),
+		C:        "IORING_RESTRICTION_REGISTER_OP",
+		Go:       "RestrictionRegisterOp",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.RestrictionSQEOp),
+		C:        "IORING_RESTRICTION_SQE_OP",
+		Go:       "RestrictionSQEOp",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.RestrictionSQEFlagsAllowed),
+		C:        "IORING_RESTRICTION_SQE_FLAGS_ALLOWED",
+		Go:       "RestrictionSQEFlagsAllowed",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.RestrictionSQEFlagsRequired),
+		C:        "IORING_RESTRICTION_SQE_FLAGS_REQUIRED",
+		Go:       "RestrictionSQEFlagsRequired",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.RestrictionLast),
+		C:        "IORING_RESTRICTION_LAST",
+		Go:       "RestrictionLast",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.SocketUringOpSIOCINQ),
+		C:        "SOCKET_URING_OP_SIOCINQ",
+		Go:       "SocketUringOpSIOCINQ",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.SocketUringOpSIOCOUTQ),
+		C:        "SOCKET_URING_OP_SIOCOUTQ",
+		Go:       "SocketUringOpSIOCOUTQ",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.SocketUringOpGetsockopt),
+		C:        "SOCKET_URING_OP_GETSOCKOPT",
+		Go:       "SocketUringOpGetsockopt",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.SocketUringOpSetsockopt),
+		C:        "SOCKET_URING_OP_SETSOCKOPT",
+		Go:       "SocketUringOpSetsockopt",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.SocketUringOpTXTimestamp),
+		C:        "SOCKET_URING_OP_TX_TIMESTAMP",
+		Go:       "SocketUringOpTXTimestamp",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.SocketUringOpGetsockname),
+		C:        "SOCKET_URING_OP_GETSOCKNAME",
+		Go:       "SocketUringOpGetsockname",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.ZCRXAreaDMABuf),
+		C:        "IORING_ZCRX_AREA_DMABUF",
+		Go:       "ZCRXAreaDMABuf",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.ZCRXRegImport),
+		C:        "ZCRX_REG_IMPORT",
+		Go:       "ZCRXRegImport",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.ZCRXRegNodev),
+		C:        "ZCRX_REG_NODEV",
+		Go:       "ZCRXRegNodev",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.ZCRXFeatureRXPageSize),
+		C:        "ZCRX_FEATURE_RX_PAGE_SIZE",
+		Go:       "ZCRXFeatureRXPageSize",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.ZCRXFeatureEvent),
+		C:        "ZCRX_FEATURE_EVENT",
+		Go:       "ZCRXFeatureEvent",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.ZCRXEventAllocFail),
+		C:        "ZCRX_EVENT_ALLOC_FAIL",
+		Go:       "ZCRXEventAllocFail",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.ZCRXEventCopy),
+		C:        "ZCRX_EVENT_COPY",
+		Go:       "ZCRXEventCopy",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.ZCRXEventTypeLast),
+		C:        "__ZCRX_EVENT_TYPE_LAST",
+		Go:       "ZCRXEventTypeLast",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.ZCRXEventDescFlagStats),
+		C:        "ZCRX_EVENT_DESC_FLAG_STATS",
+		Go:       "ZCRXEventDescFlagStats",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.MemRegionTypeUser),
+		C:        "IORING_MEM_REGION_TYPE_USER",
+		Go:       "MemRegionTypeUser",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.MemRegionRegWaitArg),
+		C:        "IORING_MEM_REGION_REG_WAIT_ARG",
+		Go:       "MemRegionRegWaitArg",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.RegisterSrcRegistered),
+		C:        "IORING_REGISTER_SRC_REGISTERED",
+		Go:       "RegisterSrcRegistered",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.RegisterDstReplace),
+		C:        "IORING_REGISTER_DST_REPLACE",
+		Go:       "RegisterDstReplace",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.RegWaitTs),
+		C:        "IORING_REG_WAIT_TS",
+		Go:       "RegWaitTs",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.BPFFilterDenyRest),
+		C:        "IO_URING_BPF_FILTER_DENY_REST",
+		Go:       "BPFFilterDenyRest",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.BPFFilterSzStrict),
+		C:        "IO_URING_BPF_FILTER_SZ_STRICT",
+		Go:       "BPFFilterSzStrict",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.BPFCmdFilter),
+		C:        "IO_URING_BPF_CMD_FILTER",
+		Go:       "BPFCmdFilter",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.MockFeatCmdCopy),
+		C:        "IORING_MOCK_FEAT_CMD_COPY",
+		Go:       "MockFeatCmdCopy",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.MockFeatRwZero),
+		C:        "IORING_MOCK_FEAT_RW_ZERO",
+		Go:       "MockFeatRwZero",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.MockFeatRwNowait),
+		C:        "IORING_MOCK_FEAT_RW_NOWAIT",
+		Go:       "MockFeatRwNowait",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.MockFeatRwAsync),
+		C:        "IORING_MOCK_FEAT_RW_ASYNC",
+		Go:       "MockFeatRwAsync",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.MockFeatPoll),
+		C:        "IORING_MOCK_FEAT_POLL",
+		Go:       "MockFeatPoll",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.MockFeatEnd),
+		C:        "IORING_MOCK_FEAT_END",
+		Go:       "MockFeatEnd",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.MockCreateFSupportNowait),
+		C:        "IORING_MOCK_CREATE_F_SUPPORT_NOWAIT",
+		Go:       "MockCreateFSupportNowait",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.MockCreateFPoll),
+		C:        "IORING_MOCK_CREATE_F_POLL",
+		Go:       "MockCreateFPoll",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.MockMgrCmdProbe),
+		C:        "IORING_MOCK_MGR_CMD_PROBE",
+		Go:       "MockMgrCmdProbe",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.MockMgrCmdCreate),
+		C:        "IORING_MOCK_MGR_CMD_CREATE",
+		Go:       "MockMgrCmdCreate",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.MockCmdCopyRegbuf),
+		C:        "IORING_MOCK_CMD_COPY_REGBUF",
+		Go:       "MockCmdCopyRegbuf",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.MockCopyFrom),
+		C:        "IORING_MOCK_COPY_FROM",
+		Go:       "MockCopyFrom",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.QueryMax),
+		C:        "__IO_URING_QUERY_MAX",
+		Go:       "QueryMax",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.RwAttrFlagPI),
+		C:        "IORING_RW_ATTR_FLAG_PI",
+		Go:       "RwAttrFlagPI",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.FileIndexAlloc),
+		C:        "IORING_FILE_INDEX_ALLOC",
+		Go:       "FileIndexAlloc",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.SpliceFFDInFixed),
+		C:        "SPLICE_F_FD_IN_FIXED",
+		Go:       "SpliceFFDInFixed",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.NotifUsageZCCopied),
+		C:        "IORING_NOTIF_USAGE_ZC_COPIED",
+		Go:       "NotifUsageZCCopied",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.CQEBufferShift),
+		C:        "IORING_CQE_BUFFER_SHIFT",
+		Go:       "CQEBufferShift",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OffSQRing),
+		C:        "IORING_OFF_SQ_RING",
+		Go:       "OffSQRing",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OffCQRing),
+		C:        "IORING_OFF_CQ_RING",
+		Go:       "OffCQRing",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OffSQEs),
+		C:        "IORING_OFF_SQES",
+		Go:       "OffSQEs",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OffPBufRing),
+		C:        "IORING_OFF_PBUF_RING",
+		Go:       "OffPBufRing",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OffPBufShift),
+		C:        "IORING_OFF_PBUF_SHIFT",
+		Go:       "OffPBufShift",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OffMMapMask),
+		C:        "IORING_OFF_MMAP_MASK",
+		Go:       "OffMMapMask",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.RsrcRegisterSparse),
+		C:        "IORING_RSRC_REGISTER_SPARSE",
+		Go:       "RsrcRegisterSparse",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     neg(int64(uapi.RegisterFilesSkip)),
+		C:        "IORING_REGISTER_FILES_SKIP",
+		Go:       "RegisterFilesSkip",
+		Negative: true,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.OpSupported),
+		C:        "IO_URING_OP_SUPPORTED",
+		Go:       "OpSupported",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.TimestampHWShift),
+		C:        "IORING_TIMESTAMP_HW_SHIFT",
+		Go:       "TimestampHWShift",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.TimestampTypeShift),
+		C:        "IORING_TIMESTAMP_TYPE_SHIFT",
+		Go:       "TimestampTypeShift",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.ZCRXAreaShift),
+		C:        "IORING_ZCRX_AREA_SHIFT",
+		Go:       "ZCRXAreaShift",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.ZCRXAreaMask),
+		C:        "IORING_ZCRX_AREA_MASK",
+		Go:       "ZCRXAreaMask",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.Futex2SizeU8),
+		C:        "FUTEX2_SIZE_U8",
+		Go:       "Futex2SizeU8",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.Futex2SizeU16),
+		C:        "FUTEX2_SIZE_U16",
+		Go:       "Futex2SizeU16",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.Futex2SizeU32),
+		C:        "FUTEX2_SIZE_U32",
+		Go:       "Futex2SizeU32",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.Futex2SizeU64),
+		C:        "FUTEX2_SIZE_U64",
+		Go:       "Futex2SizeU64",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.Futex2Numa),
+		C:        "FUTEX2_NUMA",
+		Go:       "Futex2Numa",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.Futex2Mpol),
+		C:        "FUTEX2_MPOL",
+		Go:       "Futex2Mpol",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.Futex2Private),
+		C:        "FUTEX2_PRIVATE",
+		Go:       "Futex2Private",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.Futex2SizeMask),
+		C:        "FUTEX2_SIZE_MASK",
+		Go:       "Futex2SizeMask",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.FutexWaitvMax),
+		C:        "FUTEX_WAITV_MAX",
+		Go:       "FutexWaitvMax",
+		Negative: false,
+	})
+	return r
+}

@@ -18,11 +18,13 @@ func neg(v int64) uint64 {
 }
 
 // Structs lists every generated struct, nested ones after their parent.
-var Structs = []uapitest.Struct{{
-	Align: unsafe.Alignof(ublk.ShmemBufReg{}),
-	C:     "struct ublk_shmem_buf_reg",
-	Go:    "ShmemBufReg",
-	Members: []uapitest.Member{{
+var Structs = structs()
+
+func structs() []uapitest.Struct {
+	var r []uapitest.Struct
+	var m []uapitest.Member
+	m = make([]uapitest.Member, 0, 4)
+	m = append(m, uapitest.Member{
 		C: "addr",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*ublk.ShmemBufReg)(p).Addr))
@@ -36,7 +38,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.ShmemBufReg)(p).Addr = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "len",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*ublk.ShmemBufReg)(p).Len))
@@ -50,7 +53,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.ShmemBufReg)(p).Len = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "flags",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*ublk.ShmemBufReg)(p).Flags))
@@ -64,7 +68,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.ShmemBufReg)(p).Flags = ublk.ShmemBufFlags(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "reserved",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*ublk.ShmemBufReg)(p).Reserved))
@@ -78,13 +83,16 @@ var Structs = []uapitest.Struct{{
 			(*ublk.ShmemBufReg)(p).Reserved = uint32(v)
 		},
 		Size: 4,
-	}},
-	Size: unsafe.Sizeof(ublk.ShmemBufReg{}),
-}, {
-	Align: unsafe.Alignof(ublk.CtrlCmd{}),
-	C:     "struct ublksrv_ctrl_cmd",
-	Go:    "CtrlCmd",
-	Members: []uapitest.Member{{
+	})
+	r = append(r, uapitest.Struct{
+		Align:   unsafe.Alignof(ublk.ShmemBufReg{}),
+		C:       "struct ublk_shmem_buf_reg",
+		Go:      "ShmemBufReg",
+		Members: m,
+		Size:    unsafe.Sizeof(ublk.ShmemBufReg{}),
+	})
+	m = make([]uapitest.Member, 0, 8)
+	m = append(m, uapitest.Member{
 		C: "dev_id",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*ublk.CtrlCmd)(p).DevID))
@@ -98,7 +106,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.CtrlCmd)(p).DevID = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "queue_id",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint16((*ublk.CtrlCmd)(p).QueueID))
@@ -112,7 +121,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.CtrlCmd)(p).QueueID = uint16(v)
 		},
 		Size: 2,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "len",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint16((*ublk.CtrlCmd)(p).Len))
@@ -126,7 +136,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.CtrlCmd)(p).Len = uint16(v)
 		},
 		Size: 2,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "addr",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*ublk.CtrlCmd)(p).Addr))
@@ -140,14 +151,16 @@ var Structs = []uapitest.Struct{{
 			(*ublk.CtrlCmd)(p).Addr = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C:  "data",
 		Go: "Data",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*ublk.CtrlCmd)(p).Data)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "dev_path_len",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint16((*ublk.CtrlCmd)(p).DevPathLen))
@@ -161,7 +174,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.CtrlCmd)(p).DevPathLen = uint16(v)
 		},
 		Size: 2,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "pad",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint16((*ublk.CtrlCmd)(p).Pad))
@@ -175,7 +189,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.CtrlCmd)(p).Pad = uint16(v)
 		},
 		Size: 2,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "reserved",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*ublk.CtrlCmd)(p).Reserved))
@@ -189,13 +204,16 @@ var Structs = []uapitest.Struct{{
 			(*ublk.CtrlCmd)(p).Reserved = uint32(v)
 		},
 		Size: 4,
-	}},
-	Size: unsafe.Sizeof(ublk.CtrlCmd{}),
-}, {
-	Align: unsafe.Alignof(ublk.CtrlDevInfo{}),
-	C:     "struct ublksrv_ctrl_dev_info",
-	Go:    "CtrlDevInfo",
-	Members: []uapitest.Member{{
+	})
+	r = append(r, uapitest.Struct{
+		Align:   unsafe.Alignof(ublk.CtrlCmd{}),
+		C:       "struct ublksrv_ctrl_cmd",
+		Go:      "CtrlCmd",
+		Members: m,
+		Size:    unsafe.Sizeof(ublk.CtrlCmd{}),
+	})
+	m = make([]uapitest.Member, 0, 14)
+	m = append(m, uapitest.Member{
 		C: "nr_hw_queues",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint16((*ublk.CtrlDevInfo)(p).NrHWQueues))
@@ -209,7 +227,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.CtrlDevInfo)(p).NrHWQueues = uint16(v)
 		},
 		Size: 2,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "queue_depth",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint16((*ublk.CtrlDevInfo)(p).QueueDepth))
@@ -223,7 +242,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.CtrlDevInfo)(p).QueueDepth = uint16(v)
 		},
 		Size: 2,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "state",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint16((*ublk.CtrlDevInfo)(p).State))
@@ -237,7 +257,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.CtrlDevInfo)(p).State = ublk.DevState(v)
 		},
 		Size: 2,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "io_desc_size",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint16((*ublk.CtrlDevInfo)(p).DescSize))
@@ -251,7 +272,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.CtrlDevInfo)(p).DescSize = uint16(v)
 		},
 		Size: 2,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "max_io_buf_bytes",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*ublk.CtrlDevInfo)(p).MaxIOBufBytes))
@@ -265,7 +287,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.CtrlDevInfo)(p).MaxIOBufBytes = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "dev_id",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*ublk.CtrlDevInfo)(p).DevID))
@@ -279,7 +302,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.CtrlDevInfo)(p).DevID = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "ublksrv_pid",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(int32((*ublk.CtrlDevInfo)(p).UblksrvPID))
@@ -293,7 +317,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.CtrlDevInfo)(p).UblksrvPID = int32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "pad1",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*ublk.CtrlDevInfo)(p).Pad1))
@@ -307,7 +332,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.CtrlDevInfo)(p).Pad1 = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "flags",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*ublk.CtrlDevInfo)(p).Flags))
@@ -321,7 +347,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.CtrlDevInfo)(p).Flags = ublk.Flags(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "ublksrv_flags",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*ublk.CtrlDevInfo)(p).UblksrvFlags))
@@ -335,7 +362,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.CtrlDevInfo)(p).UblksrvFlags = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "owner_uid",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*ublk.CtrlDevInfo)(p).OwnerUID))
@@ -349,7 +377,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.CtrlDevInfo)(p).OwnerUID = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "owner_gid",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*ublk.CtrlDevInfo)(p).OwnerGID))
@@ -363,7 +392,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.CtrlDevInfo)(p).OwnerGID = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "reserved1",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*ublk.CtrlDevInfo)(p).Reserved1))
@@ -377,7 +407,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.CtrlDevInfo)(p).Reserved1 = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "reserved2",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*ublk.CtrlDevInfo)(p).Reserved2))
@@ -391,13 +422,16 @@ var Structs = []uapitest.Struct{{
 			(*ublk.CtrlDevInfo)(p).Reserved2 = uint64(v)
 		},
 		Size: 8,
-	}},
-	Size: unsafe.Sizeof(ublk.CtrlDevInfo{}),
-}, {
-	Align: unsafe.Alignof(ublk.IODesc{}),
-	C:     "struct ublksrv_io_desc",
-	Go:    "IODesc",
-	Members: []uapitest.Member{{
+	})
+	r = append(r, uapitest.Struct{
+		Align:   unsafe.Alignof(ublk.CtrlDevInfo{}),
+		C:       "struct ublksrv_ctrl_dev_info",
+		Go:      "CtrlDevInfo",
+		Members: m,
+		Size:    unsafe.Sizeof(ublk.CtrlDevInfo{}),
+	})
+	m = make([]uapitest.Member, 0, 5)
+	m = append(m, uapitest.Member{
 		C: "op_flags",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*ublk.IODesc)(p).OpFlags))
@@ -411,7 +445,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.IODesc)(p).OpFlags = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "nr_sectors",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*ublk.IODesc)(p).NrSectors))
@@ -425,7 +460,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.IODesc)(p).NrSectors = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "start_sector",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*ublk.IODesc)(p).StartSector))
@@ -439,7 +475,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.IODesc)(p).StartSector = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "addr",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*ublk.IODesc)(p).Addr))
@@ -453,7 +490,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.IODesc)(p).Addr = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		Accessor: true,
 		C:        "nr_zones",
 		Get: func(p unsafe.Pointer) uint64 {
@@ -468,13 +506,16 @@ var Structs = []uapitest.Struct{{
 			(*ublk.IODesc)(p).SetNrZones(uint32(v))
 		},
 		Size: 4,
-	}},
-	Size: unsafe.Sizeof(ublk.IODesc{}),
-}, {
-	Align: unsafe.Alignof(ublk.AutoBufReg{}),
-	C:     "struct ublk_auto_buf_reg",
-	Go:    "AutoBufReg",
-	Members: []uapitest.Member{{
+	})
+	r = append(r, uapitest.Struct{
+		Align:   unsafe.Alignof(ublk.IODesc{}),
+		C:       "struct ublksrv_io_desc",
+		Go:      "IODesc",
+		Members: m,
+		Size:    unsafe.Sizeof(ublk.IODesc{}),
+	})
+	m = make([]uapitest.Member, 0, 4)
+	m = append(m, uapitest.Member{
 		C: "index",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint16((*ublk.AutoBufReg)(p).Index))
@@ -488,7 +529,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.AutoBufReg)(p).Index = uint16(v)
 		},
 		Size: 2,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "flags",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint8((*ublk.AutoBufReg)(p).Flags))
@@ -502,7 +544,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.AutoBufReg)(p).Flags = ublk.AutoBufRegFlags(v)
 		},
 		Size: 1,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "reserved0",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint8((*ublk.AutoBufReg)(p).Reserved0))
@@ -516,7 +559,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.AutoBufReg)(p).Reserved0 = uint8(v)
 		},
 		Size: 1,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "reserved1",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*ublk.AutoBufReg)(p).Reserved1))
@@ -530,13 +574,16 @@ var Structs = []uapitest.Struct{{
 			(*ublk.AutoBufReg)(p).Reserved1 = uint32(v)
 		},
 		Size: 4,
-	}},
-	Size: unsafe.Sizeof(ublk.AutoBufReg{}),
-}, {
-	Align: unsafe.Alignof(ublk.IOCmd{}),
-	C:     "struct ublksrv_io_cmd",
-	Go:    "IOCmd",
-	Members: []uapitest.Member{{
+	})
+	r = append(r, uapitest.Struct{
+		Align:   unsafe.Alignof(ublk.AutoBufReg{}),
+		C:       "struct ublk_auto_buf_reg",
+		Go:      "AutoBufReg",
+		Members: m,
+		Size:    unsafe.Sizeof(ublk.AutoBufReg{}),
+	})
+	m = make([]uapitest.Member, 0, 5)
+	m = append(m, uapitest.Member{
 		C: "q_id",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint16((*ublk.IOCmd)(p).QID))
@@ -550,7 +597,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.IOCmd)(p).QID = uint16(v)
 		},
 		Size: 2,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "tag",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint16((*ublk.IOCmd)(p).Tag))
@@ -564,7 +612,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.IOCmd)(p).Tag = uint16(v)
 		},
 		Size: 2,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "result",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(int32((*ublk.IOCmd)(p).Result))
@@ -578,7 +627,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.IOCmd)(p).Result = int32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "addr",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*ublk.IOCmd)(p).Addr))
@@ -592,7 +642,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.IOCmd)(p).Addr = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		Accessor: true,
 		C:        "zone_append_lba",
 		Get: func(p unsafe.Pointer) uint64 {
@@ -607,13 +658,16 @@ var Structs = []uapitest.Struct{{
 			(*ublk.IOCmd)(p).SetZoneAppendLba(uint64(v))
 		},
 		Size: 8,
-	}},
-	Size: unsafe.Sizeof(ublk.IOCmd{}),
-}, {
-	Align: unsafe.Alignof(ublk.ElemHeader{}),
-	C:     "struct ublk_elem_header",
-	Go:    "ElemHeader",
-	Members: []uapitest.Member{{
+	})
+	r = append(r, uapitest.Struct{
+		Align:   unsafe.Alignof(ublk.IOCmd{}),
+		C:       "struct ublksrv_io_cmd",
+		Go:      "IOCmd",
+		Members: m,
+		Size:    unsafe.Sizeof(ublk.IOCmd{}),
+	})
+	m = make([]uapitest.Member, 0, 3)
+	m = append(m, uapitest.Member{
 		C: "tag",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint16((*ublk.ElemHeader)(p).Tag))
@@ -627,7 +681,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.ElemHeader)(p).Tag = uint16(v)
 		},
 		Size: 2,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "buf_index",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint16((*ublk.ElemHeader)(p).BufIndex))
@@ -641,7 +696,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.ElemHeader)(p).BufIndex = uint16(v)
 		},
 		Size: 2,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "result",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(int32((*ublk.ElemHeader)(p).Result))
@@ -655,13 +711,16 @@ var Structs = []uapitest.Struct{{
 			(*ublk.ElemHeader)(p).Result = int32(v)
 		},
 		Size: 4,
-	}},
-	Size: unsafe.Sizeof(ublk.ElemHeader{}),
-}, {
-	Align: unsafe.Alignof(ublk.BatchIO{}),
-	C:     "struct ublk_batch_io",
-	Go:    "BatchIO",
-	Members: []uapitest.Member{{
+	})
+	r = append(r, uapitest.Struct{
+		Align:   unsafe.Alignof(ublk.ElemHeader{}),
+		C:       "struct ublk_elem_header",
+		Go:      "ElemHeader",
+		Members: m,
+		Size:    unsafe.Sizeof(ublk.ElemHeader{}),
+	})
+	m = make([]uapitest.Member, 0, 6)
+	m = append(m, uapitest.Member{
 		C: "q_id",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint16((*ublk.BatchIO)(p).QID))
@@ -675,7 +734,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.BatchIO)(p).QID = uint16(v)
 		},
 		Size: 2,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "flags",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint16((*ublk.BatchIO)(p).Flags))
@@ -689,7 +749,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.BatchIO)(p).Flags = ublk.BatchFlags(v)
 		},
 		Size: 2,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "nr_elem",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint16((*ublk.BatchIO)(p).NrElem))
@@ -703,7 +764,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.BatchIO)(p).NrElem = uint16(v)
 		},
 		Size: 2,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "elem_bytes",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint8((*ublk.BatchIO)(p).ElemBytes))
@@ -717,7 +779,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.BatchIO)(p).ElemBytes = uint8(v)
 		},
 		Size: 1,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "reserved",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint8((*ublk.BatchIO)(p).Reserved))
@@ -731,7 +794,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.BatchIO)(p).Reserved = uint8(v)
 		},
 		Size: 1,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "reserved2",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*ublk.BatchIO)(p).Reserved2))
@@ -745,13 +809,16 @@ var Structs = []uapitest.Struct{{
 			(*ublk.BatchIO)(p).Reserved2 = uint64(v)
 		},
 		Size: 8,
-	}},
-	Size: unsafe.Sizeof(ublk.BatchIO{}),
-}, {
-	Align: unsafe.Alignof(ublk.ParamBasic{}),
-	C:     "struct ublk_param_basic",
-	Go:    "ParamBasic",
-	Members: []uapitest.Member{{
+	})
+	r = append(r, uapitest.Struct{
+		Align:   unsafe.Alignof(ublk.BatchIO{}),
+		C:       "struct ublk_batch_io",
+		Go:      "BatchIO",
+		Members: m,
+		Size:    unsafe.Sizeof(ublk.BatchIO{}),
+	})
+	m = make([]uapitest.Member, 0, 9)
+	m = append(m, uapitest.Member{
 		C: "attrs",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*ublk.ParamBasic)(p).Attrs))
@@ -765,7 +832,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.ParamBasic)(p).Attrs = ublk.Attrs(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "logical_bs_shift",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint8((*ublk.ParamBasic)(p).LogicalBsShift))
@@ -779,7 +847,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.ParamBasic)(p).LogicalBsShift = uint8(v)
 		},
 		Size: 1,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "physical_bs_shift",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint8((*ublk.ParamBasic)(p).PhysicalBsShift))
@@ -793,7 +862,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.ParamBasic)(p).PhysicalBsShift = uint8(v)
 		},
 		Size: 1,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "io_opt_shift",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint8((*ublk.ParamBasic)(p).OptShift))
@@ -807,7 +877,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.ParamBasic)(p).OptShift = uint8(v)
 		},
 		Size: 1,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "io_min_shift",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint8((*ublk.ParamBasic)(p).MinShift))
@@ -821,7 +892,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.ParamBasic)(p).MinShift = uint8(v)
 		},
 		Size: 1,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "max_sectors",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*ublk.ParamBasic)(p).MaxSectors))
@@ -835,7 +907,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.ParamBasic)(p).MaxSectors = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "chunk_sectors",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*ublk.ParamBasic)(p).ChunkSectors))
@@ -849,7 +922,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.ParamBasic)(p).ChunkSectors = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "dev_sectors",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*ublk.ParamBasic)(p).DevSectors))
@@ -863,7 +937,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.ParamBasic)(p).DevSectors = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "virt_boundary_mask",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*ublk.ParamBasic)(p).VirtBoundaryMask))
@@ -877,13 +952,16 @@ var Structs = []uapitest.Struct{{
 			(*ublk.ParamBasic)(p).VirtBoundaryMask = uint64(v)
 		},
 		Size: 8,
-	}},
-	Size: unsafe.Sizeof(ublk.ParamBasic{}),
-}, {
-	Align: unsafe.Alignof(ublk.ParamDiscard{}),
-	C:     "struct ublk_param_discard",
-	Go:    "ParamDiscard",
-	Members: []uapitest.Member{{
+	})
+	r = append(r, uapitest.Struct{
+		Align:   unsafe.Alignof(ublk.ParamBasic{}),
+		C:       "struct ublk_param_basic",
+		Go:      "ParamBasic",
+		Members: m,
+		Size:    unsafe.Sizeof(ublk.ParamBasic{}),
+	})
+	m = make([]uapitest.Member, 0, 6)
+	m = append(m, uapitest.Member{
 		C: "discard_alignment",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*ublk.ParamDiscard)(p).DiscardAlignment))
@@ -897,7 +975,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.ParamDiscard)(p).DiscardAlignment = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "discard_granularity",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*ublk.ParamDiscard)(p).DiscardGranularity))
@@ -911,7 +990,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.ParamDiscard)(p).DiscardGranularity = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "max_discard_sectors",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*ublk.ParamDiscard)(p).MaxDiscardSectors))
@@ -925,7 +1005,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.ParamDiscard)(p).MaxDiscardSectors = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "max_write_zeroes_sectors",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*ublk.ParamDiscard)(p).MaxWriteZeroesSectors))
@@ -939,7 +1020,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.ParamDiscard)(p).MaxWriteZeroesSectors = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "max_discard_segments",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint16((*ublk.ParamDiscard)(p).MaxDiscardSegments))
@@ -953,7 +1035,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.ParamDiscard)(p).MaxDiscardSegments = uint16(v)
 		},
 		Size: 2,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "reserved0",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint16((*ublk.ParamDiscard)(p).Reserved0))
@@ -967,13 +1050,16 @@ var Structs = []uapitest.Struct{{
 			(*ublk.ParamDiscard)(p).Reserved0 = uint16(v)
 		},
 		Size: 2,
-	}},
-	Size: unsafe.Sizeof(ublk.ParamDiscard{}),
-}, {
-	Align: unsafe.Alignof(ublk.ParamDevt{}),
-	C:     "struct ublk_param_devt",
-	Go:    "ParamDevt",
-	Members: []uapitest.Member{{
+	})
+	r = append(r, uapitest.Struct{
+		Align:   unsafe.Alignof(ublk.ParamDiscard{}),
+		C:       "struct ublk_param_discard",
+		Go:      "ParamDiscard",
+		Members: m,
+		Size:    unsafe.Sizeof(ublk.ParamDiscard{}),
+	})
+	m = make([]uapitest.Member, 0, 4)
+	m = append(m, uapitest.Member{
 		C: "char_major",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*ublk.ParamDevt)(p).CharMajor))
@@ -987,7 +1073,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.ParamDevt)(p).CharMajor = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "char_minor",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*ublk.ParamDevt)(p).CharMinor))
@@ -1001,7 +1088,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.ParamDevt)(p).CharMinor = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "disk_major",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*ublk.ParamDevt)(p).DiskMajor))
@@ -1015,7 +1103,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.ParamDevt)(p).DiskMajor = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "disk_minor",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*ublk.ParamDevt)(p).DiskMinor))
@@ -1029,13 +1118,16 @@ var Structs = []uapitest.Struct{{
 			(*ublk.ParamDevt)(p).DiskMinor = uint32(v)
 		},
 		Size: 4,
-	}},
-	Size: unsafe.Sizeof(ublk.ParamDevt{}),
-}, {
-	Align: unsafe.Alignof(ublk.ParamZoned{}),
-	C:     "struct ublk_param_zoned",
-	Go:    "ParamZoned",
-	Members: []uapitest.Member{{
+	})
+	r = append(r, uapitest.Struct{
+		Align:   unsafe.Alignof(ublk.ParamDevt{}),
+		C:       "struct ublk_param_devt",
+		Go:      "ParamDevt",
+		Members: m,
+		Size:    unsafe.Sizeof(ublk.ParamDevt{}),
+	})
+	m = make([]uapitest.Member, 0, 4)
+	m = append(m, uapitest.Member{
 		C: "max_open_zones",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*ublk.ParamZoned)(p).MaxOpenZones))
@@ -1049,7 +1141,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.ParamZoned)(p).MaxOpenZones = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "max_active_zones",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*ublk.ParamZoned)(p).MaxActiveZones))
@@ -1063,7 +1156,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.ParamZoned)(p).MaxActiveZones = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "max_zone_append_sectors",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*ublk.ParamZoned)(p).MaxZoneAppendSectors))
@@ -1077,20 +1171,24 @@ var Structs = []uapitest.Struct{{
 			(*ublk.ParamZoned)(p).MaxZoneAppendSectors = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C:  "reserved",
 		Go: "Reserved",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*ublk.ParamZoned)(p).Reserved)
 		},
 		Size: 20,
-	}},
-	Size: unsafe.Sizeof(ublk.ParamZoned{}),
-}, {
-	Align: unsafe.Alignof(ublk.ParamDMAAlign{}),
-	C:     "struct ublk_param_dma_align",
-	Go:    "ParamDMAAlign",
-	Members: []uapitest.Member{{
+	})
+	r = append(r, uapitest.Struct{
+		Align:   unsafe.Alignof(ublk.ParamZoned{}),
+		C:       "struct ublk_param_zoned",
+		Go:      "ParamZoned",
+		Members: m,
+		Size:    unsafe.Sizeof(ublk.ParamZoned{}),
+	})
+	m = make([]uapitest.Member, 0, 2)
+	m = append(m, uapitest.Member{
 		C: "alignment",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*ublk.ParamDMAAlign)(p).Alignment))
@@ -1104,20 +1202,24 @@ var Structs = []uapitest.Struct{{
 			(*ublk.ParamDMAAlign)(p).Alignment = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C:  "pad",
 		Go: "Pad",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*ublk.ParamDMAAlign)(p).Pad)
 		},
 		Size: 4,
-	}},
-	Size: unsafe.Sizeof(ublk.ParamDMAAlign{}),
-}, {
-	Align: unsafe.Alignof(ublk.ParamSegment{}),
-	C:     "struct ublk_param_segment",
-	Go:    "ParamSegment",
-	Members: []uapitest.Member{{
+	})
+	r = append(r, uapitest.Struct{
+		Align:   unsafe.Alignof(ublk.ParamDMAAlign{}),
+		C:       "struct ublk_param_dma_align",
+		Go:      "ParamDMAAlign",
+		Members: m,
+		Size:    unsafe.Sizeof(ublk.ParamDMAAlign{}),
+	})
+	m = make([]uapitest.Member, 0, 4)
+	m = append(m, uapitest.Member{
 		C: "seg_boundary_mask",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint64((*ublk.ParamSegment)(p).SegBoundaryMask))
@@ -1131,7 +1233,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.ParamSegment)(p).SegBoundaryMask = uint64(v)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "max_segment_size",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*ublk.ParamSegment)(p).MaxSegmentSize))
@@ -1145,7 +1248,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.ParamSegment)(p).MaxSegmentSize = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "max_segments",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint16((*ublk.ParamSegment)(p).MaxSegments))
@@ -1159,20 +1263,24 @@ var Structs = []uapitest.Struct{{
 			(*ublk.ParamSegment)(p).MaxSegments = uint16(v)
 		},
 		Size: 2,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C:  "pad",
 		Go: "Pad",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*ublk.ParamSegment)(p).Pad)
 		},
 		Size: 2,
-	}},
-	Size: unsafe.Sizeof(ublk.ParamSegment{}),
-}, {
-	Align: unsafe.Alignof(ublk.ParamIntegrity{}),
-	C:     "struct ublk_param_integrity",
-	Go:    "ParamIntegrity",
-	Members: []uapitest.Member{{
+	})
+	r = append(r, uapitest.Struct{
+		Align:   unsafe.Alignof(ublk.ParamSegment{}),
+		C:       "struct ublk_param_segment",
+		Go:      "ParamSegment",
+		Members: m,
+		Size:    unsafe.Sizeof(ublk.ParamSegment{}),
+	})
+	m = make([]uapitest.Member, 0, 8)
+	m = append(m, uapitest.Member{
 		C: "flags",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*ublk.ParamIntegrity)(p).Flags))
@@ -1186,7 +1294,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.ParamIntegrity)(p).Flags = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "max_integrity_segments",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint16((*ublk.ParamIntegrity)(p).MaxIntegritySegments))
@@ -1200,7 +1309,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.ParamIntegrity)(p).MaxIntegritySegments = uint16(v)
 		},
 		Size: 2,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "interval_exp",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint8((*ublk.ParamIntegrity)(p).IntervalExp))
@@ -1214,7 +1324,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.ParamIntegrity)(p).IntervalExp = uint8(v)
 		},
 		Size: 1,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "metadata_size",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint8((*ublk.ParamIntegrity)(p).MetadataSize))
@@ -1228,7 +1339,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.ParamIntegrity)(p).MetadataSize = uint8(v)
 		},
 		Size: 1,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "pi_offset",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint8((*ublk.ParamIntegrity)(p).PIOffset))
@@ -1242,7 +1354,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.ParamIntegrity)(p).PIOffset = uint8(v)
 		},
 		Size: 1,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "csum_type",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint8((*ublk.ParamIntegrity)(p).CsumType))
@@ -1256,7 +1369,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.ParamIntegrity)(p).CsumType = uint8(v)
 		},
 		Size: 1,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "tag_size",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint8((*ublk.ParamIntegrity)(p).TagSize))
@@ -1270,20 +1384,24 @@ var Structs = []uapitest.Struct{{
 			(*ublk.ParamIntegrity)(p).TagSize = uint8(v)
 		},
 		Size: 1,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C:  "pad",
 		Go: "Pad",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*ublk.ParamIntegrity)(p).Pad)
 		},
 		Size: 5,
-	}},
-	Size: unsafe.Sizeof(ublk.ParamIntegrity{}),
-}, {
-	Align: unsafe.Alignof(ublk.Params{}),
-	C:     "struct ublk_params",
-	Go:    "Params",
-	Members: []uapitest.Member{{
+	})
+	r = append(r, uapitest.Struct{
+		Align:   unsafe.Alignof(ublk.ParamIntegrity{}),
+		C:       "struct ublk_param_integrity",
+		Go:      "ParamIntegrity",
+		Members: m,
+		Size:    unsafe.Sizeof(ublk.ParamIntegrity{}),
+	})
+	m = make([]uapitest.Member, 0, 9)
+	m = append(m, uapitest.Member{
 		C: "len",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*ublk.Params)(p).Len))
@@ -1297,7 +1415,8 @@ var Structs = []uapitest.Struct{{
 			(*ublk.Params)(p).Len = uint32(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C: "types",
 		Get: func(p unsafe.Pointer) uint64 {
 			return uint64(uint32((*ublk.Params)(p).Types))
@@ -1311,708 +1430,857 @@ var Structs = []uapitest.Struct{{
 			(*ublk.Params)(p).Types = ublk.ParamType(v)
 		},
 		Size: 4,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C:  "basic",
 		Go: "Basic",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*ublk.Params)(p).Basic)
 		},
 		Size: 32,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C:  "discard",
 		Go: "Discard",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*ublk.Params)(p).Discard)
 		},
 		Size: 20,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C:  "devt",
 		Go: "Devt",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*ublk.Params)(p).Devt)
 		},
 		Size: 16,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C:  "zoned",
 		Go: "Zoned",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*ublk.Params)(p).Zoned)
 		},
 		Size: 32,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C:  "dma",
 		Go: "DMA",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*ublk.Params)(p).DMA)
 		},
 		Size: 8,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C:  "seg",
 		Go: "Seg",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*ublk.Params)(p).Seg)
 		},
 		Size: 16,
-	}, {
+	})
+	m = append(m, uapitest.Member{
 		C:  "integrity",
 		Go: "Integrity",
 		Ptr: func(p unsafe.Pointer) unsafe.Pointer {
 			return unsafe.Pointer(&(*ublk.Params)(p).Integrity)
 		},
 		Size: 16,
-	}},
-	Size: unsafe.Sizeof(ublk.Params{}),
-}}
+	})
+	r = append(r, uapitest.Struct{
+		Align:   unsafe.Alignof(ublk.Params{}),
+		C:       "struct ublk_params",
+		Go:      "Params",
+		Members: m,
+		Size:    unsafe.Sizeof(ublk.Params{}),
+	})
+	return r
+}
 
 // Constants lists every generated constant.
-var Constants = []uapitest.Constant{{
-	Bits:     uint64(ublk.FSupportZeroCopy),
-	C:        "UBLK_F_SUPPORT_ZERO_COPY",
-	Go:       "FSupportZeroCopy",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.FUringCmdCompInTask),
-	C:        "UBLK_F_URING_CMD_COMP_IN_TASK",
-	Go:       "FUringCmdCompInTask",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.FNeedGetData),
-	C:        "UBLK_F_NEED_GET_DATA",
-	Go:       "FNeedGetData",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.FUserRecovery),
-	C:        "UBLK_F_USER_RECOVERY",
-	Go:       "FUserRecovery",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.FUserRecoveryReissue),
-	C:        "UBLK_F_USER_RECOVERY_REISSUE",
-	Go:       "FUserRecoveryReissue",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.FUnprivilegedDev),
-	C:        "UBLK_F_UNPRIVILEGED_DEV",
-	Go:       "FUnprivilegedDev",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.FCmdIoctlEncode),
-	C:        "UBLK_F_CMD_IOCTL_ENCODE",
-	Go:       "FCmdIoctlEncode",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.FUserCopy),
-	C:        "UBLK_F_USER_COPY",
-	Go:       "FUserCopy",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.FZoned),
-	C:        "UBLK_F_ZONED",
-	Go:       "FZoned",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.FUserRecoveryFailIO),
-	C:        "UBLK_F_USER_RECOVERY_FAIL_IO",
-	Go:       "FUserRecoveryFailIO",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.FUpdateSize),
-	C:        "UBLK_F_UPDATE_SIZE",
-	Go:       "FUpdateSize",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.FAutoBufReg),
-	C:        "UBLK_F_AUTO_BUF_REG",
-	Go:       "FAutoBufReg",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.FQuiesce),
-	C:        "UBLK_F_QUIESCE",
-	Go:       "FQuiesce",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.FPerIODaemon),
-	C:        "UBLK_F_PER_IO_DAEMON",
-	Go:       "FPerIODaemon",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.FBufRegOffDaemon),
-	C:        "UBLK_F_BUF_REG_OFF_DAEMON",
-	Go:       "FBufRegOffDaemon",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.FBatchIO),
-	C:        "UBLK_F_BATCH_IO",
-	Go:       "FBatchIO",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.FIntegrity),
-	C:        "UBLK_F_INTEGRITY",
-	Go:       "FIntegrity",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.FSafeStopDev),
-	C:        "UBLK_F_SAFE_STOP_DEV",
-	Go:       "FSafeStopDev",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.FNoAutoPartScan),
-	C:        "UBLK_F_NO_AUTO_PART_SCAN",
-	Go:       "FNoAutoPartScan",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.FShmemZC),
-	C:        "UBLK_F_SHMEM_ZC",
-	Go:       "FShmemZC",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.FIODescSize),
-	C:        "UBLK_F_IO_DESC_SIZE",
-	Go:       "FIODescSize",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.CtrlOpGetQueueAffinity),
-	C:        "UBLK_U_CMD_GET_QUEUE_AFFINITY",
-	Go:       "CtrlOpGetQueueAffinity",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.CtrlOpGetDevInfo),
-	C:        "UBLK_U_CMD_GET_DEV_INFO",
-	Go:       "CtrlOpGetDevInfo",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.CtrlOpAddDev),
-	C:        "UBLK_U_CMD_ADD_DEV",
-	Go:       "CtrlOpAddDev",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.CtrlOpDelDev),
-	C:        "UBLK_U_CMD_DEL_DEV",
-	Go:       "CtrlOpDelDev",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.CtrlOpStartDev),
-	C:        "UBLK_U_CMD_START_DEV",
-	Go:       "CtrlOpStartDev",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.CtrlOpStopDev),
-	C:        "UBLK_U_CMD_STOP_DEV",
-	Go:       "CtrlOpStopDev",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.CtrlOpSetParams),
-	C:        "UBLK_U_CMD_SET_PARAMS",
-	Go:       "CtrlOpSetParams",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.CtrlOpGetParams),
-	C:        "UBLK_U_CMD_GET_PARAMS",
-	Go:       "CtrlOpGetParams",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.CtrlOpStartUserRecovery),
-	C:        "UBLK_U_CMD_START_USER_RECOVERY",
-	Go:       "CtrlOpStartUserRecovery",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.CtrlOpEndUserRecovery),
-	C:        "UBLK_U_CMD_END_USER_RECOVERY",
-	Go:       "CtrlOpEndUserRecovery",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.CtrlOpGetDevInfo2),
-	C:        "UBLK_U_CMD_GET_DEV_INFO2",
-	Go:       "CtrlOpGetDevInfo2",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.CtrlOpGetFeatures),
-	C:        "UBLK_U_CMD_GET_FEATURES",
-	Go:       "CtrlOpGetFeatures",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.CtrlOpDelDevAsync),
-	C:        "UBLK_U_CMD_DEL_DEV_ASYNC",
-	Go:       "CtrlOpDelDevAsync",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.CtrlOpUpdateSize),
-	C:        "UBLK_U_CMD_UPDATE_SIZE",
-	Go:       "CtrlOpUpdateSize",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.CtrlOpQuiesceDev),
-	C:        "UBLK_U_CMD_QUIESCE_DEV",
-	Go:       "CtrlOpQuiesceDev",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.CtrlOpTryStopDev),
-	C:        "UBLK_U_CMD_TRY_STOP_DEV",
-	Go:       "CtrlOpTryStopDev",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.CtrlOpRegBuf),
-	C:        "UBLK_U_CMD_REG_BUF",
-	Go:       "CtrlOpRegBuf",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.CtrlOpUnregBuf),
-	C:        "UBLK_U_CMD_UNREG_BUF",
-	Go:       "CtrlOpUnregBuf",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.IOCmdFetchReq),
-	C:        "UBLK_U_IO_FETCH_REQ",
-	Go:       "IOCmdFetchReq",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.IOCmdCommitAndFetchReq),
-	C:        "UBLK_U_IO_COMMIT_AND_FETCH_REQ",
-	Go:       "IOCmdCommitAndFetchReq",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.IOCmdNeedGetData),
-	C:        "UBLK_U_IO_NEED_GET_DATA",
-	Go:       "IOCmdNeedGetData",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.IOCmdRegisterIOBuf),
-	C:        "UBLK_U_IO_REGISTER_IO_BUF",
-	Go:       "IOCmdRegisterIOBuf",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.IOCmdUnregisterIOBuf),
-	C:        "UBLK_U_IO_UNREGISTER_IO_BUF",
-	Go:       "IOCmdUnregisterIOBuf",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.IOCmdPrepIOCmds),
-	C:        "UBLK_U_IO_PREP_IO_CMDS",
-	Go:       "IOCmdPrepIOCmds",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.IOCmdCommitIOCmds),
-	C:        "UBLK_U_IO_COMMIT_IO_CMDS",
-	Go:       "IOCmdCommitIOCmds",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.IOCmdFetchIOCmds),
-	C:        "UBLK_U_IO_FETCH_IO_CMDS",
-	Go:       "IOCmdFetchIOCmds",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.OpRead),
-	C:        "UBLK_IO_OP_READ",
-	Go:       "OpRead",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.OpWrite),
-	C:        "UBLK_IO_OP_WRITE",
-	Go:       "OpWrite",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.OpFlush),
-	C:        "UBLK_IO_OP_FLUSH",
-	Go:       "OpFlush",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.OpDiscard),
-	C:        "UBLK_IO_OP_DISCARD",
-	Go:       "OpDiscard",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.OpWriteSame),
-	C:        "UBLK_IO_OP_WRITE_SAME",
-	Go:       "OpWriteSame",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.OpWriteZeroes),
-	C:        "UBLK_IO_OP_WRITE_ZEROES",
-	Go:       "OpWriteZeroes",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.OpZoneOpen),
-	C:        "UBLK_IO_OP_ZONE_OPEN",
-	Go:       "OpZoneOpen",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.OpZoneClose),
-	C:        "UBLK_IO_OP_ZONE_CLOSE",
-	Go:       "OpZoneClose",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.OpZoneFinish),
-	C:        "UBLK_IO_OP_ZONE_FINISH",
-	Go:       "OpZoneFinish",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.OpZoneAppend),
-	C:        "UBLK_IO_OP_ZONE_APPEND",
-	Go:       "OpZoneAppend",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.OpZoneResetAll),
-	C:        "UBLK_IO_OP_ZONE_RESET_ALL",
-	Go:       "OpZoneResetAll",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.OpZoneReset),
-	C:        "UBLK_IO_OP_ZONE_RESET",
-	Go:       "OpZoneReset",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.OpReportZones),
-	C:        "UBLK_IO_OP_REPORT_ZONES",
-	Go:       "OpReportZones",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.IOFFailfastDev),
-	C:        "UBLK_IO_F_FAILFAST_DEV",
-	Go:       "IOFFailfastDev",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.IOFFailfastTransport),
-	C:        "UBLK_IO_F_FAILFAST_TRANSPORT",
-	Go:       "IOFFailfastTransport",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.IOFFailfastDriver),
-	C:        "UBLK_IO_F_FAILFAST_DRIVER",
-	Go:       "IOFFailfastDriver",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.IOFMeta),
-	C:        "UBLK_IO_F_META",
-	Go:       "IOFMeta",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.IOFFUA),
-	C:        "UBLK_IO_F_FUA",
-	Go:       "IOFFUA",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.IOFNounmap),
-	C:        "UBLK_IO_F_NOUNMAP",
-	Go:       "IOFNounmap",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.IOFSwap),
-	C:        "UBLK_IO_F_SWAP",
-	Go:       "IOFSwap",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.IOFNeedRegBuf),
-	C:        "UBLK_IO_F_NEED_REG_BUF",
-	Go:       "IOFNeedRegBuf",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.IOFIntegrity),
-	C:        "UBLK_IO_F_INTEGRITY",
-	Go:       "IOFIntegrity",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.IOFShmemZC),
-	C:        "UBLK_IO_F_SHMEM_ZC",
-	Go:       "IOFShmemZC",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.IOResOk),
-	C:        "UBLK_IO_RES_OK",
-	Go:       "IOResOk",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.IOResNeedGetData),
-	C:        "UBLK_IO_RES_NEED_GET_DATA",
-	Go:       "IOResNeedGetData",
-	Negative: false,
-}, {
-	Bits:     neg(int64(ublk.IOResAbort)),
-	C:        "UBLK_IO_RES_ABORT",
-	Go:       "IOResAbort",
-	Negative: true,
-}, {
-	Bits:     uint64(ublk.DevStateDead),
-	C:        "UBLK_S_DEV_DEAD",
-	Go:       "DevStateDead",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.DevStateLive),
-	C:        "UBLK_S_DEV_LIVE",
-	Go:       "DevStateLive",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.DevStateQuiesced),
-	C:        "UBLK_S_DEV_QUIESCED",
-	Go:       "DevStateQuiesced",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.DevStateFailIO),
-	C:        "UBLK_S_DEV_FAIL_IO",
-	Go:       "DevStateFailIO",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.ParamTypeBasic),
-	C:        "UBLK_PARAM_TYPE_BASIC",
-	Go:       "ParamTypeBasic",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.ParamTypeDiscard),
-	C:        "UBLK_PARAM_TYPE_DISCARD",
-	Go:       "ParamTypeDiscard",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.ParamTypeDevt),
-	C:        "UBLK_PARAM_TYPE_DEVT",
-	Go:       "ParamTypeDevt",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.ParamTypeZoned),
-	C:        "UBLK_PARAM_TYPE_ZONED",
-	Go:       "ParamTypeZoned",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.ParamTypeDMAAlign),
-	C:        "UBLK_PARAM_TYPE_DMA_ALIGN",
-	Go:       "ParamTypeDMAAlign",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.ParamTypeSegment),
-	C:        "UBLK_PARAM_TYPE_SEGMENT",
-	Go:       "ParamTypeSegment",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.ParamTypeIntegrity),
-	C:        "UBLK_PARAM_TYPE_INTEGRITY",
-	Go:       "ParamTypeIntegrity",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.AttrReadOnly),
-	C:        "UBLK_ATTR_READ_ONLY",
-	Go:       "AttrReadOnly",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.AttrRotational),
-	C:        "UBLK_ATTR_ROTATIONAL",
-	Go:       "AttrRotational",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.AttrVolatileCache),
-	C:        "UBLK_ATTR_VOLATILE_CACHE",
-	Go:       "AttrVolatileCache",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.AttrFUA),
-	C:        "UBLK_ATTR_FUA",
-	Go:       "AttrFUA",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.BatchFHasZoneLba),
-	C:        "UBLK_BATCH_F_HAS_ZONE_LBA",
-	Go:       "BatchFHasZoneLba",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.BatchFHasBufAddr),
-	C:        "UBLK_BATCH_F_HAS_BUF_ADDR",
-	Go:       "BatchFHasBufAddr",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.BatchFAutoBufRegFallback),
-	C:        "UBLK_BATCH_F_AUTO_BUF_REG_FALLBACK",
-	Go:       "BatchFAutoBufRegFallback",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.AutoBufRegFallback),
-	C:        "UBLK_AUTO_BUF_REG_FALLBACK",
-	Go:       "AutoBufRegFallback",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.ShmemBufReadOnly),
-	C:        "UBLK_SHMEM_BUF_READ_ONLY",
-	Go:       "ShmemBufReadOnly",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.CmdGetQueueAffinity),
-	C:        "UBLK_CMD_GET_QUEUE_AFFINITY",
-	Go:       "CmdGetQueueAffinity",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.CmdGetDevInfo),
-	C:        "UBLK_CMD_GET_DEV_INFO",
-	Go:       "CmdGetDevInfo",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.CmdAddDev),
-	C:        "UBLK_CMD_ADD_DEV",
-	Go:       "CmdAddDev",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.CmdDelDev),
-	C:        "UBLK_CMD_DEL_DEV",
-	Go:       "CmdDelDev",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.CmdStartDev),
-	C:        "UBLK_CMD_START_DEV",
-	Go:       "CmdStartDev",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.CmdStopDev),
-	C:        "UBLK_CMD_STOP_DEV",
-	Go:       "CmdStopDev",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.CmdSetParams),
-	C:        "UBLK_CMD_SET_PARAMS",
-	Go:       "CmdSetParams",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.CmdGetParams),
-	C:        "UBLK_CMD_GET_PARAMS",
-	Go:       "CmdGetParams",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.CmdStartUserRecovery),
-	C:        "UBLK_CMD_START_USER_RECOVERY",
-	Go:       "CmdStartUserRecovery",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.CmdEndUserRecovery),
-	C:        "UBLK_CMD_END_USER_RECOVERY",
-	Go:       "CmdEndUserRecovery",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.CmdGetDevInfo2),
-	C:        "UBLK_CMD_GET_DEV_INFO2",
-	Go:       "CmdGetDevInfo2",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.FeaturesLen),
-	C:        "UBLK_FEATURES_LEN",
-	Go:       "FeaturesLen",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.IOFetchReq),
-	C:        "UBLK_IO_FETCH_REQ",
-	Go:       "IOFetchReq",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.IOCommitAndFetchReq),
-	C:        "UBLK_IO_COMMIT_AND_FETCH_REQ",
-	Go:       "IOCommitAndFetchReq",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.IONeedGetData),
-	C:        "UBLK_IO_NEED_GET_DATA",
-	Go:       "IONeedGetData",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.CmdBufOffset),
-	C:        "UBLKSRV_CMD_BUF_OFFSET",
-	Go:       "CmdBufOffset",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.IOBufOffset),
-	C:        "UBLKSRV_IO_BUF_OFFSET",
-	Go:       "IOBufOffset",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.MaxQueueDepth),
-	C:        "UBLK_MAX_QUEUE_DEPTH",
-	Go:       "MaxQueueDepth",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.IOBufOff),
-	C:        "UBLK_IO_BUF_OFF",
-	Go:       "IOBufOff",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.IOBufBits),
-	C:        "UBLK_IO_BUF_BITS",
-	Go:       "IOBufBits",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.IOBufBitsMask),
-	C:        "UBLK_IO_BUF_BITS_MASK",
-	Go:       "IOBufBitsMask",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.TagOff),
-	C:        "UBLK_TAG_OFF",
-	Go:       "TagOff",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.TagBits),
-	C:        "UBLK_TAG_BITS",
-	Go:       "TagBits",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.TagBitsMask),
-	C:        "UBLK_TAG_BITS_MASK",
-	Go:       "TagBitsMask",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.QidOff),
-	C:        "UBLK_QID_OFF",
-	Go:       "QidOff",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.QidBits),
-	C:        "UBLK_QID_BITS",
-	Go:       "QidBits",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.QidBitsMask),
-	C:        "UBLK_QID_BITS_MASK",
-	Go:       "QidBitsMask",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.MaxNrQueues),
-	C:        "UBLK_MAX_NR_QUEUES",
-	Go:       "MaxNrQueues",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.IOBufTotalBits),
-	C:        "UBLKSRV_IO_BUF_TOTAL_BITS",
-	Go:       "IOBufTotalBits",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.IOBufTotalSize),
-	C:        "UBLKSRV_IO_BUF_TOTAL_SIZE",
-	Go:       "IOBufTotalSize",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.IntegrityFlagOff),
-	C:        "UBLK_INTEGRITY_FLAG_OFF",
-	Go:       "IntegrityFlagOff",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.IOIntegrityFlag),
-	C:        "UBLKSRV_IO_INTEGRITY_FLAG",
-	Go:       "IOIntegrityFlag",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.AutoBufRegFMask),
-	C:        "UBLK_AUTO_BUF_REG_F_MASK",
-	Go:       "AutoBufRegFMask",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.MinSegmentSize),
-	C:        "UBLK_MIN_SEGMENT_SIZE",
-	Go:       "MinSegmentSize",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.ShmemZCOffMask),
-	C:        "UBLK_SHMEM_ZC_OFF_MASK",
-	Go:       "ShmemZCOffMask",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.ShmemZCIdxOff),
-	C:        "UBLK_SHMEM_ZC_IDX_OFF",
-	Go:       "ShmemZCIdxOff",
-	Negative: false,
-}, {
-	Bits:     uint64(ublk.ShmemZCIdxMask),
-	C:        "UBLK_SHMEM_ZC_IDX_MASK",
-	Go:       "ShmemZCIdxMask",
-	Negative: false,
-}}
+var Constants = constants()
+
+func constants() []uapitest.Constant {
+	var r []uapitest.Constant
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.FSupportZeroCopy),
+		C:        "UBLK_F_SUPPORT_ZERO_COPY",
+		Go:       "FSupportZeroCopy",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.FUringCmdCompInTask),
+		C:        "UBLK_F_URING_CMD_COMP_IN_TASK",
+		Go:       "FUringCmdCompInTask",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.FNeedGetData),
+		C:        "UBLK_F_NEED_GET_DATA",
+		Go:       "FNeedGetData",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.FUserRecovery),
+		C:        "UBLK_F_USER_RECOVERY",
+		Go:       "FUserRecovery",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.FUserRecoveryReissue),
+		C:        "UBLK_F_USER_RECOVERY_REISSUE",
+		Go:       "FUserRecoveryReissue",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.FUnprivilegedDev),
+		C:        "UBLK_F_UNPRIVILEGED_DEV",
+		Go:       "FUnprivilegedDev",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.FCmdIoctlEncode),
+		C:        "UBLK_F_CMD_IOCTL_ENCODE",
+		Go:       "FCmdIoctlEncode",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.FUserCopy),
+		C:        "UBLK_F_USER_COPY",
+		Go:       "FUserCopy",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.FZoned),
+		C:        "UBLK_F_ZONED",
+		Go:       "FZoned",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.FUserRecoveryFailIO),
+		C:        "UBLK_F_USER_RECOVERY_FAIL_IO",
+		Go:       "FUserRecoveryFailIO",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.FUpdateSize),
+		C:        "UBLK_F_UPDATE_SIZE",
+		Go:       "FUpdateSize",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.FAutoBufReg),
+		C:        "UBLK_F_AUTO_BUF_REG",
+		Go:       "FAutoBufReg",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.FQuiesce),
+		C:        "UBLK_F_QUIESCE",
+		Go:       "FQuiesce",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.FPerIODaemon),
+		C:        "UBLK_F_PER_IO_DAEMON",
+		Go:       "FPerIODaemon",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.FBufRegOffDaemon),
+		C:        "UBLK_F_BUF_REG_OFF_DAEMON",
+		Go:       "FBufRegOffDaemon",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.FBatchIO),
+		C:        "UBLK_F_BATCH_IO",
+		Go:       "FBatchIO",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.FIntegrity),
+		C:        "UBLK_F_INTEGRITY",
+		Go:       "FIntegrity",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.FSafeStopDev),
+		C:        "UBLK_F_SAFE_STOP_DEV",
+		Go:       "FSafeStopDev",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.FNoAutoPartScan),
+		C:        "UBLK_F_NO_AUTO_PART_SCAN",
+		Go:       "FNoAutoPartScan",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.FShmemZC),
+		C:        "UBLK_F_SHMEM_ZC",
+		Go:       "FShmemZC",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.FIODescSize),
+		C:        "UBLK_F_IO_DESC_SIZE",
+		Go:       "FIODescSize",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.CtrlOpGetQueueAffinity),
+		C:        "UBLK_U_CMD_GET_QUEUE_AFFINITY",
+		Go:       "CtrlOpGetQueueAffinity",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.CtrlOpGetDevInfo),
+		C:        "UBLK_U_CMD_GET_DEV_INFO",
+		Go:       "CtrlOpGetDevInfo",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.CtrlOpAddDev),
+		C:        "UBLK_U_CMD_ADD_DEV",
+		Go:       "CtrlOpAddDev",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.CtrlOpDelDev),
+		C:        "UBLK_U_CMD_DEL_DEV",
+		Go:       "CtrlOpDelDev",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.CtrlOpStartDev),
+		C:        "UBLK_U_CMD_START_DEV",
+		Go:       "CtrlOpStartDev",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.CtrlOpStopDev),
+		C:        "UBLK_U_CMD_STOP_DEV",
+		Go:       "CtrlOpStopDev",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.CtrlOpSetParams),
+		C:        "UBLK_U_CMD_SET_PARAMS",
+		Go:       "CtrlOpSetParams",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.CtrlOpGetParams),
+		C:        "UBLK_U_CMD_GET_PARAMS",
+		Go:       "CtrlOpGetParams",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.CtrlOpStartUserRecovery),
+		C:        "UBLK_U_CMD_START_USER_RECOVERY",
+		Go:       "CtrlOpStartUserRecovery",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.CtrlOpEndUserRecovery),
+		C:        "UBLK_U_CMD_END_USER_RECOVERY",
+		Go:       "CtrlOpEndUserRecovery",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.CtrlOpGetDevInfo2),
+		C:        "UBLK_U_CMD_GET_DEV_INFO2",
+		Go:       "CtrlOpGetDevInfo2",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.CtrlOpGetFeatures),
+		C:        "UBLK_U_CMD_GET_FEATURES",
+		Go:       "CtrlOpGetFeatures",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.CtrlOpDelDevAsync),
+		C:        "UBLK_U_CMD_DEL_DEV_ASYNC",
+		Go:       "CtrlOpDelDevAsync",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.CtrlOpUpdateSize),
+		C:        "UBLK_U_CMD_UPDATE_SIZE",
+		Go:       "CtrlOpUpdateSize",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.CtrlOpQuiesceDev),
+		C:        "UBLK_U_CMD_QUIESCE_DEV",
+		Go:       "CtrlOpQuiesceDev",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.CtrlOpTryStopDev),
+		C:        "UBLK_U_CMD_TRY_STOP_DEV",
+		Go:       "CtrlOpTryStopDev",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.CtrlOpRegBuf),
+		C:        "UBLK_U_CMD_REG_BUF",
+		Go:       "CtrlOpRegBuf",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.CtrlOpUnregBuf),
+		C:        "UBLK_U_CMD_UNREG_BUF",
+		Go:       "CtrlOpUnregBuf",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.IOCmdFetchReq),
+		C:        "UBLK_U_IO_FETCH_REQ",
+		Go:       "IOCmdFetchReq",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.IOCmdCommitAndFetchReq),
+		C:        "UBLK_U_IO_COMMIT_AND_FETCH_REQ",
+		Go:       "IOCmdCommitAndFetchReq",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.IOCmdNeedGetData),
+		C:        "UBLK_U_IO_NEED_GET_DATA",
+		Go:       "IOCmdNeedGetData",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.IOCmdRegisterIOBuf),
+		C:        "UBLK_U_IO_REGISTER_IO_BUF",
+		Go:       "IOCmdRegisterIOBuf",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.IOCmdUnregisterIOBuf),
+		C:        "UBLK_U_IO_UNREGISTER_IO_BUF",
+		Go:       "IOCmdUnregisterIOBuf",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.IOCmdPrepIOCmds),
+		C:        "UBLK_U_IO_PREP_IO_CMDS",
+		Go:       "IOCmdPrepIOCmds",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.IOCmdCommitIOCmds),
+		C:        "UBLK_U_IO_COMMIT_IO_CMDS",
+		Go:       "IOCmdCommitIOCmds",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.IOCmdFetchIOCmds),
+		C:        "UBLK_U_IO_FETCH_IO_CMDS",
+		Go:       "IOCmdFetchIOCmds",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.OpRead),
+		C:        "UBLK_IO_OP_READ",
+		Go:       "OpRead",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.OpWrite),
+		C:        "UBLK_IO_OP_WRITE",
+		Go:       "OpWrite",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.OpFlush),
+		C:        "UBLK_IO_OP_FLUSH",
+		Go:       "OpFlush",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.OpDiscard),
+		C:        "UBLK_IO_OP_DISCARD",
+		Go:       "OpDiscard",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.OpWriteSame),
+		C:        "UBLK_IO_OP_WRITE_SAME",
+		Go:       "OpWriteSame",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.OpWriteZeroes),
+		C:        "UBLK_IO_OP_WRITE_ZEROES",
+		Go:       "OpWriteZeroes",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.OpZoneOpen),
+		C:        "UBLK_IO_OP_ZONE_OPEN",
+		Go:       "OpZoneOpen",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.OpZoneClose),
+		C:        "UBLK_IO_OP_ZONE_CLOSE",
+		Go:       "OpZoneClose",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.OpZoneFinish),
+		C:        "UBLK_IO_OP_ZONE_FINISH",
+		Go:       "OpZoneFinish",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.OpZoneAppend),
+		C:        "UBLK_IO_OP_ZONE_APPEND",
+		Go:       "OpZoneAppend",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.OpZoneResetAll),
+		C:        "UBLK_IO_OP_ZONE_RESET_ALL",
+		Go:       "OpZoneResetAll",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.OpZoneReset),
+		C:        "UBLK_IO_OP_ZONE_RESET",
+		Go:       "OpZoneReset",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.OpReportZones),
+		C:        "UBLK_IO_OP_REPORT_ZONES",
+		Go:       "OpReportZones",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.IOFFailfastDev),
+		C:        "UBLK_IO_F_FAILFAST_DEV",
+		Go:       "IOFFailfastDev",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.IOFFailfastTransport),
+		C:        "UBLK_IO_F_FAILFAST_TRANSPORT",
+		Go:       "IOFFailfastTransport",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.IOFFailfastDriver),
+		C:        "UBLK_IO_F_FAILFAST_DRIVER",
+		Go:       "IOFFailfastDriver",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.IOFMeta),
+		C:        "UBLK_IO_F_META",
+		Go:       "IOFMeta",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.IOFFUA),
+		C:        "UBLK_IO_F_FUA",
+		Go:       "IOFFUA",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.IOFNounmap),
+		C:        "UBLK_IO_F_NOUNMAP",
+		Go:       "IOFNounmap",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.IOFSwap),
+		C:        "UBLK_IO_F_SWAP",
+		Go:       "IOFSwap",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.IOFNeedRegBuf),
+		C:        "UBLK_IO_F_NEED_REG_BUF",
+		Go:       "IOFNeedRegBuf",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.IOFIntegrity),
+		C:        "UBLK_IO_F_INTEGRITY",
+		Go:       "IOFIntegrity",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.IOFShmemZC),
+		C:        "UBLK_IO_F_SHMEM_ZC",
+		Go:       "IOFShmemZC",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.IOResOk),
+		C:        "UBLK_IO_RES_OK",
+		Go:       "IOResOk",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.IOResNeedGetData),
+		C:        "UBLK_IO_RES_NEED_GET_DATA",
+		Go:       "IOResNeedGetData",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     neg(int64(ublk.IOResAbort)),
+		C:        "UBLK_IO_RES_ABORT",
+		Go:       "IOResAbort",
+		Negative: true,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.DevStateDead),
+		C:        "UBLK_S_DEV_DEAD",
+		Go:       "DevStateDead",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.DevStateLive),
+		C:        "UBLK_S_DEV_LIVE",
+		Go:       "DevStateLive",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.DevStateQuiesced),
+		C:        "UBLK_S_DEV_QUIESCED",
+		Go:       "DevStateQuiesced",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.DevStateFailIO),
+		C:        "UBLK_S_DEV_FAIL_IO",
+		Go:       "DevStateFailIO",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.ParamTypeBasic),
+		C:        "UBLK_PARAM_TYPE_BASIC",
+		Go:       "ParamTypeBasic",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.ParamTypeDiscard),
+		C:        "UBLK_PARAM_TYPE_DISCARD",
+		Go:       "ParamTypeDiscard",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.ParamTypeDevt),
+		C:        "UBLK_PARAM_TYPE_DEVT",
+		Go:       "ParamTypeDevt",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.ParamTypeZoned),
+		C:        "UBLK_PARAM_TYPE_ZONED",
+		Go:       "ParamTypeZoned",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.ParamTypeDMAAlign),
+		C:        "UBLK_PARAM_TYPE_DMA_ALIGN",
+		Go:       "ParamTypeDMAAlign",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.ParamTypeSegment),
+		C:        "UBLK_PARAM_TYPE_SEGMENT",
+		Go:       "ParamTypeSegment",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.ParamTypeIntegrity),
+		C:        "UBLK_PARAM_TYPE_INTEGRITY",
+		Go:       "ParamTypeIntegrity",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.AttrReadOnly),
+		C:        "UBLK_ATTR_READ_ONLY",
+		Go:       "AttrReadOnly",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.AttrRotational),
+		C:        "UBLK_ATTR_ROTATIONAL",
+		Go:       "AttrRotational",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.AttrVolatileCache),
+		C:        "UBLK_ATTR_VOLATILE_CACHE",
+		Go:       "AttrVolatileCache",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.AttrFUA),
+		C:        "UBLK_ATTR_FUA",
+		Go:       "AttrFUA",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.BatchFHasZoneLba),
+		C:        "UBLK_BATCH_F_HAS_ZONE_LBA",
+		Go:       "BatchFHasZoneLba",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.BatchFHasBufAddr),
+		C:        "UBLK_BATCH_F_HAS_BUF_ADDR",
+		Go:       "BatchFHasBufAddr",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.BatchFAutoBufRegFallback),
+		C:        "UBLK_BATCH_F_AUTO_BUF_REG_FALLBACK",
+		Go:       "BatchFAutoBufRegFallback",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.AutoBufRegFallback),
+		C:        "UBLK_AUTO_BUF_REG_FALLBACK",
+		Go:       "AutoBufRegFallback",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.ShmemBufReadOnly),
+		C:        "UBLK_SHMEM_BUF_READ_ONLY",
+		Go:       "ShmemBufReadOnly",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.CmdGetQueueAffinity),
+		C:        "UBLK_CMD_GET_QUEUE_AFFINITY",
+		Go:       "CmdGetQueueAffinity",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.CmdGetDevInfo),
+		C:        "UBLK_CMD_GET_DEV_INFO",
+		Go:       "CmdGetDevInfo",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.CmdAddDev),
+		C:        "UBLK_CMD_ADD_DEV",
+		Go:       "CmdAddDev",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.CmdDelDev),
+		C:        "UBLK_CMD_DEL_DEV",
+		Go:       "CmdDelDev",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.CmdStartDev),
+		C:        "UBLK_CMD_START_DEV",
+		Go:       "CmdStartDev",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.CmdStopDev),
+		C:        "UBLK_CMD_STOP_DEV",
+		Go:       "CmdStopDev",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.CmdSetParams),
+		C:        "UBLK_CMD_SET_PARAMS",
+		Go:       "CmdSetParams",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.CmdGetParams),
+		C:        "UBLK_CMD_GET_PARAMS",
+		Go:       "CmdGetParams",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.CmdStartUserRecovery),
+		C:        "UBLK_CMD_START_USER_RECOVERY",
+		Go:       "CmdStartUserRecovery",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.CmdEndUserRecovery),
+		C:        "UBLK_CMD_END_USER_RECOVERY",
+		Go:       "CmdEndUserRecovery",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.CmdGetDevInfo2),
+		C:        "UBLK_CMD_GET_DEV_INFO2",
+		Go:       "CmdGetDevInfo2",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.FeaturesLen),
+		C:        "UBLK_FEATURES_LEN",
+		Go:       "FeaturesLen",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.IOFetchReq),
+		C:        "UBLK_IO_FETCH_REQ",
+		Go:       "IOFetchReq",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.IOCommitAndFetchReq),
+		C:        "UBLK_IO_COMMIT_AND_FETCH_REQ",
+		Go:       "IOCommitAndFetchReq",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.IONeedGetData),
+		C:        "UBLK_IO_NEED_GET_DATA",
+		Go:       "IONeedGetData",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.CmdBufOffset),
+		C:        "UBLKSRV_CMD_BUF_OFFSET",
+		Go:       "CmdBufOffset",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.IOBufOffset),
+		C:        "UBLKSRV_IO_BUF_OFFSET",
+		Go:       "IOBufOffset",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.MaxQueueDepth),
+		C:        "UBLK_MAX_QUEUE_DEPTH",
+		Go:       "MaxQueueDepth",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.IOBufOff),
+		C:        "UBLK_IO_BUF_OFF",
+		Go:       "IOBufOff",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.IOBufBits),
+		C:        "UBLK_IO_BUF_BITS",
+		Go:       "IOBufBits",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.IOBufBitsMask),
+		C:        "UBLK_IO_BUF_BITS_MASK",
+		Go:       "IOBufBitsMask",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.TagOff),
+		C:        "UBLK_TAG_OFF",
+		Go:       "TagOff",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.TagBits),
+		C:        "UBLK_TAG_BITS",
+		Go:       "TagBits",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.TagBitsMask),
+		C:        "UBLK_TAG_BITS_MASK",
+		Go:       "TagBitsMask",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.QidOff),
+		C:        "UBLK_QID_OFF",
+		Go:       "QidOff",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.QidBits),
+		C:        "UBLK_QID_BITS",
+		Go:       "QidBits",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.QidBitsMask),
+		C:        "UBLK_QID_BITS_MASK",
+		Go:       "QidBitsMask",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.MaxNrQueues),
+		C:        "UBLK_MAX_NR_QUEUES",
+		Go:       "MaxNrQueues",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.IOBufTotalBits),
+		C:        "UBLKSRV_IO_BUF_TOTAL_BITS",
+		Go:       "IOBufTotalBits",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.IOBufTotalSize),
+		C:        "UBLKSRV_IO_BUF_TOTAL_SIZE",
+		Go:       "IOBufTotalSize",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.IntegrityFlagOff),
+		C:        "UBLK_INTEGRITY_FLAG_OFF",
+		Go:       "IntegrityFlagOff",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.IOIntegrityFlag),
+		C:        "UBLKSRV_IO_INTEGRITY_FLAG",
+		Go:       "IOIntegrityFlag",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.AutoBufRegFMask),
+		C:        "UBLK_AUTO_BUF_REG_F_MASK",
+		Go:       "AutoBufRegFMask",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.MinSegmentSize),
+		C:        "UBLK_MIN_SEGMENT_SIZE",
+		Go:       "MinSegmentSize",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.ShmemZCOffMask),
+		C:        "UBLK_SHMEM_ZC_OFF_MASK",
+		Go:       "ShmemZCOffMask",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.ShmemZCIdxOff),
+		C:        "UBLK_SHMEM_ZC_IDX_OFF",
+		Go:       "ShmemZCIdxOff",
+		Negative: false,
+	})
+	r = append(r, uapitest.Constant{
+		Bits:     uint64(ublk.ShmemZCIdxMask),
+		C:        "UBLK_SHMEM_ZC_IDX_MASK",
+		Go:       "ShmemZCIdxMask",
+		Negative: false,
+	})
+	return r
+}
