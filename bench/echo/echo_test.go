@@ -7,13 +7,16 @@
 //
 //   - gnet: the same server on github.com/panjf2000/gnet/v2 (bench/echo/gnetecho);
 //
-//   - net: goroutine-per-connection on Go's net package (bench/echo/netecho).
+//   - net: goroutine-per-connection on Go's net package (bench/echo/netecho);
+//
+//   - conn: the same on runtime/uring's Listener and Conn (bench/echo/connecho).
 //
 //     go test -run '^$' -bench Echo ./echo
 //
 // Every configuration runs the servers alternately ECHO_ROUNDS times
 // (default 3) and prints the medians as
 //
+//	BENCH conn <conns>x<size> urgen_ops=<n> net_ops=<n> vs_net=<ratio> urgen_p99_us=<n> net_p99_us=<n> ...
 //	BENCH loop <conns>x<size> urgen_ops=<n> gnet_ops=<n> vs_gnet=<ratio> net_ops=<n> vs_net=<ratio> urgen_p99_us=<n> gnet_p99_us=<n> net_p99_us=<n> ...
 //
 // where ops are round trips per second over all connections, followed by
@@ -56,11 +59,19 @@ type server struct {
 var servers []*server
 
 // peers are the servers the benchmark knows: the module directory (relative
-// to the repository root) and package to build.
-var peers = []struct{ name, modDir, pkg string }{
-	{"loop", ".", "./examples/echo"},
-	{"gnet", "bench", "./echo/gnetecho"},
-	{"net", "bench", "./echo/netecho"},
+// to the repository root), package to build and flags. Extra ones run
+// only when ECHO_SERVERS names them.
+var peers = []struct {
+	name, modDir, pkg string
+	args              []string
+	extra             bool
+}{
+	{name: "loop", modDir: ".", pkg: "./examples/echo"},
+	{name: "gnet", modDir: "bench", pkg: "./echo/gnetecho"},
+	{name: "net", modDir: "bench", pkg: "./echo/netecho"},
+	{name: "conn", modDir: "bench", pkg: "./echo/connecho"},
+	// The Conn with multishot receives into provided buffers.
+	{name: "connms", modDir: "bench", pkg: "./echo/connecho", args: []string{"-multishot"}, extra: true},
 }
 
 func TestMain(m *testing.M) {
@@ -74,7 +85,7 @@ func TestMain(m *testing.M) {
 		root, _ := filepath.Abs("../..")
 		only := os.Getenv("ECHO_SERVERS")
 		for _, s := range peers {
-			if only != "" && !slices.Contains(strings.Split(only, ","), s.name) {
+			if only != "" && !slices.Contains(strings.Split(only, ","), s.name) || only == "" && s.extra {
 				continue
 			}
 			bin := filepath.Join(dir, s.name)
@@ -84,7 +95,7 @@ func TestMain(m *testing.M) {
 				fmt.Fprintf(os.Stderr, "building %s: %v\n%s", s.pkg, err, out)
 				return 1
 			}
-			srv, err := startServer(s.name, bin)
+			srv, err := startServer(s.name, bin, s.args)
 			if err != nil {
 				fmt.Fprintln(os.Stderr, err)
 				return 1
@@ -111,8 +122,8 @@ func (srv *server) stop() {
 	}
 }
 
-func startServer(name, bin string) (*server, error) {
-	args := []string{"-addr", "127.0.0.1:0"}
+func startServer(name, bin string, extra []string) (*server, error) {
+	args := append([]string{"-addr", "127.0.0.1:0"}, extra...)
 	args = append(args, strings.Fields(os.Getenv("ECHO_"+strings.ToUpper(name)+"_FLAGS"))...)
 	cmd := exec.Command(bin, args...)
 	if c := os.Getenv("ECHO_SERVER_CPUS"); c != "" {
@@ -302,8 +313,14 @@ func BenchmarkEcho(b *testing.B) {
 					m.add(s.name, last)
 				}
 			}
-			if line := m.line("loop", cfg, "urgen", "loop", "gnet", "net"); line != "" {
-				fmt.Println(line)
+			for _, line := range []string{
+				m.line("conn", cfg, "urgen", "conn", "net"),
+				m.line("conn", cfg, "urgen_multishot", "connms", "net"),
+				m.line("loop", cfg, "urgen", "loop", "gnet", "net"),
+			} {
+				if line != "" {
+					fmt.Println(line)
+				}
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package uring
 
 import (
+	"context"
 	"io"
 	"net"
 	"os"
@@ -35,6 +36,9 @@ type Conn struct {
 	network string
 	laddr   net.Addr
 	raddr   net.Addr
+	// multishot: data arrives through the multishot receive (segs,
+	// spill); otherwise each Read submits a receive into its own buffer.
+	multishot bool
 
 	rmu sync.Mutex // one Read at a time
 	wmu sync.Mutex // one Write at a time
@@ -57,14 +61,15 @@ type Conn struct {
 	rbuf   []byte
 	rn     int
 	rready chan struct{}
-	// The ring send a blocked Write waits for.
-	sending  bool
-	cancel   bool // its cancellation was requested
-	sendRes  int32
-	wbuf     []byte // the buffer the kernel reads; a field, so it lives on the heap
-	wready   chan struct{}
-	rdl, wdl deadline
-	closed   bool
+	// The one-shot requests a Read (a receive into its buffer) and a Write
+	// (a send, or a dial's connect poll) wait for.
+	rreq, wreq request
+	// The callers' buffers the kernel reads or writes: fields, so they
+	// live on the heap (a goroutine's stack may move while it waits).
+	rkbuf, wbuf []byte
+	wready      chan struct{}
+	rdl, wdl    deadline
+	closed      bool
 	// idle is signalled when the connection is closed and its last request
 	// has completed.
 	idle chan struct{}
@@ -83,17 +88,33 @@ type segment struct {
 // ring's buffers, and the socket's own buffer holds the rest.
 const maxHeld = 8
 
+// request is a one-shot request of a connection in flight (c.mu guards
+// it): the caller waits on ready until the reaper has stored the result.
+type request struct {
+	op     uint8
+	busy   bool // submitted, completion not seen
+	cancel bool // cancellation submitted
+	res    int32
+	ready  chan struct{}
+}
+
 func newConn(fd int, network string, l *netLoop) *Conn {
 	c := &Conn{fd: fd, l: l, network: network, rready: make(chan struct{}, 1), wready: make(chan struct{}, 1), idle: make(chan struct{}, 1)}
 	c.rdl.wake = c.rready
 	c.wdl.wake = c.wready
+	c.rreq = request{op: opRecvOnce, ready: c.rready}
+	c.wreq = request{op: opSend, ready: c.wready}
+	c.multishot = l.multishot
 	c.id = l.register(c)
 	l.conns.Add(1)
 	return c
 }
 
-// startRecv arms the multishot receive.
+// startRecv arms the multishot receive (in multishot mode).
 func (c *Conn) startRecv() error {
+	if !c.multishot {
+		return nil
+	}
 	c.mu.Lock()
 	c.recvArmed = true
 	c.mu.Unlock()
@@ -148,7 +169,7 @@ func (c *Conn) signal(ch chan struct{}) {
 
 // signalIdle tells Close that nothing is in flight any more (c.mu held).
 func (c *Conn) signalIdle() {
-	if c.closed && !c.recvArmed && !c.sending {
+	if c.closed && !c.recvArmed && !c.rreq.busy && !c.wreq.busy {
 		c.signal(c.idle)
 	}
 }
@@ -158,14 +179,20 @@ func (c *Conn) complete(op uint8, cq *uapi.CQE) {
 	switch op {
 	case opRecv:
 		c.received(cq)
+	case opRecvOnce:
+		c.finish(&c.rreq, cq.Res)
 	case opSend, opConnect:
-		c.mu.Lock()
-		c.sending = false
-		c.sendRes = cq.Res
-		c.signal(c.wready)
-		c.signalIdle()
-		c.mu.Unlock()
+		c.finish(&c.wreq, cq.Res)
 	}
+}
+
+func (c *Conn) finish(r *request, res int32) {
+	c.mu.Lock()
+	r.busy = false
+	r.res = res
+	c.signal(r.ready)
+	c.signalIdle()
+	c.mu.Unlock()
 }
 
 func (c *Conn) received(cq *uapi.CQE) {
@@ -263,6 +290,9 @@ func (c *Conn) received(cq *uapi.CQE) {
 func (c *Conn) Read(p []byte) (int, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
+	if !c.multishot {
+		return c.readOnce(p)
+	}
 	c.mu.Lock()
 	for {
 		switch {
@@ -293,6 +323,47 @@ func (c *Conn) Read(p []byte) (int, error) {
 			return n, nil
 		}
 	}
+}
+
+// readOnce reads with one receive into p through the ring.
+func (c *Conn) readOnce(p []byte) (int, error) {
+	c.mu.Lock()
+	switch {
+	case c.closed:
+		c.mu.Unlock()
+		return 0, c.opError("read", net.ErrClosed)
+	case len(p) == 0:
+		c.mu.Unlock()
+		return 0, nil
+	case c.rerr != nil:
+		err := c.rerr
+		c.mu.Unlock()
+		return 0, err
+	case c.rdl.expired():
+		c.mu.Unlock()
+		return 0, c.opError("read", os.ErrDeadlineExceeded)
+	}
+	c.rkbuf = p
+	c.mu.Unlock()
+	res, err := c.do(&c.rreq, &c.rdl, nil, func(s *uapi.SQE) {
+		s.PrepRecv(int32(c.fd), p, 0)
+	})
+	c.mu.Lock()
+	c.rkbuf = nil
+	defer c.mu.Unlock()
+	switch {
+	case err != nil:
+		return 0, c.opError("read", err)
+	case res > 0:
+		return int(res), nil
+	case res == 0:
+		c.rerr = io.EOF
+		return 0, io.EOF
+	}
+	c.mu.Unlock()
+	err = c.opError("read", c.cancelled(res, &c.rdl, "read"))
+	c.mu.Lock()
+	return 0, err
 }
 
 // take copies queued data into p and returns the buffers it emptied; it
@@ -392,57 +463,78 @@ func send(fd int, p []byte) (int, syscall.Errno) {
 // when a deadline or Close cancels it: the kernel may read p until then.
 func (c *Conn) ringSend(p []byte) (int, error) {
 	c.mu.Lock()
-	c.sending, c.cancel, c.wbuf = true, false, p
+	c.wbuf = p
+	c.mu.Unlock()
+	res, err := c.do(&c.wreq, &c.wdl, nil, func(s *uapi.SQE) {
+		s.PrepSend(int32(c.fd), p, unix.MSG_NOSIGNAL)
+	})
+	c.mu.Lock()
+	c.wbuf = nil
+	c.mu.Unlock()
+	if err != nil {
+		return 0, c.opError("write", err)
+	}
+	if res < 0 {
+		return 0, c.opError("write", c.cancelled(res, &c.wdl, "write"))
+	}
+	return int(res), nil
+}
+
+// cancelled turns a failed one-shot result into the error Read or Write
+// returns: closed, deadline, or the errno.
+func (c *Conn) cancelled(res int32, dl *deadline, call string) error {
+	if res == -int32(unix.ECANCELED) {
+		c.mu.Lock()
+		closed := c.closed
+		c.mu.Unlock()
+		if closed {
+			return net.ErrClosed
+		}
+		return os.ErrDeadlineExceeded
+	}
+	return os.NewSyscallError(call, syscall.Errno(-res))
+}
+
+// do submits the one-shot request r, filled in by prep, and waits for its
+// completion, cancelling it (and still waiting) when dl expires, ctx ends
+// or the connection closes. It returns the result.
+func (c *Conn) do(r *request, dl *deadline, ctx context.Context, prep func(*uapi.SQE)) (int32, error) {
+	c.mu.Lock()
+	r.busy, r.cancel = true, false
 	c.mu.Unlock()
 	err := c.l.submit(func(s *uapi.SQE) {
-		s.PrepSend(int32(c.fd), p, unix.MSG_NOSIGNAL)
-		s.UserData = userData(opSend, c.id)
+		prep(s)
+		s.UserData = userData(r.op, c.id)
 	})
 	if err != nil {
 		c.mu.Lock()
-		c.sending, c.wbuf = false, nil
+		r.busy = false
+		c.signalIdle()
 		c.mu.Unlock()
-		return 0, c.opError("write", err)
+		return 0, err
 	}
-	res := c.waitRequest(c.wready, &c.wdl, opSend)
+	// The request may have completed already (a send with room, data
+	// that had arrived): reap here rather than wait for the reaper.
+	c.l.tryDrain()
 	c.mu.Lock()
-	c.wbuf = nil
-	closed := c.closed
-	c.mu.Unlock()
-	switch {
-	case res >= 0:
-		return int(res), nil
-	case res == -int32(unix.ECANCELED) && closed:
-		return 0, c.opError("write", net.ErrClosed)
-	case res == -int32(unix.ECANCELED):
-		return 0, c.opError("write", os.ErrDeadlineExceeded)
-	}
-	return 0, c.opError("write", os.NewSyscallError("write", syscall.Errno(-res)))
-}
-
-// waitRequest waits for the completion of the connection's one-shot
-// request op (a send or connect), cancelling it when dl expires or the
-// connection closes, and returns its result.
-func (c *Conn) waitRequest(ready chan struct{}, dl *deadline, op uint8) int32 {
-	c.mu.Lock()
-	for c.sending {
-		if !c.cancel && (c.closed || dl.expired()) {
-			c.cancel = true
+	for r.busy {
+		if !r.cancel && (c.closed || dl.expired() || (ctx != nil && ctx.Err() != nil)) {
+			r.cancel = true
 			c.mu.Unlock()
 			c.l.submit(func(s *uapi.SQE) {
-				s.PrepCancel64(userData(op, c.id), 0)
+				s.PrepCancel64(userData(r.op, c.id), 0)
 				s.UserData = userData(opIgnore, c.id)
 			})
 			c.mu.Lock()
 			continue
 		}
 		c.mu.Unlock()
-		<-ready
+		<-r.ready
 		c.mu.Lock()
 	}
-	res := c.sendRes
+	res := r.res
 	c.mu.Unlock()
-	return res
+	return res, nil
 }
 
 // Close closes the connection: blocked Reads and Writes return
@@ -459,7 +551,7 @@ func (c *Conn) Close() error {
 	c.wdl.stop()
 	c.signal(c.rready)
 	c.signal(c.wready)
-	busy := c.recvArmed || c.sending
+	busy := c.recvArmed || c.rreq.busy || c.wreq.busy
 	c.mu.Unlock()
 	if busy {
 		c.l.submit(func(s *uapi.SQE) {

@@ -140,33 +140,16 @@ func (c *Conn) connect(ctx context.Context, to unix.Sockaddr) error {
 	if err := ctx.Err(); err != nil {
 		return mapContextErr(err)
 	}
-	c.mu.Lock()
-	c.sending, c.cancel = true, false
-	c.mu.Unlock()
-	err := c.l.submit(func(s *uapi.SQE) {
+	stop := context.AfterFunc(ctx, func() { c.signal(c.wready) })
+	defer stop()
+	c.wreq.op = opConnect
+	res, err := c.do(&c.wreq, &deadline{}, ctx, func(s *uapi.SQE) {
 		s.PrepPollAdd(int32(c.fd), unix.POLLOUT)
-		s.UserData = userData(opConnect, c.id)
 	})
+	c.wreq.op = opSend
 	if err != nil {
-		c.mu.Lock()
-		c.sending = false
-		c.mu.Unlock()
 		return err
 	}
-	stop := context.AfterFunc(ctx, func() {
-		c.mu.Lock()
-		c.signal(c.wready)
-		c.mu.Unlock()
-	})
-	defer stop()
-	// A context deadline acts like the write deadline of waitRequest.
-	var dl deadline
-	c.mu.Lock()
-	if t, ok := ctx.Deadline(); ok {
-		dl.t = t
-	}
-	c.mu.Unlock()
-	res := c.waitRequestCtx(ctx, &dl)
 	if res < 0 {
 		if res == -int32(unix.ECANCELED) && ctx.Err() != nil {
 			return mapContextErr(ctx.Err())
@@ -181,30 +164,6 @@ func (c *Conn) connect(ctx context.Context, to unix.Sockaddr) error {
 		return os.NewSyscallError("connect", unix.Errno(soerr))
 	}
 	return nil
-}
-
-// waitRequestCtx is waitRequest for the connect poll, also cancelling
-// when ctx is done.
-func (c *Conn) waitRequestCtx(ctx context.Context, dl *deadline) int32 {
-	c.mu.Lock()
-	for c.sending {
-		if !c.cancel && (c.closed || dl.expired() || ctx.Err() != nil) {
-			c.cancel = true
-			c.mu.Unlock()
-			c.l.submit(func(s *uapi.SQE) {
-				s.PrepCancel64(userData(opConnect, c.id), 0)
-				s.UserData = userData(opIgnore, c.id)
-			})
-			c.mu.Lock()
-			continue
-		}
-		c.mu.Unlock()
-		<-c.wready
-		c.mu.Lock()
-	}
-	res := c.sendRes
-	c.mu.Unlock()
-	return res
 }
 
 // mapContextErr turns a context error into net's dial errors.

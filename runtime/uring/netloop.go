@@ -30,6 +30,12 @@ type netLoop struct {
 	poll *os.File // a duplicate of the ring fd, registered with the netpoller
 
 	sqmu sync.Mutex // the submission queue
+	// cqmu: one goroutine drains the completion queue at a time, the
+	// reaper or a submitter that looks for its own completion.
+	cqmu sync.Mutex
+	// multishot: connections receive through a multishot receive into
+	// the provided buffers (NetOptions.Receive).
+	multishot bool
 
 	// The provided buffers receives pick from. The reaper takes them
 	// (Data), readers give them back (Return): bmu orders the two.
@@ -63,6 +69,7 @@ const (
 	opSend
 	opAccept
 	opConnect
+	opRecvOnce // a receive into the buffer of the Read that waits
 )
 
 func userData(op uint8, id uint32) uint64 { return uint64(op)<<56 | uint64(id) }
@@ -74,9 +81,13 @@ type NetOptions struct {
 	Rings int
 	// Entries is each ring's submission queue size (0: 1024).
 	Entries uint32
+	// Multishot makes each connection receive through one multishot
+	// receive into its ring's provided buffers, armed when it opens,
+	// instead of one receive into the Read's own buffer per Read.
+	Multishot bool
 	// Buffers and BufSize size each ring's provided buffer ring, which
-	// every receive of its connections picks from (0: 512 buffers of
-	// 16 KiB). Buffers must be a power of two.
+	// every multishot receive of its connections picks from (0: 512
+	// buffers of 16 KiB). Buffers must be a power of two.
 	Buffers, BufSize int
 }
 
@@ -101,7 +112,7 @@ func newNetLoop(o NetOptions) (*netLoop, error) {
 	if err != nil {
 		return nil, fmt.Errorf("uring: network ring: %w", err)
 	}
-	l := &netLoop{r: r, done: make(chan struct{}), cqes: make([]*uapi.CQE, 256)}
+	l := &netLoop{r: r, done: make(chan struct{}), cqes: make([]*uapi.CQE, 256), multishot: o.Multishot}
 	l.br, err = bufring.New(r, 0, o.Buffers, o.BufSize)
 	if err != nil {
 		r.Close()
@@ -192,8 +203,23 @@ func (l *netLoop) reap() {
 	}
 }
 
+// tryDrain drains the completion queue unless another goroutine is at
+// it (that one will dispatch whatever is there).
+func (l *netLoop) tryDrain() {
+	if l.cqmu.TryLock() {
+		l.drainLocked()
+		l.cqmu.Unlock()
+	}
+}
+
 // drain handles every completion on the ring.
 func (l *netLoop) drain() {
+	l.cqmu.Lock()
+	l.drainLocked()
+	l.cqmu.Unlock()
+}
+
+func (l *netLoop) drainLocked() {
 	for {
 		n := l.r.PeekBatch(l.cqes)
 		if n == 0 {
@@ -248,11 +274,11 @@ func (l *netLoop) close() error {
 	return err
 }
 
-// The default rings, created at first use and kept for the life of the
+// The network rings, created at first use and kept for the life of the
 // process, as Go's own netpoller is.
 var netLoops struct {
-	once  sync.Once
-	opts  NetOptions
+	mu    sync.Mutex
+	opts  *NetOptions // set by SetNetOptions
 	loops []*netLoop
 	err   error
 }
@@ -260,19 +286,17 @@ var netLoops struct {
 // SetNetOptions sizes the network rings. It must be called before the
 // first Listen or Dial; later calls return an error.
 func SetNetOptions(o NetOptions) error {
-	set := false
-	netLoops.once.Do(func() {
-		set = true
-		netLoops.opts = o.withDefaults()
-		netLoops.loops, netLoops.err = startLoops(netLoops.opts)
-	})
-	if !set {
+	netLoops.mu.Lock()
+	defer netLoops.mu.Unlock()
+	if netLoops.loops != nil || netLoops.opts != nil {
 		return errors.New("uring: SetNetOptions after the network rings started")
 	}
-	return netLoops.err
+	netLoops.opts = &o
+	return nil
 }
 
 func startLoops(o NetOptions) ([]*netLoop, error) {
+	o = o.withDefaults()
 	var ls []*netLoop
 	for range o.Rings {
 		l, err := newNetLoop(o)
@@ -289,15 +313,21 @@ func startLoops(o NetOptions) ([]*netLoop, error) {
 
 // pickLoop returns the ring serving the fewest connections.
 func pickLoop() (*netLoop, error) {
-	netLoops.once.Do(func() {
-		netLoops.opts = NetOptions{}.withDefaults()
-		netLoops.loops, netLoops.err = startLoops(netLoops.opts)
-	})
-	if netLoops.err != nil {
-		return nil, netLoops.err
+	netLoops.mu.Lock()
+	if netLoops.loops == nil && netLoops.err == nil {
+		var o NetOptions
+		if netLoops.opts != nil {
+			o = *netLoops.opts
+		}
+		netLoops.loops, netLoops.err = startLoops(o)
 	}
-	best := netLoops.loops[0]
-	for _, l := range netLoops.loops[1:] {
+	loops, err := netLoops.loops, netLoops.err
+	netLoops.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	best := loops[0]
+	for _, l := range loops[1:] {
 		if l.conns.Load() < best.conns.Load() {
 			best = l
 		}
