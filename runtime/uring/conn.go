@@ -241,6 +241,7 @@ func (c *Conn) received(cq *uapi.CQE) {
 			c.paused, pause = true, true
 		}
 	case cq.Res == -int32(unix.ENOBUFS):
+		c.l.dryEvents.Add(1)
 		if !c.closed {
 			c.l.bmu.Lock()
 			if c.l.br.Available() > 0 {
@@ -295,22 +296,16 @@ func (c *Conn) Read(p []byte) (int, error) {
 	}
 	c.mu.Lock()
 	for {
-		switch {
-		case c.closed:
-			c.mu.Unlock()
-			return 0, c.opError("read", net.ErrClosed)
-		case len(c.segs) > 0 || len(c.spill) > 0:
+		if len(c.segs) > 0 || len(c.spill) > 0 {
+			if c.closed {
+				c.mu.Unlock()
+				return 0, c.opError("read", net.ErrClosed)
+			}
 			return c.take(p) // unlocks
-		case len(p) == 0:
-			c.mu.Unlock()
-			return 0, nil
-		case c.rerr != nil:
-			err := c.rerr
+		}
+		if done, err := c.readDone(p); done {
 			c.mu.Unlock()
 			return 0, err
-		case c.rdl.expired():
-			c.mu.Unlock()
-			return 0, c.opError("read", os.ErrDeadlineExceeded)
 		}
 		c.rwait, c.rbuf, c.rn = true, p, 0
 		c.mu.Unlock()
@@ -325,23 +320,29 @@ func (c *Conn) Read(p []byte) (int, error) {
 	}
 }
 
+// readDone reports whether a Read that found no data returns at once, and
+// with what: closed, an empty buffer, the end of the stream, an expired
+// deadline (c.mu held).
+func (c *Conn) readDone(p []byte) (bool, error) {
+	switch {
+	case c.closed:
+		return true, c.opError("read", net.ErrClosed)
+	case len(p) == 0:
+		return true, nil
+	case c.rerr != nil:
+		return true, c.rerr
+	case c.rdl.expired():
+		return true, c.opError("read", os.ErrDeadlineExceeded)
+	}
+	return false, nil
+}
+
 // readOnce reads with one receive into p through the ring.
 func (c *Conn) readOnce(p []byte) (int, error) {
 	c.mu.Lock()
-	switch {
-	case c.closed:
-		c.mu.Unlock()
-		return 0, c.opError("read", net.ErrClosed)
-	case len(p) == 0:
-		c.mu.Unlock()
-		return 0, nil
-	case c.rerr != nil:
-		err := c.rerr
+	if done, err := c.readDone(p); done {
 		c.mu.Unlock()
 		return 0, err
-	case c.rdl.expired():
-		c.mu.Unlock()
-		return 0, c.opError("read", os.ErrDeadlineExceeded)
 	}
 	c.rkbuf = p
 	c.mu.Unlock()

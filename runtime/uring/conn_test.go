@@ -71,6 +71,8 @@ var connTests = []struct {
 	{"Nettest", testNettest}, {"EchoNetworks", testEchoNetworks}, {"CloseUnblocksRead", testCloseUnblocksRead},
 	{"DeadlineMovedWhileBlocked", testDeadlineMovedWhileBlocked}, {"SlowReader", testSlowReader},
 	{"HTTP", testHTTP}, {"HTTPClientAgainstNet", testHTTPClientAgainstNet}, {"TLS", testTLS},
+	{"ManyConnections", testManyConnections}, {"PeerVanishes", testPeerVanishes}, {"Exhaustion", testExhaustion},
+	{"DeadlinesUnderLoad", testDeadlinesUnderLoad}, {"CloseUnblocksWrite", testCloseUnblocksWrite},
 }
 
 func testNettest(t *testing.T) {

@@ -50,7 +50,10 @@ type netLoop struct {
 	targets []target
 	free    []uint32
 
-	conns   atomic.Int64 // connections served, for dealing new ones
+	conns    atomic.Int64 // connections served, for dealing new ones
+	inflight atomic.Int64 // requests submitted whose final completion is not reaped
+	// dryEvents counts receives that found the provided buffers empty.
+	dryEvents atomic.Int64
 	done    chan struct{}
 	cqes    []*uapi.CQE
 	closing atomic.Bool
@@ -165,6 +168,7 @@ func (l *netLoop) submit(prep func(*uapi.SQE)) error {
 	for {
 		if s := l.r.NextSQE(); s != nil {
 			prep(s)
+			l.inflight.Add(1)
 			break
 		}
 		if _, err := l.r.Submit(); err != nil && !retrySubmit(err) {
@@ -227,6 +231,9 @@ func (l *netLoop) drainLocked() {
 		}
 		l.tmu.RLock()
 		for _, c := range l.cqes[:n] {
+			if c.Flags&uapi.CQEFMore == 0 {
+				l.inflight.Add(-1)
+			}
 			op, id := uint8(c.UserData>>56), uint32(c.UserData)
 			if op == opIgnore {
 				continue

@@ -1,6 +1,8 @@
 package uring
 
 import (
+	"os"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -11,6 +13,7 @@ import (
 func withLoops(t *testing.T, o NetOptions) {
 	t.Helper()
 	needNet(t)
+	fds, gs := openFDs(t), runtime.NumGoroutine()
 	ls, err := startLoops(o)
 	if err != nil {
 		t.Fatal(err)
@@ -38,6 +41,12 @@ func withLoops(t *testing.T, o NetOptions) {
 			if live != 0 {
 				t.Errorf("ring %d: %d connections or listeners still registered", i, live)
 			}
+			for deadline := time.Now().Add(5 * time.Second); l.inflight.Load() != 0 && time.Now().Before(deadline); {
+				time.Sleep(time.Millisecond)
+			}
+			if n := l.inflight.Load(); n != 0 {
+				t.Errorf("ring %d: %d requests still in flight", i, n)
+			}
 			if h := l.br.Held(); h != 0 {
 				t.Errorf("ring %d: %d provided buffers not returned", i, h)
 			}
@@ -45,7 +54,28 @@ func withLoops(t *testing.T, o NetOptions) {
 				t.Error(err)
 			}
 		}
+		if n := openFDs(t); n != fds {
+			t.Errorf("descriptors: %d before, %d after", fds, n)
+		}
+		// Goroutines the test started (servers, timers) may take a moment
+		// to see their connections end.
+		for deadline := time.Now().Add(5 * time.Second); runtime.NumGoroutine() > gs && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+		if n := runtime.NumGoroutine(); n > gs {
+			buf := make([]byte, 1<<16)
+			t.Errorf("goroutines: %d before, %d after:\n%s", gs, n, buf[:runtime.Stack(buf, true)])
+		}
 	})
+}
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	d, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(d)
 }
 
 // TestModes runs the connection tests with each way of receiving.

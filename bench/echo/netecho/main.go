@@ -11,6 +11,8 @@ import (
 	"net"
 	"os"
 	"runtime"
+
+	"github.com/urgen/urgen/bench/echo/echoserver"
 )
 
 func main() {
@@ -26,27 +28,5 @@ func main() {
 		fmt.Fprintln(os.Stderr, "netecho:", err)
 		os.Exit(1)
 	}
-	fmt.Println("listening on", l.Addr())
-	for {
-		c, err := l.Accept()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "netecho:", err)
-			os.Exit(1)
-		}
-		go func() {
-			defer c.Close()
-			buf := make([]byte, *bufSize)
-			for {
-				n, err := c.Read(buf)
-				if n > 0 {
-					if _, werr := c.Write(buf[:n]); werr != nil {
-						return
-					}
-				}
-				if err != nil {
-					return
-				}
-			}
-		}()
-	}
+	echoserver.Serve("netecho", l, *bufSize)
 }
