@@ -54,9 +54,9 @@ type netLoop struct {
 	inflight atomic.Int64 // requests submitted whose final completion is not reaped
 	// dryEvents counts receives that found the provided buffers empty.
 	dryEvents atomic.Int64
-	done    chan struct{}
-	cqes    []*uapi.CQE
-	closing atomic.Bool
+	done      chan struct{}
+	cqes      []*uapi.CQE
+	closing   atomic.Bool
 }
 
 // A target receives the completions of its requests, on the reaper
