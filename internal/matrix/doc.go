@@ -21,6 +21,21 @@
 //	    -append "console=ttyS0 panic=-1 quiet urgen.kernel=NAME urgen.release=REL
 //	             urgen.last_op=N urgen.features=F,... urgen.timeout=D urgen.short=1"
 //	    -device isa-debug-exit,iobase=0xf4,iosize=0x04
+//	    -device nvme,id=nvme0,serial=urgen-matrix
+//	    -drive file=nvme-ns1.img,if=none,id=ns1,format=raw -device nvme-ns,drive=ns1,bus=nvme0,nsid=1
+//	    -drive file=nvme-ns2.img,if=none,id=ns2,format=raw -device nvme-ns,drive=ns2,bus=nvme0,nsid=2,ms=8,pi=1
+//
+// The initramfs is the shared archive (init, tests) followed by one with
+// the kernel's modules (modules.txt: nvme with a poll queue, null_blk with
+// a poll queue, ublk_drv; their dependencies from modinfo), which
+// scripts/fetch-kernels.sh takes from the kernel's Debian package. /init
+// loads them with finit_module straight from the .ko.xz files
+// (MODULE_INIT_COMPRESSED_FILE) and waits for their devices: /dev/nvme0n1
+// and /dev/ng0n1 (a plain 64 MiB namespace), /dev/nvme0n2 and /dev/ng0n2
+// (a 64 MiB namespace with 8 bytes of protection information per block,
+// T10-DIF-TYPE1-CRC), /dev/nullb0 and /dev/ublk-control. Features
+// nvme_passthrough, ublk and iopoll_device name them in skips; the host
+// has none of them.
 //
 // /init mounts proc, sysfs, devtmpfs and a tmpfs on /tmp, brings lo up,
 // runs each binary with -test.v -test.short (working directory /tests/<name>,
@@ -82,8 +97,8 @@
 // carries the image (from trixie-backports, trixie or sid), the path of the
 // vmlinuz inside the package, the probe's last_op on it, and its features.
 // Then run scripts/fetch-kernels.sh. The kernel must have io_uring, the
-// 8250 serial console and devtmpfs built in (Debian's amd64 kernels do): no
-// modules are loaded.
+// 8250 serial console and devtmpfs built in (Debian's amd64 kernels do);
+// the block device drivers come as modules (above).
 //
 // # Skips: the "needs <feature>" convention
 //

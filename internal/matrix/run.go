@@ -375,17 +375,35 @@ func boot(ctx context.Context, c Config, k Kernel, initrd string) *column {
 	if c.Short {
 		appendLine = append(appendLine, "urgen.short=1")
 	}
+	// The kernel's own initramfs (its modules appended) and NVMe images.
+	vmDir, err := os.MkdirTemp(filepath.Dir(initrd), "vm-"+k.Name+"-")
+	if err != nil {
+		col.err = err
+		return col
+	}
+	defer os.RemoveAll(vmDir)
+	kinitrd := filepath.Join(vmDir, "initramfs.cpio")
+	if err := writeKernelInitrd(kinitrd, initrd, filepath.Join(c.Root, c.Cache, k.Name)); err != nil {
+		col.err = fmt.Errorf("initramfs with modules: %v", err)
+		return col
+	}
+	devices, err := deviceArgs(vmDir)
+	if err != nil {
+		col.err = fmt.Errorf("device images: %v", err)
+		return col
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
 	// thread=single: with multi-threaded TCG a vCPU can run stale code
 	// while the other live-patches the kernel (int3 from text_poke_bp
 	// during boot: "Oops: int3" in sched_clock_cpu, seen on 7.3.4). One
 	// host thread per VM also suits jobs=2 on a 2-core machine.
-	cmd := exec.CommandContext(ctx, c.Qemu,
+	args := []string{
 		"-machine", "pc", "-accel", "tcg,thread=single", "-m", "1024", "-smp", "2",
 		"-nographic", "-nodefaults", "-serial", "stdio", "-no-reboot",
-		"-kernel", vmlinuz, "-initrd", initrd, "-append", strings.Join(appendLine, " "),
-		"-device", "isa-debug-exit,iobase=0xf4,iosize=0x04")
+		"-kernel", vmlinuz, "-initrd", kinitrd, "-append", strings.Join(appendLine, " "),
+		"-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"}
+	cmd := exec.CommandContext(ctx, c.Qemu, append(args, devices...)...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.WaitDelay = 10 * time.Second

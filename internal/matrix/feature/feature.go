@@ -48,6 +48,11 @@ var Names = []string{
 	"sock_getsockname",  // the socket uring_cmd SOCKET_URING_OP_GETSOCKNAME exists
 	// Scheduler, found by trial (see sched.go):
 	"sched_slice", // a SCHED_OTHER thread's sched_runtime (its slice request) reads back
+	// Block devices (see devices.go; in the matrix VMs from qemu's NVMe
+	// controller and the modules /init loads):
+	"nvme_passthrough", // an NVMe generic char device /dev/ngXnY answers Identify Controller passthrough
+	"ublk",             // /dev/ublk-control opens (ublk_drv)
+	"iopoll_device",    // a block device's queue polls (/sys/block/*/queue/io_poll is 1)
 }
 
 // Known reports whether name is one of Names.
@@ -160,6 +165,9 @@ func Detect() (Kernel, error) {
 		has[name] = ok
 	}
 	has["sched_slice"] = hasSchedSlice()
+	has["nvme_passthrough"] = hasNVMePassthrough()
+	has["ublk"] = hasUblk()
+	has["iopoll_device"] = len(PollingBlockDevices()) > 0
 	for _, name := range Names[1:] {
 		if has[name] {
 			k.Features = append(k.Features, name)

@@ -55,6 +55,7 @@ func main() {
 	if err := setup(); err != nil {
 		fmt.Printf("\ninit: setup: %v\n", err)
 	} else {
+		loadModules()
 		code = runTests(cmdline())
 	}
 	fmt.Printf("\nMATRIX-DONE exit=%d\n", code)
@@ -78,6 +79,74 @@ func setup() error {
 		}
 	}
 	return loopbackUp()
+}
+
+// deviceOf names the device node each module's probe creates, waited for
+// after loading (devtmpfs creates the nodes asynchronously).
+var deviceOf = map[string][]string{
+	"nvme":     {"/dev/ng0n1", "/dev/nvme0n1", "/dev/nvme0n2"},
+	"null_blk": {"/dev/nullb0"},
+	"ublk_drv": {"/dev/ublk-control"},
+}
+
+// loadModules loads the modules the runner packed (matrix.ModulesLoad, in
+// dependency order) with finit_module, straight from the .ko.xz files
+// (MODULE_INIT_COMPRESSED_FILE: the kernel decompresses), and waits up to
+// 10 s for their devices. A module that fails to load is reported and
+// skipped: the tests then skip for the missing device with its feature
+// name, and the self-test compares that with kernels.txt.
+func loadModules() {
+	b, err := os.ReadFile("/" + matrix.ModulesLoad)
+	if err != nil {
+		return // no modules for this kernel
+	}
+	var wait []string
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		file, params, _ := strings.Cut(line, " ")
+		if file == "" {
+			continue
+		}
+		if err := loadModule(filepath.Join("/", matrix.ModulesDir, file), strings.TrimSpace(params)); err != nil {
+			fmt.Printf("init: module %s: %v\n", file, err)
+			continue
+		}
+		fmt.Printf("init: module %s %s\n", file, params)
+		name := strings.ReplaceAll(strings.TrimSuffix(strings.TrimSuffix(file, ".xz"), ".ko"), "-", "_")
+		wait = append(wait, deviceOf[name]...)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, dev := range wait {
+		for {
+			if _, err := os.Stat(dev); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				fmt.Printf("init: %s did not appear\n", dev)
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+func loadModule(path, params string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	flags := 0
+	if strings.HasSuffix(path, ".xz") {
+		flags = unix.MODULE_INIT_COMPRESSED_FILE
+	}
+	err = unix.FinitModule(int(f.Fd()), params, flags)
+	if errors.Is(err, unix.EEXIST) {
+		return nil // built in, or loaded as another's dependency
+	}
+	if err != nil {
+		return fmt.Errorf("finit_module: %w", err)
+	}
+	return nil
 }
 
 // loopbackUp sets IFF_UP on lo with SIOCGIFFLAGS/SIOCSIFFLAGS.

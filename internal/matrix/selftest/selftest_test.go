@@ -197,3 +197,49 @@ func TestLoopbackTCP(t *testing.T) {
 		t.Fatalf("echo = %q, want %q", got, want)
 	}
 }
+
+// TestDevices checks, in a VM whose kernels.txt row lists them, the
+// devices the runner attaches and /init's modules create: qemu's NVMe
+// controller with a plain namespace (/dev/nvme0n1, generic char device
+// /dev/ng0n1) and one with protection information (/dev/nvme0n2,
+// T10-DIF-TYPE1-CRC), polled queues on it and on null_blk's nullb0, and
+// /dev/ublk-control.
+func TestDevices(t *testing.T) {
+	listed := strings.Split(os.Getenv("URGEN_FEATURES"), ",")
+	if !inVM() {
+		t.Skip("not in a matrix VM: the devices are qemu's and the modules /init's")
+	}
+	read := func(p string) string {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Errorf("%v", err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	if slices.Contains(listed, "nvme_passthrough") {
+		for _, p := range []string{"/dev/ng0n1", "/dev/ng0n2", "/dev/nvme0n1", "/dev/nvme0n2"} {
+			if _, err := os.Stat(p); err != nil {
+				t.Errorf("%v", err)
+			}
+		}
+		if got := read("/sys/block/nvme0n2/integrity/format"); got != "T10-DIF-TYPE1-CRC" {
+			t.Errorf("nvme0n2 integrity format %q, want T10-DIF-TYPE1-CRC (qemu nvme-ns ms=8 pi=1)", got)
+		}
+		if got := read("/sys/block/nvme0n1/integrity/format"); got != "none" {
+			t.Errorf("nvme0n1 integrity format %q, want none", got)
+		}
+	}
+	if slices.Contains(listed, "iopoll_device") {
+		for _, dev := range []string{"nvme0n1", "nullb0"} {
+			if got := read("/sys/block/" + dev + "/queue/io_poll"); got != "1" {
+				t.Errorf("%s io_poll %q, want 1 (poll_queues=1)", dev, got)
+			}
+		}
+	}
+	if slices.Contains(listed, "ublk") {
+		if _, err := os.Stat("/dev/ublk-control"); err != nil {
+			t.Errorf("%v", err)
+		}
+	}
+	t.Logf("polling block devices: %v; NVMe generic devices: %v", feature.PollingBlockDevices(), feature.NVMeGenericDevices())
+}

@@ -1,0 +1,80 @@
+package feature
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/urgen/urgen/generated/nvme"
+)
+
+// Block devices, found by the nodes and sysfs attributes their drivers
+// create. The matrix VMs get them from qemu's emulated NVMe controller and
+// the modules /init loads (internal/matrix/modules.txt); the host has
+// none.
+
+// NVMeGenericDevices lists the NVMe generic character devices /dev/ngXnY.
+func NVMeGenericDevices() []string {
+	m, _ := filepath.Glob("/dev/ng[0-9]*n[0-9]*")
+	return m
+}
+
+// hasNVMePassthrough reports whether an NVMe generic character device
+// answers an Identify Controller admin passthrough (NVME_IOCTL_ADMIN_CMD)
+// with a controller that names a serial number.
+func hasNVMePassthrough() bool {
+	for _, dev := range NVMeGenericDevices() {
+		if identifyController(dev) {
+			return true
+		}
+	}
+	return false
+}
+
+func identifyController(dev string) bool {
+	fd, err := unix.Open(dev, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	// Outside the Go heap: the kernel writes the 4096-byte Identify data
+	// (serial number at bytes 4-23) during the ioctl; the command follows.
+	mem, err := unix.Mmap(-1, 0, 8192, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return false
+	}
+	defer unix.Munmap(mem)
+	cmd := (*nvme.PassthruCmd)(unsafe.Pointer(&mem[4096]))
+	*cmd = nvme.PassthruCmd{Opcode: 0x06, Addr: uint64(uintptr(unsafe.Pointer(&mem[0]))), DataLen: 4096, Cdw10: 1} // Identify, CNS 1: controller
+	if _, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), uintptr(nvme.IoctlAdminCmd), uintptr(unsafe.Pointer(cmd))); errno != 0 {
+		return false
+	}
+	return strings.TrimSpace(string(mem[4:24])) != ""
+}
+
+// hasUblk reports whether the ublk control device opens.
+func hasUblk() bool {
+	fd, err := unix.Open("/dev/ublk-control", unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	unix.Close(fd)
+	return true
+}
+
+// PollingBlockDevices lists the block devices whose queue polls
+// (/sys/block/NAME/queue/io_poll reads 1): where an IORING_SETUP_IOPOLL
+// ring's O_DIRECT reads complete by polling.
+func PollingBlockDevices() []string {
+	var devs []string
+	m, _ := filepath.Glob("/sys/block/*/queue/io_poll")
+	for _, p := range m {
+		if b, err := os.ReadFile(p); err == nil && strings.TrimSpace(string(b)) == "1" {
+			devs = append(devs, filepath.Base(filepath.Dir(filepath.Dir(p))))
+		}
+	}
+	return devs
+}
