@@ -12,17 +12,8 @@ import (
 
 	"github.com/urgen/urgen/gen/family"
 	"github.com/urgen/urgen/gen/model"
+	"github.com/urgen/urgen/gen/roundtrip"
 )
-
-// crossCompilers names the Debian cross gcc for each GOARCH; loong64 has
-// none in Debian bookworm.
-var crossCompilers = map[string]string{
-	"amd64": "x86_64-linux-gnu-gcc", "386": "i686-linux-gnu-gcc", "arm": "arm-linux-gnueabihf-gcc",
-	"arm64": "aarch64-linux-gnu-gcc", "mips": "mips-linux-gnu-gcc", "mipsle": "mipsel-linux-gnu-gcc",
-	"mips64": "mips64-linux-gnuabi64-gcc", "mips64le": "mips64el-linux-gnuabi64-gcc",
-	"ppc64": "powerpc64-linux-gnu-gcc", "ppc64le": "powerpc64le-linux-gnu-gcc",
-	"riscv64": "riscv64-linux-gnu-gcc", "s390x": "s390x-linux-gnu-gcc",
-}
 
 // TestCrossArchLayout checks the model's layout and macro values for every
 // GOARCH and every header family against that arch's real gcc, which the
@@ -36,10 +27,11 @@ func TestCrossArchLayout(t *testing.T) {
 	}
 	for _, arch := range model.Archs {
 		t.Run(arch.GOARCH, func(t *testing.T) {
-			cc, ok := crossCompilers[arch.GOARCH]
+			tc, ok := roundtrip.Cross[arch.GOARCH]
 			if !ok {
 				t.Skipf("needs a %s cross compiler: Debian bookworm ships none", arch.GOARCH)
 			}
+			cc := tc.CC
 			path, err := exec.LookPath(cc)
 			if err != nil {
 				if os.Getenv("URGEN_REQUIRE_CROSS") != "" {

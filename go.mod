@@ -17,3 +17,5 @@ require (
 	modernc.org/sortutil v1.2.1 // indirect
 	modernc.org/strutil v1.2.1 // indirect
 )
+
+tool github.com/urgen/urgen/cmd/urgen

@@ -70,6 +70,10 @@ version: $version
 suite: $suite
 sha256: $sha
 V
+# headers.go embeds the directory into the urgen command; it stays.
+if [ -d "$dest" ]; then
+	for f in "$dest"/*.go; do [ -f "$f" ] && cp "$f" "$stage/"; done
+fi
 rm -rf "$dest.new"
 cp -r "$stage" "$dest.new"
 rm -rf "$dest"

@@ -10,6 +10,7 @@ import (
 	"github.com/urgen/urgen/gen/family"
 	"github.com/urgen/urgen/gen/model"
 	genreport "github.com/urgen/urgen/gen/report"
+	embeddedtemplates "github.com/urgen/urgen/templates"
 )
 
 // diff prints how the headers in NEW differ from those in OLD: added,
@@ -23,7 +24,7 @@ func diff(args []string) error {
 func diffTo(w io.Writer, args []string) error {
 	fs := flag.NewFlagSet("urgen diff", flag.ContinueOnError)
 	arch := fs.String("arch", "", "comma-separated GOARCH list (default: every GOARCH whose asm headers both dirs have)")
-	templates := fs.String("templates", "templates", "templates root: the headers of every header family under it are compared")
+	templates := fs.String("templates", "", "templates root: the headers of every header family under it are compared (default: urgen's embedded families)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -38,7 +39,10 @@ func diffTo(w io.Writer, args []string) error {
 			return fmt.Errorf("diff: %s and %s have no <triplet>/asm directory of any GOARCH in common", oldDir, newDir)
 		}
 	}
-	fams, err := family.All(*templates)
+	fams, err := family.AllFS(embeddedtemplates.FS(), embeddedtemplates.Root)
+	if *templates != "" {
+		fams, err = family.All(*templates)
+	}
 	if err != nil {
 		return fmt.Errorf("diff: %w", err)
 	}

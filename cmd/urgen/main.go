@@ -1,9 +1,30 @@
-// Command urgen generates Go io_uring bindings from the kernel's UAPI
-// headers and reports on them.
+// Command urgen generates Go bindings from the Linux kernel's UAPI headers,
+// checks that a generated package is up to date, proves it against gcc,
+// and reports on the headers.
 //
-//	urgen generate [-headers DIR] [-out DIR] [-arch LIST] [-templates DIR]
-//	urgen report   [-headers DIR] [-arch LIST] [-templates DIR] [-json]
-//	urgen diff     [-arch LIST] OLD_HEADERS_DIR NEW_HEADERS_DIR
+//	urgen generate  -out DIR [-pkg PATH] [-headers DIR] [-family NAME] [-templates DIR] [-arch LIST] [-roundtrip]
+//	urgen check     DIR...
+//	urgen roundtrip [-arch LIST | -cross] DIR...
+//	urgen report    [-headers DIR] [-family NAME] [-templates DIR] [-arch LIST] [-json]
+//	urgen diff      [-arch LIST] [-templates ROOT] OLD_HEADERS_DIR NEW_HEADERS_DIR
+//	urgen version
+//
+// It works from any module: the pinned headers and the templates of its
+// header families (uapi for io_uring, nvme, ublk; see gen/family) are
+// embedded, and the import path of the output package is asked of the go
+// command. Use it as a tool of your module:
+//
+//	go get -tool github.com/urgen/urgen/cmd/urgen
+//	go tool urgen generate -out internal/uapi -roundtrip
+//
+// or once, without adding it to go.mod:
+//
+//	go run github.com/urgen/urgen/cmd/urgen@VERSION generate -out internal/uapi
+//
+// The generated package carries the //go:generate directive that recreates
+// it (go generate), its provenance (urgen version, headers, GOARCHes), and
+// with -roundtrip the round-trip test against gcc. DIR arguments of check
+// and roundtrip may end in /... for every generated package below.
 package main
 
 import (
@@ -14,10 +35,28 @@ import (
 )
 
 const usageText = `usage:
-  urgen generate [-headers DIR] [-out DIR] [-arch LIST] [-templates DIR] [-pkg PATH]
-  urgen report   [-headers DIR] [-arch LIST] [-templates DIR] [-json]
-  urgen diff     [-arch LIST] OLD_HEADERS_DIR NEW_HEADERS_DIR
+  urgen generate  -out DIR [-pkg PATH] [-headers DIR] [-family NAME] [-templates DIR] [-arch LIST] [-roundtrip]
+  urgen check     DIR...                        fail when a generated package is stale
+  urgen roundtrip [-arch LIST | -cross] DIR...  prove generated packages against gcc
+  urgen report    [-headers DIR] [-family NAME] [-templates DIR] [-arch LIST] [-json]
+  urgen diff      [-arch LIST] [-templates ROOT] OLD_HEADERS_DIR NEW_HEADERS_DIR
+  urgen version
   urgen COMMAND -h   (the command's flags)
+
+Without -headers, urgen uses its pinned headers (embedded); -family picks one of
+its embedded header families (uapi, nvme, ublk); -templates DIR is a family of
+your own (with a family.txt) or replaces the embedded family's files it has.
+-pkg defaults to the import path of -out in its module. DIR... may end in /...
+
+In your module:
+  go get -tool github.com/urgen/urgen/cmd/urgen
+  go tool urgen generate -out internal/uapi -roundtrip
+  go generate ./internal/uapi          # recreates it (the package's directive)
+  go tool urgen check ./internal/uapi  # fails when it is stale
+  go test ./internal/uapi/...          # the round trip against gcc
+  go tool urgen roundtrip -cross ./internal/uapi   # ... for every GOARCH (cross gcc, qemu-user)
+Once, without changing go.mod:
+  go run github.com/urgen/urgen/cmd/urgen@VERSION generate -out DIR -pkg PATH
 `
 
 func main() {
@@ -25,7 +64,8 @@ func main() {
 }
 
 // run is urgen with its arguments and returns the exit code: 0 on success
-// and for -h, 1 when the command fails, 2 for an unknown command.
+// and for -h, 1 when the command fails (check: a stale package; roundtrip:
+// a mismatch), 2 for an unknown command.
 func run(args []string) int {
 	if len(args) == 0 {
 		fmt.Fprint(os.Stderr, usageText)
@@ -35,10 +75,16 @@ func run(args []string) int {
 	switch args[0] {
 	case "generate":
 		err = generate(args[1:])
+	case "check":
+		err = check(os.Stdout, args[1:])
+	case "roundtrip":
+		err = roundtripCmd(os.Stdout, args[1:])
 	case "report":
 		err = report(args[1:])
 	case "diff":
 		err = diff(args[1:])
+	case "version":
+		fmt.Println("urgen", version())
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(os.Stdout, usageText)
 		return 0
@@ -54,28 +100,4 @@ func run(args []string) int {
 		return 1
 	}
 	return 0
-}
-
-// common flags
-type opts struct {
-	headers, out, arch, templates, pkg string
-	json                               bool
-}
-
-func parse(name string, args []string, withOut bool) (*opts, []string, error) {
-	o := &opts{}
-	fs := flag.NewFlagSet("urgen "+name, flag.ContinueOnError)
-	fs.StringVar(&o.headers, "headers", "headers", "kernel UAPI headers directory")
-	fs.StringVar(&o.arch, "arch", "", "comma-separated GOARCH list (default: all Linux GOARCHes)")
-	fs.StringVar(&o.templates, "templates", "templates", "templates directory of the header family (templates/nvme, templates/ublk: see gen/family)")
-	fs.StringVar(&o.pkg, "pkg", "", "import path of the output package (default github.com/urgen/urgen/generated/<the family's package>)")
-	if withOut {
-		fs.StringVar(&o.out, "out", "", "output package directory (default generated/<the package's name>)")
-	} else {
-		fs.BoolVar(&o.json, "json", false, "print JSON")
-	}
-	if err := fs.Parse(args); err != nil {
-		return nil, nil, err
-	}
-	return o, fs.Args(), nil
 }

@@ -2,10 +2,10 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"os"
 
+	"github.com/urgen/urgen/gen/emit"
 	genreport "github.com/urgen/urgen/gen/report"
 )
 
@@ -17,14 +17,22 @@ func report(args []string) error {
 }
 
 func reportTo(w io.Writer, args []string) error {
-	o, rest, err := parse("report", args, false)
+	o, err := parse("report", args, "")
 	if err != nil {
 		return err
 	}
-	if len(rest) > 0 {
-		return fmt.Errorf("report: unexpected arguments %v", rest)
+	fam, err := o.selectFamily()
+	if err != nil {
+		return err
 	}
-	m, r, err := build(o)
+	dir, cleanup, err := o.headerDir()
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	// The import path only qualifies names in the rendered (unwritten) files.
+	pkg := "github.com/urgen/urgen/generated/" + fam.Package
+	m, r, err := o.buildFamily(dir, archList(o.arch), fam, emit.Options{PkgPath: pkg, PkgName: fam.Package}, true)
 	if err != nil {
 		return err
 	}

@@ -130,7 +130,7 @@ func TestBadHeaders(t *testing.T) {
 				t.Fatal(err)
 			}
 			before := snapshot(t, filepath.Dir(out))
-			err := generate([]string{"-headers", dir, "-arch", "amd64", "-templates", templates, "-out", out})
+			err := generate([]string{"-headers", dir, "-arch", "amd64", "-templates", templates, "-out", out, "-pkg", "example.com/bad/uapi"})
 			if err == nil {
 				t.Fatal("generate succeeded on a broken header")
 			}

@@ -3,6 +3,7 @@ package emit
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"os"
 	"regexp"
 	"strconv"
@@ -71,9 +72,15 @@ func LoadBuilderSpecs(path string) (*BuilderSpecs, error) {
 		return nil, err
 	}
 	defer f.Close()
+	return ReadBuilderSpecs(path, f)
+}
+
+// ReadBuilderSpecs reads a builders template file from r; messages cite it
+// as path.
+func ReadBuilderSpecs(path string, r io.Reader) (*BuilderSpecs, error) {
 	specs := &BuilderSpecs{Path: path}
 	var cur *BuilderSpec
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(r)
 	for n := 1; sc.Scan(); n++ {
 		line := sc.Text()
 		if i := strings.Index(line, "#"); i >= 0 {

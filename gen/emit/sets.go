@@ -3,6 +3,7 @@ package emit
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strings"
@@ -46,8 +47,13 @@ func LoadConfig(path string) (*Config, error) {
 		return nil, err
 	}
 	defer f.Close()
+	return ReadConfig(path, f)
+}
+
+// ReadConfig reads a constants file from r; messages cite it as path.
+func ReadConfig(path string, r io.Reader) (*Config, error) {
 	c := &Config{Enums: map[string]EnumRename{}, Members: map[string]string{}}
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(r)
 	for n := 1; sc.Scan(); n++ {
 		line := sc.Text()
 		if i := strings.Index(line, "#"); i >= 0 {

@@ -28,10 +28,12 @@ package family
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	pathpkg "path"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -46,7 +48,10 @@ const File = "family.txt"
 
 // Family is one templates directory's family.
 type Family struct {
-	// Dir is the templates directory.
+	// FS holds the templates directory: the file system (Load), or the
+	// templates embedded in urgen (LoadFS).
+	FS fs.FS
+	// Dir is the templates directory in FS; messages cite its files by it.
 	Dir string
 	// Package is the Go package name.
 	Package string
@@ -64,23 +69,47 @@ type Family struct {
 
 // IOUring is the family of a templates directory without family.txt.
 func IOUring(dir string) *Family {
-	return &Family{Dir: dir, Package: "uapi", Doc: "the Linux io_uring user-space ABI", Scope: model.DefaultScope, Namer: goname.IOUring}
+	return &Family{FS: OS, Dir: dir, Package: "uapi", Doc: "the Linux io_uring user-space ABI", Scope: model.DefaultScope, Namer: goname.IOUring}
 }
 
-// Load reads dir/family.txt.
-func Load(dir string) (*Family, error) {
-	path := filepath.Join(dir, File)
-	f, err := os.Open(path)
+// OS is the file system as an fs.FS that takes operating-system paths,
+// relative or absolute, as they are (os.DirFS takes neither "../x" nor
+// "/x"), so that Load can share LoadFS.
+var OS fs.FS = osFS{}
+
+type osFS struct{}
+
+func (osFS) Open(name string) (fs.File, error)          { return os.Open(name) }
+func (osFS) ReadFile(name string) ([]byte, error)       { return os.ReadFile(name) }
+func (osFS) ReadDir(name string) ([]fs.DirEntry, error) { return os.ReadDir(name) }
+func (osFS) Glob(pattern string) ([]string, error)      { return filepath.Glob(pattern) }
+
+// Load reads dir/family.txt from the file system.
+func Load(dir string) (*Family, error) { return LoadFS(OS, dir) }
+
+// ReadFile reads a file of the family's templates directory and returns it
+// with the name messages cite.
+func (f *Family) ReadFile(name string) (string, []byte, error) {
+	p := pathpkg.Join(filepath.ToSlash(f.Dir), name)
+	b, err := fs.ReadFile(f.FS, p)
+	return p, b, err
+}
+
+// LoadFS reads dir/family.txt of fsys.
+func LoadFS(fsys fs.FS, dir string) (*Family, error) {
+	path := pathpkg.Join(filepath.ToSlash(dir), File)
+	b, err := fs.ReadFile(fsys, path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return IOUring(dir), nil
+		fam := IOUring(dir)
+		fam.FS = fsys
+		return fam, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	fam := &Family{Dir: dir}
+	fam := &Family{FS: fsys, Dir: dir}
 	var doc []string
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(bytes.NewReader(b))
 	for n := 1; sc.Scan(); n++ {
 		line := sc.Text()
 		if i := strings.Index(line, "#"); i >= 0 {
@@ -144,7 +173,7 @@ func Load(dir string) (*Family, error) {
 			if len(w) != 2 || fam.Base != "" {
 				return nil, bad("want one line: base DIR")
 			}
-			fam.Base = filepath.Join(dir, w[1])
+			fam.Base = pathpkg.Join(filepath.ToSlash(dir), w[1])
 		default:
 			return nil, bad("unknown directive %s (want package, doc, headers, extra, include, namespace or base)", w[0])
 		}
@@ -182,21 +211,24 @@ func joinStruct(w []string) []string {
 	return r
 }
 
-// All returns the families under a templates root: the root itself, then
-// every subdirectory with a family.txt, by name.
-func All(root string) ([]*Family, error) {
-	top, err := Load(root)
+// All returns the families under a templates root of the file system: the
+// root itself, then every subdirectory with a family.txt, by name.
+func All(root string) ([]*Family, error) { return AllFS(OS, root) }
+
+// AllFS is All for the templates root in fsys.
+func AllFS(fsys fs.FS, root string) ([]*Family, error) {
+	top, err := LoadFS(fsys, root)
 	if err != nil {
 		return nil, err
 	}
 	fams := []*Family{top}
-	matches, err := filepath.Glob(filepath.Join(root, "*", File))
+	matches, err := fs.Glob(fsys, pathpkg.Join(filepath.ToSlash(root), "*", File))
 	if err != nil {
 		return nil, err
 	}
 	sort.Strings(matches)
 	for _, m := range matches {
-		f, err := Load(filepath.Dir(m))
+		f, err := LoadFS(fsys, pathpkg.Dir(m))
 		if err != nil {
 			return nil, err
 		}

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/urgen/urgen/gen/roundtrip"
 	"github.com/urgen/urgen/generated/uapi"
 	"github.com/urgen/urgen/generated/uapi/uapitest"
 )
@@ -199,7 +200,7 @@ func sqeFields() func(off int) string {
 	}
 	var spans []span
 	for _, m := range reg.Members {
-		o := int(sqeMemberOffset(m, p))
+		o := int(roundtrip.Member(m).Offset(p, int(unsafe.Sizeof(buf))))
 		size := m.Size
 		if m.Flex {
 			size = 128 - o
@@ -540,21 +541,4 @@ func TestBuildersCoverLiburing(t *testing.T) {
 	sort.Strings(missing)
 	t.Logf("liburing 2.15 prep helpers: %d; with a Go counterpart: %d; without (reasons in templates/builders.txt): %s",
 		len(helpers), len(covered), strings.Join(missing, ", "))
-}
-
-// sqeMemberOffset finds a registry member's offset: by address, or for
-// integer accessors by storing all ones and seeing which byte changes.
-func sqeMemberOffset(mem uapitest.Member, p unsafe.Pointer) uint64 {
-	if q := mem.Ptr(p); q != nil {
-		return uint64(uintptr(q) - uintptr(p))
-	}
-	buf := unsafe.Slice((*byte)(p), 128)
-	clear(buf)
-	mem.Set(p, ^uint64(0))
-	for i, b := range buf {
-		if b != 0 {
-			return uint64(i)
-		}
-	}
-	return ^uint64(0)
 }
