@@ -3,7 +3,7 @@ GO ?= go
 ARCHES := amd64 386 arm arm64 loong64 mips mipsle mips64 mips64le ppc64 ppc64le riscv64 s390x
 LINUX_LIBC_DEV ?= 7.3.4-1~bpo13+1
 
-.PHONY: all deps generate check-generated test vet vet-arches headers bench matrix liburing bench-builders bench-echo bench-ring roundtrip-cross
+.PHONY: all deps bench-deps bench-http generate check-generated test vet vet-arches headers bench matrix liburing bench-builders bench-echo bench-ring roundtrip-cross
 
 # DEBIAN_PACKAGES: every Debian package that make test and make matrix need,
 # in this one place (make deps installs them). Add yours with the reason.
@@ -25,6 +25,10 @@ DEBIAN_PACKAGES += qemu-user-static
 # make matrix: qemu boots the Debian kernels.
 DEBIAN_PACKAGES += qemu-system-x86
 
+# BENCH_DEBIAN_PACKAGES: what make bench needs besides (make bench-deps installs them).
+# wrk: the HTTP load generator of make bench-http.
+BENCH_DEBIAN_PACKAGES := wrk
+
 # Go tools, pinned by canonical module version (the module proxy serves no
 # release names) and run through go run, never a binary found on PATH.
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
@@ -34,6 +38,10 @@ all: generate test
 ## deps: install the Debian packages the tests need (DEBIAN_PACKAGES) with apt-get, or print the command and fail
 deps:
 	@scripts/deps.sh $(DEBIAN_PACKAGES)
+
+## bench-deps: install the Debian packages the benchmarks need (BENCH_DEBIAN_PACKAGES), or print the command and fail
+bench-deps:
+	@scripts/deps.sh $(BENCH_DEBIAN_PACKAGES)
 
 ## generate: regenerate generated/ from headers/ and templates/ (each package's own //go:generate directive)
 generate:
@@ -72,17 +80,22 @@ bench-builders: liburing
 	CGO_ENABLED=1 $(GO) test -tags liburing -run '^$$' -bench . -benchmem ./internal/liburingbench
 
 ## bench: every benchmark against its peers, measured in the same run
-bench: bench-builders bench-ring bench-echo
+bench: bench-builders bench-ring bench-echo bench-http
 
 ## bench-ring: ring runtime vs liburing 2.15 (C, cgo) vs giouring: NOP batches and 4 KiB reads, interleaved, best of 7; ops per CPU-second of the benchmarking thread (BENCH_CLOCK=wall: wall clock) (full output: .cache/bench-ring.txt)
 bench-ring: liburing
 	@mkdir -p .cache && cd bench && CGO_ENABLED=1 $(GO) test -ldflags=-checklinkname=0 -run '^$$' -bench Ring -benchtime 300ms ./ring > ../.cache/bench-ring.txt; \
 	rc=$$?; grep '^BENCH ' ../.cache/bench-ring.txt; [ $$rc -eq 0 ] || { tail -20 ../.cache/bench-ring.txt; exit $$rc; }
 
-## bench-echo: examples/echo (the raw event loop) against gnet and a goroutine-per-connection server on Go's net, same run: BENCH loop lines (full output: .cache/bench-echo.txt)
+## bench-echo: echo servers, same run: the goroutine-per-connection server on runtime/uring's Conn against it on Go's net (BENCH conn lines), examples/echo (the raw event loop) against gnet and net (BENCH loop lines) (full output: .cache/bench-echo.txt)
 bench-echo:
 	@mkdir -p .cache && cd bench && ECHO_ROUNDS=$${ECHO_ROUNDS:-5} $(GO) test -run '^$$' -bench Echo -benchtime 1s -timeout 30m ./echo > ../.cache/bench-echo.txt; \
 	rc=$$?; grep '^BENCH ' ../.cache/bench-echo.txt; [ $$rc -eq 0 ] || { tail -20 ../.cache/bench-echo.txt; exit $$rc; }
+
+## bench-http: net/http on runtime/uring's Listener against net's, driven by wrk --latency at 16 and 256 connections: BENCH http lines (full output: .cache/bench-http.txt)
+bench-http: bench-deps
+	@mkdir -p .cache && cd bench && $(GO) test -run '^$$' -bench HTTP -benchtime 1x -timeout 30m ./http > ../.cache/bench-http.txt; \
+	rc=$$?; grep '^BENCH ' ../.cache/bench-http.txt; [ $$rc -eq 0 ] || { tail -20 ../.cache/bench-http.txt; exit $$rc; }
 
 ## headers: re-sync headers/ from Debian linux-libc-dev=$(LINUX_LIBC_DEV) and print the ABI diff
 headers: deps
