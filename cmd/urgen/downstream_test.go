@@ -1,6 +1,9 @@
 package main
 
 import (
+	"archive/zip"
+	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -154,4 +157,148 @@ func main() {
 	// go generate repairs it.
 	goCmd("generate", "./...")
 	goCmd("tool", "urgen", "check", "./internal/uapi")
+}
+
+// TestGoRunAtVersion is urgen used once, without a requirement in go.mod:
+// go run github.com/urgen/urgen/cmd/urgen@VERSION, resolved through a
+// module proxy (a file:// one serving this checkout as v0.99.0, in front
+// of the real one for the dependencies). The package records that version
+// and a directive that runs it again at that version, which go generate
+// and check then do.
+func TestGoRunAtVersion(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds urgen from a module zip (about a minute)")
+	}
+	const version = "v0.99.0"
+	repo, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := moduleProxy(t, repo, version)
+	mod := filepath.Join(t.TempDir(), "once")
+	if err := os.Mkdir(mod, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// A module cache of its own, so that this v0.99.0 is never cached for
+	// another run; the dependencies come from the real one's downloads
+	// when it has them, else from the module proxy.
+	cache, err := exec.Command("go", "env", "GOMODCACHE", "GOPROXY").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	goenv := strings.Fields(string(cache))
+	if len(goenv) != 2 {
+		t.Fatalf("go env GOMODCACHE GOPROXY: %q", cache)
+	}
+	env := append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod -modcacherw", "GOTOOLCHAIN=local", "CGO_ENABLED=0",
+		"GOMODCACHE="+filepath.Join(t.TempDir(), "modcache"),
+		"GOPROXY=file://"+proxy+",file://"+filepath.Join(goenv[0], "cache", "download")+","+goenv[1],
+		"GONOSUMDB=github.com/urgen/urgen", "GONOPROXY=", "GOPRIVATE=")
+	run := func(want bool, args ...string) string {
+		t.Helper()
+		cmd := exec.Command("go", args...)
+		cmd.Dir = mod
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		t.Logf("$ go %s\n%s", strings.Join(args, " "), out)
+		if (err == nil) != want {
+			t.Fatalf("go %s: %v (want success %v)\n%s", strings.Join(args, " "), err, want, out)
+		}
+		return string(out)
+	}
+	tool := "github.com/urgen/urgen/cmd/urgen@" + version
+	run(true, "mod", "init", "example.com/once")
+	run(true, "run", tool, "generate", "-out", "uapi")
+	doc := read(t, filepath.Join(mod, "uapi", "doc.go"))
+	for _, want := range []string{
+		"\n//go:generate go run " + tool + " generate -out .\n",
+		`Generator = "urgen ` + version + `"`,
+	} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("doc.go lacks %q", want)
+		}
+	}
+	if reqs := read(t, filepath.Join(mod, "go.mod")); strings.Contains(reqs, "urgen") {
+		t.Errorf("go run @version changed go.mod:\n%s", reqs)
+	}
+	run(true, "mod", "tidy") // golang.org/x/sys, for the generated package
+	run(true, "build", "./...")
+	run(true, "vet", "./...")
+	run(true, "generate", "./...")
+	run(true, "run", tool, "check", "./uapi")
+	if err := os.Remove(filepath.Join(mod, "uapi", "layout.go")); err != nil {
+		t.Fatal(err)
+	}
+	if out := run(false, "run", tool, "check", "./uapi"); !strings.Contains(out, "layout.go is missing") {
+		t.Errorf("check after a deleted file:\n%s", out)
+	}
+}
+
+// moduleProxy lays out a file:// module proxy that serves the module in
+// repo (its tracked and unignored files, without nested modules) as
+// github.com/urgen/urgen@version.
+func moduleProxy(t *testing.T, repo, version string) string {
+	t.Helper()
+	ls := exec.Command("git", "ls-files", "--cached", "--others", "--exclude-standard")
+	ls.Dir = repo
+	out, err := ls.Output()
+	if err != nil {
+		t.Skipf("needs git to list the module's files: %v", err)
+	}
+	var nested []string
+	files := strings.Fields(string(out))
+	for _, f := range files {
+		if d, ok := strings.CutSuffix(f, "/go.mod"); ok {
+			nested = append(nested, d+"/")
+		}
+	}
+	proxy := t.TempDir()
+	dir := filepath.Join(proxy, "github.com", "urgen", "urgen", "@v")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	zf, err := os.Create(filepath.Join(dir, version+".zip"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw := zip.NewWriter(zf)
+	prefix := "github.com/urgen/urgen@" + version + "/"
+files:
+	for _, f := range files {
+		for _, n := range nested {
+			if strings.HasPrefix(f, n) {
+				continue files
+			}
+		}
+		b, err := os.ReadFile(filepath.Join(repo, f))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // deleted in the working tree
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := zw.Create(prefix + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := zf.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string]string{
+		"list":            version + "\n",
+		version + ".info": `{"Version":"` + version + `","Time":"2026-01-01T00:00:00Z"}`,
+		version + ".mod":  read(t, filepath.Join(repo, "go.mod")),
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return proxy
 }

@@ -34,7 +34,7 @@ func build(t testing.TB, dir string, archs []string) (*model.Model, *emit.Result
 
 // TestReportJSON checks the JSON contract other tools read (top-level keys
 // structs, constants, opcodes with builders lists) against the generated
-// package's registry, whose values roundtrip_test.go proves against gcc.
+// package's registry, whose values the round trip (gen/roundtrip) proves against gcc.
 func TestReportJSON(t *testing.T) {
 	m, r := build(t, headers, nil)
 	var buf bytes.Buffer
