@@ -79,6 +79,18 @@ func TestHostileHeaders(t *testing.T) {
 		{"directive typo", "linux/io_uring.h", func(s string) string {
 			return strings.Replace(s, "#define IORING_FEAT_NO_IOWAIT", "#defne IORING_FEAT_NO_IOWAIT", 1)
 		}, `linux/io_uring\.h:\d+:2: invalid preprocessing directive #defne\n\t#defne IORING_FEAT_NO_IOWAIT`},
+		// Defect 3: what gcc rejects must fail: an array length whose int
+		// shift overflows became a zero-length member; a flexible array
+		// member before the end of a struct, or directly in a union, was
+		// accepted; an array larger than the address space.
+		{"array length overflows int", "linux/io_uring.h", before(sqe, "struct io_uring_urgen_a { __u8 x[1<<40]; };\n"),
+			`linux/io_uring\.h:32:32: the length of array io_uring_urgen_a\.x is not an integer constant`},
+		{"array too large", "linux/io_uring.h", before(sqe, "struct io_uring_urgen_a { __u64 x[1ULL<<61]; };\n"),
+			`linux/io_uring\.h:32:33: array io_uring_urgen_a\.x of 2305843009213693952 elements of 8 bytes is larger than an object can be on amd64`},
+		{"flexible array in the middle", "linux/io_uring.h", before(sqe, "struct io_uring_urgen_a { __u32 n; __u8 f[]; __u32 m; };\n"),
+			`linux/io_uring\.h:32:41: flexible array member not at end of struct: io_uring_urgen_a\.f`},
+		{"flexible array in a union", "linux/io_uring.h", before(sqe, "union io_uring_urgen_a { __u32 n; __u8 f[]; };\n"),
+			`linux/io_uring\.h:32:40: flexible array member in union: io_uring_urgen_a\.f`},
 		// ... but not inside a group #if skips, as with gcc.
 		{"C23 directive", "linux/io_uring.h", before(sqe, "#ifdef __x86_64__\n#elifdef __i386__\n#endif\n"),
 			`linux/io_uring\.h:33:2: unsupported construct: #elifdef`},

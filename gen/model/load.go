@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"sort"
 	"strconv"
@@ -449,6 +450,14 @@ func (l *loader) structOf(t cc.Type, tag string, p Pos) (*Struct, error) {
 		if f.IsBitfield() {
 			return nil, &Error{Pos: fp, Msg: "unsupported construct: bit-field " + where}
 		}
+		if a, ok := f.Type().(*cc.ArrayType); ok && a.SizeExpression() == nil && a.Len() < 0 {
+			switch {
+			case s.Union:
+				return nil, &Error{Pos: fp, Msg: "flexible array member in union: " + where + " (wrap it in a struct, as __DECLARE_FLEX_ARRAY does)"}
+			case i != ft.NumFields()-1:
+				return nil, &Error{Pos: fp, Msg: "flexible array member not at end of struct: " + where}
+			}
+		}
 		typ, err := l.typeOf(f.Type(), fp, where, f.IsFlexibleArrayMember())
 		if err != nil {
 			return nil, err
@@ -551,6 +560,77 @@ func (l *loader) typeLayout(t *Type, ccAlign int64) (size, align int64, err erro
 	return 0, 0, fmt.Errorf("model: unknown kind %v", t.Kind)
 }
 
+// overflows reports whether a constant's value does not fit its type: an
+// int shift or product that C leaves undefined and gcc does not take for a
+// constant, where cc/v4 keeps the wide value.
+func overflows(e cc.ExpressionNode) bool {
+	t := e.Type()
+	if t == nil || !cc.IsIntegerType(t) || t.Size() >= 8 || t.Size() <= 0 {
+		return false
+	}
+	bits := uint(t.Size() * 8)
+	switch v := e.Value().(type) {
+	case cc.Int64Value:
+		if cc.IsSignedInteger(t) {
+			return int64(v) < -(1<<(bits-1)) || int64(v) >= 1<<(bits-1)
+		}
+		return v < 0 || uint64(v) >= 1<<bits
+	case cc.UInt64Value:
+		if cc.IsSignedInteger(t) {
+			return uint64(v) >= 1<<(bits-1)
+		}
+		return uint64(v) >= 1<<bits
+	}
+	return false
+}
+
+// badShift reports whether a constant expression shifts by a negative
+// count or one not less than the width of the promoted left operand: C
+// leaves it undefined and gcc does not take it for a constant, where
+// cc/v4 computes a value (0 for 1<<40 in int).
+func badShift(n cc.Node) bool {
+	if s, ok := n.(*cc.ShiftExpression); ok && s.Case != cc.ShiftExpressionAdd {
+		if t := s.ShiftExpression.Type(); t != nil && cc.IsIntegerType(t) {
+			width := cc.IntegerPromotion(t).Size() * 8
+			switch v := s.AdditiveExpression.Value().(type) {
+			case cc.Int64Value:
+				if v < 0 || int64(v) >= width {
+					return true
+				}
+			case cc.UInt64Value:
+				if uint64(v) >= uint64(width) {
+					return true
+				}
+			}
+		}
+	}
+	v := reflect.ValueOf(n)
+	if v.Kind() != reflect.Pointer || v.IsNil() {
+		return false
+	}
+	v = v.Elem()
+	if v.Kind() != reflect.Struct {
+		return false
+	}
+	for i := 0; i < v.NumField(); i++ {
+		if f := v.Field(i); f.CanInterface() {
+			if e, ok := f.Interface().(cc.ExpressionNode); ok && e != nil && badShift(e) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// maxObject is the largest object size on the loader's arch, as gcc has
+// it: PTRDIFF_MAX.
+func (l *loader) maxObject() int64 {
+	if a, _ := LookupArch(l.arch); a.LP64 {
+		return 1<<63 - 1
+	}
+	return 1<<31 - 1
+}
+
 func orAnon(s string) string {
 	if s == "" {
 		return "<anonymous>"
@@ -584,8 +664,21 @@ func (l *loader) typeOf(t cc.Type, p Pos, where string, flexible bool) (*Type, e
 			return nil, err
 		}
 		n := x.Len()
-		if n < 0 {
+		size := x.SizeExpression()
+		switch {
+		case size == nil && n < 0 && !flexible:
+			// T x[] where cc/v4 does not take it for a flexible array
+			// member; the struct or union checks say why.
+			return nil, &Error{Pos: p, Msg: fmt.Sprintf("array %s has no length", where)}
+		case size != nil && (n < 0 || overflows(size) || badShift(size)):
+			// gcc: "variably modified at file scope" (as for [1<<40],
+			// whose int shift overflows).
+			return nil, &Error{Pos: p, Msg: fmt.Sprintf("the length of array %s is not an integer constant", where)}
+		case n < 0:
 			n = 0
+		}
+		if es := x.Elem().Size(); es > 0 && n > l.maxObject()/es {
+			return nil, &Error{Pos: p, Msg: fmt.Sprintf("array %s of %d elements of %d bytes is larger than an object can be on %s (%d bytes)", where, n, es, l.arch, l.maxObject())}
 		}
 		c := fmt.Sprintf("%s[%d]", elem.C, n)
 		if flexible {
