@@ -56,7 +56,7 @@ func checkDir(dir string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, r, err := j.render()
+	_, r, err := j.render(os.Stderr)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -23,7 +24,7 @@ import (
 // opts are the flags of generate and report.
 type opts struct {
 	headers, templates, family, arch, out, pkg string
-	roundtrip, json                            bool
+	roundtrip, json, strict                    bool
 
 	fs *flag.FlagSet
 	// base is the directory relative paths are resolved against: the
@@ -43,6 +44,7 @@ func parse(name string, args []string, base string) (*opts, error) {
 		fs.StringVar(&o.out, "out", "", "output package directory (required)")
 		fs.StringVar(&o.pkg, "pkg", "", "import path of the output package (default: -out's import path in its module, from the go command)")
 		fs.BoolVar(&o.roundtrip, "roundtrip", false, "also write the round-trip test against gcc into the registry package\n(it imports github.com/urgen/urgen/gen/roundtrip)")
+		fs.BoolVar(&o.strict, "strict", false, "fail on warnings (what the headers or templates leave out), writing nothing")
 	} else {
 		fs.BoolVar(&o.json, "json", false, "print JSON")
 	}
@@ -153,6 +155,10 @@ func (o *opts) config(fam *family.Family, overlay bool) (*emit.Config, error) {
 	name, b, err = read("builders.txt")
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
+		// Still generates (a templates dir from before the builders), but
+		// says so: a misnamed builders.txt disables every builder and the
+		// opcode check.
+		cfg.Missing = append(cfg.Missing, fmt.Sprintf("%s does not exist: no SQE builders are generated, and no opcode is checked for one", filepath.Join(filepath.Dir(cfg.Path), "builders.txt")))
 		return cfg, nil
 	case err != nil:
 		return nil, err
@@ -272,14 +278,25 @@ func quoteArg(s string) string {
 	return s
 }
 
-// render loads the model and renders the package without writing it.
-func (j *job) render() (*model.Model, *emit.Result, error) {
+// render loads the model and renders the package without writing it. It
+// prints the warnings (Result.Warnings) to w, or with -strict fails on them.
+func (j *job) render(w io.Writer) (*model.Model, *emit.Result, error) {
 	dir, cleanup, err := j.o.headerDir()
 	if err != nil {
 		return nil, nil, err
 	}
 	defer cleanup()
-	return j.o.buildFamily(dir, j.arch, j.fam, j.opt, true)
+	m, r, err := j.o.buildFamily(dir, j.arch, j.fam, j.opt, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(r.Warnings) > 0 && j.o.strict {
+		return nil, nil, fmt.Errorf("-strict: %d warnings:\n%s", len(r.Warnings), strings.Join(r.Warnings, "\n"))
+	}
+	for _, x := range r.Warnings {
+		fmt.Fprintln(w, "urgen: warning:", x)
+	}
+	return m, r, nil
 }
 
 // buildFamily generates one family with the emitter options opt; a family
@@ -319,7 +336,10 @@ func (o *opts) buildFamily(headers string, archs []string, fam *family.Family, o
 	return m, r, nil
 }
 
-func generate(args []string) error {
+func generate(args []string) error { return generateTo(os.Stderr, args) }
+
+// generateTo is generate printing its warnings to w.
+func generateTo(w io.Writer, args []string) error {
 	o, err := parse("generate", args, "")
 	if err != nil {
 		return err
@@ -328,7 +348,7 @@ func generate(args []string) error {
 	if err != nil {
 		return err
 	}
-	_, r, err := j.render()
+	_, r, err := j.render(w)
 	if err != nil {
 		return err
 	}

@@ -32,6 +32,11 @@ func hostile(t *testing.T, archs []string, edits ...string) string {
 		subs = append(subs, arch.Triplet)
 	}
 	dir := testheaders.Copy(t, pinned, subs...)
+	if b, err := os.ReadFile(filepath.Join(pinned, "VERSION")); err == nil {
+		if err := os.WriteFile(filepath.Join(dir, "VERSION"), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for i := 0; i+1 < len(edits); i += 2 {
 		testheaders.Edit(t, filepath.Join(dir, "linux", "io_uring.h"), edits[i], edits[i+1])
 	}
@@ -221,4 +226,117 @@ func marks(a, b string) string {
 		}
 	}
 	return m.String()
+}
+
+// copyTemplates copies the templates dir (the uapi family) for editing.
+func copyTemplates(t *testing.T) string {
+	t.Helper()
+	dst := t.TempDir()
+	entries, err := os.ReadDir(templates)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(templates, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dst
+}
+
+// TestSilentDrops: what the headers or templates make the generator leave
+// out is a printed warning, and with -strict (make generate) an error
+// that writes nothing (defect 4: each of these was dropped silently, with
+// exit 0).
+func TestSilentDrops(t *testing.T) {
+	const sqe = "struct io_uring_sqe {"
+	for _, tc := range []struct {
+		name            string
+		header          [2]string // edit of linux/io_uring.h
+		template        string    // file in templates
+		tmplOld, tmplNw string
+		want            string // in the warning
+	}{
+		{name: "macro that does not evaluate", header: [2]string{sqe, "#define IORING_URGEN_NAME \"io_uring\"\n" + sqe},
+			want: `linux/io_uring.h:32:9: IORING_URGEN_NAME is left out: macro does not evaluate to an integer constant: "io_uring"`},
+		{name: "redefined macro", header: [2]string{"#define IORING_SETUP_SQPOLL", "#define IORING_SETUP_IOPOLL\t(1U << 9)\n#define IORING_SETUP_SQPOLL"},
+			want: `IORING_SETUP_IOPOLL: macro redefined (an earlier definition is at linux/io_uring.h:`},
+		{name: "typedef of an anonymous struct", header: [2]string{sqe, "typedef struct { __u32 a; } io_uring_urgen_t;\n" + sqe},
+			want: `linux/io_uring.h:32:9: io_uring_urgen_t is left out: unsupported construct: a declaration of an anonymous struct`},
+		{name: "unknown opcode", template: "builders.txt", tmplOld: "prep readv2 READV ", tmplNw: "prep readv2 READVV ",
+			want: `builders.txt:100: builder PrepReadv2 (IORING_OP_READVV) is not generated: IORING_OP_READVV is not in these headers`},
+		{name: "since from the future", template: "builders.txt", tmplOld: "prep readv2 READV 5.1", tmplNw: "prep readv2 READV 99.0",
+			want: `builders.txt:100: builder PrepReadv2 (IORING_OP_READV): SINCE 99.0 is newer than these headers (Linux 7.3)`},
+		{name: "selector typo", template: "constants.txt", tmplOld: "flags IORING_SETUP_\n", tmplNw: "flags IORING_SETPU_\n",
+			want: `constants.txt:28: set SetupFlags matches no constant in the headers`},
+		{name: "misnamed builders.txt", template: "builders.txt", tmplNw: "builder.txt",
+			want: `builders.txt does not exist: no SQE builders are generated, and no opcode is checked for one`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := hostile(t, []string{"amd64"})
+			if tc.header[0] != "" {
+				testheaders.Edit(t, filepath.Join(dir, "linux", "io_uring.h"), tc.header[0], tc.header[1])
+			}
+			tmpl := copyTemplates(t)
+			if tc.template != "" {
+				p := filepath.Join(tmpl, tc.template)
+				if tc.tmplOld == "" {
+					if err := os.Rename(p, filepath.Join(tmpl, tc.tmplNw)); err != nil {
+						t.Fatal(err)
+					}
+				} else {
+					testheaders.Edit(t, p, tc.tmplOld, tc.tmplNw)
+				}
+			}
+			out := filepath.Join(t.TempDir(), "uapi")
+			args := []string{"-headers", dir, "-arch", "amd64", "-templates", tmpl, "-out", out, "-pkg", "example.com/uapi"}
+			var warn bytes.Buffer
+			err := generateTo(&warn, append([]string{"-strict"}, args...))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("generate -strict: %v\nwant an error with %q", err, tc.want)
+			}
+			if _, serr := os.Stat(out); serr == nil {
+				t.Errorf("generate -strict failed but wrote %s", out)
+			}
+			if err := generateTo(&warn, args); err != nil {
+				t.Fatalf("generate without -strict: %v", err)
+			}
+			if !strings.Contains(warn.String(), "urgen: warning: ") || !strings.Contains(warn.String(), tc.want) {
+				t.Errorf("generate printed\n%s\nwant a warning with %q", warn.String(), tc.want)
+			}
+		})
+	}
+}
+
+// TestTemplateTypos: template mistakes that were accepted fail with the
+// position of the offending line (defects 4 and 10).
+func TestTemplateTypos(t *testing.T) {
+	for _, tc := range []struct {
+		name, file, old, new, want string
+	}{
+		{"c line names no helper", "builders.txt", "\tc read(fd, buf, len(buf), offset)", "\tc raed(fd, buf, len(buf), offset)",
+			`builders.txt:75: builder read (IORING_OP_READ): c line: io_uring_prep_raed is not the helper of any builder in this template`},
+		{"SINCE is no release", "builders.txt", "prep readv2 READV 5.1", "prep readv2 READV 5.1x",
+			`builders.txt:100: SINCE "5.1x" is not a Linux release`},
+		{"argument of unknown type", "builders.txt", "\targ offset uint64\n\tfd = fd\n\toff = offset\n\taddr = ptr(buf)\n\tlen = len(buf)\n\tc read(",
+			"\targ offset off_t\n\tfd = fd\n\toff = offset\n\taddr = ptr(buf)\n\tlen = len(buf)\n\tc read(", `builders.txt:70: builder read (IORING_OP_READ): argument offset: unknown type off_t`},
+		{"c line misses an argument", "builders.txt", "\tc read(fd, buf, len(buf), offset)", "\tc read(fd, buf, len(buf), 0)",
+			`builders.txt:75: builder read (IORING_OP_READ): the c line does not pass argument offset`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tmpl := copyTemplates(t)
+			testheaders.Edit(t, filepath.Join(tmpl, tc.file), tc.old, tc.new)
+			err := generate([]string{"-arch", "amd64", "-headers", pinned, "-templates", tmpl, "-out", filepath.Join(t.TempDir(), "uapi"), "-pkg", "example.com/uapi"})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("generate: %v\nwant an error with %q", err, tc.want)
+			}
+		})
+	}
 }

@@ -98,7 +98,7 @@ func roundtripDir(w io.Writer, dir string, j *job, archs []string, verbose bool)
 	// in the package directory changes.
 	reg := filepath.Join(j.dir, emit.RegistryDir(j.opt.PkgName))
 	j.opt.RoundTrip = true
-	_, r, err := j.render()
+	_, r, err := j.render(os.Stderr)
 	if err != nil {
 		return nil, err
 	}

@@ -38,6 +38,11 @@ type BuilderInfo struct {
 	// Skipped says why the builder was not generated ("" when it was):
 	// its opcode is not in the headers.
 	Skipped string
+	// Pos is where the template declares it: "templates/builders.txt:65".
+	Pos string
+	// Warning notes a doubt about a generated builder: its Since is
+	// newer than the Linux release of the headers.
+	Warning string
 }
 
 // builder is a resolved BuilderSpec.
@@ -128,6 +133,17 @@ func headersSince(specs *BuilderSpecs, consts map[string]*constant) string {
 	}
 	return since
 }
+
+// headersRelease is the Linux release of headers whose VERSION names a
+// linux-libc-dev version ("7.3.4-1~bpo13+1": "7.3"), or "".
+func headersRelease(version string) string {
+	if m := releaseRE.FindStringSubmatch(version); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+var releaseRE = regexp.MustCompile(`^([0-9]+\.[0-9]+)[.-]`)
 
 // versionLess compares dotted release numbers: 5.19 < 6.1 < 6.10.
 func versionLess(a, b string) bool {
@@ -223,12 +239,26 @@ func (e *emitter) builders(structs []*goStruct, sets []*constSet, loose []*const
 			}
 		}
 	}
+	// A c line names the liburing helper of a builder of this template
+	// (every liburing helper has one, or a reason: see internal/builderdiff).
+	names := map[string]bool{}
+	for _, b := range specs.Builders {
+		names[b.Name] = true
+	}
+	for _, b := range specs.Builders {
+		if b.CHelper != "" && !names[b.CHelper] {
+			bg.fail(b, b.CLine, "c line: io_uring_prep_%s is not the helper of any builder in this template (a typo?)", b.CHelper)
+		}
+	}
 	bg.since = headersSince(specs, bg.consts)
 	for _, s := range specs.Builders {
-		info := BuilderInfo{Go: "Prep" + goname.Go(s.Name), Opcode: "IORING_OP_" + s.Op, Since: s.Since, SQE128: s.SQE128, CQE32: s.CQE32}
+		info := BuilderInfo{Go: "Prep" + goname.Go(s.Name), Opcode: "IORING_OP_" + s.Op, Since: s.Since, SQE128: s.SQE128, CQE32: s.CQE32, Pos: fmt.Sprintf("%s:%d", specs.Path, s.Line)}
 		if s.CHelper != "" {
 			info.Liburing = "io_uring_prep_" + s.CHelper
 			info.Counterpart = s.CHelper == s.Name
+		}
+		if k := headersRelease(bg.e.m.Headers.Version); k != "" && versionLess(k, s.Since) {
+			info.Warning = fmt.Sprintf("SINCE %s is newer than these headers (Linux %s)", s.Since, k)
 		}
 		op := bg.consts["IORING_OP_"+s.Op]
 		if op == nil {
@@ -283,7 +313,7 @@ func (bg *builderGen) resolve(s *BuilderSpec, op *constant) (_ *builder, absent 
 			continue
 		}
 		if ga.kind == "int" && a.Keep {
-			bg.fail(s, s.Line, "argument %s: keep applies to pointers and slices, not %s", a.Name, a.Type)
+			bg.fail(s, a.Line, "argument %s: keep applies to pointers and slices, not %s", a.Name, a.Type)
 		}
 		ga.slot = b.slots
 		b.slots++
@@ -300,7 +330,7 @@ func (bg *builderGen) resolve(s *BuilderSpec, op *constant) (_ *builder, absent 
 	}
 	for _, a := range b.args {
 		if !a.used {
-			bg.fail(s, s.Line, "argument %s sets no field", a.spec.Name)
+			bg.fail(s, a.spec.Line, "argument %s sets no field", a.spec.Name)
 		}
 	}
 	if s.CHelper != "" {
@@ -342,7 +372,7 @@ func (bg *builderGen) argType(s *BuilderSpec, a *ArgSpec) *goArg {
 	}
 	m := typeElemRE.FindStringSubmatch(a.Type)
 	if m == nil {
-		bg.fail(s, s.Line, "argument %s: unknown type %s", a.Name, a.Type)
+		bg.fail(s, a.Line, "argument %s: unknown type %s", a.Name, a.Type)
 		return nil
 	}
 	elem := m[2]
@@ -352,7 +382,7 @@ func (bg *builderGen) argType(s *BuilderSpec, a *ArgSpec) *goArg {
 	case bg.structs[elem]:
 	default:
 		if _, ok := intTypes[elem]; !ok {
-			bg.fail(s, s.Line, "argument %s: unknown element type %s", a.Name, elem)
+			bg.fail(s, a.Line, "argument %s: unknown element type %s", a.Name, elem)
 			return nil
 		}
 	}
@@ -763,10 +793,10 @@ func (bg *builderGen) checkCArgs(s *BuilderSpec, b *builder) {
 	}
 	for _, a := range b.args {
 		if !used[a.spec.Name] {
-			bg.fail(s, s.Line, "the c line does not pass argument %s", a.spec.Name)
+			bg.fail(s, s.CLine, "the c line does not pass argument %s", a.spec.Name)
 		}
 		if a.kind == "slice" && !used[a.spec.Name+"#len"] {
-			bg.fail(s, s.Line, "the c line does not pass len(%s)", a.spec.Name)
+			bg.fail(s, s.CLine, "the c line does not pass len(%s)", a.spec.Name)
 		}
 	}
 }

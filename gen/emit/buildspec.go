@@ -43,7 +43,8 @@ type BuilderSpec struct {
 	// line, CArgs its argument expressions; empty without a c line.
 	CHelper string
 	CArgs   []string
-	Line    int
+	Line    int // of the prep line
+	CLine   int // of the c line
 }
 
 // ArgSpec is a Go parameter of a builder.
@@ -51,6 +52,7 @@ type ArgSpec struct {
 	Name string
 	Type string // Go type as written: int32, []byte, *unix.Msghdr, TimeoutFlags
 	Keep bool
+	Line int
 }
 
 // FieldSet is "field = term | term".
@@ -63,6 +65,7 @@ type FieldSet struct {
 var (
 	identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	cCallRE = regexp.MustCompile(`^([a-z0-9_]+)\((.*)\)$`)
+	sinceRE = regexp.MustCompile(`^[1-9][0-9]?\.[0-9]{1,2}$`)
 )
 
 // LoadBuilderSpecs reads a builders template file.
@@ -111,6 +114,9 @@ func ReadBuilderSpecs(path string, r io.Reader) (*BuilderSpecs, error) {
 				if !identRE.MatchString(w[1]) || !identRE.MatchString(w[2]) {
 					return nil, bad("bad builder name or opcode")
 				}
+				if !sinceRE.MatchString(w[3]) {
+					return nil, bad("SINCE %q is not a Linux release (want MAJOR.MINOR, such as 6.1)", w[3])
+				}
 				for _, b := range specs.Builders {
 					if b.Name == w[1] {
 						return nil, bad("builder %s is already declared at line %d", w[1], b.Line)
@@ -146,7 +152,7 @@ func ReadBuilderSpecs(path string, r io.Reader) (*BuilderSpecs, error) {
 					return nil, bad("builder %s: argument %s declared twice", cur.Name, w[1])
 				}
 			}
-			cur.Args = append(cur.Args, &ArgSpec{Name: w[1], Type: w[2], Keep: len(w) == 4})
+			cur.Args = append(cur.Args, &ArgSpec{Name: w[1], Type: w[2], Keep: len(w) == 4, Line: n})
 		case "cmd":
 			if len(w) != 2 || cur.Cmd != "" || !identRE.MatchString(w[1]) {
 				return nil, bad("want one line: cmd STRUCT_TAG")
@@ -158,7 +164,7 @@ func ReadBuilderSpecs(path string, r io.Reader) (*BuilderSpecs, error) {
 			if m == nil {
 				return nil, bad("want: c HELPER(ARGS)")
 			}
-			cur.CHelper = m[1]
+			cur.CHelper, cur.CLine = m[1], n
 			if strings.TrimSpace(m[2]) != "" {
 				for _, a := range strings.Split(m[2], ",") {
 					cur.CArgs = append(cur.CArgs, strings.TrimSpace(a))

@@ -6,6 +6,8 @@ package emit
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -75,6 +77,12 @@ type Result struct {
 	// Builders lists the SQE builders of templates/builders.txt, the
 	// skipped ones with the reason.
 	Builders []BuilderInfo
+	// Warnings lists, one line each with its position, what these headers
+	// and templates leave out of the package or gcc would warn about: the
+	// model's Unsupported and Warnings, the Absent template lines and the
+	// skipped builders. urgen generate prints them; with -strict (make
+	// generate) they fail it.
+	Warnings []string
 	// PkgPath is the generated package's import path.
 	PkgPath string
 	shaper  *shaper
@@ -92,7 +100,7 @@ func Generate(m *model.Model, cfg *Config, opt Options) (*Result, error) {
 	structs := sh.shapeAll()
 	for key := range cfg.Members {
 		if !cfg.used[key] {
-			absent = append(absent, fmt.Sprintf("templates/constants.txt: member %s is not in the headers", key))
+			absent = append(absent, fmt.Sprintf("%s: member %s is not in the headers", cfg.Path, key))
 		}
 	}
 	sort.Strings(absent)
@@ -121,7 +129,40 @@ func Generate(m *model.Model, cfg *Config, opt Options) (*Result, error) {
 		}
 		return nil, fmt.Errorf("%s", strings.Join(msgs, "\n"))
 	}
-	return &Result{Files: e.files, Structs: structs, Sets: sets, Loose: loose, Absent: absent, Builders: builders, PkgPath: opt.PkgPath, shaper: sh}, nil
+	r := &Result{Files: e.files, Structs: structs, Sets: sets, Loose: loose, Absent: absent, Builders: builders, PkgPath: opt.PkgPath, shaper: sh}
+	r.Warnings = warnings(m, cfg, r)
+	return r, nil
+}
+
+// warnings collects Result.Warnings.
+func warnings(m *model.Model, cfg *Config, r *Result) []string {
+	var w []string
+	left := map[string]bool{}
+	for _, u := range m.Unsupported {
+		left[u.Name] = true
+		if _, ok := cfg.Omit[u.Name]; !ok {
+			w = append(w, fmt.Sprintf("%s: %s is left out: %s", u.Pos, u.Name, u.Reason))
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(cfg.Omit)) {
+		if o := cfg.Omit[name]; !left[name] {
+			w = append(w, fmt.Sprintf("%s: omit %s: the headers do not leave it out", o.Pos, name))
+		}
+	}
+	for _, u := range m.Warnings {
+		w = append(w, fmt.Sprintf("%s: %s: %s", u.Pos, u.Name, u.Reason))
+	}
+	w = append(w, r.Absent...)
+	w = append(w, cfg.Missing...)
+	for _, b := range r.Builders {
+		if b.Skipped != "" {
+			w = append(w, fmt.Sprintf("%s: builder %s (%s) is not generated: %s", b.Pos, b.Go, b.Opcode, b.Skipped))
+		}
+		if b.Warning != "" {
+			w = append(w, fmt.Sprintf("%s: builder %s (%s): %s", b.Pos, b.Go, b.Opcode, b.Warning))
+		}
+	}
+	return w
 }
 
 type emitter struct {

@@ -18,6 +18,13 @@ type Config struct {
 	Sets    []*Set
 	Enums   map[string]EnumRename // by C tag
 	Members map[string]string     // "struct.member" -> Go set type
+	// Omit names what the model leaves out on purpose, with the reason:
+	// "omit NAME reason..." (without it, each is a warning).
+	Omit map[string]Omission
+	// Path is the constants file's name in messages.
+	Path string
+	// Missing lists template files that are absent, as warnings.
+	Missing []string
 	// Builders is templates/builders.txt; nil generates no builders.
 	Builders *BuilderSpecs
 	used     map[string]bool
@@ -33,6 +40,12 @@ type Set struct {
 	Exclude    map[string]bool
 	As         string // Go prefix replacing Prefixes[0]
 	Line       int
+}
+
+// Omission is an omit line.
+type Omission struct {
+	Reason string
+	Pos    string // "templates/constants.txt:12"
 }
 
 // EnumRename overrides the Go type of a named enum.
@@ -52,7 +65,7 @@ func LoadConfig(path string) (*Config, error) {
 
 // ReadConfig reads a constants file from r; messages cite it as path.
 func ReadConfig(path string, r io.Reader) (*Config, error) {
-	c := &Config{Enums: map[string]EnumRename{}, Members: map[string]string{}}
+	c := &Config{Path: path, Enums: map[string]EnumRename{}, Members: map[string]string{}, Omit: map[string]Omission{}}
 	sc := bufio.NewScanner(r)
 	for n := 1; sc.Scan(); n++ {
 		line := sc.Text()
@@ -107,6 +120,11 @@ func ReadConfig(path string, r io.Reader) (*Config, error) {
 				return nil, bad("want: member struct.member GoType")
 			}
 			c.Members[w[1]] = w[2]
+		case "omit":
+			if len(w) < 3 {
+				return nil, bad("want: omit NAME REASON...")
+			}
+			c.Omit[w[1]] = Omission{Reason: strings.Join(w[2:], " "), Pos: fmt.Sprintf("%s:%d", path, n)}
 		default:
 			return nil, bad("unknown directive " + w[0])
 		}
@@ -194,7 +212,7 @@ func classify(m *model.Model, cfg *Config, namer goname.Namer) (sets []*constSet
 				continue
 			}
 			if hit != nil {
-				return nil, fmt.Errorf("templates/constants.txt:%d: %s is also in set %s (line %d)", s.Line, name, hit.Go, hit.Line)
+				return nil, fmt.Errorf("%s:%d: %s is also in set %s (line %d)", cfg.Path, s.Line, name, hit.Go, hit.Line)
 			}
 			hit = s
 		}
@@ -270,7 +288,7 @@ func classify(m *model.Model, cfg *Config, namer goname.Namer) (sets []*constSet
 	}
 	for _, s := range cfg.Sets {
 		if !used[s] && len(s.EnumTags) == 0 {
-			absent = append(absent, fmt.Sprintf("templates/constants.txt:%d: set %s matches no constant in the headers", s.Line, s.Go))
+			absent = append(absent, fmt.Sprintf("%s:%d: set %s matches no constant in the headers", cfg.Path, s.Line, s.Go))
 		}
 	}
 	for t := range cfg.Enums {
@@ -279,7 +297,7 @@ func classify(m *model.Model, cfg *Config, namer goname.Namer) (sets []*constSet
 			found = found || e.C == t
 		}
 		if !found {
-			absent = append(absent, fmt.Sprintf("templates/constants.txt: enum %s is not in the headers", t))
+			absent = append(absent, fmt.Sprintf("%s: enum %s is not in the headers", cfg.Path, t))
 		}
 	}
 	var kept []*constSet
@@ -339,7 +357,7 @@ func (c *Config) forSets(sets []*constSet, absent *[]string) *Config {
 	out.Members = map[string]string{}
 	for key, set := range c.Members {
 		if !have[set] {
-			*absent = append(*absent, fmt.Sprintf("templates/constants.txt: member %s: set %s has no constants in the headers", key, set))
+			*absent = append(*absent, fmt.Sprintf("%s: member %s: set %s has no constants in the headers", c.Path, key, set))
 			continue
 		}
 		out.Members[key] = set

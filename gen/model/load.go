@@ -342,6 +342,13 @@ func (l *loader) declarations(ast *cc.AST) error {
 				sus := ts.StructOrUnionSpecifier
 				tag := sus.Token.SrcStr()
 				if tag == "" {
+					// Only a tag names a struct across declarations; a
+					// typedef of an anonymous one is left out, and said so.
+					p := l.position(sus.Position())
+					if l.scope.inScope(p.File, "") {
+						l.m.Unsupported = append(l.m.Unsupported, Unsupported{Name: declName(ed.Declaration), Pos: p,
+							Reason: "unsupported construct: a declaration of an anonymous struct or union outside a struct; give it a tag"})
+					}
 					continue
 				}
 				l.byTag[tag] = sus.Type()
@@ -383,6 +390,14 @@ func (l *loader) declarations(ast *cc.AST) error {
 		}
 	}
 	return nil
+}
+
+// declName is the first name a declaration declares, or "<anonymous>".
+func declName(d *cc.Declaration) string {
+	if l := d.InitDeclaratorList; l != nil && l.InitDeclarator != nil && l.InitDeclarator.Declarator != nil {
+		return l.InitDeclarator.Declarator.Name()
+	}
+	return "<anonymous>"
 }
 
 // external adds the out-of-scope structs that in-scope ones reference,
@@ -758,6 +773,25 @@ func (l *loader) macros(ast *cc.AST) {
 		if len(expr) == 0 {
 			continue
 		}
+		if !ok && !m.IsConst {
+			// Redefined with another body (or #undef'd and defined
+			// again): cc/v4 evaluates no such macro; gcc warns and uses
+			// the last definition, and so does the guard's evaluator.
+			prev := ""
+			for _, d := range l.guard.cost.defs[name] {
+				if d.pos != p && d.pos.File != "" {
+					prev = d.pos.String()
+				}
+			}
+			if cv, err := l.guard.eval.tokens(strings.Join(expr, " ")); err == nil {
+				v, ok, ct = Value{Bits: cv.bits, Negative: l.guard.eval.negative(cv)}, true, ckindNames[cv.kind]
+				why := "macro redefined; the last definition is used, as by gcc"
+				if prev != "" {
+					why = "macro redefined (an earlier definition is at " + prev + "); the last definition is used, as by gcc"
+				}
+				l.m.Warnings = append(l.m.Warnings, Unsupported{Name: name, Pos: p, Reason: why})
+			}
+		}
 		if !ok {
 			l.m.Unsupported = append(l.m.Unsupported, Unsupported{Name: name, Pos: p, Reason: "macro does not evaluate to an integer constant: " + strings.Join(expr, " ")})
 			continue
@@ -766,6 +800,7 @@ func (l *loader) macros(ast *cc.AST) {
 	}
 	sort.Slice(l.m.Macros, func(i, j int) bool { return l.less(l.m.Macros[i].Pos, l.m.Macros[j].Pos) })
 	sort.Slice(l.m.Unsupported, func(i, j int) bool { return l.less(l.m.Unsupported[i].Pos, l.m.Unsupported[j].Pos) })
+	sort.Slice(l.m.Warnings, func(i, j int) bool { return l.less(l.m.Warnings[i].Pos, l.m.Warnings[j].Pos) })
 }
 
 // less orders positions by scope file order, then line and column.

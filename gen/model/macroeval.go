@@ -107,21 +107,30 @@ func (e *macroEval) value(name string) (cval, error) {
 		return fail("%s has %d definitions", name, len(defs))
 	}
 	e.busy[name] = true
-	toks, err := e.expand(defs[0].body, 0)
+	v, err := e.eval(defs[0].body)
 	delete(e.busy, name)
 	if err != nil {
 		return fail("%v", err)
+	}
+	e.memo[name] = v
+	return v, nil
+}
+
+// tokens evaluates C source text, such as a macro's replacement list.
+func (e *macroEval) tokens(src string) (cval, error) { return e.eval(lexExpr(src)) }
+
+// eval expands and evaluates a replacement list.
+func (e *macroEval) eval(body []ptok) (cval, error) {
+	toks, err := e.expand(body, 0)
+	if err != nil {
+		return cval{}, err
 	}
 	p := &exprParser{e: e, toks: toks}
 	v, err := p.conditional(0)
 	if err == nil && p.i < len(p.toks) {
 		err = fmt.Errorf("unexpected %q", p.toks[p.i].text)
 	}
-	if err != nil {
-		return fail("%v", err)
-	}
-	e.memo[name] = v
-	return v, nil
+	return v, err
 }
 
 // atomic reports whether a body stands for one operand wherever it is

@@ -30,6 +30,9 @@ type Model struct {
 	// Unsupported lists in-scope constructs the model does not represent,
 	// with the reason, so that nothing is dropped silently.
 	Unsupported []Unsupported `json:"unsupported,omitempty"`
+	// Warnings lists what the model has but gcc would warn about (a
+	// redefined macro, whose last definition the model has).
+	Warnings []Unsupported `json:"warnings,omitempty"`
 }
 
 // HeaderSource records where the headers came from: the Debian package

@@ -21,7 +21,7 @@ GOARCH; constants whose value differs between GOARCHes (ioctl numbers) are decla
 */
 package nvme
 
-//go:generate go tool urgen generate -out . -family nvme -roundtrip
+//go:generate go tool urgen generate -out . -family nvme -roundtrip -strict
 
 // Provenance: what generated this package, from which headers, for which GOARCHes.
 const (

@@ -20,7 +20,7 @@ GOARCH; constants whose value differs between GOARCHes (ioctl numbers) are decla
 */
 package uapi
 
-//go:generate go tool urgen generate -out . -roundtrip
+//go:generate go tool urgen generate -out . -roundtrip -strict
 
 // Provenance: what generated this package, from which headers, for which GOARCHes.
 const (
