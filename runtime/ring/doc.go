@@ -24,10 +24,11 @@ github.com/urgen/urgen/generated/uapi for every kernel type and constant.
 
 	cqe, err := r.WaitCQE()        // next completion, sleeping if needed
 	cqe, ok := r.PeekCQE()         // next completion if any, never sleeps
-	r.CQESeen(cqe)                 // consume it
+	err := r.CQESeen(cqe)          // consume it (refused unless it is the next one)
 	n := r.PeekBatch(cqes)         // up to len(cqes) completions
-	r.CQAdvance(uint32(n))         // consume them
-	cqe, err := r.WaitCQETimeout(d)
+	err := r.CQAdvance(uint32(n))  // consume them (refused beyond what is ready)
+	n, err := ring.Result("read", cqe) // the result, or an *OpError naming the operation
+	cqe, err := r.WaitCQETimeout(d) // d <= 0 polls once (ETIME); ring.Forever waits
 	cqe, err := r.WaitCQEs(k, &ring.WaitOptions{Timeout, Absolute, MinWait, NoIOWait, Sigmask})
 
 	n, err := r.Register(op, arg, nargs) // raw io_uring_register(2)
@@ -37,6 +38,7 @@ github.com/urgen/urgen/generated/uapi for every kernel type and constant.
 	p, err := ring.KernelProbe()         // without a caller ring
 
 	r.Keep(userData, v)            // keep Go memory alive until its final CQE
+	err := r.Err()                 // nil while usable; os.ErrClosed after Close
 
 # More
 
@@ -61,13 +63,31 @@ entries. SQ_REWIND rings take SQEs from index 0 at every submission.
 
 # Errors
 
-Every error wraps the unix.Errno the kernel returned (errors.Is(err,
-unix.EINVAL) works) and names the call: "io_uring_setup <flags>",
-"io_uring_enter", "io_uring_register IORING_REGISTER_FILES". EINTR is retried
-inside the package. Submit reports EAGAIN (the kernel is out of memory for
-requests) and EBUSY (completions are backed up in the overflow list and the
-CQ ring is full) unchanged: the caller reaps completions and submits again,
-as io_uring_enter(2) describes.
+Every error from a system call wraps the unix.Errno the kernel returned
+(errors.Is(err, unix.EINVAL) works) and names the call:
+"io_uring_setup entries=65536 flags=0: invalid argument (more than 32768
+SQ entries: ...)", "io_uring_enter", "io_uring_register
+IORING_REGISTER_FILES". Arguments the kernel would refuse without saying why
+(RegisterFiles(nil), a sparse table of 0 slots) are refused before the
+system call, naming the method. EINTR is retried inside the package. Submit
+reports EAGAIN (the kernel is out of memory for requests) and EBUSY
+(completions are backed up in the overflow list and the CQ ring is full)
+unchanged: the caller reaps completions and submits again, as
+io_uring_enter(2) describes. A completion's own result becomes an error
+through Result or ResultError: an *OpError naming the operation and
+wrapping the errno, the one form every package above this one uses.
+
+# Misuse
+
+A closed Ring, and a Ring that New did not make, never faults: every method
+that can fail returns an error wrapping os.ErrClosed, the others do nothing
+(SQE returns nil, counts are 0), and Close is idempotent. A closed ring
+keeps no descriptor, so a later ring that gets the same number is never
+reached through it. CQESeen and CQAdvance check, at the cost of a compare,
+that they consume only completions that are there: CQESeen of a CQE that is
+not this ring's next unseen one (seen already, of another ring, nil) and
+CQAdvance beyond what is ready change nothing and return an error wrapping
+os.ErrInvalid.
 
 # Threads
 

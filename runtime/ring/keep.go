@@ -26,7 +26,12 @@ import (
 // example with make or new and stored somewhere reachable) and stays
 // reachable until its completion has been reaped, for instance by calling
 // runtime.KeepAlive on it after the wait.
+//
+// On a closed ring, where nothing is in flight, Keep does nothing.
 func (r *Ring) Keep(userData uint64, v any) {
+	if r.state != stateOpen {
+		return
+	}
 	if r.keep == nil {
 		r.keep = make(map[uint64]any)
 	}

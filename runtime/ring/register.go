@@ -17,6 +17,9 @@ import (
 // wrap unix.Errno. The memory arg points to must stay valid during the call;
 // Register keeps it alive until it returns.
 func (r *Ring) Register(op uapi.RegisterOp, arg unsafe.Pointer, nargs uint32) (int, error) {
+	if r.state != stateOpen {
+		return 0, r.unusable("io_uring_register " + op.String())
+	}
 	return register(r.enterFD, op|r.regOp, arg, nargs)
 }
 
@@ -34,6 +37,9 @@ func (r *Ring) Enable() error {
 // calling goroutine to its thread; use the ring only from this goroutine
 // until UnregisterRingFD or Close, which unlock it.
 func (r *Ring) RegisterRingFD() error {
+	if err := r.unusable("RegisterRingFD"); err != nil {
+		return err
+	}
 	if r.regIndex >= 0 {
 		return fmt.Errorf("ring: ring fd already registered at %d: %w", r.regIndex, unix.EEXIST)
 	}
@@ -51,9 +57,10 @@ func (r *Ring) RegisterRingFD() error {
 	return nil
 }
 
-// UnregisterRingFD drops the registered ring fd and goes back to the plain fd.
+// UnregisterRingFD drops the registered ring fd and goes back to the plain
+// fd. Without a registered fd (and after Close) it does nothing.
 func (r *Ring) UnregisterRingFD() error {
-	if r.regIndex < 0 {
+	if r.regIndex < 0 || r.state == stateZero {
 		return nil
 	}
 	if r.fd < 0 {

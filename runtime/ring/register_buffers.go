@@ -48,6 +48,9 @@ func (r *Ring) pinBuffers(off uint32, bufs [][]byte) {
 // empty buffer leaves its slot empty. The ring keeps bufs reachable until
 // they are unregistered (see above).
 func (r *Ring) RegisterBuffers(bufs [][]byte) error {
+	if len(bufs) == 0 {
+		return noArgs("RegisterBuffers", "no buffers (RegisterBuffersSparse makes an empty table)")
+	}
 	iov := iovecs(bufs)
 	_, err := r.Register(uapi.RegisterBuffers, unsafe.Pointer(unsafe.SliceData(iov)), uint32(len(iov)))
 	runtime.KeepAlive(bufs)
@@ -62,6 +65,9 @@ func (r *Ring) RegisterBuffers(bufs [][]byte) error {
 // unregistered the kernel posts a CQE with user_data = tag once no request
 // uses it any more. A zero tag posts nothing; tags may be nil.
 func (r *Ring) RegisterBuffersTagged(bufs [][]byte, tags []uint64) error {
+	if len(bufs) == 0 {
+		return noArgs("RegisterBuffersTagged", "no buffers (RegisterBuffersSparse makes an empty table)")
+	}
 	if err := tagsFor(uapi.RegisterBuffers2, len(bufs), tags); err != nil {
 		return err
 	}
@@ -81,6 +87,9 @@ func (r *Ring) RegisterBuffersTagged(bufs [][]byte, tags []uint64) error {
 // (IORING_REGISTER_BUFFERS2 with IORING_RSRC_REGISTER_SPARSE), to be filled
 // with UpdateBuffers.
 func (r *Ring) RegisterBuffersSparse(n uint32) error {
+	if n == 0 {
+		return noArgs("RegisterBuffersSparse", "a table of 0 slots")
+	}
 	arg := uapi.RsrcRegister{Nr: n, Flags: uapi.RsrcRegisterSparse}
 	_, err := r.Register(uapi.RegisterBuffers2, unsafe.Pointer(&arg), uapi.SizeofRsrcRegister)
 	return err
@@ -104,6 +113,9 @@ func (r *Ring) UnregisterBuffers() error {
 // IORING_REGISTER_BUFFERS_UPDATE. A nil buffer empties its slot. It returns
 // the number of slots updated.
 func (r *Ring) UpdateBuffers(off uint32, bufs [][]byte, tags []uint64) (int, error) {
+	if len(bufs) == 0 {
+		return 0, noArgs("UpdateBuffers", "no buffers")
+	}
 	if err := tagsFor(uapi.RegisterBuffersUpdate, len(bufs), tags); err != nil {
 		return 0, err
 	}
@@ -135,6 +147,9 @@ const CloneReplace CloneFlags = uapi.RegisterDstReplace
 func (r *Ring) CloneBuffers(src *Ring, srcOff, dstOff, n uint32, flags CloneFlags) error {
 	if src == r {
 		return fmt.Errorf("ring: clone buffers from the ring itself: %w", unix.EINVAL)
+	}
+	if err := src.unusable("CloneBuffers from it"); err != nil {
+		return err
 	}
 	arg := uapi.CloneBuffers{Flags: uint32(flags), SrcOff: srcOff, DstOff: dstOff, Nr: n}
 	if src.regIndex >= 0 {

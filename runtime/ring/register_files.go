@@ -29,6 +29,13 @@ func ptrOf[T any](s []T) uint64 {
 	return uint64(uintptr(p))
 }
 
+// noArgs is the error of a call given nothing to register, which the kernel
+// would refuse (EINVAL, or EFAULT for a nil array) without saying why;
+// it is returned before the system call.
+func noArgs(call, what string) error {
+	return fmt.Errorf("ring: %s: %s: %w", call, what, unix.EINVAL)
+}
+
 func tagsFor(op uapi.RegisterOp, n int, tags []uint64) error {
 	if tags != nil && len(tags) != n {
 		return fmt.Errorf("io_uring_register %s: %d tags for %d entries: %w", op, len(tags), n, unix.EINVAL)
@@ -41,6 +48,9 @@ func tagsFor(op uapi.RegisterOp, n int, tags []uint64) error {
 // its index. A -1 entry leaves a slot empty. The kernel takes its own
 // references; the caller may close its descriptors afterwards.
 func (r *Ring) RegisterFiles(fds []int32) error {
+	if len(fds) == 0 {
+		return noArgs("RegisterFiles", "no descriptors (RegisterFilesSparse makes an empty table)")
+	}
 	_, err := r.Register(uapi.RegisterFiles, unsafe.Pointer(unsafe.SliceData(fds)), uint32(len(fds)))
 	runtime.KeepAlive(fds)
 	return err
@@ -51,6 +61,9 @@ func (r *Ring) RegisterFiles(fds []int32) error {
 // table unregistered, the kernel posts a CQE with user_data = tag once the
 // file is no longer in use. A zero tag posts nothing; tags may be nil.
 func (r *Ring) RegisterFilesTagged(fds []int32, tags []uint64) error {
+	if len(fds) == 0 {
+		return noArgs("RegisterFilesTagged", "no descriptors (RegisterFilesSparse makes an empty table)")
+	}
 	if err := tagsFor(uapi.RegisterFiles2, len(fds), tags); err != nil {
 		return err
 	}
@@ -65,6 +78,9 @@ func (r *Ring) RegisterFilesTagged(fds []int32, tags []uint64) error {
 // (IORING_REGISTER_FILES2 with IORING_RSRC_REGISTER_SPARSE), to be filled by
 // UpdateFiles or by direct-descriptor opens and accepts.
 func (r *Ring) RegisterFilesSparse(n uint32) error {
+	if n == 0 {
+		return noArgs("RegisterFilesSparse", "a table of 0 slots")
+	}
 	arg := uapi.RsrcRegister{Nr: n, Flags: uapi.RsrcRegisterSparse}
 	_, err := r.Register(uapi.RegisterFiles2, unsafe.Pointer(&arg), uapi.SizeofRsrcRegister)
 	return err
@@ -80,6 +96,9 @@ func (r *Ring) UnregisterFiles() error {
 // (IORING_REGISTER_FILES_UPDATE). -1 empties a slot, FileSkip leaves it. It
 // returns the number of slots updated.
 func (r *Ring) UpdateFiles(off uint32, fds []int32) (int, error) {
+	if len(fds) == 0 {
+		return 0, noArgs("UpdateFiles", "no descriptors")
+	}
 	arg := uapi.RsrcUpdate{Offset: off, Data: ptrOf(fds)}
 	n, err := r.Register(uapi.RegisterFilesUpdate, unsafe.Pointer(&arg), uint32(len(fds)))
 	runtime.KeepAlive(fds)
@@ -89,6 +108,9 @@ func (r *Ring) UpdateFiles(off uint32, fds []int32) (int, error) {
 // UpdateFilesTagged is UpdateFiles with a tag for each new file
 // (IORING_REGISTER_FILES_UPDATE2); see RegisterFilesTagged.
 func (r *Ring) UpdateFilesTagged(off uint32, fds []int32, tags []uint64) (int, error) {
+	if len(fds) == 0 {
+		return 0, noArgs("UpdateFilesTagged", "no descriptors")
+	}
 	if err := tagsFor(uapi.RegisterFilesUpdate2, len(fds), tags); err != nil {
 		return 0, err
 	}

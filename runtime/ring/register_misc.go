@@ -228,6 +228,9 @@ func (r *Ring) RegisterMemRegion(mem []byte, flags MemRegionFlags) error {
 // can be mapped again at offset mmapOffset of the ring fd. The caller unmaps
 // the returned memory with unix.Munmap when done with it.
 func (r *Ring) RegisterMemRegionKernel(size int, flags MemRegionFlags) (mem []byte, mmapOffset int64, err error) {
+	if err := r.unusable("RegisterMemRegionKernel"); err != nil {
+		return nil, 0, err
+	}
 	if r.fd < 0 {
 		return nil, 0, fmt.Errorf("ring: kernel region: a REGISTERED_FD_ONLY ring has no fd to map it: %w", unix.EBADF)
 	}
@@ -260,6 +263,9 @@ func (r *Ring) Query() (*query.Info, error) {
 // (IORING_REGISTER_BPF_FILTER; see package bpf). Filters stack and cannot be
 // removed; DenyRest on a filter denies every opcode without one.
 func (r *Ring) RegisterBPFFilters(filters ...bpf.Filter) error {
+	if err := r.unusable("RegisterBPFFilters"); err != nil {
+		return err
+	}
 	for _, f := range filters {
 		if err := bpf.RegisterOn(r.Register, f); err != nil {
 			return err

@@ -51,6 +51,9 @@ func (r *Ring) RegisterPBufRing(bgid uint16, entries uint32, mem []byte, flags P
 // IORING_OFF_PBUF_RING | bgid << IORING_OFF_PBUF_SHIFT of the ring fd. The
 // caller unmaps it with unix.Munmap after UnregisterPBufRing.
 func (r *Ring) MapPBufRing(bgid uint16, entries uint32) ([]byte, error) {
+	if err := r.unusable("MapPBufRing"); err != nil {
+		return nil, err
+	}
 	if r.fd < 0 {
 		return nil, fmt.Errorf("ring: map buffer ring: a REGISTERED_FD_ONLY ring has no fd to map: %w", unix.EBADF)
 	}

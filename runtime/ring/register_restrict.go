@@ -55,6 +55,9 @@ func RequireSQEFlags(f uapi.SQEFlags) uapi.Restriction {
 // they cannot be lifted. Register anything else the ring needs (files,
 // buffers) before Enable or allow its register opcode.
 func (r *Ring) RegisterRestrictions(res ...uapi.Restriction) error {
+	if len(res) == 0 {
+		return noArgs("RegisterRestrictions", "no restrictions")
+	}
 	_, err := r.Register(uapi.RegisterRestrictions, unsafe.Pointer(unsafe.SliceData(res)), uint32(len(res)))
 	runtime.KeepAlive(res)
 	return err

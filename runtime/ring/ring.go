@@ -53,8 +53,9 @@ type Ring struct {
 	waitRegion []byte // registered wait arguments (caller memory)
 	locked     bool   // New called runtime.LockOSThread
 	regLocked  bool   // RegisterRingFD called runtime.LockOSThread
-	closed     bool
-	regIndex   int // registered ring index, -1 when none
+	state      state
+	brokenErr  error // why the ring is stateBroken
+	regIndex   int   // registered ring index, -1 when none
 }
 
 type submissionQueue struct {
@@ -192,6 +193,7 @@ func New(entries uint32, opts ...Option) (*Ring, error) {
 		r.release()
 		return nil, err
 	}
+	r.state = stateOpen
 	if c.register && r.regIndex < 0 {
 		if err := r.RegisterRingFD(); err != nil {
 			r.release()
@@ -425,16 +427,20 @@ func (r *Ring) mapRings() error {
 // values of requests that still have not completed then stay reachable for
 // good, because the kernel may write to them after Close returns.
 // Completions not yet seen are discarded.
+//
+// Close is idempotent, and after it every method returns an error wrapping
+// os.ErrClosed or does nothing (see Err); so does a Ring that New did not
+// make.
 func (r *Ring) Close() error {
-	if r.closed {
+	switch r.state {
+	case stateZero, stateClosed:
 		return nil
 	}
-	r.closed = true
 	var err error
 	if r.regIndex >= 0 && r.fd >= 0 {
 		err = r.UnregisterRingFD()
 	}
-	if len(r.keep) > 0 {
+	if len(r.keep) > 0 && r.state == stateOpen {
 		r.drainKept()
 	}
 	if len(r.keep) > 0 {
@@ -447,8 +453,11 @@ func (r *Ring) Close() error {
 	return err
 }
 
+// release gives back everything the ring holds; it is closed afterwards.
 func (r *Ring) release() error {
 	var err error
+	r.state = stateClosed
+	r.detach()
 	for _, m := range []*[]byte{&r.sqeMem, &r.cqMem} {
 		if *m != nil && r.flags&uapi.SetupNoMMap == 0 {
 			_ = unix.Munmap(*m)
@@ -488,8 +497,13 @@ func (r *Ring) release() error {
 }
 
 // FD returns the ring's file descriptor, or -1 for a ring created with
-// IORING_SETUP_REGISTERED_FD_ONLY.
-func (r *Ring) FD() int { return r.fd }
+// IORING_SETUP_REGISTERED_FD_ONLY and after Close.
+func (r *Ring) FD() int {
+	if r.state == stateZero {
+		return -1
+	}
+	return r.fd
+}
 
 // Params returns the io_uring_params the kernel filled in at setup: the
 // actual ring sizes, the setup flags in effect and the kernel's features.

@@ -11,7 +11,8 @@ import (
 
 // SQE returns the next free submission queue entry, zeroed, or nil when the
 // queue is full (submit, then try again; on SQPOLL rings, where the poll
-// thread may post completions before it frees their entries, WaitSQSpace). On IORING_SETUP_SQE128 rings the
+// thread may post completions before it frees their entries, WaitSQSpace)
+// or the ring is closed (Err says which). On IORING_SETUP_SQE128 rings the
 // entry is a 128-byte slot (the second half is reached with SQE.Cmd). The
 // entry belongs to the caller until the next Submit.
 func (r *Ring) SQE() *uapi.SQE {
@@ -36,7 +37,11 @@ func (r *Ring) NextSQE() *uapi.SQE {
 	tail := q.sqeTail
 	if tail-q.sqeHead >= q.entries {
 		// sqeHead is a cached copy of the kernel head; refresh it only
-		// when the queue looks full.
+		// when the queue looks full. A closed ring always looks full (no
+		// entries) and has no head.
+		if q.khead == nil {
+			return nil
+		}
 		q.sqeHead = atomic.LoadUint32(q.khead)
 		if tail-q.sqeHead >= q.entries {
 			return nil
@@ -83,8 +88,11 @@ func (r *Ring) SQE128() *uapi.SQE {
 }
 
 // SQReady returns how many entries have been taken with SQE but not yet
-// consumed by the kernel.
+// consumed by the kernel (0 on a closed ring).
 func (r *Ring) SQReady() uint32 {
+	if r.sq.khead == nil {
+		return 0
+	}
 	return r.sq.sqeTail - atomic.LoadUint32(r.sq.khead)
 }
 
@@ -116,8 +124,10 @@ func (r *Ring) flush() uint32 {
 }
 
 // Submit hands the queued SQEs to the kernel and returns how many it took.
-// With SQPOLL it only wakes the poll thread when it sleeps, and returns the
-// number of entries published.
+// On SQPOLL rings the poll thread takes them on its own time: Submit
+// publishes them, wakes the thread only when it sleeps, and returns how many
+// entries this call published (liburing's io_uring_submit returns how many
+// the thread has not consumed yet, which may already be 0).
 func (r *Ring) Submit() (int, error) {
 	q := &r.sq
 	if !q.direct {
@@ -148,6 +158,12 @@ func (r *Ring) Submit() (int, error) {
 func (r *Ring) SubmitAndWait(n uint32) (int, error) { return r.submit(n, false) }
 
 func (r *Ring) submit(waitNr uint32, getEvents bool) (int, error) {
+	if err := r.unusable("Submit"); err != nil {
+		return 0, err
+	}
+	// What this call publishes (only this goroutine writes the tail); what
+	// SQPOLL rings report, since the poll thread consumes on its own.
+	published := r.sq.sqeTail - *r.sq.ktail
 	for {
 		pending := r.flush()
 		flags := r.enterFlags
@@ -165,6 +181,9 @@ func (r *Ring) submit(waitNr uint32, getEvents bool) (int, error) {
 			enter = true
 		}
 		if !enter {
+			if r.flags&uapi.SetupSQPoll != 0 {
+				return int(published), nil
+			}
 			return int(pending), nil
 		}
 		var n int
@@ -182,7 +201,7 @@ func (r *Ring) submit(waitNr uint32, getEvents bool) (int, error) {
 			return 0, enterError(errno)
 		}
 		if r.flags&uapi.SetupSQPoll != 0 {
-			n = int(pending)
+			n = int(published)
 		} else {
 			r.consumed(uint32(n), pending)
 		}
@@ -227,18 +246,30 @@ func (r *Ring) consumed(n, pending uint32) {
 }
 
 // SQRingFlags returns the kernel's IORING_SQ_* flags (NEED_WAKEUP,
-// CQ_OVERFLOW, TASKRUN).
+// CQ_OVERFLOW, TASKRUN); none on a closed ring.
 func (r *Ring) SQRingFlags() uapi.SQRingFlags {
+	if r.sq.kflags == nil {
+		return 0
+	}
 	return uapi.SQRingFlags(atomic.LoadUint32(r.sq.kflags))
 }
 
-// Dropped returns how many invalid SQEs the kernel has dropped.
-func (r *Ring) Dropped() uint32 { return atomic.LoadUint32(r.sq.kdrop) }
+// Dropped returns how many invalid SQEs the kernel has dropped (0 on a
+// closed ring).
+func (r *Ring) Dropped() uint32 {
+	if r.sq.kdrop == nil {
+		return 0
+	}
+	return atomic.LoadUint32(r.sq.kdrop)
+}
 
 // WaitSQSpace blocks until the SQPOLL thread has consumed entries and SQE can
 // hand out at least one (IORING_ENTER_SQ_WAIT). On rings without SQPOLL the
 // queue only drains through Submit, so it returns at once.
 func (r *Ring) WaitSQSpace() error {
+	if err := r.unusable("WaitSQSpace"); err != nil {
+		return err
+	}
 	if r.flags&uapi.SetupSQPoll == 0 {
 		return nil
 	}

@@ -1,6 +1,7 @@
 package ring
 
 import (
+	"fmt"
 	"os"
 	"syscall"
 	"unsafe"
@@ -18,10 +19,59 @@ func setup(entries uint32, p *uapi.Params) (int, error) {
 			continue
 		}
 		if errno != 0 {
-			return -1, &os.SyscallError{Syscall: "io_uring_setup " + p.Flags.String(), Err: errno}
+			return -1, setupError(entries, p, errno)
 		}
 		return int(fd), nil
 	}
+}
+
+// The kernel's limits on ring sizes (IORING_MAX_ENTRIES, IORING_MAX_CQ_ENTRIES;
+// not in the UAPI headers).
+const (
+	maxSQEntries = 32768
+	maxCQEntries = 2 * maxSQEntries
+)
+
+// setupError names what was asked for (entries, flags, a CQ size) and, for
+// a refusal with a likely cause, the cause.
+func setupError(entries uint32, p *uapi.Params, errno unix.Errno) error {
+	call := fmt.Sprintf("io_uring_setup entries=%d flags=%s", entries, p.Flags)
+	if p.Flags&uapi.SetupCqsize != 0 {
+		call += fmt.Sprintf(" cq_entries=%d", p.CQEntries)
+	}
+	err := &os.SyscallError{Syscall: call, Err: errno}
+	if cause := setupCause(entries, p, errno); cause != "" {
+		return fmt.Errorf("%w (%s)", err, cause)
+	}
+	return err
+}
+
+func setupCause(entries uint32, p *uapi.Params, errno unix.Errno) string {
+	clamp := p.Flags&uapi.SetupClamp != 0
+	switch errno {
+	case unix.EINVAL:
+		switch {
+		case entries == 0:
+			return "a ring needs at least 1 entry"
+		case entries > maxSQEntries && !clamp:
+			return fmt.Sprintf("more than %d SQ entries: ask for fewer, or add IORING_SETUP_CLAMP to get %d", maxSQEntries, maxSQEntries)
+		case p.Flags&uapi.SetupCqsize != 0 && p.CQEntries == 0:
+			return "a CQ size of 0"
+		case p.Flags&uapi.SetupCqsize != 0 && p.CQEntries > maxCQEntries && !clamp:
+			return fmt.Sprintf("more than %d CQ entries: ask for fewer, or add IORING_SETUP_CLAMP", maxCQEntries)
+		case p.Flags&uapi.SetupCqsize != 0 && p.CQEntries < min(entries, maxSQEntries):
+			return "fewer CQ entries than SQ entries"
+		case p.Flags != 0:
+			return "a flag this kernel does not know, a combination it refuses, or a flag's parameter it rejects: see io_uring_setup(2)"
+		}
+	case unix.ENOMEM:
+		return "not enough memory for the rings, or over RLIMIT_MEMLOCK on kernels before 5.12"
+	case unix.EPERM:
+		return "io_uring is restricted here (sysctl kernel.io_uring_disabled), or SQPOLL needs privileges (kernels before 5.11)"
+	case unix.EMFILE, unix.ENFILE:
+		return "no file descriptor left for the ring"
+	}
+	return ""
 }
 
 // enterRaw calls io_uring_enter(2) through RawSyscall6: used only when the

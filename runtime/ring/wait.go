@@ -1,6 +1,7 @@
 package ring
 
 import (
+	"math"
 	"runtime"
 	"strings"
 	"time"
@@ -11,11 +12,15 @@ import (
 	"github.com/urgen/urgen/generated/uapi"
 )
 
+// Forever, as a timeout, waits without a time limit.
+const Forever time.Duration = math.MaxInt64
+
 // WaitOptions tunes a wait through IORING_ENTER_EXT_ARG (Linux 5.11,
 // IORING_FEAT_EXT_ARG). The zero value waits without a timeout.
 type WaitOptions struct {
-	// Timeout bounds the wait; 0 means none. When it expires the error
-	// wraps unix.ETIME.
+	// Timeout bounds the wait; 0 and Forever mean none. When it expires
+	// the error wraps unix.ETIME. A negative Timeout has already expired:
+	// the ring is polled once (queued entries are still submitted).
 	Timeout time.Duration
 	// Absolute makes Timeout a CLOCK_MONOTONIC time (as from
 	// unix.ClockGettime) instead of a duration: IORING_ENTER_ABS_TIMER
@@ -47,13 +52,24 @@ func (r *Ring) SubmitAndWaitTimeout(n uint32, o *WaitOptions) (int, *uapi.CQE, e
 }
 
 func (r *Ring) waitExt(submit bool, n uint32, o *WaitOptions) (int, *uapi.CQE, error) {
+	op := "WaitCQEs"
+	if submit {
+		op = "SubmitAndWaitTimeout"
+	}
+	if err := r.unusable(op); err != nil {
+		return 0, nil, err
+	}
 	if o == nil {
 		o = &WaitOptions{}
 	}
+	timed := o.Timeout != 0 && o.Timeout != Forever
 	var deadline time.Time
-	if o.Timeout > 0 && !o.Absolute {
+	if timed && !o.Absolute {
 		deadline = time.Now().Add(o.Timeout)
 	}
+	// Only this goroutine writes the tail: what this call publishes is what
+	// SQPOLL rings report as submitted.
+	published := r.sq.sqeTail - *r.sq.ktail
 	submitted := 0
 	for {
 		var pending uint32
@@ -78,8 +94,8 @@ func (r *Ring) waitExt(submit bool, n uint32, o *WaitOptions) (int, *uapi.CQE, e
 			r.waitArg.Sigmask = uint64(uintptr(unsafe.Pointer(&r.waitSig)))
 			r.waitArg.SigmaskSz = kernelSigsetSize
 		}
-		if o.Timeout > 0 {
-			t := o.Timeout
+		if timed {
+			t := max(o.Timeout, 0) // an absolute time before the clock's 0 has passed too
 			if !o.Absolute {
 				t = max(time.Until(deadline), 0)
 			} else {
@@ -96,7 +112,7 @@ func (r *Ring) waitExt(submit bool, n uint32, o *WaitOptions) (int, *uapi.CQE, e
 		case 0:
 			if pending > 0 {
 				if r.flags&uapi.SetupSQPoll != 0 {
-					ret = int(pending)
+					ret = int(published)
 				} else {
 					r.consumed(uint32(ret), pending)
 				}
@@ -111,7 +127,7 @@ func (r *Ring) waitExt(submit bool, n uint32, o *WaitOptions) (int, *uapi.CQE, e
 			submit = false
 			// The kernel reports a submission count, or 0 for a timeout
 			// that was already due, rather than ETIME: check the clock.
-			if o.Timeout > 0 && expired(deadline, o) {
+			if timed && expired(deadline, o) {
 				return submitted, nil, enterError(unix.ETIME)
 			}
 		case unix.EINTR:

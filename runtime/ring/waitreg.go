@@ -43,6 +43,9 @@ func (r *Ring) RegisterWaitRegion(mem []byte) ([]uapi.RegWait, error) {
 // its timeout to count. It returns the first completion without consuming
 // it; an expired timeout wraps unix.ETIME.
 func (r *Ring) WaitRegistered(n uint32, i int) (*uapi.CQE, error) {
+	if err := r.unusable("WaitRegistered"); err != nil {
+		return nil, err
+	}
 	if i < 0 || (i+1)*uapi.SizeofRegWait > len(r.waitRegion) {
 		return nil, fmt.Errorf("ring: wait slot %d outside the registered region: %w", i, unix.EINVAL)
 	}
