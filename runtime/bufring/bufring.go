@@ -5,16 +5,20 @@ fills and the kernel consumes when a request carries IOSQE_BUFFER_SELECT
 and a buffer group ID. Receives then pick a buffer only when data arrives,
 so thousands of idle connections need no buffer each.
 
-	br, err := bufring.New(r, group, 256, 4096)      // 256 buffers of 4 KiB
+	br, err := bufring.New(r, group, 256, 4096) // 256 buffers of 4 KiB
 	...
 	// after a recv CQE with IORING_CQE_F_BUFFER:
-	data, bid, _ := br.Data(cqe)                     // the received bytes
+	data, bid, done, err := br.Data(cqe) // the received bytes
 	use(data)
-	br.Return(bid)                                   // hand the buffer back
+	if done {
+		br.Return(bid) // hand the buffer back
+	}
 
-Both the descriptor ring and the buffers live in memory mapped outside the
-Go heap, so the garbage collector never moves or frees what the kernel may
-write; Close unregisters the ring and unmaps it.
+(Example shows it whole.) Both the descriptor ring and the buffers live in
+memory mapped outside the Go heap, so the garbage collector never moves or
+frees what the kernel may write; Close unregisters the ring and unmaps it.
+After Close, Data, Bundle and Head return an error wrapping os.ErrClosed,
+Buf returns nil, the counts are 0 and Put, Advance and Return do nothing.
 
 # Memory ordering
 
@@ -51,6 +55,7 @@ package bufring
 import (
 	"errors"
 	"fmt"
+	"os"
 	"sync/atomic"
 	"unsafe"
 
@@ -203,14 +208,22 @@ func (b *Ring) Group() uint16 { return b.group }
 // BufSize returns the size of every buffer.
 func (b *Ring) BufSize() int { return b.size }
 
-// Len returns how many buffers the ring owns.
-func (b *Ring) Len() int { return b.nbufs }
+// Len returns how many buffers the ring owns (0 after Close).
+func (b *Ring) Len() int {
+	if b.closed {
+		return 0
+	}
+	return b.nbufs
+}
 
 // Entries returns the number of descriptor slots.
 func (b *Ring) Entries() int { return int(b.entries) }
 
-// Buf returns the whole of buffer bid.
+// Buf returns the whole of buffer bid (nil after Close).
 func (b *Ring) Buf(bid uint16) []byte {
+	if b.closed || int(bid) >= b.nbufs {
+		return nil
+	}
 	o := int(bid) * b.size
 	return b.bufMem[o : o+b.size : o+b.size]
 }
@@ -223,6 +236,9 @@ func (b *Ring) Put(bid uint16) { b.PutLen(bid, b.size) }
 // PutLen stages the first n bytes of buffer bid: for a send that selects
 // its data from the group (SendBundle), n is how much the buffer holds.
 func (b *Ring) PutLen(bid uint16, n int) {
+	if b.closed {
+		return
+	}
 	if int(bid) >= b.nbufs || b.out[bid] {
 		panic(fmt.Sprintf("bufring: Put(%d): buffer not held by the caller", bid))
 	}
@@ -243,6 +259,9 @@ func (b *Ring) PutLen(bid uint16, n int) {
 
 // Advance publishes the buffers staged by Put to the kernel.
 func (b *Ring) Advance() {
+	if b.closed {
+		return
+	}
 	w := atomic.LoadUint32(b.tailw)
 	if b.tailHi {
 		w = w&0xffff | uint32(b.tail)<<16
@@ -260,15 +279,28 @@ func (b *Ring) Return(bid uint16) {
 
 // Available returns how many buffers are in the ring, not yet consumed by
 // a completion the caller has processed with Data or Bundle.
-func (b *Ring) Available() int { return b.inRing }
+func (b *Ring) Available() int {
+	if b.closed {
+		return 0
+	}
+	return b.inRing
+}
 
 // Held returns how many buffers the caller holds (handed out by Data or
 // Bundle and not returned yet).
-func (b *Ring) Held() int { return b.nbufs - b.inRing }
+func (b *Ring) Held() int {
+	if b.closed {
+		return 0
+	}
+	return b.nbufs - b.inRing
+}
 
 // Head asks the kernel for its consumer head (IORING_REGISTER_PBUF_STATUS,
 // Linux 6.8).
 func (b *Ring) Head() (uint16, error) {
+	if b.closed {
+		return 0, b.closedError("Head")
+	}
 	h, err := b.r.PBufStatus(b.group)
 	if err != nil {
 		return 0, fmt.Errorf("bufring: status: %w", err)
@@ -298,6 +330,9 @@ func BufferID(c *uapi.CQE) (uint16, bool) {
 // is true the buffer belongs to the caller until Return. Data must see
 // every buffer completion of the group, in CQE order.
 func (b *Ring) Data(c *uapi.CQE) (data []byte, bid uint16, done bool, err error) {
+	if b.closed {
+		return nil, 0, false, b.closedError("Data")
+	}
 	bid, ok := BufferID(c)
 	if !ok {
 		return nil, 0, false, ErrNoBuffer
@@ -329,6 +364,9 @@ func (b *Ring) release(bid uint16) {
 // before returning buffers of later completions: the walk reads the ring
 // slots the kernel consumed, which later Puts may overwrite.
 func (b *Ring) Bundle(c *uapi.CQE, fn func(data []byte, bid uint16, done bool)) error {
+	if b.closed {
+		return b.closedError("Bundle")
+	}
 	bid, ok := BufferID(c)
 	if !ok {
 		return ErrNoBuffer
@@ -362,15 +400,23 @@ func (b *Ring) Bundle(c *uapi.CQE, fn func(data []byte, bid uint16, done bool)) 
 
 // Close unregisters the buffer group and unmaps its memory. Requests that
 // may still pick buffers from the group must have completed (or been
-// cancelled) first.
+// cancelled) first. Closing the io_uring ring first is fine: the kernel
+// dropped the group with it. Close is idempotent.
 func (b *Ring) Close() error {
 	if b.closed {
 		return nil
 	}
 	b.closed = true
 	err := b.unregister()
+	if errors.Is(err, os.ErrClosed) {
+		err = nil // the ring went first and took the group with it
+	}
 	b.unmap()
 	return err
+}
+
+func (b *Ring) closedError(op string) error {
+	return fmt.Errorf("bufring: group %d: %s after Close: %w", b.group, op, os.ErrClosed)
 }
 
 func (b *Ring) unregister() error {

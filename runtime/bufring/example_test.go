@@ -45,13 +45,15 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	data, bid, _, err := br.Data(cqe)
+	data, bid, done, err := br.Data(cqe)
 	r.CQESeen(cqe)
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Printf("read %q into buffer %d; %d of %d buffers left\n", data, bid, br.Available(), br.Len())
-	br.Return(bid)
+	if done { // the kernel is done with the buffer (always, unless Incremental)
+		br.Return(bid)
+	}
 	fmt.Println("after Return:", br.Available())
 	// Output:
 	// read "hello" into buffer 0; 3 of 4 buffers left

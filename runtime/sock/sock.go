@@ -51,6 +51,9 @@ import (
 func get(r *ring.Ring, op string) (*uapi.SQE, error) {
 	s := r.NextSQE() // every caller fills it through a generated builder
 	if s == nil {
+		if err := r.Err(); err != nil {
+			return nil, fmt.Errorf("sock: %s: %w", op, err)
+		}
 		return nil, fmt.Errorf("sock: %s: submission queue full: %w", op, unix.EBUSY)
 	}
 	return s, nil

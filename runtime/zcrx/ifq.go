@@ -343,8 +343,13 @@ func (q *IFQ) ID() uint32 { return q.id }
 func (q *IFQ) Entries() uint32 { return uint32(len(q.sh.rq.rqes)) }
 
 // Area returns the memory of area i (0 is the one given at registration;
-// AddArea appends), nil for a dma-buf area.
-func (q *IFQ) Area(i int) []byte { return q.sh.areas[i].mem }
+// AddArea appends), nil for a dma-buf area and after Close.
+func (q *IFQ) Area(i int) []byte {
+	if q.closed {
+		return nil
+	}
+	return q.sh.areas[i].mem
+}
 
 // AreaToken returns the rq_area_token the kernel gave area i.
 func (q *IFQ) AreaToken(i int) uint64 { return q.sh.areas[i].token }
@@ -364,11 +369,24 @@ func (q *IFQ) Offsets() uapi.ZCRXOffsets { return q.sh.offs }
 func (q *IFQ) Accounting() Accounting { return q.acct }
 
 // Queued returns the number of released buffers the kernel has not taken
-// back from the refill ring yet.
-func (q *IFQ) Queued() uint32 { return q.sh.rq.queued() }
+// back from the refill ring yet (0 after Close).
+func (q *IFQ) Queued() uint32 {
+	if q.closed {
+		return 0
+	}
+	return q.sh.rq.queued()
+}
+
+// closedError is what the methods of a closed IFQ return.
+func (q *IFQ) closedError(op string) error {
+	return fmt.Errorf("zcrx %d: %s after Close: %w", q.id, op, os.ErrClosed)
+}
 
 // ctrl runs one IORING_REGISTER_ZCRX_CTRL op.
 func (q *IFQ) ctrl(op uapi.ZCRXCtrlOp, c *uapi.ZCRXCtrl) error {
+	if q.closed {
+		return q.closedError(op.String())
+	}
 	c.ZCRXID = q.id
 	c.Op = uint32(op)
 	_, err := q.r.Register(uapi.RegisterZCRXCtrl, unsafe.Pointer(c), 0)
@@ -449,9 +467,11 @@ func (q *IFQ) ArmEvent(t uapi.ZCRXEventType) error {
 
 // Stats reads the kernel's copy-fallback statistics (struct zcrx_stats),
 // which exist when EventConfig.Stats was set.
+//
+// After Close there are none.
 func (q *IFQ) Stats() (uapi.ZCRXStats, bool) {
 	s := q.sh.stats
-	if s == nil {
+	if s == nil || q.closed {
 		return uapi.ZCRXStats{}, false
 	}
 	// The kernel updates the counters with plain stores (WRITE_ONCE);
@@ -462,7 +482,9 @@ func (q *IFQ) Stats() (uapi.ZCRXStats, bool) {
 // Close releases the memory Register mapped (an AreaSize area, a kernel
 // refill region). The kernel keeps the queue, and writes into that memory,
 // until its ring is closed, so Close fails with EBUSY while the ring is
-// open. Imported IFQs own nothing.
+// open. Imported IFQs own nothing. Close is idempotent; afterwards Buf,
+// Release, Receive and the control calls return an error wrapping
+// os.ErrClosed, Area returns nil and Queued 0.
 func (q *IFQ) Close() error {
 	if q.closed {
 		return nil

@@ -35,12 +35,18 @@ type Loop struct {
 // the multishot request early. It returns the bytes received
 // and how many requests it submitted.
 func (q *IFQ) Receive(l Loop) (n uint64, requests int, err error) {
+	if q.closed {
+		return 0, 0, q.closedError("Receive")
+	}
 	for {
 		if l.Limit > 0 && n >= l.Limit {
 			return n, requests, nil
 		}
 		sqe := q.r.NextSQE() // PrepRecv writes all of it
 		if sqe == nil {
+			if err := q.r.Err(); err != nil {
+				return n, requests, fmt.Errorf("zcrx %d: receive: %w", q.id, err)
+			}
 			return n, requests, fmt.Errorf("zcrx %d: receive: submission queue full: %w", q.id, unix.EBUSY)
 		}
 		var limit uint32

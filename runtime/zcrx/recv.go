@@ -44,6 +44,9 @@ func (b Buf) Len() int { return int(b.n) }
 // returns an empty Buf. A negative res is returned as an error wrapping
 // the errno. Every non-empty Buf must be released.
 func (q *IFQ) Buf(c *uapi.CQE) (Buf, error) {
+	if q.closed {
+		return Buf{}, q.closedError("Buf")
+	}
 	if err := ring.ResultError("zcrx recv", c.Res); err != nil {
 		return Buf{}, err
 	}
@@ -87,6 +90,9 @@ func (q *IFQ) locate(off, n uint64) (Buf, error) {
 // Release hands b's buffer back to the kernel through the refill ring. When
 // the ring is full it flushes (ZCRX_CTRL_FLUSH_RQ) and retries.
 func (q *IFQ) Release(b Buf) error {
+	if q.closed {
+		return q.closedError("Release")
+	}
 	if b.n == 0 {
 		return nil // empty Buf: nothing to give back
 	}
