@@ -320,26 +320,40 @@ func TestPack(t *testing.T) {
 	}
 }
 
-// TestSlice: every worker thread asks the scheduler for Config.Slice.
+// TestSlice: every worker thread asks the scheduler for Config.Slice, and
+// gives it back when the server closes: the threads return to Go's
+// scheduler as they were (run with -count=3 to see it).
 func TestSlice(t *testing.T) {
 	const slice = 150 * time.Microsecond
 	if !threadSlice(t) {
 		t.Skip("needs sched_slice: sched_getattr does not read back a SCHED_OTHER thread's sched_runtime (Linux 6.12)")
 	}
+	asking := func() int {
+		tasks, err := os.ReadDir("/proc/self/task")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, task := range tasks {
+			tid, _ := strconv.Atoi(task.Name())
+			if a, err := unix.SchedGetAttr(tid, 0); err == nil && a.Runtime == uint64(slice) {
+				n++
+			}
+		}
+		return n
+	}
+	if n := asking(); n != 0 {
+		t.Fatalf("%d threads ask for a %v slice before the server starts", n, slice)
+	}
 	s := start(t, Config{Slice: slice})
-	tasks, err := os.ReadDir("/proc/self/task")
-	if err != nil {
+	if n, want := asking(), len(s.workers); n != want {
+		t.Errorf("%d threads ask for a %v slice, want %d (one per worker)", n, slice, want)
+	}
+	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	n := 0
-	for _, task := range tasks {
-		tid, _ := strconv.Atoi(task.Name())
-		if a, err := unix.SchedGetAttr(tid, 0); err == nil && a.Runtime == uint64(slice) {
-			n++
-		}
-	}
-	if want := len(s.workers); n != want {
-		t.Errorf("%d threads ask for a %v slice, want %d (one per worker)", n, slice, want)
+	if n := asking(); n != 0 {
+		t.Errorf("%d threads still ask for a %v slice after Close, want 0", n, slice)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -315,16 +316,40 @@ func (w *worker) run(wg *sync.WaitGroup, ready chan<- error, acceptor bool) {
 		ready <- err
 		return
 	}
-	if w.cfg.Slice > 0 {
-		// A hint: kernels before 6.12 ignore the runtime of a
-		// SCHED_OTHER thread, and the server works the same either way.
-		unix.SchedSetAttr(0, &unix.SchedAttr{Runtime: uint64(w.cfg.Slice)}, 0)
-	}
+	restore := w.askSlice()
 	ready <- nil
 	w.err = w.loop()
 	w.shutdown()
+	restore()
 	w.release()
 	w.publish()
+}
+
+// askSlice asks the scheduler for Config.Slice on this worker's thread and
+// returns what puts the thread back as it was. The goroutine stays locked
+// to the thread in between (the ring locks it only with SINGLE_ISSUER), so
+// the request never lands on, or stays with, a thread that Go's scheduler
+// hands to other goroutines.
+func (w *worker) askSlice() (restore func()) {
+	if w.cfg.Slice <= 0 {
+		return func() {}
+	}
+	runtime.LockOSThread()
+	old, err := unix.SchedGetAttr(0, 0)
+	if err != nil {
+		// Without sched_getattr nothing could be put back: no request.
+		runtime.UnlockOSThread()
+		return func() {}
+	}
+	// A hint: kernels before 6.12 ignore the runtime of a SCHED_OTHER
+	// thread, and the server works the same either way.
+	ask := *old
+	ask.Runtime = uint64(w.cfg.Slice)
+	unix.SchedSetAttr(0, &ask, 0)
+	return func() {
+		unix.SchedSetAttr(0, old, 0)
+		runtime.UnlockOSThread()
+	}
 }
 
 func (w *worker) release() {
