@@ -237,7 +237,7 @@ func ExampleRing_Keep() {
 		sqe := r.SQE()
 		sqe.PrepRead(int32(p[0]), buf, 0)
 		sqe.UserData = 7
-		r.Keep(7, &buf[0])
+		r.Keep(7, buf)
 	}()
 	if _, err := r.Submit(); err != nil {
 		log.Fatal(err)

@@ -16,10 +16,13 @@ import (
 // that use Keep, and such requests must post a completion (no
 // IOSQE_CQE_SKIP_SUCCESS), or the values stay until Close.
 //
-// Pass a pointer (&buf[0] keeps all of buf's array alive, as does a *T):
-// unlike a slice, a pointer converts to any without an allocation, which
-// makes Keep allocation-free once the map has grown to the number of
-// requests in flight.
+// Pass the buffer itself, r.Keep(ud, buf): that is the form the examples
+// and the README use, and it is safe for an empty or nil buffer. On hot
+// paths pass a pointer instead, which converts to any without an allocation
+// (a slice costs one) and makes Keep allocation-free once the map has grown
+// to the number of requests in flight: unsafe.SliceData(buf) keeps all of
+// buf's array alive and, unlike &buf[0], does not panic on an empty buffer;
+// any *T works the same way.
 //
 // The zero-overhead path is not to call Keep: then the caller guarantees
 // that everything an SQE references was allocated on the heap (for

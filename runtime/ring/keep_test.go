@@ -2,6 +2,7 @@ package ring
 
 import (
 	"testing"
+	"unsafe"
 
 	"github.com/urgen/urgen/generated/uapi"
 )
@@ -21,6 +22,23 @@ func BenchmarkKeep(b *testing.B) {
 		r.Keep(ud, &bufs[ud][0])
 		c.UserData = ud
 		r.release1(c)
+	}
+}
+
+// TestKeepEmptyBuffers: both forms the Keep doc gives work for empty and
+// nil buffers (&buf[0] would panic).
+func TestKeepEmptyBuffers(t *testing.T) {
+	r := &Ring{state: stateOpen}
+	for i, b := range [][]byte{nil, {}, make([]byte, 0, 8)} {
+		r.Keep(uint64(i), b)
+		r.Keep(uint64(i), unsafe.SliceData(b))
+	}
+	if r.Kept() != 3 {
+		t.Fatalf("kept %d user data, want 3", r.Kept())
+	}
+	b, c := make([]byte, 0, 8), &uapi.CQE{UserData: 9}
+	if n := testing.AllocsPerRun(100, func() { r.Keep(9, unsafe.SliceData(b)); r.release1(c) }); n != 0 {
+		t.Errorf("Keep of unsafe.SliceData(buf) allocates %v times", n)
 	}
 }
 
