@@ -24,12 +24,14 @@ var unusableCalls = closedtest.Calls[*Ring]{
 	"CQAdvance":         func(r *Ring) error { return r.CQAdvance(1) },
 	"CQESeen":           func(r *Ring) error { return r.CQESeen(&uapi.CQE{}) },
 	"CQReady":           func(r *Ring) error { return zero(r, "CQReady", r.CQReady()) },
+	"CQRingFlags":       func(r *Ring) error { return zero(r, "CQRingFlags", uint32(r.CQRingFlags())) },
 	"ClearIOWQAffinity": func(r *Ring) error { return r.ClearIOWQAffinity() },
 	"CloneBuffers":      func(r *Ring) error { return r.CloneBuffers(&Ring{}, 0, 0, 0, 0) },
 	"Close":             func(r *Ring) error { return errIfNot(r, r.Close() == nil, "Close of a closed ring failed") },
 	"DelNAPIID":         func(r *Ring) error { return r.DelNAPIID(1) },
 	"Dropped":           func(r *Ring) error { return zero(r, "Dropped", r.Dropped()) },
 	"Enable":            func(r *Ring) error { return r.Enable() },
+	"Enter":             func(r *Ring) error { _, err := r.Enter(0, 0, 0); return err },
 	"Err":               func(r *Ring) error { return r.Err() },
 	"FD":                func(r *Ring) error { return errIfNot(r, r.FD() == -1, "FD not -1") },
 	"Features":          func(r *Ring) error { _ = r.Features(); return r.Err() },
@@ -43,6 +45,7 @@ var unusableCalls = closedtest.Calls[*Ring]{
 	"PBufStatus":        func(r *Ring) error { _, err := r.PBufStatus(1); return err },
 	"Params":            func(r *Ring) error { _ = r.Params(); return r.Err() },
 	"PeekBatch":         func(r *Ring) error { return zero(r, "PeekBatch", uint32(r.PeekBatch(make([]*uapi.CQE, 4)))) },
+	"Publish":           func(r *Ring) error { return zero(r, "Publish", r.Publish()) },
 	"PeekCQE": func(r *Ring) error {
 		c, ok := r.PeekCQE()
 		return errIfNot(r, c == nil && !ok, "PeekCQE returned a CQE")
@@ -66,18 +69,22 @@ var unusableCalls = closedtest.Calls[*Ring]{
 		_, _, err := r.RegisterMemRegionKernel(os.Getpagesize(), 0)
 		return err
 	},
-	"RegisterNAPI":          func(r *Ring) error { _, err := r.RegisterNAPI(NAPI{}); return err },
-	"RegisterPBufRing":      func(r *Ring) error { return r.RegisterPBufRing(1, 8, nil, uapi.IouPBufRingMMap) },
-	"RegisterPersonality":   func(r *Ring) error { _, err := r.RegisterPersonality(); return err },
-	"RegisterRestrictions":  func(r *Ring) error { return r.RegisterRestrictions(AllowOp(uapi.OpNop)) },
-	"RegisterRingFD":        func(r *Ring) error { return r.RegisterRingFD() },
-	"RegisterWaitRegion":    func(r *Ring) error { _, err := r.RegisterWaitRegion(onePage()); return err },
-	"Resize":                func(r *Ring) error { return r.Resize(16, 0) },
-	"SQE":                   func(r *Ring) error { return nilSQE(r, r.SQE()) },
-	"SQE128":                func(r *Ring) error { return nilSQE(r, r.SQE128()) },
-	"SQReady":               func(r *Ring) error { return zero(r, "SQReady", r.SQReady()) },
-	"SQRingFlags":           func(r *Ring) error { return zero(r, "SQRingFlags", uint32(r.SQRingFlags())) },
-	"SQSpace":               func(r *Ring) error { return zero(r, "SQSpace", r.SQSpace()) },
+	"RegisterNAPI":         func(r *Ring) error { _, err := r.RegisterNAPI(NAPI{}); return err },
+	"RegisterPBufRing":     func(r *Ring) error { return r.RegisterPBufRing(1, 8, nil, uapi.IouPBufRingMMap) },
+	"RegisterPersonality":  func(r *Ring) error { _, err := r.RegisterPersonality(); return err },
+	"RegisterRestrictions": func(r *Ring) error { return r.RegisterRestrictions(AllowOp(uapi.OpNop)) },
+	"RegisterRingFD":       func(r *Ring) error { return r.RegisterRingFD() },
+	"RegisterWaitRegion":   func(r *Ring) error { _, err := r.RegisterWaitRegion(onePage()); return err },
+	"Resize":               func(r *Ring) error { return r.Resize(16, 0) },
+	"SQE":                  func(r *Ring) error { return nilSQE(r, r.SQE()) },
+	"SQE128":               func(r *Ring) error { return nilSQE(r, r.SQE128()) },
+	"SQReady":              func(r *Ring) error { return zero(r, "SQReady", r.SQReady()) },
+	"SQRingFlags":          func(r *Ring) error { return zero(r, "SQRingFlags", uint32(r.SQRingFlags())) },
+	"SQSpace":              func(r *Ring) error { return zero(r, "SQSpace", r.SQSpace()) },
+	"SetCQRingFlags": func(r *Ring) error {
+		r.SetCQRingFlags(uapi.CQEventfdDisabled)
+		return zero(r, "CQRingFlags after SetCQRingFlags", uint32(r.CQRingFlags()))
+	},
 	"SetClock":              func(r *Ring) error { return r.SetClock(unix.CLOCK_MONOTONIC) },
 	"SetFileAllocRange":     func(r *Ring) error { return r.SetFileAllocRange(0, 1) },
 	"SetIOWQAffinity":       func(r *Ring) error { return r.SetIOWQAffinity(&unix.CPUSet{1}) },

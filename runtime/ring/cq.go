@@ -322,3 +322,25 @@ func (r *Ring) GetEvents() error {
 		}
 	}
 }
+
+// CQRingFlags returns the IORING_CQ_* flags of the CQ ring (0 on kernels
+// before 5.8, which have none, and on a closed ring).
+func (r *Ring) CQRingFlags() uapi.CQRingFlags {
+	if r.cq.kflags == nil {
+		return 0
+	}
+	return uapi.CQRingFlags(atomic.LoadUint32(r.cq.kflags))
+}
+
+// SetCQRingFlags stores f as the CQ ring's flags. The one flag so far,
+// IORING_CQ_EVENTFD_DISABLED, stops the kernel from signalling the
+// registered eventfd until it is cleared: a goroutine that reaps the
+// completions its own io_uring_enter produces sets it meanwhile, so that
+// they wake nobody else. Completions posted while it is set are only found
+// by looking, so clear it and then reap once more. Nothing happens on
+// kernels before 5.8, or on a closed ring.
+func (r *Ring) SetCQRingFlags(f uapi.CQRingFlags) {
+	if r.cq.kflags != nil {
+		atomic.StoreUint32(r.cq.kflags, uint32(f))
+	}
+}

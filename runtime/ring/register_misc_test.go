@@ -33,17 +33,23 @@ func eventfdCount(t *testing.T, efd int) uint64 {
 	return *(*uint64)(unsafe.Pointer(&b[0]))
 }
 
-func TestRegisterEventfd(t *testing.T) {
+// eventfdRing returns a ring with a registered non-blocking eventfd.
+func eventfdRing(t *testing.T) (*ring.Ring, int) {
+	t.Helper()
 	efd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unix.Close(efd)
-
+	t.Cleanup(func() { unix.Close(efd) })
 	r := newRing(t)
 	if err := r.RegisterEventfd(efd); err != nil {
 		t.Fatal(err)
 	}
+	return r, efd
+}
+
+func TestRegisterEventfd(t *testing.T) {
+	r, efd := eventfdRing(t)
 	run(t, r, 1, nop)
 	if n := eventfdCount(t, efd); n != 1 {
 		t.Fatalf("eventfd after one inline completion: %d, want 1", n)

@@ -285,3 +285,51 @@ func (r *Ring) WaitSQSpace() error {
 	}
 	return nil
 }
+
+// Publish makes the SQEs taken so far visible to the kernel (it stores the
+// SQ tail) without entering it, and returns how many entries the kernel has
+// not consumed yet. A later io_uring_enter submits them, from any thread:
+// Enter, Submit, or (on SQPOLL rings) the poll thread. Publish and Enter
+// split Submit for callers that share a ring between goroutines: they take
+// SQEs and Publish under their own lock and call Enter outside it, so no
+// lock is held while the kernel works. Not for SQ_REWIND rings, whose
+// submissions must go through Submit. On a closed ring it returns 0.
+func (r *Ring) Publish() uint32 {
+	q := &r.sq
+	if q.ktail == nil {
+		return 0
+	}
+	if q.plainTail && !q.rewind {
+		// Release store, unlike flush's plain one: the io_uring_enter that
+		// reads the tail may run on another thread.
+		storeRelease(q.ktail, q.sqeTail)
+		return q.sqeTail - atomic.LoadUint32(q.khead)
+	}
+	return r.flush()
+}
+
+// Enter calls io_uring_enter(2) once, with the ring's descriptor and the
+// given counts and flags (its registered-ring flag is added), and returns the
+// kernel's result. It never touches the rings' memory, so it may run
+// concurrently with other goroutines' use of the ring (the kernel serializes
+// submissions). Without uapi.EnterGetevents and minComplete it cannot sleep
+// and stays on the calling thread; otherwise the Go scheduler runs other
+// goroutines while it waits. EINTR is returned, not retried: a submission cut
+// short by a signal has submitted nothing. On a closed ring the error wraps
+// os.ErrClosed.
+func (r *Ring) Enter(toSubmit, minComplete uint32, flags uapi.EnterFlags) (int, error) {
+	if err := r.unusable("Enter"); err != nil {
+		return 0, err
+	}
+	var n int
+	var errno unix.Errno
+	if minComplete == 0 && flags&uapi.EnterGetevents == 0 {
+		n, errno = enterRaw(r.enterFD, toSubmit, 0, r.enterFlags|flags)
+	} else {
+		n, errno = enterBlocking(r.enterFD, toSubmit, minComplete, r.enterFlags|flags, 0, 0)
+	}
+	if errno != 0 {
+		return n, enterError(errno)
+	}
+	return n, nil
+}

@@ -1,0 +1,562 @@
+package uring
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"runtime"
+	"sync"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/urgen/urgen/generated/uapi"
+)
+
+// File is an open file whose I/O goes through an Engine's rings. It has
+// the methods of os.File that do I/O, with the same semantics and errors
+// (*fs.PathError with os's Op strings), and a Context form of each
+// blocking one. A File is safe for concurrent use; ReadAt and WriteAt from
+// many goroutines are batched into shared io_uring_enter calls, while Read,
+// Write and Seek, which share the file position, are serialized as in os.
+type File struct {
+	e       *Engine
+	fd      int
+	name    string
+	ref     fdRef
+	posmu   sync.Mutex // the file position: Read, Write, Seek, ReadDir
+	append  bool
+	dir     *dirReader // ReadDir state (posmu)
+	cleanup runtime.Cleanup
+}
+
+// maxRW caps one read or write, as os does (and io_uring's length is 32 bits).
+const maxRW = 1 << 30
+
+// Open opens name for reading, like os.Open, through the default Engine.
+func Open(name string) (*File, error) { return OpenFile(name, unix.O_RDONLY, 0) }
+
+// Create creates or truncates name, like os.Create, through the default Engine.
+func Create(name string) (*File, error) {
+	return OpenFile(name, unix.O_RDWR|unix.O_CREAT|unix.O_TRUNC, 0o666)
+}
+
+// OpenFile opens name with flag (os.O_RDONLY ...) and perm, like os.OpenFile,
+// through the default Engine.
+func OpenFile(name string, flag int, perm fs.FileMode) (*File, error) {
+	return OpenFileContext(context.Background(), name, flag, perm)
+}
+
+// OpenFileContext is OpenFile that gives up when ctx ends (the open is
+// cancelled, unless it completes first).
+func OpenFileContext(ctx context.Context, name string, flag int, perm fs.FileMode) (*File, error) {
+	e, err := Default()
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+	}
+	return e.OpenFileContext(ctx, name, flag, perm)
+}
+
+// Open opens name for reading through e.
+func (e *Engine) Open(name string) (*File, error) { return e.OpenFile(name, unix.O_RDONLY, 0) }
+
+// Create creates or truncates name through e.
+func (e *Engine) Create(name string) (*File, error) {
+	return e.OpenFile(name, unix.O_RDWR|unix.O_CREAT|unix.O_TRUNC, 0o666)
+}
+
+// OpenFile opens name through e, like os.OpenFile.
+func (e *Engine) OpenFile(name string, flag int, perm fs.FileMode) (*File, error) {
+	return e.openat(context.Background(), unix.AT_FDCWD, name, name, flag, perm)
+}
+
+// OpenFileContext is OpenFile with a context.
+func (e *Engine) OpenFileContext(ctx context.Context, name string, flag int, perm fs.FileMode) (*File, error) {
+	return e.openat(ctx, unix.AT_FDCWD, name, name, flag, perm)
+}
+
+// NewFile returns a File for the open descriptor fd, which it takes over
+// (Close closes it), like os.NewFile.
+func (e *Engine) NewFile(fd uintptr, name string) *File {
+	flags, _ := unix.FcntlInt(fd, unix.F_GETFL, 0)
+	return e.newFile(int(fd), name, flags)
+}
+
+// openat opens path relative to dirfd; name is the path errors and Name report.
+func (e *Engine) openat(ctx context.Context, dirfd int, path, name string, flag int, perm fs.FileMode) (*File, error) {
+	if err := ctxErr(ctx); err != nil {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+	}
+	flag |= unix.O_CLOEXEC
+	var mode uint32
+	if flag&(unix.O_CREAT|unix.O_TMPFILE) != 0 {
+		mode = syscallMode(perm) // openat2 refuses a mode without them
+	}
+	s := e.shard()
+	var fd int
+	if solo(ctx, s) {
+		var err error
+		for {
+			fd, err = unix.Openat(dirfd, path, flag, mode)
+			if err != unix.EINTR {
+				break
+			}
+		}
+		if err != nil {
+			return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+		}
+	} else {
+		p, err := unix.BytePtrFromString(path)
+		if err != nil {
+			return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+		}
+		how := &unix.OpenHow{Flags: uint64(flag), Mode: uint64(mode)}
+		for {
+			var sqe uapi.SQE
+			sqe.PrepOpenat2(int32(dirfd), p, how)
+			res, _, err := s.do(ctx, &sqe, keepRefs{unsafe.Pointer(p), unsafe.Pointer(how)})
+			if err != nil {
+				return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+			}
+			if res == -int32(unix.EINTR) {
+				continue
+			}
+			if res < 0 {
+				return nil, &fs.PathError{Op: "open", Path: name, Err: unix.Errno(-res)}
+			}
+			fd = int(res)
+			break
+		}
+	}
+	return e.newFile(fd, name, flag), nil
+}
+
+func (e *Engine) newFile(fd int, name string, flag int) *File {
+	f := &File{e: e, fd: fd, name: name, append: flag&unix.O_APPEND != 0}
+	f.ref.init(len(e.shards))
+	// Like os: a File dropped without Close does not leak its descriptor.
+	f.cleanup = runtime.AddCleanup(f, func(fd int) { unix.Close(fd) }, fd)
+	return f
+}
+
+// syscallMode is os's mapping of a FileMode to open's mode bits.
+func syscallMode(m fs.FileMode) uint32 {
+	o := uint32(m.Perm())
+	if m&fs.ModeSetuid != 0 {
+		o |= unix.S_ISUID
+	}
+	if m&fs.ModeSetgid != 0 {
+		o |= unix.S_ISGID
+	}
+	if m&fs.ModeSticky != 0 {
+		o |= unix.S_ISVTX
+	}
+	return o
+}
+
+func ctxErr(ctx context.Context) error {
+	if ctx == nil {
+		return nil
+	}
+	return ctx.Err()
+}
+
+// solo reports whether a request without a context that can end should be
+// the plain system call (see shard.solo).
+func solo(ctx context.Context, s *shard) bool {
+	return (ctx == nil || ctx.Done() == nil) && s.solo()
+}
+
+// Name returns the name the file was opened with.
+func (f *File) Name() string { return f.name }
+
+// Fd returns the file descriptor. It stays valid until Close.
+func (f *File) Fd() uintptr { return uintptr(f.fd) }
+
+func (f *File) pathErr(op string, err error) error {
+	return &fs.PathError{Op: op, Path: f.name, Err: err}
+}
+
+// begin counts an operation in, returning the ticket for end; the error is
+// the one os gives for a nil or closed File.
+func (f *File) begin(op string) (int, error) {
+	if f == nil {
+		return 0, fs.ErrInvalid
+	}
+	t, ok := f.ref.inc()
+	if !ok {
+		return 0, f.pathErr(op, ErrClosed)
+	}
+	return t, nil
+}
+
+func (f *File) end(t int) { f.ref.dec(t) }
+
+// result turns a completion into a count or an error.
+func (f *File) result(res int32) (int, error) {
+	if res >= 0 {
+		return int(res), nil
+	}
+	if res == -int32(unix.ECANCELED) && (f.ref.closed() || f.e.closed.Load()) {
+		return 0, ErrClosed // cancelled by Close
+	}
+	return 0, unix.Errno(-res)
+}
+
+// run does one request on f and returns its result.
+func (f *File) run(ctx context.Context, sqe *uapi.SQE, keep keepRefs) (int, error) {
+	res, _, err := f.e.shard().do(ctx, sqe, keep)
+	if err != nil {
+		return 0, err
+	}
+	return f.result(res)
+}
+
+// xfer does one read or write of p at off (-1: at the file position) and
+// returns the count; EINTR is retried.
+func (f *File) xfer(ctx context.Context, write bool, p []byte, off int64) (int, error) {
+	p = p[:min(len(p), maxRW)]
+	s := f.e.shard()
+	for {
+		var n int
+		var err error
+		if solo(ctx, s) {
+			n, err = f.direct(write, p, off)
+		} else {
+			var sqe uapi.SQE
+			if write {
+				sqe.PrepWrite(int32(f.fd), p, uint64(off))
+			} else {
+				sqe.PrepRead(int32(f.fd), p, uint64(off))
+			}
+			var res int32
+			res, _, err = s.do(ctx, &sqe, keepRefs{unsafe.Pointer(unsafe.SliceData(p))})
+			if err == nil {
+				n, err = f.result(res)
+			}
+		}
+		if err != unix.EINTR {
+			return n, err
+		}
+	}
+}
+
+// direct is xfer as the plain system call.
+func (f *File) direct(write bool, p []byte, off int64) (int, error) {
+	var n int
+	var err error
+	switch {
+	case write && off < 0:
+		n, err = unix.Write(f.fd, p)
+	case write:
+		n, err = unix.Pwrite(f.fd, p, off)
+	case off < 0:
+		n, err = unix.Read(f.fd, p)
+	default:
+		n, err = unix.Pread(f.fd, p, off)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// Read reads up to len(p) bytes at the file position, like os.File.Read:
+// at end of file it returns 0, io.EOF.
+func (f *File) Read(p []byte) (int, error) { return f.read(context.Background(), p) }
+
+// ReadContext is Read that gives up when ctx ends.
+func (f *File) ReadContext(ctx context.Context, p []byte) (int, error) { return f.read(ctx, p) }
+
+func (f *File) read(ctx context.Context, p []byte) (int, error) {
+	t, err := f.begin("read")
+	if err != nil {
+		return 0, err
+	}
+	defer f.end(t)
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if err := ctxErr(ctx); err != nil {
+		return 0, f.pathErr("read", err)
+	}
+	f.posmu.Lock()
+	n, err := f.xfer(ctx, false, p, -1)
+	f.posmu.Unlock()
+	if err != nil {
+		return 0, f.pathErr("read", err)
+	}
+	if n == 0 {
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// ReadAt reads len(p) bytes at off, like os.File.ReadAt: fewer only with an
+// error, io.EOF at end of file. It does not use or move the file position,
+// and calls from many goroutines share io_uring_enter calls.
+func (f *File) ReadAt(p []byte, off int64) (int, error) {
+	return f.readAt(context.Background(), p, off)
+}
+
+// ReadAtContext is ReadAt that gives up when ctx ends; the bytes read so
+// far are counted in n.
+func (f *File) ReadAtContext(ctx context.Context, p []byte, off int64) (int, error) {
+	return f.readAt(ctx, p, off)
+}
+
+func (f *File) readAt(ctx context.Context, p []byte, off int64) (n int, err error) {
+	t, err := f.begin("read")
+	if err != nil {
+		return 0, err
+	}
+	defer f.end(t)
+	if off < 0 {
+		return 0, f.pathErr("readat", errors.New("negative offset"))
+	}
+	return f.xferAll(ctx, false, p, off)
+}
+
+// xferAll reads or writes all of p at off (-1: at the file position), xfer
+// after xfer; n counts what moved. A read that reaches end of file returns
+// io.EOF.
+func (f *File) xferAll(ctx context.Context, write bool, p []byte, off int64) (n int, err error) {
+	op := "read"
+	if write {
+		op = "write"
+	}
+	for len(p) > 0 {
+		if err := ctxErr(ctx); err != nil {
+			return n, f.pathErr(op, err)
+		}
+		m, err := f.xfer(ctx, write, p, off)
+		if err != nil {
+			return n, f.pathErr(op, err)
+		}
+		if m == 0 {
+			if write {
+				return n, f.pathErr(op, io.ErrUnexpectedEOF)
+			}
+			return n, io.EOF
+		}
+		n += m
+		p = p[m:]
+		if off >= 0 {
+			off += int64(m)
+		}
+	}
+	return n, nil
+}
+
+// Write writes p at the file position (at the end for O_APPEND files),
+// like os.File.Write: all of it, or an error.
+func (f *File) Write(p []byte) (int, error) { return f.write(context.Background(), p) }
+
+// WriteContext is Write that gives up when ctx ends.
+func (f *File) WriteContext(ctx context.Context, p []byte) (int, error) { return f.write(ctx, p) }
+
+func (f *File) write(ctx context.Context, p []byte) (n int, err error) {
+	t, err := f.begin("write")
+	if err != nil {
+		return 0, err
+	}
+	defer f.end(t)
+	f.posmu.Lock()
+	defer f.posmu.Unlock()
+	return f.xferAll(ctx, true, p, -1)
+}
+
+// WriteString is Write of a string's bytes.
+func (f *File) WriteString(s string) (int, error) { return f.Write([]byte(s)) }
+
+var errWriteAtInAppendMode = errors.New("os: invalid use of WriteAt on file opened with O_APPEND")
+
+// WriteAt writes p at off, like os.File.WriteAt: all of it, or an error.
+// Calls from many goroutines share io_uring_enter calls.
+func (f *File) WriteAt(p []byte, off int64) (int, error) {
+	return f.writeAt(context.Background(), p, off)
+}
+
+// WriteAtContext is WriteAt that gives up when ctx ends.
+func (f *File) WriteAtContext(ctx context.Context, p []byte, off int64) (int, error) {
+	return f.writeAt(ctx, p, off)
+}
+
+func (f *File) writeAt(ctx context.Context, p []byte, off int64) (n int, err error) {
+	t, err := f.begin("write")
+	if err != nil {
+		return 0, err
+	}
+	defer f.end(t)
+	if f.append {
+		return 0, errWriteAtInAppendMode
+	}
+	if off < 0 {
+		return 0, f.pathErr("writeat", errors.New("negative offset"))
+	}
+	return f.xferAll(ctx, true, p, off)
+}
+
+// Seek sets the file position for the next Read or Write, like
+// os.File.Seek (io.SeekStart, io.SeekCurrent, io.SeekEnd).
+func (f *File) Seek(offset int64, whence int) (int64, error) {
+	t, err := f.begin("seek")
+	if err != nil {
+		return 0, err
+	}
+	defer f.end(t)
+	f.posmu.Lock()
+	defer f.posmu.Unlock()
+	r, err := unix.Seek(f.fd, offset, whence)
+	if err == nil && f.dir != nil && r != 0 {
+		err = unix.EISDIR
+	}
+	if err != nil {
+		return 0, f.pathErr("seek", err)
+	}
+	f.dir = nil
+	return r, nil
+}
+
+// Sync commits the file's data and metadata to stable storage (fsync), like
+// os.File.Sync.
+func (f *File) Sync() error { return f.sync(context.Background(), "sync", 0) }
+
+// SyncContext is Sync with a context.
+func (f *File) SyncContext(ctx context.Context) error { return f.sync(ctx, "sync", 0) }
+
+// Datasync commits the file's data, and only the metadata needed to read
+// it back (fdatasync).
+func (f *File) Datasync() error { return f.sync(context.Background(), "fdatasync", uapi.FsyncDatasync) }
+
+// DatasyncContext is Datasync with a context.
+func (f *File) DatasyncContext(ctx context.Context) error {
+	return f.sync(ctx, "fdatasync", uapi.FsyncDatasync)
+}
+
+func (f *File) sync(ctx context.Context, op string, flags uapi.FsyncFlags) error {
+	var sqe uapi.SQE
+	sqe.PrepFsync(int32(f.fd), flags)
+	return f.simple(ctx, op, &sqe, nil)
+}
+
+// simple runs a request that transfers nothing; direct is its system call
+// for kernels without the opcode (nil: every kernel here has it).
+func (f *File) simple(ctx context.Context, op string, sqe *uapi.SQE, direct func() error) error {
+	t, err := f.begin(op)
+	if err != nil {
+		return err
+	}
+	defer f.end(t)
+	if err := ctxErr(ctx); err != nil {
+		return f.pathErr(op, err)
+	}
+	for {
+		var err error
+		if direct != nil {
+			err = direct()
+		} else {
+			_, err = f.run(ctx, sqe, keepRefs{})
+		}
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return f.pathErr(op, err)
+		}
+		return nil
+	}
+}
+
+// Truncate changes the file's size, like os.File.Truncate
+// (IORING_OP_FTRUNCATE, Linux 6.9; ftruncate(2) before).
+func (f *File) Truncate(size int64) error { return f.TruncateContext(context.Background(), size) }
+
+// TruncateContext is Truncate with a context.
+func (f *File) TruncateContext(ctx context.Context, size int64) error {
+	var sqe uapi.SQE
+	sqe.PrepFtruncate(int32(f.fd), size)
+	var direct func() error
+	if !f.e.has(uapi.OpFtruncate) {
+		direct = func() error { return unix.Ftruncate(f.fd, size) }
+	}
+	return f.simple(ctx, "truncate", &sqe, direct)
+}
+
+// Allocate reserves disk space for n bytes at off (fallocate(2) mode 0),
+// growing the file if needed, so later writes there cannot fail for space.
+func (f *File) Allocate(off, n int64) error { return f.AllocateContext(context.Background(), off, n) }
+
+// AllocateContext is Allocate with a context.
+func (f *File) AllocateContext(ctx context.Context, off, n int64) error {
+	var sqe uapi.SQE
+	sqe.PrepFallocate(int32(f.fd), 0, uint64(off), uint64(n))
+	return f.simple(ctx, "fallocate", &sqe, nil)
+}
+
+// Stat returns the file's fs.FileInfo (statx), like os.File.Stat; Sys
+// returns a *syscall.Stat_t, as os's does.
+func (f *File) Stat() (fs.FileInfo, error) { return f.StatContext(context.Background()) }
+
+// StatContext is Stat with a context.
+func (f *File) StatContext(ctx context.Context) (fs.FileInfo, error) {
+	t, err := f.begin("stat")
+	if err != nil {
+		return nil, err
+	}
+	defer f.end(t)
+	st, err := f.e.statx(ctx, f.fd, "", unix.AT_EMPTY_PATH)
+	if err != nil {
+		return nil, f.pathErr("stat", err)
+	}
+	return newFileInfo(basename(f.name), st), nil
+}
+
+// Close closes the file, like os.File.Close. Operations in flight are
+// cancelled (they fail with os.ErrClosed unless they complete first), and
+// Close returns once the kernel is done with their buffers.
+func (f *File) Close() error {
+	if f == nil {
+		return fs.ErrInvalid
+	}
+	first, busy := f.ref.close()
+	if !first {
+		return f.pathErr("close", ErrClosed)
+	}
+	if busy {
+		// Cancel until the last one is out: one may submit after a cancel.
+		for wait := 50 * time.Microsecond; ; wait = min(2*wait, 10*time.Millisecond) {
+			f.e.cancelFD(f.fd)
+			t := time.NewTimer(wait)
+			select {
+			case <-f.ref.drained:
+			case <-t.C:
+				continue
+			}
+			t.Stop()
+			break
+		}
+	}
+	f.cleanup.Stop()
+	var sqe uapi.SQE
+	sqe.PrepClose(int32(f.fd))
+	var err error
+	s := f.e.shard()
+	if s.solo() {
+		err = unix.Close(f.fd)
+	} else {
+		var res int32
+		if res, _, err = s.do(context.Background(), &sqe, keepRefs{}); err == nil && res < 0 {
+			err = unix.Errno(-res)
+		}
+		if err == ErrClosed {
+			err = unix.Close(f.fd)
+		}
+	}
+	if err != nil && err != unix.EINTR {
+		return f.pathErr("close", err)
+	}
+	return nil
+}

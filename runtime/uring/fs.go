@@ -1,0 +1,221 @@
+package uring
+
+import (
+	"context"
+	"io"
+	"io/fs"
+	"slices"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// FS is the file tree rooted at a directory, like os.DirFS, with its I/O
+// through an Engine's rings. It implements fs.FS, fs.StatFS, fs.ReadFileFS
+// and fs.ReadDirFS; the files it opens are *File (fs.ReadDirFile,
+// io.ReaderAt, io.Seeker). Like os.DirFS it does not stop symlinks inside
+// the tree from pointing outside it.
+type FS struct {
+	e   *Engine
+	dir string
+}
+
+// DirFS returns the file tree rooted at dir, through the default Engine.
+func DirFS(dir string) *FS { return &FS{dir: dir} }
+
+// DirFS returns the file tree rooted at dir, through e.
+func (e *Engine) DirFS(dir string) *FS { return &FS{e: e, dir: dir} }
+
+var (
+	_ fs.StatFS     = (*FS)(nil)
+	_ fs.ReadFileFS = (*FS)(nil)
+	_ fs.ReadDirFS  = (*FS)(nil)
+)
+
+func (fsys *FS) engine() (*Engine, error) {
+	if fsys.e != nil {
+		return fsys.e, nil
+	}
+	return Default()
+}
+
+// path returns the operating-system path of name, checked as io/fs wants.
+func (fsys *FS) path(op, name string) (*Engine, string, error) {
+	if !fs.ValidPath(name) {
+		return nil, "", &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
+	}
+	e, err := fsys.engine()
+	if err != nil {
+		return nil, "", &fs.PathError{Op: op, Path: name, Err: err}
+	}
+	if name == "." {
+		return e, fsys.dir, nil
+	}
+	return e, strings.TrimSuffix(fsys.dir, "/") + "/" + name, nil
+}
+
+// renamed reports err with name as its path, as os.DirFS does.
+func renamed(err error, name string) error {
+	if pe, ok := err.(*fs.PathError); ok {
+		pe.Path = name
+	}
+	return err
+}
+
+// Open opens name for reading (fs.FS).
+func (fsys *FS) Open(name string) (fs.File, error) {
+	f, err := fsys.open(context.Background(), name)
+	if err != nil {
+		return nil, err // a nil *File would be a non-nil fs.File
+	}
+	return f, nil
+}
+
+// OpenContext is Open with a context, returning the *File.
+func (fsys *FS) OpenContext(ctx context.Context, name string) (*File, error) {
+	return fsys.open(ctx, name)
+}
+
+func (fsys *FS) open(ctx context.Context, name string) (*File, error) {
+	e, p, err := fsys.path("open", name)
+	if err != nil {
+		return nil, err
+	}
+	f, err := e.openat(ctx, unix.AT_FDCWD, p, p, unix.O_RDONLY, 0)
+	if err != nil {
+		return nil, renamed(err, name)
+	}
+	return f, nil
+}
+
+// Stat returns name's FileInfo, following symlinks (fs.StatFS).
+func (fsys *FS) Stat(name string) (fs.FileInfo, error) {
+	e, p, err := fsys.path("stat", name)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := e.stat(context.Background(), unix.AT_FDCWD, p, p, 0)
+	if err != nil {
+		return nil, renamed(err, name)
+	}
+	return fi, nil
+}
+
+// ReadFile returns the contents of name (fs.ReadFileFS).
+func (fsys *FS) ReadFile(name string) ([]byte, error) {
+	return fsys.ReadFileContext(context.Background(), name)
+}
+
+// ReadFileContext is ReadFile with a context.
+func (fsys *FS) ReadFileContext(ctx context.Context, name string) ([]byte, error) {
+	e, p, err := fsys.path("open", name)
+	if err != nil {
+		return nil, err
+	}
+	b, err := e.readFile(ctx, p)
+	return b, renamed(err, name)
+}
+
+// ReadDir returns the entries of directory name, sorted by name
+// (fs.ReadDirFS).
+func (fsys *FS) ReadDir(name string) ([]fs.DirEntry, error) {
+	f, err := fsys.open(context.Background(), name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	ents, err := f.ReadDir(-1)
+	slices.SortFunc(ents, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	return ents, renamed(err, name)
+}
+
+// ReadFile returns the contents of the named file, like os.ReadFile.
+func ReadFile(name string) ([]byte, error) {
+	return ReadFileContext(context.Background(), name)
+}
+
+// ReadFileContext is ReadFile with a context.
+func ReadFileContext(ctx context.Context, name string) ([]byte, error) {
+	e, err := Default()
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+	}
+	return e.readFile(ctx, name)
+}
+
+// ReadFile is the package's ReadFile through e.
+func (e *Engine) ReadFile(name string) ([]byte, error) {
+	return e.readFile(context.Background(), name)
+}
+
+// readFile is os.ReadFile: open, stat for the size, read, close. A regular
+// file's short read is its end, so it takes no extra read to see EOF.
+func (e *Engine) readFile(ctx context.Context, name string) ([]byte, error) {
+	f, err := e.openat(ctx, unix.AT_FDCWD, name, name, unix.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	size, regular := 0, false
+	if fi, err := f.StatContext(ctx); err == nil {
+		size, regular = int(fi.Size()), fi.Mode().IsRegular()
+	}
+	t, err := f.begin("read")
+	if err != nil {
+		return nil, err
+	}
+	defer f.end(t)
+	// One byte more than the size, to see the end in the same read.
+	b := make([]byte, 0, max(size+1, 512))
+	for {
+		if err := ctxErr(ctx); err != nil {
+			return b, f.pathErr("read", err)
+		}
+		if len(b) == cap(b) {
+			b = slices.Grow(b, cap(b))
+		}
+		want := cap(b) - len(b)
+		n, err := f.xfer(ctx, false, b[len(b):cap(b)], int64(len(b)))
+		b = b[:len(b)+n]
+		if err != nil {
+			return b, f.pathErr("read", err)
+		}
+		if n == 0 || (regular && n < want && size > 0) {
+			return b, nil
+		}
+	}
+}
+
+// WriteFile writes data to the named file, creating it with perm (before
+// umask) if needed and truncating it otherwise, like os.WriteFile.
+func WriteFile(name string, data []byte, perm fs.FileMode) error {
+	return WriteFileContext(context.Background(), name, data, perm)
+}
+
+// WriteFileContext is WriteFile with a context.
+func WriteFileContext(ctx context.Context, name string, data []byte, perm fs.FileMode) error {
+	e, err := Default()
+	if err != nil {
+		return &fs.PathError{Op: "open", Path: name, Err: err}
+	}
+	return e.writeFile(ctx, name, data, perm)
+}
+
+// WriteFile is the package's WriteFile through e.
+func (e *Engine) WriteFile(name string, data []byte, perm fs.FileMode) error {
+	return e.writeFile(context.Background(), name, data, perm)
+}
+
+func (e *Engine) writeFile(ctx context.Context, name string, data []byte, perm fs.FileMode) error {
+	f, err := e.openat(ctx, unix.AT_FDCWD, name, name, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC, perm)
+	if err != nil {
+		return err
+	}
+	_, err = f.writeAt(ctx, data, 0)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+var _ io.ReaderAt = (*File)(nil)

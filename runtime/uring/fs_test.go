@@ -1,0 +1,189 @@
+package uring
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"testing/iotest"
+)
+
+// tree writes a small tree into a new directory and returns it with the
+// files' paths (relative, slash-separated).
+func tree(t *testing.T) (string, map[string]string) {
+	t.Helper()
+	dir := t.TempDir()
+	files := map[string]string{
+		"hello.txt":           "hello, world\n",
+		"empty":               "",
+		"a/b/c.txt":           strings.Repeat("abc", 5000),
+		"a/d.bin":             string(bytes.Repeat([]byte{0, 1, 2, 255}, 3000)),
+		"dir with space/x.go": "package x\n",
+	}
+	for name, data := range files {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(dir, "emptydir"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir, files
+}
+
+// The standard library's conformance suite for fs.FS implementations.
+func TestFSConformance(t *testing.T) {
+	dir, files := tree(t)
+	var names []string
+	for n := range files {
+		names = append(names, n)
+	}
+	for _, o := range []Options{{}, {NoSolo: true}} {
+		e := newEngine(t, o)
+		if err := fstest.TestFS(e.DirFS(dir), names...); err != nil {
+			t.Errorf("fstest.TestFS (%+v): %v", o, err)
+		}
+	}
+	if err := fstest.TestFS(DirFS(dir), names...); err != nil {
+		t.Errorf("fstest.TestFS (default Engine): %v", err)
+	}
+}
+
+func TestFSErrors(t *testing.T) {
+	dir, _ := tree(t)
+	fsys := DirFS(dir)
+	for _, c := range []struct {
+		call func() error
+		op   string
+		path string
+		is   error
+	}{
+		{func() error { _, err := fsys.Open("missing"); return err }, "open", "missing", fs.ErrNotExist},
+		{func() error { _, err := fsys.Open("../x"); return err }, "open", "../x", fs.ErrInvalid},
+		{func() error { _, err := fsys.Stat("a/none"); return err }, "stat", "a/none", fs.ErrNotExist},
+		{func() error { _, err := fsys.ReadFile("nope"); return err }, "open", "nope", fs.ErrNotExist},
+		{func() error { _, err := fsys.ReadDir("hello.txt"); return err }, "readdirent", "hello.txt", nil},
+	} {
+		err := c.call()
+		var pe *fs.PathError
+		if !errors.As(err, &pe) || pe.Op != c.op || pe.Path != c.path || (c.is != nil && !errors.Is(err, c.is)) {
+			t.Errorf("got %v; want a PathError %s %s wrapping %v", err, c.op, c.path, c.is)
+		}
+	}
+}
+
+// The same reads through os.DirFS and through FS give the same bytes.
+func TestFSReadFileMatchesOS(t *testing.T) {
+	dir, files := tree(t)
+	fsys := DirFS(dir)
+	for name, want := range files {
+		got, err := fsys.ReadFile(name)
+		if err != nil || string(got) != want {
+			t.Errorf("ReadFile(%s) = %d bytes, %v; want %d", name, len(got), err, len(want))
+		}
+		top, err := ReadFile(filepath.Join(dir, name))
+		if err != nil || string(top) != want {
+			t.Errorf("package ReadFile(%s) = %d bytes, %v", name, len(top), err)
+		}
+	}
+	p := filepath.Join(dir, "new")
+	if err := WriteFile(p, []byte("written"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(p); err != nil || string(b) != "written" {
+		t.Fatalf("after WriteFile: %q, %v", b, err)
+	}
+	if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o600 {
+		t.Errorf("WriteFile mode %v", fi.Mode())
+	}
+}
+
+// The standard library's reader tests, on a File.
+func TestIotest(t *testing.T) {
+	dir, files := tree(t)
+	name := "a/b/c.txt"
+	want := []byte(files[name])
+	open := func() *File {
+		f, err := Open(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		return f
+	}
+	if err := iotest.TestReader(open(), want); err != nil {
+		t.Errorf("iotest.TestReader: %v", err)
+	}
+	for _, w := range []struct {
+		name string
+		wrap func(io.Reader) io.Reader
+	}{
+		{"OneByteReader", iotest.OneByteReader},
+		{"HalfReader", iotest.HalfReader},
+		{"DataErrReader", iotest.DataErrReader},
+	} {
+		got, err := io.ReadAll(w.wrap(open()))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s: %d bytes, %v", w.name, len(got), err)
+		}
+	}
+	// TimeoutReader fails the second read: the File's own error path is
+	// not involved, but the first read must deliver data.
+	r := iotest.TimeoutReader(open())
+	p := make([]byte, 100)
+	if n, err := r.Read(p); n != 100 || err != nil || !bytes.Equal(p, want[:100]) {
+		t.Errorf("TimeoutReader first read: %d, %v", n, err)
+	}
+	if _, err := r.Read(p); err != iotest.ErrTimeout {
+		t.Errorf("TimeoutReader second read: %v", err)
+	}
+}
+
+// net/http serves files and directory listings from an FS.
+func TestFileServer(t *testing.T) {
+	dir, files := tree(t)
+	srv := httptest.NewServer(http.FileServer(http.FS(DirFS(dir))))
+	defer srv.Close()
+	for name, want := range files {
+		resp, err := http.Get(srv.URL + "/" + strings.ReplaceAll(name, " ", "%20"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(got) != want {
+			t.Errorf("GET %s: %d, %d bytes", name, resp.StatusCode, len(got))
+		}
+	}
+	req, _ := http.NewRequest("GET", srv.URL+"/a/b/c.txt", nil)
+	req.Header.Set("Range", "bytes=10-19")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusPartialContent || string(got) != files["a/b/c.txt"][10:20] {
+		t.Errorf("range GET: %d %q", resp.StatusCode, got)
+	}
+	resp, err = http.Get(srv.URL + "/a/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(list), `href="b/"`) || !strings.Contains(string(list), `href="d.bin"`) {
+		t.Errorf("directory listing: %s", list)
+	}
+}

@@ -1,0 +1,354 @@
+package uring
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/urgen/urgen/generated/uapi"
+	"github.com/urgen/urgen/runtime/ring"
+)
+
+// A shard is one ring shared by every goroutine that runs on its P.
+//
+// Submission is combining: a goroutine copies its SQE into the ring under
+// sqmu and, if no batch is open, opens one and leads it. The leader yields
+// its P once (goyield), so that the goroutines already runnable there add
+// their SQEs and park, then publishes the tail and enters the kernel for
+// all of them, with no lock held. Page-cache reads and writes complete
+// inside that io_uring_enter, so the leader usually finds the batch's
+// completions posted when it returns, reaps them under cqmu and wakes each
+// owner. Completions that come later (io-wq, block device interrupts,
+// sockets, timeouts) signal the ring's eventfd, on which the reaper
+// goroutine sleeps in Go's netpoller. While a leader reaps its own batch
+// the eventfd is switched off, so inline completions wake nobody else.
+type shard struct {
+	e *Engine
+	r *ring.Ring
+
+	sqmu      sync.Mutex
+	gathering atomic.Bool // a leader has queued and yields before it submits
+	ones      uint32      // consecutive submissions of a single SQE (sqmu)
+	soloMode  atomic.Bool // recent batches had one request: make the plain system call
+	soloOps   atomic.Uint32
+
+	slots slots
+
+	cqmu sync.Mutex
+	cqes []*uapi.CQE
+
+	evmu    sync.Mutex
+	entered int // goroutines between enter and reap (evmu)
+
+	ops atomic.Int64 // requests between begin and end
+
+	efd        *os.File
+	reaperDone chan struct{}
+	spin       time.Duration
+	_          [64]byte // keep neighbouring shards off this one's cache lines
+}
+
+// User data: a slot index, with udChan when its owner waits on the slot's
+// channel (in a select with its context) rather than parked; udIgnore marks
+// CQEs that belong to no slot (cancellations).
+const (
+	udIgnore = 1 << 63
+	udChan   = 1 << 62
+)
+
+func newShard(e *Engine, o *Options) (*shard, error) {
+	r, err := ring.New(o.Entries, ring.WithCQSize(2*o.Entries))
+	if err != nil {
+		return nil, err
+	}
+	p := r.Params()
+	s := &shard{e: e, r: r, cqes: make([]*uapi.CQE, p.CQEntries), reaperDone: make(chan struct{}), spin: o.Spin}
+	s.slots.init(p.SQEntries)
+	efd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		r.Close()
+		return nil, &os.SyscallError{Syscall: "eventfd", Err: err}
+	}
+	if err := r.RegisterEventfd(efd); err != nil {
+		unix.Close(efd)
+		r.Close()
+		return nil, err
+	}
+	// Non-blocking, so os.File reads it through the netpoller: the reaper
+	// sleeps without a thread.
+	s.efd = os.NewFile(uintptr(efd), "io_uring eventfd")
+	go s.reaper()
+	return s, nil
+}
+
+// begin counts a request in, unless the engine is closed.
+func (s *shard) begin() bool {
+	s.ops.Add(1)
+	if s.e.closed.Load() {
+		s.ops.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (s *shard) end() { s.ops.Add(-1) }
+
+// solo reports whether the caller should make the plain system call
+// instead: the ring's recent batches held one request each, so nobody would
+// share the io_uring_enter, which then costs more than the call. Every 64th
+// request goes through the ring anyway, opening a batch that others join if
+// they have come.
+func (s *shard) solo() bool {
+	if !s.soloMode.Load() || s.gathering.Load() {
+		return false
+	}
+	return s.soloOps.Add(1)&63 != 0
+}
+
+// do submits sqe (its user data is set here) and waits for its completion.
+// keep is the memory the SQE points to. When ctx ends first, the request is
+// cancelled (IORING_OP_ASYNC_CANCEL) and do still waits for its completion:
+// only then is the kernel done with keep. The error is ErrClosed when the
+// engine is closed, or ctx's error when the request was cancelled.
+func (s *shard) do(ctx context.Context, sqe *uapi.SQE, keep keepRefs) (int32, uapi.CQEFlags, error) {
+	if !s.begin() {
+		return 0, 0, ErrClosed
+	}
+	var done <-chan struct{}
+	if ctx != nil {
+		done = ctx.Done()
+	}
+	i := s.slots.alloc()
+	sl := &s.slots.s[i]
+	sl.keep = keep
+	ud := uint64(i)
+	if done != nil {
+		ud |= udChan
+	}
+	if s.queue(sqe, ud) {
+		s.lead()
+	}
+	if done == nil {
+		sl.w.wait()
+	} else {
+		select {
+		case <-sl.ch:
+		case <-done:
+			s.cancel(ud)
+			<-sl.ch
+		}
+	}
+	res, flags := sl.res, sl.flags
+	s.slots.release(i)
+	s.end()
+	if res == -int32(unix.ECANCELED) && done != nil && ctx.Err() != nil {
+		return res, flags, ctx.Err()
+	}
+	return res, flags, nil
+}
+
+// queue copies sqe into the ring with user data ud and reports whether the
+// caller opened the batch, and so must lead it.
+func (s *shard) queue(sqe *uapi.SQE, ud uint64) bool {
+	s.sqmu.Lock()
+	dst := s.r.NextSQE()
+	for dst == nil {
+		// More entries queued than the SQ holds: submit them.
+		s.sqmu.Unlock()
+		s.submit()
+		s.sqmu.Lock()
+		dst = s.r.NextSQE()
+	}
+	*dst = *sqe
+	dst.UserData = ud
+	lead := !s.gathering.Load()
+	if lead {
+		s.gathering.Store(true)
+	}
+	s.sqmu.Unlock()
+	return lead
+}
+
+// lead lets the goroutines runnable on this P join the batch, then submits.
+func (s *shard) lead() {
+	if !s.e.opts.NoYield {
+		goyield()
+	}
+	s.submit()
+}
+
+// cancel asks the kernel to cancel the request with user data ud.
+func (s *shard) cancel(ud uint64) {
+	var c uapi.SQE
+	c.PrepCancel64(ud, 0)
+	if s.queue(&c, udIgnore) {
+		s.submit()
+	}
+}
+
+// submit publishes what is queued, enters the kernel for it and reaps.
+// EAGAIN and EBUSY (the kernel is short of memory, or completions are
+// backed up) are retried after reaping; nothing queued is ever dropped.
+func (s *shard) submit() {
+	s.sqmu.Lock()
+	s.gathering.Store(false)
+	n := s.r.Publish()
+	s.track(n)
+	s.sqmu.Unlock()
+	if n == 0 {
+		// Another goroutine's io_uring_enter took them; it reaps.
+		return
+	}
+	s.quiet(true)
+	for n > 0 {
+		k, err := s.r.Enter(n, 0, 0)
+		switch {
+		case err == nil:
+		case errors.Is(err, unix.EINTR):
+			continue
+		case errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EBUSY):
+			s.reap()
+			goyield()
+		default:
+			// Enter fails otherwise only on a broken invariant (a closed
+			// or corrupt ring); the queued requests could never complete.
+			panic(fmt.Sprintf("uring: %v with %d requests queued", err, n))
+		}
+		if err == nil && uint32(k) >= n {
+			break
+		}
+		// Partly taken (or by another goroutine's enter): what is left?
+		s.sqmu.Lock()
+		n = s.r.Publish()
+		s.sqmu.Unlock()
+	}
+	s.reap()
+	if s.quiet(false) {
+		// Completions posted while the eventfd was off signalled nobody.
+		s.reap()
+	}
+}
+
+// track switches the shard between batching and the plain system call,
+// from the size of each submission.
+func (s *shard) track(n uint32) {
+	const soloAfter = 4
+	switch {
+	case n == 1:
+		if s.ones < soloAfter {
+			s.ones++
+		} else if !s.soloMode.Load() && !s.e.opts.NoSolo {
+			s.soloMode.Store(true)
+		}
+	case n > 1:
+		s.ones = 0
+		if s.soloMode.Load() {
+			s.soloMode.Store(false)
+		}
+	}
+}
+
+// quiet counts goroutines between entering the kernel and reaping: the
+// first one in switches the eventfd off, the last one out on again, and
+// reports that it did.
+func (s *shard) quiet(in bool) bool {
+	s.evmu.Lock()
+	defer s.evmu.Unlock()
+	if in {
+		s.entered++
+		if s.entered == 1 {
+			s.r.SetCQRingFlags(uapi.CQEventfdDisabled)
+		}
+		return false
+	}
+	s.entered--
+	if s.entered == 0 {
+		s.r.SetCQRingFlags(0)
+		return true
+	}
+	return false
+}
+
+// reap consumes every posted completion and wakes its owner.
+func (s *shard) reap() bool {
+	s.cqmu.Lock()
+	got := false
+	for {
+		n := s.r.PeekBatch(s.cqes)
+		if n == 0 {
+			break
+		}
+		got = true
+		raceAcquire(&s.sqmu)
+		for _, c := range s.cqes[:n] {
+			s.complete(c)
+		}
+		s.r.CQAdvance(uint32(n))
+	}
+	s.cqmu.Unlock()
+	return got
+}
+
+func (s *shard) complete(c *uapi.CQE) {
+	if c.UserData&udIgnore != 0 {
+		return
+	}
+	sl := &s.slots.s[uint32(c.UserData)]
+	sl.res, sl.flags = c.Res, c.Flags
+	if c.UserData&udChan != 0 {
+		sl.ch <- struct{}{}
+	} else {
+		sl.w.wake()
+	}
+}
+
+// reaper reaps whenever the eventfd fires; it sleeps in the netpoller, so
+// an idle ring costs no thread and no CPU. With a spin time it keeps
+// polling the CQ that long after the last completion before it sleeps.
+func (s *shard) reaper() {
+	defer close(s.reaperDone)
+	var b [8]byte
+	for {
+		if _, err := s.efd.Read(b[:]); err != nil {
+			return
+		}
+		if !s.reap() || s.spin <= 0 {
+			continue
+		}
+		for until := time.Now().Add(s.spin); time.Now().Before(until); {
+			goyield()
+			if s.reap() {
+				until = time.Now().Add(s.spin)
+			}
+		}
+	}
+}
+
+// shutdown waits for the requests in flight, cancelling them, then stops
+// the reaper and closes the ring. The engine is already closed to new
+// requests.
+func (s *shard) shutdown() error {
+	for s.ops.Load() > 0 {
+		var c uapi.SQE
+		c.PrepCancelAny(uapi.AsyncCancelAll)
+		if s.queue(&c, udIgnore) {
+			s.submit()
+		}
+		time.Sleep(time.Millisecond)
+	}
+	err := s.r.UnregisterEventfd()
+	if cerr := s.efd.Close(); err == nil {
+		err = cerr
+	}
+	<-s.reaperDone
+	if cerr := s.r.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
