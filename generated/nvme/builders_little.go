@@ -197,7 +197,7 @@ func PrepIdentify(s *uapi.SQE, fd int32, nsid uint32, cns uint8, buf []byte) {
 }
 
 /*
-PrepCmd prepares s for IORING_OP_URING_CMD (Linux 5.19).
+PrepCommand prepares s for IORING_OP_URING_CMD (Linux 5.19).
 Sends any NVM command set command: opcode, namespace nsid, the data buffer buf, the
 metadata buffer meta (protection information, for namespaces formatted with it), and
 command dwords 10 to 15 (NVME_URING_CMD_IO).
@@ -208,7 +208,7 @@ set UserData after. The ring needs 32-byte CQEs
 (IORING_SETUP_CQE32, or IORING_SETUP_CQE_MIXED). The kernel uses buf, meta after submission:
 they must stay alive and unmoved until the completion.
 */
-func PrepCmd(s *uapi.SQE, fd int32, opcode uint8, nsid uint32, buf []byte, meta []byte, cdw10 uint32, cdw11 uint32, cdw12 uint32, cdw13 uint32, cdw14 uint32, cdw15 uint32) {
+func PrepCommand(s *uapi.SQE, fd int32, opcode uint8, nsid uint32, buf []byte, meta []byte, cdw10 uint32, cdw11 uint32, cdw12 uint32, cdw13 uint32, cdw14 uint32, cdw15 uint32) {
 	w := (*[16]uint64)(unsafe.Pointer(s))
 	*w = [16]uint64{}
 	w[0] = uint64(uapi.OpUringCmd) | uint64(uint32(fd))<<32          // opcode, fd

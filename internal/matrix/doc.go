@@ -30,10 +30,12 @@
 // a poll queue, ublk_drv; their dependencies from modinfo), which
 // scripts/fetch-kernels.sh takes from the kernel's Debian package. /init
 // loads them with finit_module straight from the .ko.xz files
-// (MODULE_INIT_COMPRESSED_FILE) and waits for their devices: /dev/nvme0n1
-// and /dev/ng0n1 (a plain 64 MiB namespace), /dev/nvme0n2 and /dev/ng0n2
-// (a 64 MiB namespace with 8 bytes of protection information per block,
-// T10-DIF-TYPE1-CRC), /dev/nullb0 and /dev/ublk-control. Features
+// (MODULE_INIT_COMPRESSED_FILE) and waits for their devices: NVMe
+// namespace 1, plain, and namespace 2, with 8 bytes of protection
+// information per block (T10-DIF-TYPE1-CRC), 64 MiB each, as
+// /dev/nvme0nX and /dev/ng0nX (X follows the kernel's parallel scan, not
+// the NSID: feature.NVMeNamespace finds them), /dev/nullb0 and
+// /dev/ublk-control. Features
 // nvme_passthrough, ublk and iopoll_device name them in skips; the host
 // has none of them.
 //

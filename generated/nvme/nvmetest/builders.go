@@ -423,9 +423,9 @@ var Builders = []uapitest.Builder{{
 	}},
 	CTwin: "sqe->opcode = IORING_OP_URING_CMD; sqe->fd = a[0]; sqe->cmd_op = NVME_URING_CMD_IO; ((struct nvme_uring_cmd *)sqe->cmd)->opcode = a[1]; ((struct nvme_uring_cmd *)sqe->cmd)->nsid = a[2]; ((struct nvme_uring_cmd *)sqe->cmd)->addr = a[3]; ((struct nvme_uring_cmd *)sqe->cmd)->data_len = a[4]; ((struct nvme_uring_cmd *)sqe->cmd)->metadata = a[5]; ((struct nvme_uring_cmd *)sqe->cmd)->metadata_len = a[6]; ((struct nvme_uring_cmd *)sqe->cmd)->cdw10 = a[7]; ((struct nvme_uring_cmd *)sqe->cmd)->cdw11 = a[8]; ((struct nvme_uring_cmd *)sqe->cmd)->cdw12 = a[9]; ((struct nvme_uring_cmd *)sqe->cmd)->cdw13 = a[10]; ((struct nvme_uring_cmd *)sqe->cmd)->cdw14 = a[11]; ((struct nvme_uring_cmd *)sqe->cmd)->cdw15 = a[12];",
 	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
-		nvme.PrepCmd(s, int32(a[0]), uint8(a[1]), uint32(a[2]), unsafe.Slice((*byte)(p[3]), a[4]), unsafe.Slice((*byte)(p[5]), a[6]), uint32(a[7]), uint32(a[8]), uint32(a[9]), uint32(a[10]), uint32(a[11]), uint32(a[12]))
+		nvme.PrepCommand(s, int32(a[0]), uint8(a[1]), uint32(a[2]), unsafe.Slice((*byte)(p[3]), a[4]), unsafe.Slice((*byte)(p[5]), a[6]), uint32(a[7]), uint32(a[8]), uint32(a[9]), uint32(a[10]), uint32(a[11]), uint32(a[12]))
 	},
-	Go:     "PrepCmd",
+	Go:     "PrepCommand",
 	Index:  -1,
 	Op:     uapi.OpUringCmd,
 	SQE128: true,

@@ -1,8 +1,10 @@
 package feature
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"unsafe"
 
@@ -77,4 +79,22 @@ func PollingBlockDevices() []string {
 		}
 	}
 	return devs
+}
+
+// NVMeNamespace returns the generic character device and the block device
+// of namespace nsid of NVMe controller ctrl (/dev/ng0nX, /dev/nvme0nX), or
+// empty strings. The kernel numbers namespaces' devices in the order it
+// finds them, which its parallel scan makes vary between boots: X is not
+// the NSID, which sysfs gives.
+func NVMeNamespace(ctrl, nsid int) (generic, block string) {
+	m, _ := filepath.Glob(fmt.Sprintf("/sys/block/nvme%dn*/nsid", ctrl))
+	for _, p := range m {
+		b, err := os.ReadFile(p)
+		if err != nil || strings.TrimSpace(string(b)) != strconv.Itoa(nsid) {
+			continue
+		}
+		name := filepath.Base(filepath.Dir(p))
+		return "/dev/ng" + strings.TrimPrefix(name, "nvme"), "/dev/" + name
+	}
+	return "", ""
 }

@@ -217,20 +217,26 @@ func TestDevices(t *testing.T) {
 		return strings.TrimSpace(string(b))
 	}
 	if slices.Contains(listed, "nvme_passthrough") {
-		for _, p := range []string{"/dev/ng0n1", "/dev/ng0n2", "/dev/nvme0n1", "/dev/nvme0n2"} {
-			if _, err := os.Stat(p); err != nil {
-				t.Errorf("%v", err)
+		for nsid, format := range map[int]string{1: "none", 2: "T10-DIF-TYPE1-CRC"} {
+			generic, block := feature.NVMeNamespace(0, nsid)
+			if generic == "" {
+				t.Errorf("no device of NVMe namespace %d", nsid)
+				continue
 			}
-		}
-		if got := read("/sys/block/nvme0n2/integrity/format"); got != "T10-DIF-TYPE1-CRC" {
-			t.Errorf("nvme0n2 integrity format %q, want T10-DIF-TYPE1-CRC (qemu nvme-ns ms=8 pi=1)", got)
-		}
-		if got := read("/sys/block/nvme0n1/integrity/format"); got != "none" {
-			t.Errorf("nvme0n1 integrity format %q, want none", got)
+			for _, p := range []string{generic, block} {
+				if _, err := os.Stat(p); err != nil {
+					t.Errorf("%v", err)
+				}
+			}
+			// qemu's nvme-ns ms=8 pi=1 for namespace 2.
+			if got := read("/sys/block/" + filepath.Base(block) + "/integrity/format"); got != format {
+				t.Errorf("namespace %d (%s) integrity format %q, want %s", nsid, block, got, format)
+			}
 		}
 	}
 	if slices.Contains(listed, "iopoll_device") {
-		for _, dev := range []string{"nvme0n1", "nullb0"} {
+		_, plain := feature.NVMeNamespace(0, 1)
+		for _, dev := range []string{filepath.Base(plain), "nullb0"} {
 			if got := read("/sys/block/" + dev + "/queue/io_poll"); got != "1" {
 				t.Errorf("%s io_poll %q, want 1 (poll_queues=1)", dev, got)
 			}
