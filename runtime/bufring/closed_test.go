@@ -57,7 +57,7 @@ func TestAfterClose(t *testing.T) {
 				defer r.Close()
 				b, err := New(r, 3, 8, 64, opts...)
 				if err != nil {
-					t.Skipf("New: %v", err)
+					t.Skipf("needs pbuf_ring with %d options: %v", len(opts), err)
 				}
 				// The caller holds buffer 0 as if a completion had handed it out.
 				if _, _, _, err := b.Data(bufCQE(0, 5)); err != nil {

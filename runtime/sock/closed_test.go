@@ -66,6 +66,9 @@ func TestOnClosedRingCoversPackage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(names) == 0 {
+		t.Skip("needs the package source, which the matrix VMs do not carry (the host run checks it)")
+	}
 	var missing []string
 	found := 0
 	for _, name := range names {
