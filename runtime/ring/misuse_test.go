@@ -2,7 +2,9 @@ package ring
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -256,3 +258,53 @@ func TestSQPollSubmitCount(t *testing.T) {
 		t.Fatalf("Submit of nothing: %d, %v", n, err)
 	}
 }
+
+// TestErrorsSayWhatWasAsked: a refused setup names the entries, the flags
+// and the likely cause; empty registrations are refused before the kernel
+// with the method's name.
+func TestErrorsSayWhatWasAsked(t *testing.T) {
+	for _, entries := range []uint32{65536, ^uint32(0)} {
+		_, err := New(entries)
+		want := fmt.Sprintf("io_uring_setup entries=%d flags=0: invalid argument (more than 32768 SQ entries", entries)
+		if !errors.Is(err, unix.EINVAL) || !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), "IORING_SETUP_CLAMP") {
+			t.Errorf("New(%d): %v; want EINVAL, %q... naming IORING_SETUP_CLAMP", entries, err, want)
+		}
+	}
+	// The cause given is the kernel's: with CLAMP it takes the same request.
+	r, err := New(65536, WithFlags(uapi.SetupClamp))
+	if err != nil {
+		t.Fatalf("New(65536) with IORING_SETUP_CLAMP: %v", err)
+	}
+	if n := r.Params().SQEntries; n != 32768 {
+		t.Errorf("clamped to %d entries, want 32768", n)
+	}
+	r.Close()
+	if _, err := New(8, WithCQSize(1<<20)); err == nil || !strings.Contains(err.Error(), "cq_entries=1048576") ||
+		!strings.Contains(err.Error(), "more than 65536 CQ entries") {
+		t.Errorf("New with a 2^20-entry CQ: %v", err)
+	}
+
+	r = newRing(t, 4)
+	for _, c := range []struct {
+		call string
+		err  error
+	}{
+		{"RegisterFiles", r.RegisterFiles(nil)},
+		{"RegisterFilesTagged", r.RegisterFilesTagged(nil, nil)},
+		{"RegisterFilesSparse", r.RegisterFilesSparse(0)},
+		{"RegisterBuffers", r.RegisterBuffers(nil)},
+		{"RegisterBuffersTagged", r.RegisterBuffersTagged([][]byte{}, nil)},
+		{"RegisterBuffersSparse", r.RegisterBuffersSparse(0)},
+		{"RegisterRestrictions", r.RegisterRestrictions()},
+		{"UpdateFiles", second(r.UpdateFiles(0, nil))},
+		{"UpdateFilesTagged", second(r.UpdateFilesTagged(0, nil, nil))},
+		{"UpdateBuffers", second(r.UpdateBuffers(0, nil, nil))},
+	} {
+		// The kernel would say EFAULT (nil array) or a bare EINVAL.
+		if !errors.Is(c.err, unix.EINVAL) || !strings.HasPrefix(errString(c.err), "ring: "+c.call+": ") {
+			t.Errorf("%s with nothing to register: %v; want EINVAL naming %s", c.call, c.err, c.call)
+		}
+	}
+}
+
+func second(_ int, err error) error { return err }
