@@ -8,6 +8,7 @@ func TestHelpExitsZero(t *testing.T) {
 	for _, args := range [][]string{
 		{"-h"}, {"--help"}, {"help"},
 		{"generate", "-h"}, {"generate", "-help"}, {"report", "-h"}, {"report", "--help"}, {"diff", "-h"},
+		{"check", "-h"}, {"roundtrip", "-h"}, {"version"},
 	} {
 		if code := run(args); code != 0 {
 			t.Errorf("urgen %v exits %d, want 0", args, code)
@@ -21,6 +22,9 @@ func TestHelpExitsZero(t *testing.T) {
 		{[]string{"frobnicate"}, 2},
 		{[]string{"generate", "-no-such-flag"}, 1},
 		{[]string{"diff", "only-one-dir"}, 1},
+		{[]string{"check"}, 1},
+		{[]string{"check", "/nonexistent"}, 1},
+		{[]string{"roundtrip", "-arch", "s390x", "-cross", "."}, 1},
 	} {
 		if code := run(c.args); code != c.want {
 			t.Errorf("urgen %v exits %d, want %d", c.args, code, c.want)
