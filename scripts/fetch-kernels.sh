@@ -86,7 +86,9 @@ modules_package() {
 	*) echo "$1" ;;
 	esac
 }
-modsum="$( (cat "$modlist" 2>/dev/null || true) | sha256sum | cut -c1-16)"
+# The module names (not their parameters, which only /init reads) decide
+# whether a cached kernel's modules are current.
+modsum="$(wanted_modules | sha256sum | cut -c1-16)"
 
 # The rows still to fetch: name, package=version and vmlinuz path.
 todo=()
