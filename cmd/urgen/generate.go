@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"go/token"
 	"io"
 	"io/fs"
 	"os"
@@ -201,6 +202,9 @@ func (o *opts) resolve() (*job, error) {
 			return nil, fmt.Errorf("generate: %v; pass -pkg IMPORT/PATH", err)
 		}
 	}
+	if err := checkImportPath(pkg); err != nil {
+		return nil, err
+	}
 	j := &job{o: o, fam: fam, dir: dir, arch: archList(o.arch)}
 	if len(j.arch) == 0 {
 		j.arch = model.ArchNames()
@@ -221,6 +225,22 @@ func (o *opts) resolve() (*job, error) {
 		Scope:     fam.Scope,
 	}
 	return j, nil
+}
+
+// checkImportPath fails for an import path whose last element is no Go
+// package name (the generated package is named after it).
+func checkImportPath(pkg string) error {
+	for _, e := range strings.Split(pkg, "/") {
+		if e == "" || e == "." || e == ".." || strings.ContainsFunc(e, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-._~+", r))
+		}) {
+			return fmt.Errorf("generate: %q is not an import path (element %q)", pkg, e)
+		}
+	}
+	if name := path.Base(pkg); !token.IsIdentifier(name) {
+		return fmt.Errorf("generate: import path %s would name the package %q, which is not a Go identifier: end the path in one (%s)", pkg, name, path.Join(path.Dir(pkg), strings.NewReplacer("-", "", ".", "", "~", "", "+", "").Replace(name)))
+	}
+	return nil
 }
 
 // directiveArgs are the flags that recreate the package from its own
@@ -288,6 +308,9 @@ func (j *job) render(w io.Writer) (*model.Model, *emit.Result, error) {
 	defer cleanup()
 	m, r, err := j.o.buildFamily(dir, j.arch, j.fam, j.opt, true)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := typeCheck(j.dir, j.arch, r, r.Base); err != nil {
 		return nil, nil, err
 	}
 	if len(r.Warnings) > 0 && j.o.strict {

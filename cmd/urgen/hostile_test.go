@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -335,6 +337,133 @@ func TestTemplateTypos(t *testing.T) {
 			testheaders.Edit(t, filepath.Join(tmpl, tc.file), tc.old, tc.new)
 			err := generate([]string{"-arch", "amd64", "-headers", pinned, "-templates", tmpl, "-out", filepath.Join(t.TempDir(), "uapi"), "-pkg", "example.com/uapi"})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("generate: %v\nwant an error with %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestUnemittable: input that made jennifer panic (its "%!v(PANIC=" text
+// written out as a file) or produced Go that does not compile (defects 9
+// and 11) fails with the C origin or the template line, writing nothing;
+// what can be emitted safely is.
+func TestUnemittable(t *testing.T) {
+	const sqe = "struct io_uring_sqe {"
+	for _, tc := range []struct {
+		name            string
+		header          [2]string
+		tmplOld, tmplNw string // edit of builders.txt
+		pkg             string
+		want            string // in the error; "" when generation must succeed
+	}{
+		{name: "Go name starting with a digit", header: [2]string{sqe, "#define IORING_3D 3\n" + sqe},
+			want: `linux/io_uring.h:32:9: IORING_3D maps to the Go name "3d", which is not a Go identifier`},
+		{name: "package name that is no identifier", pkg: "example.com/my-uapi",
+			want: `import path example.com/my-uapi would name the package "my-uapi", which is not a Go identifier`},
+		{name: "argument named func", tmplOld: "\targ fd int32\n\targ buf []byte keep\n\targ offset uint64\n\tfd = fd\n\toff = offset",
+			tmplNw: "\targ func int32\n\targ buf []byte keep\n\targ offset uint64\n\tfd = func\n\toff = offset",
+			want:   `builders.txt:68: builder read: argument name func is a Go keyword`},
+		{name: "argument named s", tmplOld: "\targ fd int32\n\targ buf []byte keep\n\targ offset uint64\n\tfd = fd\n\toff = offset",
+			tmplNw: "\targ s int32\n\targ buf []byte keep\n\targ offset uint64\n\tfd = s\n\toff = offset", want: `argument name s is`},
+		{name: "argument named uint64", tmplOld: "\targ offset uint64\n\tfd = fd\n\toff = offset",
+			tmplNw: "\targ uint64 uint64\n\tfd = fd\n\toff = uint64", want: `argument name uint64 is`},
+		{name: "backtick in a c line", tmplOld: "\tc read(fd, buf, len(buf), offset)", tmplNw: "\tc read(fd, buf, len(buf), `offset`)",
+			want: `builders.txt:75: c line: a backtick or NUL cannot be in the C call`},
+		{name: "argument of an unknown unix type", tmplOld: "\targ fd int32\n\targ iovecs []unix.Iovec keep",
+			tmplNw: "\targ fd int32\n\targ iovecs []unix.NOSUCH keep",
+			want:   `undefined: unix.NOSUCH (GOARCH=amd64), in PrepReadv from `},
+		{name: "128-bit integer member", header: [2]string{sqe, "struct io_uring_urgen_q { unsigned __int128 q; };\n" + sqe},
+			want: `linux/io_uring.h:32:45: unsupported construct: io_uring_urgen_q.q has the 128-bit integer type`},
+		{name: "array of 2^63 bytes", header: [2]string{sqe, "struct io_uring_urgen_q { __u8 q[1ULL << 63]; };\n" + sqe},
+			want: `linux/io_uring.h:32:32: array io_uring_urgen_q.q of 9223372036854775808 elements is larger than an object can be on amd64`},
+		{name: "doc text with */, invalid UTF-8 and NUL", header: [2]string{sqe, "#define IORING_URGEN_DOC 1 // a */ b \xff c \x00 d\n" + sqe}},
+		{name: "flexible array in a struct with receiver n", header: [2]string{sqe, "struct io_uring_nurgen { __u32 count; __u32 ids[]; };\n" + sqe}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := hostile(t, []string{"amd64"})
+			if tc.header[0] != "" {
+				testheaders.Edit(t, filepath.Join(dir, "linux", "io_uring.h"), tc.header[0], tc.header[1])
+			}
+			tmpl := copyTemplates(t)
+			if tc.tmplOld != "" {
+				testheaders.Edit(t, filepath.Join(tmpl, "builders.txt"), tc.tmplOld, tc.tmplNw)
+			}
+			pkg := tc.pkg
+			if pkg == "" {
+				pkg = "example.com/hostile/uapi"
+			}
+			mod := tempModule(t)
+			out := filepath.Join(mod, "uapi")
+			err := generateTo(io.Discard, []string{"-headers", dir, "-arch", "amd64", "-templates", tmpl, "-out", out, "-pkg", pkg})
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				src, _ := os.ReadFile(filepath.Join(out, "constants.go"))
+				if strings.Contains(string(src), "PANIC") {
+					t.Error("constants.go holds a panic message")
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("generate: %v\nwant an error with %q", err, tc.want)
+			}
+			if strings.Contains(fmt.Sprint(err), "PANIC") {
+				t.Errorf("the error quotes a panic: %v", err)
+			}
+			if _, serr := os.Stat(out); serr == nil {
+				t.Errorf("generate failed but wrote %s", out)
+			}
+		})
+	}
+}
+
+// TestMessagesSayWhere: errors that had no position, or the wrong one
+// (defect 10).
+func TestMessagesSayWhere(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		archs []string
+		edit  func(t *testing.T, dir, tmpl string)
+		want  string
+	}{
+		{"struct defined inside another struct", []string{"amd64"}, func(t *testing.T, dir, _ string) {
+			testheaders.Edit(t, filepath.Join(dir, "linux", "io_uring.h"), "struct io_uring_sqe {",
+				"struct io_uring_urgen_outer { struct io_uring_urgen_inner { __u32 a; } x; };\nstruct io_uring_sqe {")
+		}, ""},
+		{"struct on one GOARCH only", []string{"amd64", "386"}, func(t *testing.T, dir, _ string) {
+			testheaders.Edit(t, filepath.Join(dir, "linux", "io_uring.h"), "struct io_uring_sqe {",
+				"#ifdef __i386__\nstruct io_uring_urgen_only386 { __u32 a; };\n#endif\nstruct io_uring_sqe {")
+		}, `linux/io_uring.h:33:8: struct io_uring_urgen_only386 is declared on 386 but not on amd64`},
+		{"Go name collision", []string{"amd64"}, func(t *testing.T, dir, _ string) {
+			testheaders.Edit(t, filepath.Join(dir, "linux", "io_uring.h"), "struct io_uring_sqe {",
+				"#define IORING_URGEN_X 1\n#define IO_URING_URGEN_X 2\nstruct io_uring_sqe {")
+		}, `linux/io_uring.h:33:9: Go name UrgenX of IO_URING_URGEN_X is already used by IORING_URGEN_X (linux/io_uring.h:32:9)`},
+		{"empty io_uring.h", []string{"amd64"}, func(t *testing.T, dir, _ string) {
+			if err := os.WriteFile(filepath.Join(dir, "linux", "io_uring.h"), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, `linux/io_uring.h:1:1: the header is empty`},
+		{"missing io_uring.h", []string{"amd64"}, func(t *testing.T, dir, _ string) {
+			if err := os.Remove(filepath.Join(dir, "linux", "io_uring.h")); err != nil {
+				t.Fatal(err)
+			}
+		}, `linux/io_uring.h: stat`},
+		{"100 KB template line", []string{"amd64"}, func(t *testing.T, _, tmpl string) {
+			testheaders.Edit(t, filepath.Join(tmpl, "builders.txt"), "\tdoc Does nothing; the completion proves the ring works.",
+				"\tdoc "+strings.Repeat("long ", 20000))
+		}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := hostile(t, tc.archs)
+			tmpl := copyTemplates(t)
+			tc.edit(t, dir, tmpl)
+			out := filepath.Join(t.TempDir(), "uapi")
+			err := generateTo(io.Discard, []string{"-headers", dir, "-arch", strings.Join(tc.archs, ","), "-templates", tmpl, "-out", out, "-pkg", "example.com/uapi"})
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatal(err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 				t.Errorf("generate: %v\nwant an error with %q", err, tc.want)
 			}
 		})

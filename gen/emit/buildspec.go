@@ -2,12 +2,17 @@ package emit
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
+	"go/token"
+	"go/types"
 	"io"
 	"os"
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/urgen/urgen/gen/model"
 )
 
 // BuilderSpecs is templates/builders.txt: the SQE builders and the opcodes
@@ -83,8 +88,10 @@ func LoadBuilderSpecs(path string) (*BuilderSpecs, error) {
 func ReadBuilderSpecs(path string, r io.Reader) (*BuilderSpecs, error) {
 	specs := &BuilderSpecs{Path: path}
 	var cur *BuilderSpec
-	sc := bufio.NewScanner(r)
-	for n := 1; sc.Scan(); n++ {
+	sc := templateScanner(r)
+	n := 0
+	for sc.Scan() {
+		n++
 		line := sc.Text()
 		if i := strings.Index(line, "#"); i >= 0 {
 			line = line[:i]
@@ -142,10 +149,13 @@ func ReadBuilderSpecs(path string, r io.Reader) (*BuilderSpecs, error) {
 		}
 		switch w[0] {
 		case "doc":
-			cur.Doc = append(cur.Doc, strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "doc")))
+			cur.Doc = append(cur.Doc, model.CommentText(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "doc"))))
 		case "arg":
 			if len(w) < 3 || len(w) > 4 || (len(w) == 4 && w[3] != "keep") || !identRE.MatchString(w[1]) {
 				return nil, bad("want: arg NAME GOTYPE [keep]")
+			}
+			if reservedArg(w[1]) {
+				return nil, bad("builder %s: argument name %s is a Go keyword, predeclared identifier or a name the builders use (s, w, unsafe, unix)", cur.Name, w[1])
 			}
 			for _, a := range cur.Args {
 				if a.Name == w[1] {
@@ -163,6 +173,9 @@ func ReadBuilderSpecs(path string, r io.Reader) (*BuilderSpecs, error) {
 			m := cCallRE.FindStringSubmatch(call)
 			if m == nil {
 				return nil, bad("want: c HELPER(ARGS)")
+			}
+			if strings.ContainsAny(call, "`\x00") {
+				return nil, bad("c line: a backtick or NUL cannot be in the C call (it is quoted in a Go raw string)")
 			}
 			cur.CHelper, cur.CLine = m[1], n
 			if strings.TrimSpace(m[2]) != "" {
@@ -191,7 +204,38 @@ func ReadBuilderSpecs(path string, r io.Reader) (*BuilderSpecs, error) {
 			cur.Sets = append(cur.Sets, fs)
 		}
 	}
-	return specs, sc.Err()
+	return specs, scanErr(sc, path, n)
+}
+
+// reservedArg reports whether an argument name would clash in the
+// generated builder: a keyword, a predeclared identifier (uint64, len, nil,
+// ...), the receiver s, the word pointer w, or the packages unsafe and unix.
+func reservedArg(name string) bool {
+	switch name {
+	case "s", "w", "unsafe", "unix":
+		return true
+	}
+	return token.IsKeyword(name) || types.Universe.Lookup(name) != nil
+}
+
+// templateScanner scans template lines of up to 16 MiB (bufio.Scanner
+// stops at 64 KiB).
+func templateScanner(r io.Reader) *bufio.Scanner {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	return sc
+}
+
+// scanErr is a scanner's error with the position of the line after the
+// last one read.
+func scanErr(sc *bufio.Scanner, path string, n int) error {
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return fmt.Errorf("%s:%d: line longer than 16 MiB", path, n+1)
+		}
+		return fmt.Errorf("%s:%d: %v", path, n+1, err)
+	}
+	return nil
 }
 
 // term is a parsed right-hand-side term.

@@ -5,7 +5,10 @@
 package emit
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"go/token"
 	"maps"
 	"slices"
 	"sort"
@@ -83,6 +86,8 @@ type Result struct {
 	// skipped builders. urgen generate prints them; with -strict (make
 	// generate) they fail it.
 	Warnings []string
+	// Base is Options.Base: the base family's package it imports.
+	Base *Base
 	// PkgPath is the generated package's import path.
 	PkgPath string
 	shaper  *shaper
@@ -97,6 +102,10 @@ func Generate(m *model.Model, cfg *Config, opt Options) (*Result, error) {
 	}
 	cfg = cfg.forSets(sets, &absent)
 	sh := newShaper(m, cfg, opt.Namer)
+	sh.setSizes = map[string]int64{}
+	for _, s := range sets {
+		sh.setSizes[s.Go] = intTypes[s.Underlying].size
+	}
 	structs := sh.shapeAll()
 	for key := range cfg.Members {
 		if !cfg.used[key] {
@@ -129,8 +138,12 @@ func Generate(m *model.Model, cfg *Config, opt Options) (*Result, error) {
 		}
 		return nil, fmt.Errorf("%s", strings.Join(msgs, "\n"))
 	}
+	if len(e.renderErrs) > 0 {
+		return nil, errors.Join(e.renderErrs...)
+	}
 	r := &Result{Files: e.files, Structs: structs, Sets: sets, Loose: loose, Absent: absent, Builders: builders, PkgPath: opt.PkgPath, shaper: sh}
 	r.Warnings = warnings(m, cfg, r)
+	r.Base = opt.Base
 	return r, nil
 }
 
@@ -166,26 +179,44 @@ func warnings(m *model.Model, cfg *Config, r *Result) []string {
 }
 
 type emitter struct {
-	m     *model.Model
-	sh    *shaper
-	opt   Options
-	files Output
+	m          *model.Model
+	sh         *shaper
+	opt        Options
+	files      Output
+	renderErrs []error
 }
 
 // checkTypeNames fails when two package-level names collide.
 func (e *emitter) checkTypeNames(structs []*goStruct, sets []*constSet, loose []*constant) error {
-	seen := map[string]string{}
+	type origin struct {
+		c   string
+		pos model.Pos
+	}
+	seen := map[string]origin{}
 	var errs []string
-	claim := func(name, c string) {
-		if prev, ok := seen[name]; ok {
-			errs = append(errs, fmt.Sprintf("Go name %s is used by both %s and %s", name, prev, c))
+	claim := func(name, c string, p model.Pos) {
+		where := ""
+		if p.File != "" {
+			where = p.String() + ": "
 		}
-		seen[name] = c
+		if !token.IsIdentifier(name) {
+			errs = append(errs, fmt.Sprintf("%s%s maps to the Go name %q, which is not a Go identifier", where, c, name))
+			return
+		}
+		if prev, ok := seen[name]; ok {
+			at := ""
+			if prev.pos.File != "" {
+				at = " (" + prev.pos.String() + ")"
+			}
+			errs = append(errs, fmt.Sprintf("%sGo name %s of %s is already used by %s%s", where, name, c, prev.c, at))
+			return
+		}
+		seen[name] = origin{c, p}
 	}
 	var walk func(g *goStruct)
 	walk = func(g *goStruct) {
-		claim(g.Go, g.C)
-		claim("Sizeof"+g.Go, g.C)
+		claim(g.Go, g.C, g.Src.Pos)
+		claim("Sizeof"+g.Go, g.C, g.Src.Pos)
 		for _, n := range g.Nested {
 			walk(n)
 		}
@@ -194,16 +225,16 @@ func (e *emitter) checkTypeNames(structs []*goStruct, sets []*constSet, loose []
 		walk(g)
 	}
 	for _, s := range sets {
-		claim(s.Go, "set "+s.Go)
+		claim(s.Go, "set "+s.Go, s.Pos)
 		for _, c := range s.Consts {
-			claim(c.Go, c.C)
+			claim(c.Go, c.C, c.Pos)
 		}
 	}
 	for _, c := range loose {
-		claim(c.Go, c.C)
+		claim(c.Go, c.C, c.Pos)
 	}
 	for _, name := range provenanceNames {
-		claim(name, "the provenance constant "+name)
+		claim(name, "the provenance constant "+name, model.Pos{})
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%s", strings.Join(errs, "\n"))
@@ -244,8 +275,19 @@ func (e *emitter) source() string {
 	return h.String()
 }
 
+// put renders a file. jennifer formats it; what does not format (which the
+// checks before it should make impossible) is an error, never file text.
 func (e *emitter) put(name string, f *jen.File) {
-	e.files[name] = []byte(fmt.Sprintf("%#v", f))
+	var b bytes.Buffer
+	if err := f.Render(&b); err != nil {
+		msg := err.Error()
+		if i := strings.Index(msg, "\n"); i >= 0 {
+			msg = msg[:i] // jennifer appends the whole unformatted source
+		}
+		e.renderErrs = append(e.renderErrs, fmt.Errorf("generated %s does not format (an urgen bug: please report it with the headers): %s", name, msg))
+		return
+	}
+	e.files[name] = b.Bytes()
 }
 
 // origin says where the headers came from, for the package doc: the Debian
@@ -464,12 +506,20 @@ func (e *emitter) accessor(code *jen.Statement, g *goStruct, recv string, a *acc
 		what += ": " + oneLine(a.Doc)
 	}
 	r := jen.Id(recv).Op("*").Id(g.Go)
+	// The parameters must not shadow the receiver (struct NAPI's is n).
+	n, v := "n", "v"
+	if recv == n {
+		n = "count"
+	}
+	if recv == v {
+		v = "val"
+	}
 	switch {
 	case a.Flex:
 		elem := e.elemType(a.Type)
-		code.Line().Commentf("%s returns the flexible array member %s as a slice of n elements.\nThe memory past the struct must hold them, as the kernel lays them out.", a.Go, what).Line().
-			Func().Params(r).Id(a.Go).Params(jen.Id("n").Int()).Index().Add(elem).Block(
-			jen.Return(jen.Qual("unsafe", "Slice").Call(jen.Parens(jen.Op("*").Add(e.elemType(a.Type))).Call(ptr), jen.Id("n"))),
+		code.Line().Commentf("%s returns the flexible array member %s as a slice of %s elements.\nThe memory past the struct must hold them, as the kernel lays them out.", a.Go, what, n).Line().
+			Func().Params(r).Id(a.Go).Params(jen.Id(n).Int()).Index().Add(elem).Block(
+			jen.Return(jen.Qual("unsafe", "Slice").Call(jen.Parens(jen.Op("*").Add(e.elemType(a.Type))).Call(ptr), jen.Id(n))),
 		).Line()
 	case a.Type.Kind == model.KindInt:
 		t := e.goType(a.Type, "")
@@ -478,8 +528,8 @@ func (e *emitter) accessor(code *jen.Statement, g *goStruct, recv string, a *acc
 			jen.Return(jen.Op("*").Parens(jen.Op("*").Add(e.goType(a.Type, ""))).Call(ptr)),
 		).Line()
 		code.Line().Commentf("Set%s sets the union member %s.", a.Go, cDecl(a.Type, a.C)).Line().
-			Func().Params(r).Id("Set" + a.Go).Params(jen.Id("v").Add(e.goType(a.Type, ""))).Block(
-			jen.Op("*").Parens(jen.Op("*").Add(e.goType(a.Type, ""))).Call(ptr).Op("=").Id("v"),
+			Func().Params(r).Id("Set" + a.Go).Params(jen.Id(v).Add(e.goType(a.Type, ""))).Block(
+			jen.Op("*").Parens(jen.Op("*").Add(e.goType(a.Type, ""))).Call(ptr).Op("=").Id(v),
 		).Line()
 	default:
 		t := e.goType(a.Type, a.Named)

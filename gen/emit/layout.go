@@ -2,6 +2,7 @@ package emit
 
 import (
 	"fmt"
+	"go/token"
 
 	"github.com/urgen/urgen/gen/goname"
 	"github.com/urgen/urgen/gen/model"
@@ -50,13 +51,15 @@ type accessor struct {
 
 // shaper builds goStructs and computes their Go layout per arch.
 type shaper struct {
-	m      *model.Model
-	namer  goname.Namer
-	cfg    *Config
-	byTag  map[string]*goStruct
-	byGo   map[string]*goStruct
-	aligns map[string]map[string]int64 // Go type -> arch -> Go alignment
-	errs   []error
+	m     *model.Model
+	namer goname.Namer
+	cfg   *Config
+	byTag map[string]*goStruct
+	byGo  map[string]*goStruct
+	// setSizes is the size of each typed set's integer type, by Go name.
+	setSizes map[string]int64
+	aligns   map[string]map[string]int64 // Go type -> arch -> Go alignment
+	errs     []error
 }
 
 func newShaper(m *model.Model, cfg *Config, namer goname.Namer) *shaper {
@@ -115,6 +118,10 @@ func (sh *shaper) checkNames(g *goStruct) {
 		if name == "_" {
 			return
 		}
+		if !token.IsIdentifier(name) {
+			sh.fail(g.Src.Pos, "%s: member %s maps to the Go name %q, which is not a Go identifier", g.C, c, name)
+			return
+		}
 		if prev, ok := seen[name]; ok {
 			sh.fail(g.Src.Pos, "%s: members %s and %s both map to Go name %s", g.C, prev, c, name)
 		}
@@ -170,8 +177,12 @@ func (sh *shaper) field(g *goStruct, f *model.Field, off map[string]int64, tag, 
 		gf.Named = sh.nested(g, f)
 	}
 	if set, ok := sh.cfg.Members[tag+"."+f.Name]; ok && prefix == "" {
-		gf.Named = set
 		sh.usedMember(tag + "." + f.Name)
+		if size, ok := sh.setSizes[set]; ok && (f.Type.Kind != model.KindInt || size != f.Type.Size) {
+			sh.fail(f.Pos, "member %s.%s is %s, but %s gives it the type %s, of %d bytes", tag, f.Name, f.Type.C, sh.cfg.Path, set, size)
+			return gf
+		}
+		gf.Named = set
 	}
 	return gf
 }

@@ -1,7 +1,6 @@
 package emit
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"os"
@@ -66,8 +65,10 @@ func LoadConfig(path string) (*Config, error) {
 // ReadConfig reads a constants file from r; messages cite it as path.
 func ReadConfig(path string, r io.Reader) (*Config, error) {
 	c := &Config{Path: path, Enums: map[string]EnumRename{}, Members: map[string]string{}, Omit: map[string]Omission{}}
-	sc := bufio.NewScanner(r)
-	for n := 1; sc.Scan(); n++ {
+	sc := templateScanner(r)
+	n := 0
+	for sc.Scan() {
+		n++
 		line := sc.Text()
 		if i := strings.Index(line, "#"); i >= 0 {
 			line = line[:i]
@@ -129,7 +130,7 @@ func ReadConfig(path string, r io.Reader) (*Config, error) {
 			return nil, bad("unknown directive " + w[0])
 		}
 	}
-	return c, sc.Err()
+	return c, scanErr(sc, path, n)
 }
 
 func validUnderlying(s string) bool {

@@ -1,7 +1,6 @@
 package model
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -112,6 +111,19 @@ func (s Scope) files(dir string) ([]string, error) {
 	}
 	if len(files) == 0 {
 		return nil, &Error{Msg: fmt.Sprintf("no headers under %s match %v", dir, s.Files)}
+	}
+	for _, g := range s.Files {
+		if strings.ContainsAny(g, "*?[") {
+			continue
+		}
+		// A named file (not a pattern) must be there, and not empty.
+		fi, err := os.Stat(filepath.Join(dir, g))
+		switch {
+		case err != nil:
+			return nil, &Error{Msg: fmt.Sprintf("%s: %v (the header family's scope names it)", g, err)}
+		case fi.Size() == 0:
+			return nil, &Error{Pos: Pos{File: g, Line: 1, Col: 1}, Msg: "the header is empty"}
+		}
 	}
 	for i := len(s.Include) - 1; i >= 0; i-- {
 		// A missing include leaves the headers that need it failing to
@@ -418,11 +430,12 @@ func (l *loader) external() error {
 			return &Error{Pos: l.refPos[tag], Msg: fmt.Sprintf("struct %s is referenced but never defined", tag)}
 		}
 		tok := l.posTag[tag]
-		s, err := l.structOf(t, tag, l.position(tok.Position()))
+		p := l.position(tok.Position())
+		s, err := l.structOf(t, tag, p)
 		if err != nil {
 			return err
 		}
-		s.External = true
+		s.External = !l.scope.inScope(p.File, "struct "+tag)
 		l.m.Structs = append(l.m.Structs, s)
 	}
 	return nil
@@ -575,6 +588,12 @@ func (l *loader) typeLayout(t *Type, ccAlign int64) (size, align int64, err erro
 	return 0, 0, fmt.Errorf("model: unknown kind %v", t.Kind)
 }
 
+// isUint64 reports whether v is an unsigned constant of at least min.
+func isUint64(v cc.Value, min uint64) bool {
+	u, ok := v.(cc.UInt64Value)
+	return ok && uint64(u) >= min
+}
+
 // overflows reports whether a constant's value does not fit its type: an
 // int shift or product that C leaves undefined and gcc does not take for a
 // constant, where cc/v4 keeps the wide value.
@@ -663,6 +682,9 @@ func (l *loader) typeOf(t cc.Type, p Pos, where string, flexible bool) (*Type, e
 		if !cc.IsIntegerType(t) {
 			return nil, &Error{Pos: p, Msg: fmt.Sprintf("unsupported construct: %s has non-integer type %s", where, name)}
 		}
+		if t.Size() > 8 || t.Kind() == cc.Int128 || t.Kind() == cc.UInt128 {
+			return nil, &Error{Pos: p, Msg: fmt.Sprintf("unsupported construct: %s has the %d-bit integer type %s, which Go has not", where, 8*t.Size(), name)}
+		}
 		switch t.Kind() {
 		case cc.Long, cc.ULong:
 			// long changes size across arches: no fixed Go type fits.
@@ -685,6 +707,8 @@ func (l *loader) typeOf(t cc.Type, p Pos, where string, flexible bool) (*Type, e
 			// T x[] where cc/v4 does not take it for a flexible array
 			// member; the struct or union checks say why.
 			return nil, &Error{Pos: p, Msg: fmt.Sprintf("array %s has no length", where)}
+		case size != nil && n < 0 && isUint64(size.Value(), 1<<63):
+			return nil, &Error{Pos: p, Msg: fmt.Sprintf("array %s of %d elements is larger than an object can be on %s (%d bytes)", where, uint64(size.Value().(cc.UInt64Value)), l.arch, l.maxObject())}
 		case size != nil && (n < 0 || overflows(size) || badShift(size)):
 			// gcc: "variably modified at file scope" (as for [1<<40],
 			// whose int shift overflows).
@@ -703,13 +727,18 @@ func (l *loader) typeOf(t cc.Type, p Pos, where string, flexible bool) (*Type, e
 	case *cc.StructType, *cc.UnionType:
 		_, union := t.(*cc.UnionType)
 		var tag string
+		var tok cc.Token
 		switch y := t.(type) {
 		case *cc.StructType:
-			tok := y.Tag()
-			tag = tok.SrcStr()
+			tok = y.Tag()
 		case *cc.UnionType:
-			tok := y.Tag()
-			tag = tok.SrcStr()
+			tok = y.Tag()
+		}
+		tag = tok.SrcStr()
+		if _, ok := l.byTag[tag]; !ok && tag != "" && !t.IsIncomplete() {
+			// Defined inside another struct: its tag is at file scope in
+			// C all the same.
+			l.byTag[tag], l.posTag[tag] = t, tok
 		}
 		if tag != "" {
 			if !contains(l.refs, tag) {
@@ -796,7 +825,7 @@ func (l *loader) macros(ast *cc.AST) {
 			l.m.Unsupported = append(l.m.Unsupported, Unsupported{Name: name, Pos: p, Reason: "macro does not evaluate to an integer constant: " + strings.Join(expr, " ")})
 			continue
 		}
-		l.m.Macros = append(l.m.Macros, &Macro{Name: name, Value: v, CType: ct, Expr: strings.Join(expr, " "), Pos: p, Doc: l.docs.around(p)})
+		l.m.Macros = append(l.m.Macros, &Macro{Name: name, Value: v, CType: ct, Expr: CommentText(strings.Join(expr, " ")), Pos: p, Doc: l.docs.around(p)})
 	}
 	sort.Slice(l.m.Macros, func(i, j int) bool { return l.less(l.m.Macros[i].Pos, l.m.Macros[j].Pos) })
 	sort.Slice(l.m.Unsupported, func(i, j int) bool { return l.less(l.m.Unsupported[i].Pos, l.m.Unsupported[j].Pos) })
@@ -828,16 +857,16 @@ func value(v cc.Value) (Value, bool) {
 // that both describe the same declarations; done lists the archs already
 // in m.
 func (m *Model) merge(o *Model, arch string, done []string) error {
-	if len(m.Structs) != len(o.Structs) {
-		return &Error{Msg: fmt.Sprintf("arch %s declares %d structs, %s %d", arch, len(o.Structs), m.Archs, len(m.Structs))}
+	if err := sameNames(m.Structs, o.Structs, func(s *Struct) (string, Pos) { return s.CName(), s.Pos }, arch, done); err != nil {
+		return err
 	}
 	for i, s := range m.Structs {
 		if err := s.merge(o.Structs[i], arch); err != nil {
 			return err
 		}
 	}
-	if len(m.Macros) != len(o.Macros) {
-		return &Error{Msg: fmt.Sprintf("arch %s has %d macros, others %d", arch, len(o.Macros), len(m.Macros))}
+	if err := sameNames(m.Macros, o.Macros, func(c *Macro) (string, Pos) { return "macro " + c.Name, c.Pos }, arch, done); err != nil {
+		return err
 	}
 	for i, c := range m.Macros {
 		oc := o.Macros[i]
@@ -854,6 +883,36 @@ func (m *Model) merge(o *Model, arch string, done []string) error {
 			}
 		}
 		c.PerArch[arch] = oc.Value
+	}
+	return nil
+}
+
+// sameNames fails, naming the first declaration and where it is, unless
+// a (the archs in done) and b (arch) declare the same names in the same
+// order: a declaration on some GOARCHes only cannot have one Go type.
+func sameNames[T any](a, b []T, name func(T) (string, Pos), arch string, done []string) error {
+	for i := 0; i < len(a) || i < len(b); i++ {
+		var na, nb string
+		var pa, pb Pos
+		if i < len(a) {
+			na, pa = name(a[i])
+		}
+		if i < len(b) {
+			nb, pb = name(b[i])
+		}
+		if na == nb {
+			continue
+		}
+		inB := false
+		for _, x := range b {
+			if n, _ := name(x); n == na {
+				inB = true
+			}
+		}
+		if na != "" && !inB {
+			return &Error{Pos: pa, Msg: fmt.Sprintf("%s is declared on %s but not on %s: a declaration on some GOARCHes only is not supported", na, strings.Join(done, ","), arch)}
+		}
+		return &Error{Pos: pb, Msg: fmt.Sprintf("%s is declared on %s but not on %s (or in another order): a declaration on some GOARCHes only is not supported", nb, arch, strings.Join(done, ","))}
 	}
 	return nil
 }
@@ -899,12 +958,8 @@ func (d *docs) lines(file string) []string {
 		return l
 	}
 	var lines []string
-	if f, err := os.Open(filepath.Join(d.dir, file)); err == nil {
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			lines = append(lines, sc.Text())
-		}
-		f.Close()
+	if b, err := os.ReadFile(filepath.Join(d.dir, file)); err == nil {
+		lines = strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
 	}
 	d.files[file] = lines
 	return lines
@@ -982,5 +1037,5 @@ func cleanComment(s string) string {
 	for len(out) > 0 && out[len(out)-1] == "" {
 		out = out[:len(out)-1]
 	}
-	return strings.Join(out, "\n")
+	return CommentText(strings.Join(out, "\n"))
 }

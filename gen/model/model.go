@@ -10,6 +10,7 @@ package model
 import (
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // Model is the parsed content of one headers directory.
@@ -193,6 +194,20 @@ type Unsupported struct {
 	Name   string `json:"name"`
 	Pos    Pos    `json:"pos"`
 	Reason string `json:"reason"`
+}
+
+// CommentText makes header text safe to quote in a Go comment: invalid
+// UTF-8 becomes U+FFFD, control characters other than newline and tab are
+// dropped, and "*/" (which would end a block comment) becomes "* /".
+func CommentText(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 && r != '\n' && r != '\t' || r == 0x7f {
+			return -1
+		}
+		return r
+	}, s)
+	return strings.ReplaceAll(s, "*/", "* /")
 }
 
 // Value is an integer constant wide enough for any C integer constant:

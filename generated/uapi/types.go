@@ -531,7 +531,7 @@ deprecated, see struct io_uring_rsrc_update
 type FilesUpdate struct {
 	Offset uint32 // __u32 offset
 	Resv   uint32 // __u32 resv
-	FDs    uint64 // __u64 fds: __s32 * */ fds;
+	FDs    uint64 // __u64 fds: __s32 * * / fds;
 }
 
 // SizeofFilesUpdate is the size of struct io_uring_files_update in bytes.

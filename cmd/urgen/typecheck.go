@@ -1,0 +1,166 @@
+package main
+
+import (
+	"fmt"
+	"go/parser"
+	"go/token"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"runtime/debug"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/urgen/urgen/gen/emit"
+	"github.com/urgen/urgen/gen/typecheck"
+)
+
+// typeCheck type-checks the rendered packages (and a base family's, which
+// they import) for every GOARCH before anything is written. The export
+// data of the packages they import (golang.org/x/sys/unix, the standard
+// library) comes from go list -export run in dir's module; without the go
+// command those imports are checked as empty packages.
+func typeCheck(dir string, archs []string, r *emit.Result, base *emit.Base) error {
+	var pkgs []typecheck.Package
+	if base != nil {
+		pkgs = append(pkgs, split(base.PkgPath, base.Result.Files)...)
+	}
+	pkgs = append(pkgs, split(r.PkgPath, r.Files)...)
+	origins := map[string]string{}
+	for _, b := range r.Builders {
+		origins[b.Go] = b.Pos
+	}
+	return typecheck.Check(pkgs, typecheck.Config{
+		Archs:   archs,
+		Exports: exports(dir, pkgs),
+		Origin:  func(decl string) string { return origins[decl] },
+	})
+}
+
+// split groups a generated package's files by directory: the package and
+// its registry subpackage.
+func split(pkg string, files map[string][]byte) []typecheck.Package {
+	by := map[string]map[string][]byte{}
+	for name, src := range files {
+		d, f := path.Split(name)
+		p := path.Join(pkg, d)
+		if by[p] == nil {
+			by[p] = map[string][]byte{}
+		}
+		by[p][f] = src
+	}
+	paths := make([]string, 0, len(by))
+	for p := range by {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths) // the package before its subpackage
+	var r []typecheck.Package
+	for _, p := range paths {
+		r = append(r, typecheck.Package{Path: p, Files: by[p]})
+	}
+	return r
+}
+
+func goList(dir string, paths []string, modMod bool) ([]byte, error) {
+	args := []string{"list", "-e", "-export", "-f", "{{.ImportPath}}\t{{.Export}}"}
+	if modMod {
+		args = append(args, "-mod=mod")
+	}
+	cmd := exec.Command("go", append(args, paths...)...)
+	cmd.Dir = dir
+	return cmd.Output()
+}
+
+// scratchModule makes a module that imports paths, requiring the versions
+// this urgen was built with.
+func scratchModule(paths []string) (string, error) {
+	tmp, err := os.MkdirTemp("", "urgen-typecheck-")
+	if err != nil {
+		return "", err
+	}
+	gomod := "module urgentypecheck\n\ngo 1.26\n"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			if d.Path == "golang.org/x/sys" {
+				gomod += "\nrequire golang.org/x/sys " + d.Version + "\n"
+			}
+		}
+	}
+	var imports strings.Builder
+	for _, p := range paths {
+		fmt.Fprintf(&imports, "import _ %q\n", p)
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "go.mod"), []byte(gomod), 0o644); err == nil {
+		err = os.WriteFile(filepath.Join(tmp, "x.go"), []byte("package x\n\n"+imports.String()), 0o644)
+		if err == nil {
+			return tmp, nil
+		}
+	}
+	os.RemoveAll(tmp)
+	return "", err
+}
+
+// exports asks go list for the export data of what pkgs import.
+func exports(dir string, pkgs []typecheck.Package) map[string]string {
+	own := map[string]bool{}
+	for _, p := range pkgs {
+		own[p.Path] = true
+	}
+	need := map[string]bool{}
+	for _, p := range pkgs {
+		for name, src := range p.Files {
+			if !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
+				continue
+			}
+			f, err := parser.ParseFile(token.NewFileSet(), name, src, parser.ImportsOnly)
+			if err != nil {
+				continue
+			}
+			for _, im := range f.Imports {
+				if q, err := strconv.Unquote(im.Path.Value); err == nil && q != "unsafe" && !own[q] {
+					need[q] = true
+				}
+			}
+		}
+	}
+	if len(need) == 0 {
+		return nil
+	}
+	var paths []string
+	for q := range need {
+		paths = append(paths, q)
+	}
+	sort.Strings(paths)
+	// First in the output's module; where that does not require them yet
+	// (a first generation), in a scratch module of urgen's own versions.
+	var wd string
+	for d := dir; ; d = filepath.Dir(d) {
+		if st, err := os.Stat(d); err == nil && st.IsDir() {
+			wd = d
+			break
+		}
+		if d == filepath.Dir(d) {
+			break
+		}
+	}
+	out, err := goList(wd, paths, false)
+	if err != nil {
+		tmp, terr := scratchModule(paths)
+		if terr != nil {
+			return nil
+		}
+		defer os.RemoveAll(tmp)
+		if out, err = goList(tmp, paths, true); err != nil {
+			return nil
+		}
+	}
+	m := map[string]string{}
+	for _, line := range strings.Split(string(out), "\n") {
+		if p, e, ok := strings.Cut(line, "\t"); ok && e != "" {
+			m[p] = e
+		}
+	}
+	return m
+}
