@@ -97,11 +97,14 @@ bench-http: bench-deps
 	@mkdir -p .cache && cd bench && $(GO) test -run '^$$' -bench HTTP -benchtime 1x -timeout 30m ./http > ../.cache/bench-http.txt; \
 	rc=$$?; grep '^BENCH ' ../.cache/bench-http.txt; [ $$rc -eq 0 ] || { tail -20 ../.cache/bench-http.txt; exit $$rc; }
 
-## headers: re-sync headers/ from Debian linux-libc-dev=$(LINUX_LIBC_DEV) and print the ABI diff
+## headers: sync Debian linux-libc-dev=$(LINUX_LIBC_DEV) into a scratch tree, print its ABI diff against headers/,
+## and replace headers/ with it unless the diff has ABI breaks (ALLOW_ABI_BREAKS=1 replaces it anyway)
 headers: deps
-	@old=$$(mktemp -d) && trap 'rm -rf $$old' EXIT && cp -r headers/. $$old/ && \
-	scripts/sync-headers.sh "$(LINUX_LIBC_DEV)" headers && \
-	$(GO) run ./cmd/urgen diff $$old headers
+	@tmp=$$(mktemp -d) && trap 'rm -rf $$tmp' EXIT && \
+	scripts/sync-headers.sh "$(LINUX_LIBC_DEV)" $$tmp/headers && \
+	$(GO) run ./cmd/urgen diff $(if $(ALLOW_ABI_BREAKS),-allow-breaks) headers $$tmp/headers && \
+	cp headers/*.go $$tmp/headers/ && mv headers $$tmp/old && mv $$tmp/headers headers && \
+	echo "headers/ replaced; now: make generate && make test"
 
 ## matrix: run the runtime tests on the Debian kernels of internal/matrix/kernels.txt under qemu, and on the host
 ## (first proving on one kernel that the harness reports failures: TestRunEndToEnd)

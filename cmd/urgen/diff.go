@@ -15,8 +15,9 @@ import (
 
 // diff prints how the headers in NEW differ from those in OLD: added,
 // removed and changed structs, members, enums, constants and opcodes, with
-// "ABI BREAK:" lines for changed sizes and offsets. Differences are not an
-// error; failing to load either directory is.
+// "ABI BREAK:" lines for changed sizes, offsets and values and for
+// removals. It fails on any ABI break (so that make headers and CI can gate
+// on it) unless -allow-breaks, and on failing to load either directory.
 func diff(args []string) error {
 	return diffTo(os.Stdout, args)
 }
@@ -24,6 +25,7 @@ func diff(args []string) error {
 func diffTo(w io.Writer, args []string) error {
 	fs := flag.NewFlagSet("urgen diff", flag.ContinueOnError)
 	arch := fs.String("arch", "", "comma-separated GOARCH list (default: every GOARCH whose asm headers both dirs have)")
+	allow := fs.Bool("allow-breaks", false, "exit 0 even when the diff has ABI breaks")
 	templates := fs.String("templates", "", "templates root: the headers of every header family under it are compared (default: urgen's embedded families)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -64,5 +66,11 @@ func diffTo(w io.Writer, args []string) error {
 	}
 	d := genreport.Compare(old, cur)
 	d.OldDir, d.NewDir = oldDir, newDir
-	return d.WriteText(w)
+	if err := d.WriteText(w); err != nil {
+		return err
+	}
+	if n := d.Breaks(); n > 0 && !*allow {
+		return fmt.Errorf("diff: %d ABI breaks from %s to %s (-allow-breaks exits 0)", n, oldDir, newDir)
+	}
+	return nil
 }

@@ -469,3 +469,45 @@ func TestMessagesSayWhere(t *testing.T) {
 		})
 	}
 }
+
+// TestDiffGatesOnBreaks: urgen diff fails on any ABI break, a removal
+// included, unless -allow-breaks (defect 13: it exited 0 on breaks and
+// counted a removed struct as no break at all).
+func TestDiffGatesOnBreaks(t *testing.T) {
+	old := hostile(t, []string{"amd64"})
+	for _, tc := range []struct {
+		name  string
+		edit  [2]string
+		allow bool
+		want  string // in the output; the run must fail unless allow or no break
+		fails bool
+	}{
+		{"removed struct", [2]string{"struct io_uring_rsrc_register {", "struct io_uring_rsrc_register_gone {"}, false,
+			"ABI BREAK: removed struct io_uring_rsrc_register (size 32 on amd64)", true},
+		{"removed struct allowed", [2]string{"struct io_uring_rsrc_register {", "struct io_uring_rsrc_register_gone {"}, true,
+			"ABI BREAK: removed struct io_uring_rsrc_register", false},
+		{"removed constant", [2]string{"#define IORING_SETUP_SQPOLL", "#define URGEN_RENAMED_SQPOLL"}, false,
+			"ABI BREAK: removed constant IORING_SETUP_SQPOLL", true},
+		{"changed constant", [2]string{"#define IORING_SETUP_SQPOLL\t(1U << 1)", "#define IORING_SETUP_SQPOLL\t(1U << 30)"}, false,
+			"ABI BREAK: constant IORING_SETUP_SQPOLL value 2 -> 1073741824", true},
+		{"added constant only", [2]string{"#define IORING_SETUP_SQPOLL", "#define URGEN_NEW 1\n#define IORING_SETUP_SQPOLL"}, false,
+			"summary: 1 added, 0 removed, 0 changed, 0 ABI breaks", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cur := hostile(t, []string{"amd64"})
+			testheaders.Edit(t, filepath.Join(cur, "linux", "io_uring.h"), tc.edit[0], tc.edit[1])
+			args := []string{"-arch", "amd64", old, cur}
+			if tc.allow {
+				args = append([]string{"-allow-breaks"}, args...)
+			}
+			var out bytes.Buffer
+			err := diffTo(&out, args)
+			if !strings.Contains(out.String(), tc.want) {
+				t.Errorf("diff output lacks %q:\n%s", tc.want, out.String())
+			}
+			if (err != nil) != tc.fails {
+				t.Errorf("diff returned %v, want failure %v", err, tc.fails)
+			}
+		})
+	}
+}

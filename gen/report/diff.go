@@ -41,8 +41,9 @@ type Change struct {
 	// Detail says what the declaration is or how it changed.
 	Detail string
 	// ABIBreak marks a changed size, alignment or offset of a struct or
-	// member, or a renumbered opcode: binaries built against Old do not
-	// work with New.
+	// member, a renumbered opcode or a changed constant value (binaries
+	// built against Old do not work with New), and a removed struct,
+	// member, constant or opcode (programs built against Old do not build).
 	ABIBreak bool
 }
 
@@ -55,7 +56,10 @@ func (c Change) String() string {
 		what = c.Name
 	}
 	s := c.How + " " + what
-	if c.ABIBreak {
+	switch {
+	case c.ABIBreak && c.How == "removed":
+		s = "ABI BREAK: removed " + what
+	case c.ABIBreak:
 		s = "ABI BREAK: " + what
 	}
 	if c.Detail != "" {
@@ -131,6 +135,12 @@ func contains(list []string, s string) bool {
 
 func (d *Diff) add(kind, how, name, detail string) {
 	d.Changes = append(d.Changes, Change{Kind: kind, How: how, Name: name, Detail: detail})
+}
+
+// removed records a removal: a program built against Old that uses the
+// declaration does not build (or misbehaves) against New, an ABI break.
+func (d *Diff) removed(kind, name, detail string) {
+	d.Changes = append(d.Changes, Change{Kind: kind, How: "removed", Name: name, Detail: detail, ABIBreak: true})
 }
 
 func (d *Diff) abiBreak(kind, name, detail string) {
@@ -265,7 +275,7 @@ func (d *Diff) structs(old, new *model.Model) {
 	keyed(index(old), index(new), func(name string, o, n *model.Struct, inOld, inNew bool) {
 		switch {
 		case !inNew:
-			d.add("struct", "removed", name, describe(o))
+			d.removed("struct", name, describe(o))
 			return
 		case !inOld:
 			d.add("struct", "added", name, describe(n))
@@ -296,7 +306,7 @@ func (d *Diff) fields(tag string, old, new []member) {
 	keyed(index(old), index(new), func(name string, o, n member, inOld, inNew bool) {
 		switch {
 		case !inNew:
-			d.add("field", "removed", name, describe(o))
+			d.removed("field", name, describe(o))
 			return
 		case !inOld:
 			d.add("field", "added", name, describe(n))
@@ -377,11 +387,11 @@ func (d *Diff) constants(old, new *model.Model) {
 	keyed(index(old), index(new), func(name string, o, n Constant, inOld, inNew bool) {
 		switch {
 		case !inNew:
-			d.add("constant", "removed", name, "= "+o.Value.String())
+			d.removed("constant", name, "= "+o.Value.String())
 		case !inOld:
 			d.add("constant", "added", name, "= "+n.Value.String())
 		case o.Value != n.Value:
-			d.add("constant", "changed", name, "value "+o.Value.String()+" -> "+n.Value.String())
+			d.abiBreak("constant", name, "value "+o.Value.String()+" -> "+n.Value.String())
 		}
 	})
 }
@@ -397,7 +407,7 @@ func (d *Diff) opcodes(old, new *model.Model) {
 	keyed(index(old), index(new), func(name string, o, n Opcode, inOld, inNew bool) {
 		switch {
 		case !inNew:
-			d.add("opcode", "removed", name, fmt.Sprintf("= %d", o.Value))
+			d.removed("opcode", name, fmt.Sprintf("= %d", o.Value))
 		case !inOld:
 			d.add("opcode", "added", name, fmt.Sprintf("= %d", n.Value))
 		case o.Value != n.Value:
@@ -424,22 +434,29 @@ func (d *Diff) unsupported(old, new *model.Model) {
 	})
 }
 
-// Count returns how many changes were added, removed and changed, and how
-// many of them are ABI breaks.
+// Count returns how many changes were added, removed and changed (other
+// than ABI breaks), and how many are ABI breaks (removals included).
 func (d *Diff) Count() (added, removed, changed, breaks int) {
 	for _, c := range d.Changes {
-		switch {
-		case c.ABIBreak:
+		if c.ABIBreak {
 			breaks++
+		}
+		switch {
 		case c.How == "added":
 			added++
 		case c.How == "removed":
 			removed++
-		default:
+		case !c.ABIBreak:
 			changed++
 		}
 	}
 	return
+}
+
+// Breaks is the number of ABI breaks (see Change.ABIBreak).
+func (d *Diff) Breaks() int {
+	_, _, _, b := d.Count()
+	return b
 }
 
 // WriteText prints the diff: a header naming both sides and the archs,
