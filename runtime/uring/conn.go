@@ -102,6 +102,8 @@ func newConn(fd int, network string, l *netLoop) *Conn {
 	c := &Conn{fd: fd, l: l, network: network, rready: make(chan struct{}, 1), wready: make(chan struct{}, 1), idle: make(chan struct{}, 1)}
 	c.rdl.wake = c.rready
 	c.wdl.wake = c.wready
+	c.rdl.expire = func() { c.expire(&c.rdl, &c.rreq) }
+	c.wdl.expire = func() { c.expire(&c.wdl, &c.wreq) }
 	c.rreq = request{op: opRecvOnce, ready: c.rready}
 	c.wreq = request{op: opSend, ready: c.wready}
 	c.multishot = l.multishot
@@ -309,7 +311,12 @@ func (c *Conn) Read(p []byte) (int, error) {
 		}
 		c.rwait, c.rbuf, c.rn = true, p, 0
 		c.mu.Unlock()
-		<-c.rready
+		c.l.tryDrain()
+		c.l.await(func() bool {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			return c.rn > 0 || len(c.segs) > 0 || len(c.spill) > 0 || c.rerr != nil || c.closed || c.rdl.expired()
+		}, c.rready)
 		c.mu.Lock()
 		c.rwait, c.rbuf = false, nil
 		if n := c.rn; n > 0 {
@@ -503,7 +510,7 @@ func (c *Conn) do(r *request, dl *deadline, ctx context.Context, prep func(*uapi
 	c.mu.Lock()
 	r.busy, r.cancel = true, false
 	c.mu.Unlock()
-	err := c.l.submit(func(s *uapi.SQE) {
+	err := c.l.submitGathered(func(s *uapi.SQE) {
 		prep(s)
 		s.UserData = userData(r.op, c.id)
 	})
@@ -514,28 +521,66 @@ func (c *Conn) do(r *request, dl *deadline, ctx context.Context, prep func(*uapi
 		c.mu.Unlock()
 		return 0, err
 	}
-	// The request may have completed already (a send with room, data
-	// that had arrived): reap here rather than wait for the reaper.
-	c.l.tryDrain()
-	c.mu.Lock()
-	for r.busy {
-		if !r.cancel && (c.closed || dl.expired() || (ctx != nil && ctx.Err() != nil)) {
-			r.cancel = true
-			c.mu.Unlock()
-			c.l.submit(func(s *uapi.SQE) {
-				s.PrepCancel64(userData(r.op, c.id), 0)
-				s.UserData = userData(opIgnore, c.id)
-			})
-			c.mu.Lock()
-			continue
-		}
-		c.mu.Unlock()
-		<-r.ready
-		c.mu.Lock()
+	if ctx != nil {
+		stop := context.AfterFunc(ctx, func() { c.cancelRequest(r) })
+		defer stop()
 	}
+	// A deadline that passed, or a Close, between the checks before the
+	// submission and now: cancel at once (their own cancellation found
+	// nothing in flight).
+	c.mu.Lock()
+	if c.closed || dl.expired() {
+		c.mu.Unlock()
+		c.cancelRequest(r)
+	} else {
+		c.mu.Unlock()
+	}
+	// The request may have completed already (a send with room, data
+	// that had arrived): look before sleeping.
+	c.l.tryDrain()
+	c.l.await(func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return !r.busy
+	}, r.ready)
+	c.mu.Lock()
 	res := r.res
 	c.mu.Unlock()
 	return res, nil
+}
+
+// cancelRequest cancels r if it is in flight and not cancelled yet; its
+// completion (-ECANCELED, or its result if it won the race) wakes the
+// waiter.
+func (c *Conn) cancelRequest(r *request) {
+	c.mu.Lock()
+	if !r.busy || r.cancel {
+		c.mu.Unlock()
+		return
+	}
+	r.cancel = true
+	c.mu.Unlock()
+	c.l.submit(func(s *uapi.SQE) {
+		s.PrepCancel64(userData(r.op, c.id), 0)
+		s.UserData = userData(opIgnore, c.id)
+	})
+}
+
+// expire runs when deadline d passes: the request waiting under it is
+// cancelled, and a Read waiting for the multishot receive is woken.
+func (c *Conn) expire(d *deadline, r *request) {
+	c.mu.Lock()
+	if !d.expired() {
+		c.mu.Unlock() // moved since the timer was set
+		return
+	}
+	wait := c.rwait && d == &c.rdl
+	c.mu.Unlock()
+	c.cancelRequest(r)
+	if wait {
+		c.l.poke()
+	}
+	c.signal(d.wake)
 }
 
 // Close closes the connection: blocked Reads and Writes return
@@ -553,17 +598,21 @@ func (c *Conn) Close() error {
 	c.signal(c.rready)
 	c.signal(c.wready)
 	busy := c.recvArmed || c.rreq.busy || c.wreq.busy
+	wait := c.rwait
 	c.mu.Unlock()
 	if busy {
 		c.l.submit(func(s *uapi.SQE) {
 			s.PrepCancelFD(int32(c.fd), uapi.AsyncCancelAll)
 			s.UserData = userData(opIgnore, c.id)
 		})
-		c.mu.Lock()
-		c.signalIdle()
-		c.mu.Unlock()
-		<-c.idle
+	} else if wait {
+		c.l.poke() // a Read waits for the multishot receive's data
 	}
+	c.l.await(func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return !c.recvArmed && !c.rreq.busy && !c.wreq.busy
+	}, c.idle)
 	c.mu.Lock()
 	segs := c.segs
 	c.segs = nil
@@ -675,9 +724,10 @@ func (c *Conn) opError(op string, err error) error {
 // deadline is one direction's deadline: a timer that wakes the blocked
 // call when it passes (c.mu guards it).
 type deadline struct {
-	t     time.Time
-	timer *time.Timer
-	wake  chan struct{}
+	t      time.Time
+	timer  *time.Timer
+	wake   chan struct{}
+	expire func() // runs (on its own goroutine) when the deadline passes
 }
 
 func (d *deadline) expired() bool { return !d.t.IsZero() && !time.Now().Before(d.t) }
@@ -690,17 +740,9 @@ func (d *deadline) set(t time.Time) {
 	if t.IsZero() {
 		return
 	}
-	wake := d.wake
-	fire := func() {
-		select {
-		case wake <- struct{}{}:
-		default:
-		}
-	}
-	if dur := time.Until(t); dur <= 0 {
-		fire()
-	} else if d.timer == nil {
-		d.timer = time.AfterFunc(dur, fire)
+	dur := max(time.Until(t), 0)
+	if d.timer == nil {
+		d.timer = time.AfterFunc(dur, d.expire)
 	} else {
 		d.timer.Reset(dur)
 	}

@@ -241,7 +241,12 @@ func (ln *Listener) AcceptConn() (*Conn, error) {
 			return nil, ln.opError(err)
 		}
 		ln.mu.Unlock()
-		<-ln.ready
+		ln.l.tryDrain()
+		ln.l.await(func() bool {
+			ln.mu.Lock()
+			defer ln.mu.Unlock()
+			return ln.closed || len(ln.queue) > 0 || ln.err != nil
+		}, ln.ready)
 		ln.mu.Lock()
 	}
 }
@@ -303,12 +308,19 @@ func (ln *Listener) Close() error {
 	default:
 	}
 	ln.mu.Unlock()
-	if armed {
+	if !armed {
+		// An Accept may be polling the ring: make it look again.
+		ln.l.poke()
+	} else {
 		ln.l.submit(func(s *uapi.SQE) {
 			s.PrepCancel64(userData(opAccept, ln.id), 0)
 			s.UserData = userData(opIgnore, ln.id)
 		})
-		<-ln.idle
+		ln.l.await(func() bool {
+			ln.mu.Lock()
+			defer ln.mu.Unlock()
+			return !ln.armed
+		}, ln.idle)
 	}
 	ln.mu.Lock()
 	q := ln.queue

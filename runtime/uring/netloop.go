@@ -17,19 +17,21 @@ import (
 )
 
 // A netLoop is one ring serving a share of the network connections: their
-// multishot accepts and receives, and the sends that found a socket buffer
-// full. Any goroutine submits (under sqmu, one io_uring_enter per request;
-// steady-state traffic needs few: a multishot receive stays armed, and
-// writes go out as plain system calls while the socket buffer has room).
-// One goroutine reaps: it waits in Go's netpoller on the ring's descriptor,
-// which becomes readable when completions are posted, so no thread is
-// parked per ring and the goroutine a completion concerns is readied on the
-// thread that the kernel woke.
+// accepts and receives, and the sends that found a socket buffer full.
+// Any goroutine submits (under sqmu). Nobody reaps on the side: a
+// goroutine that must wait for a completion first tries to become the
+// ring's poller (one at a time), which waits in Go's netpoller on the
+// ring's descriptor (readable when completions are posted) and dispatches
+// every completion it finds until its own is among them; the others wait
+// on their own channels. So no thread or goroutine is parked per ring, and
+// a lone connection's goroutine is woken by the netpoller itself, as it
+// would be in package net, with no second goroutine to hand over to.
 type netLoop struct {
 	r    *ring.Ring
 	poll *os.File // a duplicate of the ring fd, registered with the netpoller
 
-	sqmu sync.Mutex // the submission queue
+	sqmu      sync.Mutex // the submission queue
+	gathering bool       // a submitGathered leader will enter soon (sqmu)
 	// cqmu: one goroutine drains the completion queue at a time, the
 	// reaper or a submitter that looks for its own completion.
 	cqmu sync.Mutex
@@ -50,17 +52,23 @@ type netLoop struct {
 	targets []target
 	free    []uint32
 
+	// The poller: leader is held by the goroutine waiting in the
+	// netpoller; waiters counts goroutines in await; kick asks a waiter
+	// to take over when the poller leaves.
+	leader  atomic.Bool
+	waiters atomic.Int64
+	kick    chan struct{}
+	pollRC  syscall.RawConn
+
 	conns    atomic.Int64 // connections served, for dealing new ones
 	inflight atomic.Int64 // requests submitted whose final completion is not reaped
 	// dryEvents counts receives that found the provided buffers empty.
 	dryEvents atomic.Int64
-	done      chan struct{}
-	cqes      []*uapi.CQE
-	closing   atomic.Bool
+	cqes      []*uapi.CQE // drain's batch (cqmu)
 }
 
-// A target receives the completions of its requests, on the reaper
-// goroutine.
+// A target receives the completions of its requests, on whichever
+// goroutine drains the ring.
 type target interface {
 	complete(op uint8, c *uapi.CQE)
 }
@@ -115,7 +123,7 @@ func newNetLoop(o NetOptions) (*netLoop, error) {
 	if err != nil {
 		return nil, fmt.Errorf("uring: network ring: %w", err)
 	}
-	l := &netLoop{r: r, done: make(chan struct{}), cqes: make([]*uapi.CQE, 256), multishot: o.Multishot}
+	l := &netLoop{r: r, kick: make(chan struct{}, 1), cqes: make([]*uapi.CQE, 256), multishot: o.Multishot}
 	l.br, err = bufring.New(r, 0, o.Buffers, o.BufSize)
 	if err != nil {
 		r.Close()
@@ -133,7 +141,12 @@ func newNetLoop(o NetOptions) (*netLoop, error) {
 		return nil, &os.SyscallError{Syscall: "fcntl", Err: err}
 	}
 	l.poll = os.NewFile(uintptr(pfd), "io_uring")
-	go l.reap()
+	if l.pollRC, err = l.poll.SyscallConn(); err != nil {
+		l.poll.Close()
+		l.br.Close()
+		r.Close()
+		return nil, err
+	}
 	return l, nil
 }
 
@@ -159,29 +172,78 @@ func (l *netLoop) unregister(id uint32) {
 	l.tmu.Unlock()
 }
 
+// submitGathered queues one request like submit, but lets other
+// goroutines add theirs before entering the kernel: when other goroutines
+// wait on the ring, the first to queue yields its P once
+// (runtime.Gosched), so the goroutines that are runnable now (those a
+// drain just woke, say) queue their requests too, then it submits them all
+// with one io_uring_enter; the others return at once. A lone caller
+// enters at once (a yield with nothing to gather only costs it latency:
+// 1x64 echo fell from 0.77x to 0.62x net with it).
+func (l *netLoop) submitGathered(prep func(*uapi.SQE)) error {
+	l.sqmu.Lock()
+	if err := l.queue(prep); err != nil {
+		l.sqmu.Unlock()
+		return err
+	}
+	if l.gathering {
+		l.sqmu.Unlock()
+		return nil // the leader submits it
+	}
+	if l.waiters.Load() == 0 {
+		// Nobody else is at this ring: nobody would join.
+		defer l.sqmu.Unlock()
+		return l.enter()
+	}
+	l.gathering = true
+	l.sqmu.Unlock()
+	runtime.Gosched()
+	l.sqmu.Lock()
+	defer l.sqmu.Unlock()
+	l.gathering = false
+	return l.enter()
+}
+
 // submit queues one request, filled in by prep, and hands it to the
 // kernel. A full submission queue is backpressure, never an error: it
 // submits what is queued and tries again.
 func (l *netLoop) submit(prep func(*uapi.SQE)) error {
 	l.sqmu.Lock()
 	defer l.sqmu.Unlock()
+	if err := l.queue(prep); err != nil {
+		return err
+	}
+	return l.enter()
+}
+
+// queue fills the next SQE with prep, submitting what is queued while the
+// submission queue is full (sqmu held).
+func (l *netLoop) queue(prep func(*uapi.SQE)) error {
 	for {
 		if s := l.r.NextSQE(); s != nil {
 			prep(s)
 			l.inflight.Add(1)
-			break
+			return nil
 		}
 		if _, err := l.r.Submit(); err != nil && !retrySubmit(err) {
 			return err
 		}
 	}
+}
+
+// enter submits what is queued (sqmu held).
+func (l *netLoop) enter() error {
 	for {
 		_, err := l.r.Submit()
 		if err == nil || !retrySubmit(err) {
 			return err
 		}
-		// EAGAIN/EBUSY: completions are backed up; the reaper drains them.
+		// EAGAIN/EBUSY: completions are backed up; drain them (unless
+		// this goroutine is the one draining, which frees them as it goes).
+		l.sqmu.Unlock()
+		l.tryDrain()
 		runtime.Gosched()
+		l.sqmu.Lock()
 	}
 }
 
@@ -189,31 +251,61 @@ func retrySubmit(err error) bool {
 	return errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EBUSY) || errors.Is(err, unix.EINTR)
 }
 
-// reap dispatches completions until the loop closes.
-func (l *netLoop) reap() {
-	defer close(l.done)
-	rc, err := l.poll.SyscallConn()
-	if err != nil {
-		panic(err) // an *os.File always has one
+// await returns once done reports true, polling the ring meanwhile if no
+// other goroutine does. ready is the caller's own wake-up channel, which
+// completions (and deadlines, Close) signal; done takes whatever lock it
+// needs.
+func (l *netLoop) await(done func() bool, ready <-chan struct{}) {
+	l.waiters.Add(1)
+	for !done() {
+		if l.leader.CompareAndSwap(false, true) {
+			err := l.pollRC.Read(func(uintptr) bool {
+				l.drain()
+				return done()
+			})
+			l.leader.Store(false)
+			if err != nil {
+				panic(fmt.Sprintf("uring: polling a network ring: %v", err)) // closed under a waiter: a bug here
+			}
+			continue
+		}
+		select {
+		case <-ready:
+		case <-l.kick:
+		}
 	}
-	for !l.closing.Load() {
-		err := rc.Read(func(uintptr) bool {
-			l.drain()
-			return l.closing.Load()
-		})
-		if err != nil {
-			return // the poll descriptor was closed
+	// Leaving: make sure somebody polls for those still waiting (a waiter
+	// that failed to become the poller sleeps until kicked).
+	if l.waiters.Add(-1) > 0 && !l.leader.Load() {
+		select {
+		case l.kick <- struct{}{}:
+		default:
 		}
 	}
 }
 
+// poke makes the ring readable (a NOP completion), so the poller looks
+// at the state of the goroutines it serves again.
+func (l *netLoop) poke() {
+	l.submit(func(s *uapi.SQE) { s.PrepNop(); s.UserData = userData(opIgnore, 0) })
+}
+
 // tryDrain drains the completion queue unless another goroutine is at
-// it (that one will dispatch whatever is there).
+// it, or a poller waits in the netpoller: then only the poller drains.
+// Otherwise a completion that makes the poller's own wait end could be
+// taken from under it after it last looked, and the readiness event would
+// find the queue empty (epoll reports the ring fd writable only) and wake
+// nobody.
 func (l *netLoop) tryDrain() {
-	if l.cqmu.TryLock() {
-		l.drainLocked()
-		l.cqmu.Unlock()
+	if l.leader.Load() || !l.cqmu.TryLock() {
+		return
 	}
+	// Checked again under the lock: a poller sets leader before its own
+	// first drain, which waits for this one.
+	if !l.leader.Load() {
+		l.drainLocked()
+	}
+	l.cqmu.Unlock()
 }
 
 // drain handles every completion on the ring.
@@ -264,13 +356,10 @@ func (l *netLoop) putBuffer(bid uint16) {
 	}
 }
 
-// close stops the reaper and releases the ring. Every connection and
-// listener of the loop must be closed first.
+// close releases the ring. Every connection and listener of the loop must
+// be closed first.
 func (l *netLoop) close() error {
-	l.closing.Store(true)
-	// Wake the reaper: a NOP completion makes the ring readable.
-	l.submit(func(s *uapi.SQE) { s.PrepNop(); s.UserData = userData(opIgnore, 0) })
-	<-l.done
+	l.drain()
 	err := l.poll.Close()
 	if berr := l.br.Close(); err == nil {
 		err = berr
