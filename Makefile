@@ -3,7 +3,7 @@ GO ?= go
 ARCHES := amd64 386 arm arm64 loong64 mips mipsle mips64 mips64le ppc64 ppc64le riscv64 s390x
 LINUX_LIBC_DEV ?= 7.3.4-1~bpo13+1
 
-.PHONY: all deps bench-deps bench-http generate check-generated test vet vet-arches headers bench matrix liburing bench-builders bench-echo bench-ring roundtrip-cross
+.PHONY: all deps bench-deps bench-http generate check-generated test vet vet-arches headers bench matrix liburing bench-builders bench-echo bench-ring bench-files roundtrip-cross
 
 # DEBIAN_PACKAGES: every Debian package that make test and make matrix need,
 # in this one place (make deps installs them). Add yours with the reason.
@@ -80,7 +80,7 @@ bench-builders: liburing
 	CGO_ENABLED=1 $(GO) test -tags liburing -run '^$$' -bench . -benchmem ./internal/liburingbench
 
 ## bench: every benchmark against its peers, measured in the same run
-bench: bench-builders bench-ring bench-echo bench-http
+bench: bench-builders bench-ring bench-echo bench-http bench-files
 
 ## bench-ring: ring runtime vs liburing 2.15 (C, cgo) vs giouring: NOP batches and 4 KiB reads, interleaved, best of 7; ops per CPU-second of the benchmarking thread (BENCH_CLOCK=wall: wall clock) (full output: .cache/bench-ring.txt)
 bench-ring: liburing
@@ -91,6 +91,11 @@ bench-ring: liburing
 bench-echo:
 	@mkdir -p .cache && cd bench && ECHO_ROUNDS=$${ECHO_ROUNDS:-5} $(GO) test -run '^$$' -bench Echo -benchtime 1s -timeout 30m ./echo > ../.cache/bench-echo.txt; \
 	rc=$$?; grep '^BENCH ' ../.cache/bench-echo.txt; [ $$rc -eq 0 ] || { tail -20 ../.cache/bench-echo.txt; exit $$rc; }
+
+## bench-files: runtime/uring's File and FS against os, same process, interleaved: random 4 KiB reads (1, 32, 256 goroutines; liburing QD 32 as the limit), O_DIRECT reads, appends with fsync, small files, a tree copy: BENCH files lines, medians of FILES_ROUNDS (5) (full output: .cache/bench-files.txt)
+bench-files: liburing
+	@mkdir -p .cache && cd bench && CGO_ENABLED=1 $(GO) test -run '^$$' -bench Files -benchtime 1x -timeout 30m -v ./files > ../.cache/bench-files.txt; \
+	rc=$$?; grep '^BENCH ' ../.cache/bench-files.txt; [ $$rc -eq 0 ] || { tail -20 ../.cache/bench-files.txt; exit $$rc; }
 
 ## bench-http: net/http on runtime/uring's Listener against net's, driven by wrk --latency at 16 and 256 connections: BENCH http lines (full output: .cache/bench-http.txt)
 bench-http: bench-deps

@@ -27,9 +27,11 @@ type Options struct {
 	// NoYield makes the goroutine that opens a batch submit it at once
 	// instead of first letting the goroutines runnable on its P join.
 	NoYield bool
-	// NoSolo always goes through the ring, even for a goroutine that has
-	// it to itself (where the plain system call is faster).
-	NoSolo bool
+	// RingOnly sends every request through the rings, also those that the
+	// system call on the calling thread does faster: page-cache reads and
+	// writes, which the package tries first with RWF_NOWAIT, and requests
+	// of a goroutine that has a ring to itself. For measuring and testing.
+	RingOnly bool
 	// Spin is how long the reaper keeps polling the rings after an
 	// asynchronous completion before it sleeps again (0: it sleeps at once).
 	Spin time.Duration
@@ -57,6 +59,7 @@ func NewEngine(o Options) (*Engine, error) {
 	if o.Entries == 0 {
 		o.Entries = 256
 	}
+	o.Entries = max(o.Entries, 2*maxChain)
 	e := &Engine{opts: o}
 	p, err := ring.KernelProbe()
 	if err != nil {

@@ -51,7 +51,7 @@ func testFile(t testing.TB, size int) (string, []byte) {
 // (backpressure), none fails, every read returns its own bytes.
 func TestBackpressureOneP(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-	e := newEngine(t, Options{Entries: 8, NoSolo: true})
+	e := newEngine(t, Options{Entries: 8, RingOnly: true})
 	name, data := testFile(t, 64*4096)
 	f, err := e.Open(name)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -28,8 +29,11 @@ type File struct {
 	ref     fdRef
 	posmu   sync.Mutex // the file position: Read, Write, Seek, ReadDir
 	append  bool
-	dir     *dirReader // ReadDir state (posmu)
-	cleanup runtime.Cleanup
+	odirect bool
+	// RWF_NOWAIT was refused for reads, writes: skip the attempt.
+	nowaitRead, nowaitWrite atomic.Bool
+	dir                     *dirReader // ReadDir state (posmu)
+	cleanup                 runtime.Cleanup
 }
 
 // maxRW caps one read or write, as os does (and io_uring's length is 32 bits).
@@ -134,7 +138,7 @@ func (e *Engine) openat(ctx context.Context, dirfd int, path, name string, flag 
 }
 
 func (e *Engine) newFile(fd int, name string, flag int) *File {
-	f := &File{e: e, fd: fd, name: name, append: flag&unix.O_APPEND != 0}
+	f := &File{e: e, fd: fd, name: name, append: flag&unix.O_APPEND != 0, odirect: flag&unix.O_DIRECT != 0}
 	f.ref.init(len(e.shards))
 	// Like os: a File dropped without Close does not leak its descriptor.
 	f.cleanup = runtime.AddCleanup(f, func(fd int) { unix.Close(fd) }, fd)
@@ -216,31 +220,70 @@ func (f *File) run(ctx context.Context, sqe *uapi.SQE, keep keepRefs) (int, erro
 
 // xfer does one read or write of p at off (-1: at the file position) and
 // returns the count; EINTR is retried.
+//
+// Unless the file is O_DIRECT it first makes the system call with
+// RWF_NOWAIT, on the calling thread, without entering the scheduler: a
+// page-cache hit (or a pipe with data) completes at once, and a ring trip,
+// even one shared with other goroutines, costs more than that call (see the
+// package doc's measurements). Only when the call would block (EAGAIN) does
+// the request go to the ring, where it waits without holding a thread.
 func (f *File) xfer(ctx context.Context, write bool, p []byte, off int64) (int, error) {
 	p = p[:min(len(p), maxRW)]
-	s := f.e.shard()
+	nowait := &f.nowaitRead
+	if write {
+		nowait = &f.nowaitWrite
+	}
 	for {
+		if !f.odirect && !f.e.opts.RingOnly && !nowait.Load() {
+			n, errno := rwNowait(write, f.fd, p, off)
+			switch errno {
+			case 0:
+				return n, nil
+			case unix.EINTR:
+				continue
+			case unix.EAGAIN:
+				// Would block: the ring waits for it.
+			case unix.EOPNOTSUPP, unix.EINVAL, unix.ENOSYS:
+				// No RWF_NOWAIT here (kernel or file type).
+				nowait.Store(true)
+			default:
+				return 0, errno
+			}
+			if errno == unix.EAGAIN {
+				n, err := f.ring(ctx, f.e.shard(), write, p, off)
+				if err == unix.EINTR {
+					continue
+				}
+				return n, err
+			}
+		}
+		s := f.e.shard()
 		var n int
 		var err error
 		if solo(ctx, s) {
 			n, err = f.direct(write, p, off)
 		} else {
-			var sqe uapi.SQE
-			if write {
-				sqe.PrepWrite(int32(f.fd), p, uint64(off))
-			} else {
-				sqe.PrepRead(int32(f.fd), p, uint64(off))
-			}
-			var res int32
-			res, _, err = s.do(ctx, &sqe, keepRefs{unsafe.Pointer(unsafe.SliceData(p))})
-			if err == nil {
-				n, err = f.result(res)
-			}
+			n, err = f.ring(ctx, s, write, p, off)
 		}
 		if err != unix.EINTR {
 			return n, err
 		}
 	}
+}
+
+// ring is xfer through the ring of s.
+func (f *File) ring(ctx context.Context, s *shard, write bool, p []byte, off int64) (int, error) {
+	var sqe uapi.SQE
+	if write {
+		sqe.PrepWrite(int32(f.fd), p, uint64(off))
+	} else {
+		sqe.PrepRead(int32(f.fd), p, uint64(off))
+	}
+	res, _, err := s.do(ctx, &sqe, keepRefs{unsafe.Pointer(unsafe.SliceData(p))})
+	if err != nil {
+		return 0, err
+	}
+	return f.result(res)
 }
 
 // direct is xfer as the plain system call.
@@ -314,7 +357,7 @@ func (f *File) readAt(ctx context.Context, p []byte, off int64) (n int, err erro
 	}
 	defer f.end(t)
 	if off < 0 {
-		return 0, f.pathErr("readat", errors.New("negative offset"))
+		return 0, f.pathErr("readat", errNegativeOffset)
 	}
 	return f.xferAll(ctx, false, p, off)
 }
@@ -371,7 +414,10 @@ func (f *File) write(ctx context.Context, p []byte) (n int, err error) {
 // WriteString is Write of a string's bytes.
 func (f *File) WriteString(s string) (int, error) { return f.Write([]byte(s)) }
 
-var errWriteAtInAppendMode = errors.New("os: invalid use of WriteAt on file opened with O_APPEND")
+var (
+	errWriteAtInAppendMode = errors.New("os: invalid use of WriteAt on file opened with O_APPEND")
+	errNegativeOffset      = errors.New("negative offset")
+)
 
 // WriteAt writes p at off, like os.File.WriteAt: all of it, or an error.
 // Calls from many goroutines share io_uring_enter calls.
@@ -394,7 +440,7 @@ func (f *File) writeAt(ctx context.Context, p []byte, off int64) (n int, err err
 		return 0, errWriteAtInAppendMode
 	}
 	if off < 0 {
-		return 0, f.pathErr("writeat", errors.New("negative offset"))
+		return 0, f.pathErr("writeat", errNegativeOffset)
 	}
 	return f.xferAll(ctx, true, p, off)
 }

@@ -119,14 +119,34 @@ func (fsys *FS) ReadFileContext(ctx context.Context, name string) ([]byte, error
 // ReadDir returns the entries of directory name, sorted by name
 // (fs.ReadDirFS).
 func (fsys *FS) ReadDir(name string) ([]fs.DirEntry, error) {
-	f, err := fsys.open(context.Background(), name)
+	e, p, err := fsys.path("open", name)
+	if err != nil {
+		return nil, err
+	}
+	ents, err := e.ReadDir(p)
+	return ents, renamed(err, name)
+}
+
+// ReadDir returns the entries of the named directory sorted by name, like
+// os.ReadDir.
+func ReadDir(name string) ([]fs.DirEntry, error) {
+	e, err := Default()
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+	}
+	return e.ReadDir(name)
+}
+
+// ReadDir is the package's ReadDir through e.
+func (e *Engine) ReadDir(name string) ([]fs.DirEntry, error) {
+	f, err := e.openat(context.Background(), unix.AT_FDCWD, name, name, unix.O_RDONLY, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	ents, err := f.ReadDir(-1)
 	slices.SortFunc(ents, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
-	return ents, renamed(err, name)
+	return ents, err
 }
 
 // ReadFile returns the contents of the named file, like os.ReadFile.
@@ -148,9 +168,14 @@ func (e *Engine) ReadFile(name string) ([]byte, error) {
 	return e.readFile(context.Background(), name)
 }
 
-// readFile is os.ReadFile: open, stat for the size, read, close. A regular
-// file's short read is its end, so it takes no extra read to see EOF.
+// readFile is os.ReadFile. Files up to 64 KiB take one trip to the kernel
+// (readFileChain); larger ones, and kernels without a file table, are
+// read as os does: open, stat for the size, read, close (a regular file's
+// short read is its end, so no extra read to see EOF).
 func (e *Engine) readFile(ctx context.Context, name string) ([]byte, error) {
+	if data, ok, err := e.readFileChain(ctx, unix.AT_FDCWD, name, name); ok {
+		return data, err
+	}
 	f, err := e.openat(ctx, unix.AT_FDCWD, name, name, unix.O_RDONLY, 0)
 	if err != nil {
 		return nil, err
@@ -206,12 +231,22 @@ func (e *Engine) WriteFile(name string, data []byte, perm fs.FileMode) error {
 	return e.writeFile(context.Background(), name, data, perm)
 }
 
+// writeFile is os.WriteFile, in one trip to the kernel (writeFileChain)
+// where the ring has a file table.
 func (e *Engine) writeFile(ctx context.Context, name string, data []byte, perm fs.FileMode) error {
-	f, err := e.openat(ctx, unix.AT_FDCWD, name, name, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC, perm)
+	n, ok, err := e.writeFileChain(ctx, name, data, perm)
+	if ok && (err != nil || n == len(data)) {
+		return err
+	}
+	flag := unix.O_WRONLY | unix.O_CREAT | unix.O_TRUNC
+	if ok {
+		flag = unix.O_WRONLY // finish a short write
+	}
+	f, err := e.openat(ctx, unix.AT_FDCWD, name, name, flag, perm)
 	if err != nil {
 		return err
 	}
-	_, err = f.writeAt(ctx, data, 0)
+	_, err = f.writeAt(ctx, data[n:], int64(n))
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

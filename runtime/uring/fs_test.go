@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -49,7 +50,7 @@ func TestFSConformance(t *testing.T) {
 	for n := range files {
 		names = append(names, n)
 	}
-	for _, o := range []Options{{}, {NoSolo: true}} {
+	for _, o := range []Options{{}, {RingOnly: true}} {
 		e := newEngine(t, o)
 		if err := fstest.TestFS(e.DirFS(dir), names...); err != nil {
 			t.Errorf("fstest.TestFS (%+v): %v", o, err)
@@ -185,5 +186,72 @@ func TestFileServer(t *testing.T) {
 	resp.Body.Close()
 	if !strings.Contains(string(list), `href="b/"`) || !strings.Contains(string(list), `href="d.bin"`) {
 		t.Errorf("directory listing: %s", list)
+	}
+}
+
+// ReadFile of every size around the one-trip chain's buffer, of files whose
+// reads come in pieces (/proc), and of what fails, against os.ReadFile.
+func TestReadFileSizes(t *testing.T) {
+	dir := t.TempDir()
+	var names []string
+	for _, n := range []int{0, 1, 4095, 4096, 60<<10 - 1, 60 << 10, 60<<10 + 1, 64<<10 - 1, 64 << 10, 64<<10 + 1, 200 << 10} {
+		name := filepath.Join(dir, strconv.Itoa(n))
+		data := make([]byte, n)
+		for i := range data {
+			data[i] = byte(i*7 + n)
+		}
+		if err := os.WriteFile(name, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, name)
+	}
+	names = append(names, "/proc/cpuinfo", "/proc/self/cmdline", "/proc/self/limits")
+	for _, o := range []Options{{}, {RingOnly: true}} {
+		e := newEngine(t, o)
+		for _, name := range names {
+			want, werr := os.ReadFile(name)
+			got, err := e.ReadFile(name)
+			if err != nil || werr != nil || !bytes.Equal(got, want) {
+				t.Errorf("ReadFile(%s) = %d bytes, %v; os: %d bytes, %v", name, len(got), err, len(want), werr)
+			}
+		}
+		for _, name := range []string{filepath.Join(dir, "missing"), dir} {
+			_, werr := os.ReadFile(name)
+			_, err := e.ReadFile(name)
+			if err == nil || err.Error() != werr.Error() {
+				t.Errorf("ReadFile(%s) error %v; os says %v", name, err, werr)
+			}
+		}
+	}
+}
+
+// WriteFile truncates, creates with perm, and fails as os.WriteFile does.
+func TestWriteFileLikeOS(t *testing.T) {
+	dir := t.TempDir()
+	for _, o := range []Options{{}, {RingOnly: true}} {
+		e := newEngine(t, o)
+		name := filepath.Join(dir, "w")
+		if err := os.WriteFile(name, bytes.Repeat([]byte("x"), 10000), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.WriteFile(name, []byte("short"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := os.ReadFile(name); string(b) != "short" {
+			t.Errorf("after WriteFile over a longer file: %q", b)
+		}
+		fresh := filepath.Join(dir, "fresh")
+		os.Remove(fresh)
+		if err := e.WriteFile(fresh, nil, 0o640); err != nil {
+			t.Fatal(err)
+		}
+		if fi, err := os.Stat(fresh); err != nil || fi.Size() != 0 || fi.Mode().Perm()&^0o022 != 0o640&^0o022 {
+			t.Errorf("new empty file: %v, %v", fi, err)
+		}
+		bad := filepath.Join(dir, "no", "such")
+		werr := os.WriteFile(bad, []byte("x"), 0o644)
+		if err := e.WriteFile(bad, []byte("x"), 0o644); err == nil || err.Error() != werr.Error() {
+			t.Errorf("WriteFile(%s): %v; os says %v", bad, err, werr)
+		}
 	}
 }

@@ -48,6 +48,10 @@ type shard struct {
 
 	ops atomic.Int64 // requests between begin and end
 
+	// fixed: the ring has a file table of one slot per request slot, free
+	// while the request slot is.
+	fixed bool
+
 	efd        *os.File
 	reaperDone chan struct{}
 	spin       time.Duration
@@ -70,6 +74,10 @@ func newShard(e *Engine, o *Options) (*shard, error) {
 	p := r.Params()
 	s := &shard{e: e, r: r, cqes: make([]*uapi.CQE, p.CQEntries), reaperDone: make(chan struct{}), spin: o.Spin}
 	s.slots.init(p.SQEntries)
+	// A sparse file table with a slot per request slot, for requests
+	// that open a direct descriptor (Linux 5.19; without it they take the
+	// descriptor path).
+	s.fixed = r.RegisterFilesSparse(p.SQEntries) == nil
 	efd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
 	if err != nil {
 		r.Close()
@@ -134,16 +142,8 @@ func (s *shard) do(ctx context.Context, sqe *uapi.SQE, keep keepRefs) (int32, ua
 	if s.queue(sqe, ud) {
 		s.lead()
 	}
-	if done == nil {
-		sl.w.wait()
-	} else {
-		select {
-		case <-sl.ch:
-		case <-done:
-			s.cancel(ud)
-			<-sl.ch
-		}
-	}
+	uds := [1]uint64{ud}
+	s.await(sl, done, uds[:])
 	res, flags := sl.res, sl.flags
 	s.slots.release(i)
 	s.end()
@@ -151,6 +151,27 @@ func (s *shard) do(ctx context.Context, sqe *uapi.SQE, keep keepRefs) (int32, ua
 		return res, flags, ctx.Err()
 	}
 	return res, flags, nil
+}
+
+// await waits for sl's completion, whose user data is uds[0]: parked, or
+// on the slot's channel (udChan). If done closes first it cancels the
+// requests with user data uds (the slot's and any after it in a chain) and
+// goes on waiting for the completion, reporting that it cancelled.
+func (s *shard) await(sl *slot, done <-chan struct{}, uds []uint64) bool {
+	if uds[0]&udChan == 0 {
+		sl.w.wait()
+		return false
+	}
+	select {
+	case <-sl.ch:
+		return false
+	case <-done:
+		for _, ud := range uds {
+			s.cancel(ud)
+		}
+		<-sl.ch
+		return true
+	}
 }
 
 // queue copies sqe into the ring with user data ud and reports whether the
@@ -243,7 +264,7 @@ func (s *shard) track(n uint32) {
 	case n == 1:
 		if s.ones < soloAfter {
 			s.ones++
-		} else if !s.soloMode.Load() && !s.e.opts.NoSolo {
+		} else if !s.soloMode.Load() && !s.e.opts.RingOnly {
 			s.soloMode.Store(true)
 		}
 	case n > 1:
@@ -351,4 +372,90 @@ func (s *shard) shutdown() error {
 		err = cerr
 	}
 	return err
+}
+
+// maxChain bounds the requests of one doLinked chain.
+const maxChain = 4
+
+// doLinked runs sqes as one chain (link, IOSQE_IO_LINK or IOSQE_IO_HARDLINK,
+// from each to the next): queued together, so they go to the kernel in the
+// same io_uring_enter, and each waited for; res gets each result. With
+// IO_LINK a failed (or short) request cancels the rest of the chain (their
+// results are -ECANCELED); with HARDLINK the rest runs anyway. If setSlot
+// is not nil it is called with the first request's slot index before the
+// chain is queued: that index is also a free slot of the ring's file table
+// (see shard.fixed), for chains that open a direct descriptor and use it. When ctx ends first, the
+// whole chain is cancelled and still awaited. keep is the memory the SQEs
+// point to.
+func (s *shard) doLinked(ctx context.Context, sqes []uapi.SQE, keep keepRefs, res []int32, link uapi.SQEFlags, setSlot func([]uapi.SQE, uint32)) error {
+	n := len(sqes)
+	if n == 0 || n > maxChain || len(res) < n {
+		panic("uring: bad chain")
+	}
+	if !s.begin() {
+		return ErrClosed
+	}
+	defer s.end()
+	done := ctx.Done()
+	var idx [maxChain]uint32
+	var uds [maxChain]uint64
+	s.slots.allocN(idx[:n])
+	s.slots.s[idx[0]].keep = keep
+	if setSlot != nil {
+		setSlot(sqes, idx[0])
+	}
+	for i := range n {
+		uds[i] = uint64(idx[i])
+		if done != nil {
+			uds[i] |= udChan
+		}
+		if i < n-1 {
+			sqes[i].Flags |= link
+		}
+	}
+	if s.queueChain(sqes, uds[:n]) {
+		s.lead()
+	}
+	cancelled := false
+	for i := range n {
+		sl := &s.slots.s[idx[i]]
+		if s.await(sl, done, uds[i:n]) {
+			cancelled = true
+			done = nil // cancelled once: the rest only waits
+		}
+		res[i] = sl.res
+	}
+	for i := range n {
+		s.slots.release(idx[i])
+	}
+	if cancelled && ctx.Err() != nil {
+		for _, r := range res[:n] {
+			if r == -int32(unix.ECANCELED) {
+				return ctx.Err()
+			}
+		}
+	}
+	return nil
+}
+
+// queueChain is queue for the SQEs of one chain: contiguous in the ring and
+// published together.
+func (s *shard) queueChain(sqes []uapi.SQE, uds []uint64) bool {
+	s.sqmu.Lock()
+	for s.r.SQSpace() < uint32(len(sqes)) {
+		s.sqmu.Unlock()
+		s.submit()
+		s.sqmu.Lock()
+	}
+	for i := range sqes {
+		dst := s.r.NextSQE()
+		*dst = sqes[i]
+		dst.UserData = uds[i]
+	}
+	lead := !s.gathering.Load()
+	if lead {
+		s.gathering.Store(true)
+	}
+	s.sqmu.Unlock()
+	return lead
 }

@@ -29,7 +29,7 @@ type slot struct {
 // reachable until the completion; since the slot is on the heap, storing a
 // pointer here also makes the compiler put the object on the heap, where
 // it does not move (goroutine stacks do).
-type keepRefs [2]unsafe.Pointer
+type keepRefs [3]unsafe.Pointer
 
 // slots is a shard's table of slots with a lock-free free list: a Treiber
 // stack whose head packs an index with a counter against ABA. When it is
@@ -41,6 +41,8 @@ type slots struct {
 	mu      sync.Mutex
 	cond    sync.Cond
 	waiters atomic.Int32
+
+	chainMu sync.Mutex // one allocN at a time
 }
 
 func (t *slots) init(n uint32) {
@@ -107,4 +109,16 @@ func (t *slots) release(i uint32) {
 		t.cond.Signal()
 		t.mu.Unlock()
 	}
+}
+
+// allocN takes len(idx) slots. Taken one by one, goroutines that each
+// hold some and wait for more could deadlock; so only one goroutine at a
+// time takes several. The others waiting for slots take one each and hold
+// it only while their request is in flight, so the slots it waits for come.
+func (t *slots) allocN(idx []uint32) {
+	t.chainMu.Lock()
+	for i := range idx {
+		idx[i] = t.alloc()
+	}
+	t.chainMu.Unlock()
 }
