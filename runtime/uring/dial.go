@@ -15,15 +15,15 @@ import (
 )
 
 // Dial connects to address on network ("tcp", "tcp4", "tcp6" or "unix"),
-// like net.Dial.
-func Dial(network, address string) (*Conn, error) {
+// like net.Dial. The connection is a *Conn.
+func Dial(network, address string) (net.Conn, error) {
 	var d Dialer
 	return d.DialContext(context.Background(), network, address)
 }
 
 // DialContext is Dial bounded by ctx: cancelling it while the connection
 // is being set up fails the dial.
-func DialContext(ctx context.Context, network, address string) (*Conn, error) {
+func DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	var d Dialer
 	return d.DialContext(ctx, network, address)
 }
@@ -40,13 +40,14 @@ type Dialer struct {
 }
 
 // Dial connects to address on network.
-func (d *Dialer) Dial(network, address string) (*Conn, error) {
+func (d *Dialer) Dial(network, address string) (net.Conn, error) {
 	return d.DialContext(context.Background(), network, address)
 }
 
 // DialContext connects to address on network; ctx bounds the connection
-// setup, not the connection.
-func (d *Dialer) DialContext(ctx context.Context, network, address string) (*Conn, error) {
+// setup, not the connection. Its signature is net.Dialer's, so it serves
+// as http.Transport's DialContext as it is. The connection is a *Conn.
+func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	if d.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, d.Timeout)

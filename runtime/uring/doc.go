@@ -62,27 +62,73 @@ way, when a Context form's context ends.
 # Network
 
 Listen and Dial (and ListenConfig, Dialer) give a net.Listener and
-net.Conn for TCP and Unix stream sockets, drop-in for net's in
-goroutine-per-connection servers such as net/http:
+net.Conn for TCP ("tcp", "tcp4", "tcp6") and Unix stream sockets, drop-in
+for package net's in goroutine-per-connection servers and clients such as
+net/http and crypto/tls:
 
 	ln, err := uring.Listen("tcp", ":8080")
 	...
 	http.Serve(ln, handler)
 
-A few rings (NetOptions.Rings, default GOMAXPROCS) serve all connections;
-each new connection goes to the ring with the fewest. No thread is parked
-per ring: each ring's completions are reaped by a goroutine that waits in
-Go's own netpoller on the ring's descriptor. A connection's data arrives
-through one multishot receive into the ring's provided buffers, armed when
-the connection opens, so a Read costs no system call: it copies what has
-arrived, or the completion copies straight into the buffer of the Read
-waiting for it. Writes are plain send(2) calls while the socket buffer has
-room (the cheapest way to hand bytes to the kernel) and go through the ring
-when it is full; a Write returns only when the kernel is done with its
-buffer, also when a deadline or Close cancels it.
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return uring.DialContext(ctx, network, addr)
+	}}
 
-Use this layer for goroutine-per-connection code; use the rings
-(runtime/ring, runtime/sock, runtime/bufring) directly for an event loop
+The Conn follows net's semantics: one Read and one Write at a time each,
+from any goroutines; deadlines movable while a call blocks, failing it
+with an error that is os.ErrDeadlineExceeded and a net.Error whose
+Timeout is true; Close unblocking both with net.ErrClosed; errors are
+*net.OpError. It passes golang.org/x/net/nettest.TestConn.
+
+# Network: rings and threads
+
+The network layer has its own small set of rings (NetOptions.Rings,
+default GOMAXPROCS at first use; SetNetOptions before the first Listen or
+Dial changes it); each new connection goes to the ring serving the
+fewest. It parks no thread and runs no goroutine of its own. A goroutine
+that must wait for a completion (a Read with no data, a Write whose socket
+buffer is full, Accept, a dial) submits its request, then either becomes
+its ring's poller, waiting in Go's netpoller on the ring's descriptor and
+dispatching every completion it finds until its own is there, or, when
+another goroutine polls already, sleeps on its own channel until the
+poller hands it its result. A lone connection's goroutine is thus woken by
+the netpoller itself, as in package net. Reads that several goroutines
+submit at about the same time go to the kernel in one io_uring_enter.
+
+Sizing: one ring per P is the default and rarely worth changing; fewer
+rings (1 or 2) keep more connections on each, so more requests share a
+submission and a poller. Nothing is allocated per idle connection beyond
+the Conn and, in multishot mode, nothing per connection at all until
+data arrives.
+
+# Network: reads and writes
+
+By default each Read submits one receive into the caller's buffer (a
+single copy, as with net) and waits for it. NetOptions.Multishot instead
+arms one multishot receive per connection into its ring's provided
+buffers (NetOptions.Buffers, BufSize): data is received before any Read
+asks, and a Read copies it out (the remainder stays for the next Read);
+a connection holding more than a few buffers pauses its receive, so a
+slow reader keeps neither the ring's buffers nor unbounded memory. Writes
+are plain send(2) calls while the socket buffer has room (a ring trip
+costs more than the system call here) and go through the ring when it is
+full; a Write returns only when the kernel is done with its buffer, also
+when a deadline or Close cancels it. Zero-copy send does not pay over
+loopback (the kernel copies anyway) and is not used. The kernel needs
+multishot accept and receive (Linux 6.0); socket, bind, listen and
+connect are plain system calls, so no newer opcode is needed.
+
+# Network: when to use it
+
+Measured on a 2-CPU machine with the load generator on the same CPUs
+(make bench-echo, make bench-http; see the README for the figures), this
+layer is about even with package net on goroutine-per-connection echo and
+net/http at 16 and 256 connections and behind it at 1 connection, where a
+completion costs a task-work interruption of the submitting thread that
+net's readiness model does not pay. Use it where its semantics are
+needed on io_uring (one ring shared with file I/O, many idle
+connections in multishot mode); for raw network speed use the rings
+(runtime/ring, runtime/sock, runtime/bufring) directly in an event loop
 that owns its connections, as examples/echo does.
 */
 package uring

@@ -22,9 +22,7 @@ import (
 func httpClient() (*http.Client, *http.Transport) {
 	var d Dialer
 	tr := &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			return d.DialContext(ctx, network, addr)
-		},
+		DialContext:         d.DialContext,
 		MaxIdleConnsPerHost: 16,
 	}
 	return &http.Client{Transport: tr, Timeout: 30 * time.Second}, tr
@@ -208,9 +206,7 @@ func testTLS(t *testing.T) {
 	defer hs.Close()
 	var d Dialer
 	tr := hs.Client().Transport.(*http.Transport).Clone()
-	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		return d.DialContext(ctx, network, addr)
-	}
+	tr.DialContext = d.DialContext
 	tr.DialTLSContext = nil
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
