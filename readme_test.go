@@ -18,6 +18,8 @@ var snippetImports = map[string]string{
 	"uapi": "github.com/urgen/urgen/generated/uapi",
 	"ring": "github.com/urgen/urgen/runtime/ring",
 	"sock": "github.com/urgen/urgen/runtime/sock",
+	"uring": "github.com/urgen/urgen/runtime/uring",
+	"http":  "net/http", "io": "io",
 }
 
 // TestREADMESnippets compiles (go build) every ```go block of README.md as
