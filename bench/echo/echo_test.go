@@ -32,8 +32,8 @@
 package echo
 
 import (
-	"bufio"
 	"fmt"
+	"github.com/urgen/urgen/bench/internal/peer"
 	"io"
 	"net"
 	"os"
@@ -49,14 +49,8 @@ import (
 	"time"
 )
 
-type server struct {
-	name string
-	cmd  *exec.Cmd
-	addr string
-}
-
 // servers holds the running servers, in the order they take turns.
-var servers []*server
+var servers []*peer.Server
 
 // peers are the servers the benchmark knows: the module directory (relative
 // to the repository root), package to build and flags. Extra ones run
@@ -100,7 +94,7 @@ func TestMain(m *testing.M) {
 				fmt.Fprintln(os.Stderr, err)
 				return 1
 			}
-			defer srv.stop()
+			defer srv.Stop()
 			servers = append(servers, srv)
 		}
 		return m.Run()
@@ -108,49 +102,14 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// stop interrupts the server, which lets it shut down cleanly (and write a
-// profile when asked to), and kills it if it does not exit in time.
-func (srv *server) stop() {
-	srv.cmd.Process.Signal(os.Interrupt)
-	done := make(chan struct{})
-	go func() { srv.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		srv.cmd.Process.Kill()
-		<-done
-	}
-}
-
-func startServer(name, bin string, extra []string) (*server, error) {
+func startServer(name, bin string, extra []string) (*peer.Server, error) {
 	args := append([]string{"-addr", "127.0.0.1:0"}, extra...)
 	args = append(args, strings.Fields(os.Getenv("ECHO_"+strings.ToUpper(name)+"_FLAGS"))...)
 	cmd := exec.Command(bin, args...)
 	if c := os.Getenv("ECHO_SERVER_CPUS"); c != "" {
 		cmd = exec.Command("taskset", append([]string{"-c", c, bin}, args...)...)
 	}
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s server: %w", name, err)
-	}
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		cmd.Process.Kill()
-		cmd.Wait()
-		return nil, fmt.Errorf("%s server did not start: %w", name, err)
-	}
-	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "listening on ")
-	if !ok {
-		cmd.Process.Kill()
-		cmd.Wait()
-		return nil, fmt.Errorf("%s server said %q", name, line)
-	}
-	go io.Copy(io.Discard, out)
-	return &server{name: name, cmd: cmd, addr: addr}, nil
+	return peer.Start(name, cmd)
 }
 
 // result is one measured run.
@@ -158,25 +117,6 @@ type result struct {
 	ops      float64 // round trips per second
 	p50, p99 float64 // microseconds
 	cpu      float64 // server CPU time (user+system) per round trip, microseconds
-}
-
-// cpuTime returns the CPU time process pid has used (all threads), from
-// /proc/<pid>/stat fields utime and stime.
-func cpuTime(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// Fields after the ")" that closes the command name: state is field 3,
-	// utime field 14, stime field 15.
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	const hz = 100 // USER_HZ on Linux
-	return time.Duration(u+st) * time.Second / hz
 }
 
 // machine returns the machine's idle CPU time and its context switch count
@@ -202,8 +142,8 @@ func machine() (idle time.Duration, ctxt int64) {
 }
 
 // run drives b.N round trips over conns connections to addr.
-func run(b *testing.B, srv *server, conns, size int) result {
-	addr := srv.addr
+func run(b *testing.B, srv *peer.Server, conns, size int) result {
+	addr := srv.Addr
 	cs := make([]net.Conn, conns)
 	for i := range cs {
 		c, err := net.Dial("tcp", addr)
@@ -223,7 +163,7 @@ func run(b *testing.B, srv *server, conns, size int) result {
 	var failed atomic.Value
 	b.SetBytes(int64(2 * size))
 	b.ResetTimer()
-	cpu0 := cpuTime(srv.cmd.Process.Pid)
+	cpu0 := srv.CPU()
 	idle0, ctxt0 := machine()
 	start := time.Now()
 	for i, c := range cs {
@@ -256,7 +196,7 @@ func run(b *testing.B, srv *server, conns, size int) result {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	cpu := cpuTime(srv.cmd.Process.Pid) - cpu0
+	cpu := srv.CPU() - cpu0
 	idle1, ctxt1 := machine()
 	b.StopTimer()
 	if err, ok := failed.Load().(error); ok {
@@ -282,15 +222,6 @@ func run(b *testing.B, srv *server, conns, size int) result {
 	return r
 }
 
-func median(v []float64) float64 {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s) == 0 {
-		return 0
-	}
-	return s[len(s)/2]
-}
-
 func BenchmarkEcho(b *testing.B) {
 	rounds := 3
 	if v, err := strconv.Atoi(os.Getenv("ECHO_ROUNDS")); err == nil && v > 0 {
@@ -306,11 +237,11 @@ func BenchmarkEcho(b *testing.B) {
 			for range rounds {
 				for _, s := range servers {
 					var last result
-					b.Run(cfg+"/"+s.name, func(b *testing.B) {
+					b.Run(cfg+"/"+s.Name, func(b *testing.B) {
 						// The last (largest) run of the sub-benchmark counts.
 						last = run(b, s, conns, size)
 					})
-					m.add(s.name, last)
+					m.add(s.Name, last)
 				}
 			}
 			for _, line := range []string{
@@ -336,7 +267,7 @@ func (m medians) med(name string, f func(result) float64) float64 {
 	for i, r := range m[name] {
 		v[i] = f(r)
 	}
-	return median(v)
+	return peer.Median(v)
 }
 
 // line formats "BENCH <kind> <cfg>" for server us (reported as label)

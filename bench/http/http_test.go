@@ -19,9 +19,8 @@
 package http
 
 import (
-	"bufio"
 	"fmt"
-	"io"
+	"github.com/urgen/urgen/bench/internal/peer"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,16 +29,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
-type server struct {
-	name string
-	cmd  *exec.Cmd
-	addr string
-}
-
-var servers []*server
+var servers []*peer.Server
 
 func TestMain(m *testing.M) {
 	code := func() int {
@@ -61,65 +53,17 @@ func TestMain(m *testing.M) {
 		for _, name := range []string{"urgen", "net"} {
 			args := []string{"-addr", "127.0.0.1:0", "-listener", name}
 			args = append(args, strings.Fields(os.Getenv("HTTP_"+strings.ToUpper(name)+"_FLAGS"))...)
-			s, err := start(name, bin, args)
+			s, err := peer.Start(name, exec.Command(bin, args...))
 			if err != nil {
 				fmt.Fprintln(os.Stderr, err)
 				return 1
 			}
-			defer s.stop()
+			defer s.Stop()
 			servers = append(servers, s)
 		}
 		return m.Run()
 	}()
 	os.Exit(code)
-}
-
-func start(name, bin string, args []string) (*server, error) {
-	cmd := exec.Command(bin, args...)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s server: %w", name, err)
-	}
-	line, err := bufio.NewReader(out).ReadString('\n')
-	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "listening on ")
-	if err != nil || !ok {
-		cmd.Process.Kill()
-		cmd.Wait()
-		return nil, fmt.Errorf("%s server did not start: %q %v", name, line, err)
-	}
-	go io.Copy(io.Discard, out)
-	return &server{name: name, cmd: cmd, addr: addr}, nil
-}
-
-func (s *server) stop() {
-	s.cmd.Process.Signal(os.Interrupt)
-	done := make(chan struct{})
-	go func() { s.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		s.cmd.Process.Kill()
-		<-done
-	}
-}
-
-// cpuTime returns the CPU time process pid has used, from /proc/<pid>/stat.
-func cpuTime(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(u+st) * time.Second / 100
 }
 
 type result struct {
@@ -134,17 +78,17 @@ var (
 )
 
 // wrk runs one wrk measurement against s.
-func wrk(b *testing.B, s *server, conns int, path string, dur int) result {
+func wrk(b *testing.B, s *peer.Server, conns int, path string, dur int) result {
 	threads := 2
-	cpu0 := cpuTime(s.cmd.Process.Pid)
+	cpu0 := s.CPU()
 	out, err := exec.Command("wrk", "-t", strconv.Itoa(threads), "-c", strconv.Itoa(conns),
-		"-d", strconv.Itoa(dur)+"s", "--latency", "http://"+s.addr+path).CombinedOutput()
-	cpu := cpuTime(s.cmd.Process.Pid) - cpu0
+		"-d", strconv.Itoa(dur)+"s", "--latency", "http://"+s.Addr+path).CombinedOutput()
+	cpu := s.CPU() - cpu0
 	if err != nil {
 		b.Fatalf("wrk: %v\n%s", err, out)
 	}
 	if m := errRe.FindString(string(out)); m != "" {
-		b.Fatalf("wrk against %s: %s\n%s", s.name, m, out)
+		b.Fatalf("wrk against %s: %s\n%s", s.Name, m, out)
 	}
 	var r result
 	if m := rpsRe.FindSubmatch(out); m != nil {
@@ -171,15 +115,6 @@ func wrk(b *testing.B, s *server, conns int, path string, dur int) result {
 	return r
 }
 
-func median(v []float64) float64 {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s) == 0 {
-		return 0
-	}
-	return s[len(s)/2]
-}
-
 func BenchmarkHTTP(b *testing.B) {
 	rounds, dur := 3, 3
 	if v, err := strconv.Atoi(os.Getenv("HTTP_ROUNDS")); err == nil && v > 0 {
@@ -197,10 +132,10 @@ func BenchmarkHTTP(b *testing.B) {
 			res := map[string][]result{}
 			for range rounds {
 				for _, s := range servers {
-					b.Run(cfg+"/"+s.name, func(b *testing.B) {
+					b.Run(cfg+"/"+s.Name, func(b *testing.B) {
 						// wrk's run is the measurement; b.N is not used.
 						r := wrk(b, s, conns, size.path, dur)
-						res[s.name] = append(res[s.name], r)
+						res[s.Name] = append(res[s.Name], r)
 						b.ReportMetric(r.rps, "req/s")
 						b.ReportMetric(r.p99, "p99_us")
 						b.ReportMetric(r.cpu, "server_cpu_us/req")
@@ -212,7 +147,7 @@ func BenchmarkHTTP(b *testing.B) {
 				for _, r := range res[name] {
 					v = append(v, f(r))
 				}
-				return median(v)
+				return peer.Median(v)
 			}
 			rps := func(r result) float64 { return r.rps }
 			p99 := func(r result) float64 { return r.p99 }
