@@ -3,16 +3,15 @@ package nvme_test
 import (
 	"bytes"
 	"errors"
-	"math/rand/v2"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/urgen/urgen/internal/blockbench"
 	"github.com/urgen/urgen/internal/matrix/feature"
 	"github.com/urgen/urgen/runtime/nvme"
 )
@@ -57,20 +56,10 @@ func queue(t testing.TB, d *nvme.Device, opts ...nvme.QueueOption) *nvme.Queue {
 }
 
 // aligned returns n bytes aligned to 4096 (O_DIRECT needs it).
-func aligned(n int) []byte {
-	b := make([]byte, n+4096)
-	off := (4096 - int(uintptr(unsafe.Pointer(&b[0]))%4096)) % 4096
-	return b[off : off+n : off+n]
-}
+func aligned(n int) []byte { return blockbench.Aligned(n) }
 
-func pattern(n int, seed uint64) []byte {
-	b := aligned(n)
-	rng := rand.New(rand.NewPCG(seed, 42))
-	for i := range b {
-		b[i] = byte(rng.Uint32())
-	}
-	return b
-}
+// pattern returns n aligned pseudo-random bytes.
+func pattern(n int, seed uint64) []byte { return blockbench.Pattern(n, seed) }
 
 // TestIdentify: the identify data of qemu's controller and namespaces.
 func TestIdentify(t *testing.T) {

@@ -1,0 +1,97 @@
+// Package blockbench holds what the block device tests and benchmarks
+// share (runtime/nvme, runtime/ublk): aligned and patterned buffers, a
+// fixed number of requests in flight, and random O_DIRECT reads of a block
+// device through a ring.
+package blockbench
+
+import (
+	"math/rand/v2"
+	"os"
+	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/urgen/urgen/runtime/ring"
+)
+
+// Aligned returns n bytes aligned to 4096, as O_DIRECT needs.
+func Aligned(n int) []byte {
+	b := make([]byte, n+4096)
+	off := (4096 - int(uintptr(unsafe.Pointer(&b[0]))%4096)) % 4096
+	return b[off : off+n : off+n]
+}
+
+// Pattern returns n pseudo-random bytes from seed, aligned like Aligned.
+func Pattern(n int, seed uint64) []byte {
+	b := Aligned(n)
+	rng := rand.New(rand.NewPCG(seed, 42))
+	for i := range b {
+		b[i] = byte(rng.Uint32())
+	}
+	return b
+}
+
+// KeepDepth runs b.N requests of size bytes with depth in flight: start
+// queues the request of a tag; reap waits for completions and calls done
+// with each tag, which starts the next request on it while any remain.
+func KeepDepth(b *testing.B, depth, size int, start func(tag uint64), reap func(done func(tag uint64))) {
+	b.SetBytes(int64(size))
+	b.ResetTimer()
+	issued, finished := 0, 0
+	for ; issued < min(depth, b.N); issued++ {
+		start(uint64(issued))
+	}
+	for finished < b.N {
+		reap(func(tag uint64) {
+			finished++
+			if issued < b.N {
+				start(tag)
+				issued++
+			}
+		})
+	}
+}
+
+// ReadDevice reads random size-byte blocks of the first span bytes of the
+// block device at path with O_DIRECT, depth at a time, through a ring
+// (IORING_OP_READ). seed picks the offsets, so that peers read the same.
+func ReadDevice(b *testing.B, path string, depth, size int, span int64, seed uint64) {
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_DIRECT, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	r, err := ring.New(uint32(2 * depth))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	bufs := make([][]byte, depth)
+	for i := range bufs {
+		bufs[i] = Aligned(size)
+	}
+	rng := rand.New(rand.NewPCG(1, seed))
+	start := func(tag uint64) {
+		s := r.NextSQE()
+		s.PrepRead(int32(f.Fd()), bufs[tag], uint64(rng.Int64N(span/int64(size)))*uint64(size))
+		s.UserData = tag
+	}
+	KeepDepth(b, depth, size, start, func(done func(tag uint64)) {
+		if _, err := r.SubmitAndWait(1); err != nil {
+			b.Fatal(err)
+		}
+		for {
+			c, ok := r.PeekCQE()
+			if !ok {
+				return
+			}
+			if int(c.Res) != size {
+				b.Fatalf("read of %s: %d", path, c.Res)
+			}
+			tag := c.UserData
+			r.CQESeen(c)
+			done(tag)
+		}
+	})
+}
