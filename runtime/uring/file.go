@@ -273,6 +273,11 @@ func (f *File) xfer(ctx context.Context, write bool, p []byte, off int64) (int, 
 
 // ring is xfer through the ring of s.
 func (f *File) ring(ctx context.Context, s *shard, write bool, p []byte, off int64) (int, error) {
+	if f.ref.closed() {
+		// Started before Close and waited (for the file position): a
+		// request submitted now would wait for Close's next cancel.
+		return 0, ErrClosed
+	}
 	var sqe uapi.SQE
 	if write {
 		sqe.PrepWrite(int32(f.fd), p, uint64(off))
