@@ -14,12 +14,12 @@ import (
 // snippetImports are the packages README snippets may use, by name.
 var snippetImports = map[string]string{
 	"errors": "errors", "fmt": "fmt", "os": "os", "time": "time",
-	"unix": "golang.org/x/sys/unix",
-	"uapi": "github.com/urgen/urgen/generated/uapi",
-	"ring": "github.com/urgen/urgen/runtime/ring",
-	"sock": "github.com/urgen/urgen/runtime/sock",
+	"unix":  "golang.org/x/sys/unix",
+	"uapi":  "github.com/urgen/urgen/generated/uapi",
+	"ring":  "github.com/urgen/urgen/runtime/ring",
+	"sock":  "github.com/urgen/urgen/runtime/sock",
 	"uring": "github.com/urgen/urgen/runtime/uring",
-	"http":  "net/http", "io": "io",
+	"http":  "net/http", "io": "io", "context": "context",
 }
 
 // TestREADMESnippets compiles (go build) every ```go block of README.md as

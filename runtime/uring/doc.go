@@ -5,40 +5,84 @@ exactly the goroutine that waits for it.
 
 # Files
 
-Open, OpenFile, Create, Stat and DirFS do file I/O through io_uring: any
-goroutine calls ReadAt, WriteAt, Sync ... as with package os, and the
-requests of many goroutines share io_uring_enter calls. File has os.File's
-I/O methods, semantics and errors, plus a Context form of each blocking
-one; FS is a directory-rooted fs.FS.
+Open, OpenFile, Create, Stat, ReadFile, WriteFile, ReadDir and DirFS do
+file I/O through io_uring from any goroutine, as package os does it with
+blocking system calls. File has os.File's I/O methods, semantics and
+errors, plus a Context form of each blocking one, WriteSync (a write linked
+to an fsync) and AlignedBuffer for O_DIRECT; FS is a directory-rooted
+fs.FS (StatFS, ReadFileFS, ReadDirFS) that passes testing/fstest and serves
+http.FileServer.
 
 # Files: who owns the rings and threads
 
-An Engine owns a small set of rings, one per P (GOMAXPROCS) by default, and
-no threads: there is no ring goroutine that requests are handed to (that
-design costs a thread hop and a futex wake per request). A request runs on
-its caller's goroutine, on the ring of the P it runs on:
+An Engine owns a small set of rings, one per P (GOMAXPROCS) by default,
+and no threads: there is no ring goroutine that requests are handed to
+(that design costs a thread hop and a futex wake per request, and measured
+17x slower than os). A request runs on its caller's goroutine, on the ring
+of the P it runs on:
 
   - The caller copies its SQE into the ring under a short lock. If no batch
     is open it opens one and leads it: it yields its P once (to the tail of
     that P's run queue), so the goroutines already runnable there add their
     SQEs and park, then it publishes the SQ tail and enters the kernel once
     for all of them, holding no lock.
-  - Page-cache reads and writes complete inside that io_uring_enter, so the
-    leader finds the batch's completions posted when it returns; it reaps
-    them and wakes each owner (the scheduler's own park and ready, no
+  - Requests that complete inside that io_uring_enter are reaped by the
+    leader, which wakes each owner (the scheduler's own park and ready, no
     channel).
-  - Completions that come later (io-wq work such as fsync, O_DIRECT, pipes
-    and other blocking files) signal the ring's eventfd, on which one reaper
-    goroutine per ring sleeps in Go's netpoller. While a leader reaps its own
-    batch the eventfd is switched off (IORING_CQ_EVENTFD_DISABLED), so inline
-    completions wake nobody else. An idle Engine costs no CPU and no thread.
+  - Completions that come later (O_DIRECT reads, fsync and the other
+    requests io_uring runs in its io-wq threads, pipes) signal the ring's
+    eventfd, on which one reaper goroutine per ring sleeps in Go's
+    netpoller. While a leader reaps its own batch the eventfd is switched
+    off (IORING_CQ_EVENTFD_DISABLED), so inline completions wake nobody
+    else. An idle Engine costs no CPU and no thread.
   - A goroutine that has its ring to itself (the last batches held one
     request each) makes the plain system call instead, which is cheaper
     than a ring trip of one; every 64th request probes the ring again.
 
-Each ring has as many slots as SQ entries: more requests than that wait for
-a slot (backpressure, never an error), which also keeps the CQ from
-overflowing. EAGAIN and EBUSY from io_uring_enter are retried after reaping.
+Each ring has as many request slots as SQ entries: more requests than that
+wait for a slot (backpressure, never an error), which also keeps the CQ
+from overflowing. EAGAIN and EBUSY from io_uring_enter are retried after
+reaping; nothing queued is dropped.
+
+# Files: when the ring wins, and when it does not
+
+Which requests go through the ring was decided by measurement (bench/files,
+make bench-files: this package against os on the same work, in one
+process, interleaved; numbers below from a 2-vCPU VM, kernel 6.18, ext4 on
+a virtio disk). A ring trip, even one shared by 32 goroutines, costs more
+CPU per page-cache 4 KiB read than pread: the kernel's io_uring read path
+costs about what pread's system call does (the copy is 40% of either), and
+parking and waking the goroutines of a batch is extra; under other load a
+leader that holds a big batch also stalls everything that waits for it.
+Batched through the ring, random page-cache reads ran at 0.57x, 0.65x and
+0.76x os at 1, 32 and 256 goroutines (Options.RingOnly, logged by make
+bench-files). So:
+
+  - Buffered reads and writes are made on the caller's thread first, with
+    RWF_NOWAIT (preadv2, pwritev2) as a raw system call: a page-cache hit
+    completes at once, at about os's cost (without os's entersyscall and
+    descriptor locking, with preadv2's slightly longer kernel path). Only a
+    request that would block (EAGAIN: a cache miss, an empty pipe, a full
+    pipe) goes to the ring, where it waits without holding a thread.
+  - O_DIRECT files always use the ring: os blocks a thread per read, the
+    ring none, and batches the submissions: about os's throughput (the
+    device is the limit) at half its CPU per read or less.
+  - WriteSync links the write to its fsync: one submission per durable
+    append; concurrent ones on an O_APPEND file are not serialized, so the
+    journal commits many at once (ahead of os's Write then Sync).
+  - ReadFile of a file up to 64 KiB is one trip for four requests: openat2
+    into the ring's file table, two reads of the direct descriptor, close;
+    WriteFile likewise (open, write, close). os makes five or six system
+    calls and allocates an os.File for each file.
+  - Stat is the plain statx system call unless its context can end
+    (io_uring runs every statx in an io-wq thread, a hop that costs more than
+    the call); Open and Close go through the ring when other goroutines
+    share the batch, and are the plain calls for a goroutine alone.
+
+The limit on random page-cache reads is the kernel's cost per read: liburing
+itself, one thread at queue depth 32, uses about 0.6-0.75x os's CPU per
+read, so no layer above it can reach much more than 1.3x os on two CPUs.
+Use the rings directly (runtime/ring) for that last margin.
 
 # Files: memory
 
