@@ -44,14 +44,11 @@ func echoServer(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// testManyConnections opens and closes 10,000 connections (1,000 with
+// testManyConnections opens and closes 10,000 connections (500 with
 // -short, as the kernel matrix runs), each with one round trip, both ends
 // ours, 50 at a time.
 func testManyConnections(t *testing.T) {
-	total, par := 10_000, 50
-	if testing.Short() {
-		total = 1_000
-	}
+	total, par := sized(10_000, 500), 50
 	addr := echoServer(t)
 	var wg sync.WaitGroup
 	errs := make(chan error, par)
@@ -290,7 +287,7 @@ func testCloseUnblocksWrite(t *testing.T) {
 	_ = c2
 	errc := make(chan error, 1)
 	go func() {
-		_, err := c1.Write(make([]byte, 64<<20))
+		_, err := c1.Write(make([]byte, sized(64<<20, 16<<20)))
 		errc <- err
 	}()
 	time.Sleep(50 * time.Millisecond)
