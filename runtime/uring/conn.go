@@ -691,6 +691,20 @@ func (c *Conn) SetKeepAlive(on bool) error {
 	return c.setsockopt(unix.SOL_SOCKET, unix.SO_KEEPALIVE, on)
 }
 
+// SetLinger sets what Close does with unsent data, as net.TCPConn's
+// SetLinger: sec < 0 sends it in the background (the default), 0 discards
+// it and resets the connection, sec > 0 waits up to sec seconds.
+func (c *Conn) SetLinger(sec int) error {
+	l := &unix.Linger{}
+	if sec >= 0 {
+		l.Onoff, l.Linger = 1, int32(sec)
+	}
+	if err := unix.SetsockoptLinger(c.fd, unix.SOL_SOCKET, unix.SO_LINGER, l); err != nil {
+		return c.opError("set", os.NewSyscallError("setsockopt", err))
+	}
+	return nil
+}
+
 // SetReadBuffer sets the socket's receive buffer size (SO_RCVBUF).
 func (c *Conn) SetReadBuffer(bytes int) error {
 	return c.setsockoptInt(unix.SOL_SOCKET, unix.SO_RCVBUF, bytes)

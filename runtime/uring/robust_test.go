@@ -104,6 +104,20 @@ func testPeerVanishes(t *testing.T) {
 		}
 		c.Close()
 	}
+	// Our side resetting: the server (ours) sees the reset peer's data
+	// end, and nothing leaks either way.
+	for range 10 {
+		c, err := Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go c.Write(bytes.Repeat([]byte("y"), 1<<20))
+		time.Sleep(time.Millisecond)
+		if err := c.(*Conn).SetLinger(0); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+	}
 	// Our client, the server's side vanishing: an accepted connection
 	// closed with a reset while our Read waits.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
