@@ -73,6 +73,9 @@ type Conn struct {
 	// idle is signalled when the connection is closed and its last request
 	// has completed.
 	idle chan struct{}
+	// expiring counts deadline callbacks at work (they submit
+	// cancellations); Close waits for them.
+	expiring sync.WaitGroup
 }
 
 type segment struct {
@@ -570,10 +573,13 @@ func (c *Conn) cancelRequest(r *request) {
 // cancelled, and a Read waiting for the multishot receive is woken.
 func (c *Conn) expire(d *deadline, r *request) {
 	c.mu.Lock()
-	if !d.expired() {
-		c.mu.Unlock() // moved since the timer was set
+	if !d.expired() || c.closed {
+		c.mu.Unlock() // moved since the timer was set, or closed
 		return
 	}
+	// Close waits for this to finish before the descriptor goes.
+	c.expiring.Add(1)
+	defer c.expiring.Done()
 	wait := c.rwait && d == &c.rdl
 	c.mu.Unlock()
 	c.cancelRequest(r)
@@ -613,6 +619,7 @@ func (c *Conn) Close() error {
 		defer c.mu.Unlock()
 		return !c.recvArmed && !c.rreq.busy && !c.wreq.busy
 	}, c.idle)
+	c.expiring.Wait()
 	c.mu.Lock()
 	segs := c.segs
 	c.segs = nil
