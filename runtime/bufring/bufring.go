@@ -341,6 +341,9 @@ func (b *Ring) Data(c *uapi.CQE) (data []byte, bid uint16, done bool, err error)
 		return nil, bid, false, fmt.Errorf("bufring: group %d: completion names buffer %d, which the kernel does not hold: %w", b.group, bid, unix.EINVAL)
 	}
 	n := max(int(c.Res), 0)
+	if room := int(b.blen[bid]) - int(b.off[bid]); n > room {
+		return nil, bid, false, fmt.Errorf("bufring: group %d: completion of %d bytes into buffer %d, which has %d left: %w", b.group, n, bid, max(room, 0), unix.EINVAL)
+	}
 	o := int(bid)*b.size + int(b.off[bid])
 	data = b.bufMem[o : o+n : o+n]
 	if b.inc && c.Flags&uapi.CQEFBufMore != 0 {
@@ -381,13 +384,15 @@ func (b *Ring) Bundle(c *uapi.CQE, fn func(data []byte, bid uint16, done bool)) 
 		if int(id) >= b.nbufs || !b.out[id] {
 			return fmt.Errorf("bufring: group %d: bundle walks into buffer %d, which the kernel does not hold: %w", b.group, id, unix.EINVAL)
 		}
-		room := int(b.blen[id]) - int(b.off[id])
-		n := min(room, left)
-		o := int(id)*b.size + int(b.off[id])
+		// Clamped: whatever the kernel reported before, the walk stays
+		// inside the buffer.
+		off := min(b.off[id], b.blen[id])
+		n := min(int(b.blen[id]-off), left)
+		o := int(id)*b.size + int(off)
 		left -= n
 		last := left == 0
 		if b.inc && last && c.Flags&uapi.CQEFBufMore != 0 {
-			b.off[id] += uint32(n)
+			b.off[id] = off + uint32(n)
 			fn(b.bufMem[o:o+n:o+n], id, false)
 			return nil
 		}

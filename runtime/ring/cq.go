@@ -42,6 +42,9 @@ func (r *Ring) peek() *uapi.CQE {
 			storeRelease(r.cq.khead, head)
 			continue
 		}
+		if r.cq.mixed && c.Flags&uapi.CQEF32 != 0 && tail-head < 2 {
+			return nil // a 32-byte CQE whose second slot is not posted yet
+		}
 		return c
 	}
 }
@@ -192,18 +195,15 @@ func (r *Ring) peekBatch(cqes []*uapi.CQE) int {
 	}
 	n := 0
 	for head != tail && n < len(cqes) {
-		c := r.cqeAt(head)
-		switch {
-		case c.Flags&uapi.CQEFSkip != 0:
-			head++
-			continue
-		case c.Flags&uapi.CQEF32 != 0:
-			head += 2
-		default:
-			head++
+		next, c := r.nextCQE(head, tail)
+		if next == head {
+			break // a 32-byte CQE whose second slot is not posted yet
 		}
-		cqes[n] = c
-		n++
+		head = next
+		if c != nil {
+			cqes[n] = c
+			n++
+		}
 	}
 	return n
 }
@@ -245,15 +245,18 @@ func (r *Ring) cqAdvanceEach(n uint32) error {
 		if head == tail {
 			return advanceError(n, seen)
 		}
-		var c *uapi.CQE
-		if head, c = r.nextCQE(head); c != nil {
+		next, c := r.nextCQE(head, tail)
+		if next == head {
+			return advanceError(n, seen)
+		}
+		if head = next; c != nil {
 			seen++
 		}
 	}
 	if len(r.keep) > 0 {
 		for h := start; h != head; {
 			var c *uapi.CQE
-			if h, c = r.nextCQE(h); c != nil {
+			if h, c = r.nextCQE(h, head); c != nil {
 				r.release1(c)
 			}
 		}
@@ -263,14 +266,19 @@ func (r *Ring) cqAdvanceEach(n uint32) error {
 }
 
 // nextCQE returns the CQ index after the entry at head, and the entry
-// unless it is a CQE_MIXED filler entry.
-func (r *Ring) nextCQE(head uint32) (uint32, *uapi.CQE) {
+// unless it is a CQE_MIXED filler entry; head itself when the entry is a
+// 32-byte CQE whose second slot is not before tail (not posted yet: the
+// kernel moves the tail past both slots at once).
+func (r *Ring) nextCQE(head, tail uint32) (uint32, *uapi.CQE) {
 	c := r.cqeAt(head)
 	switch {
 	case !r.cq.mixed:
 	case c.Flags&uapi.CQEFSkip != 0:
 		return head + 1, nil
 	case c.Flags&uapi.CQEF32 != 0:
+		if tail-head < 2 {
+			return head, nil
+		}
 		return head + 2, c
 	}
 	return head + 1, c

@@ -153,16 +153,17 @@ func (o *RecvmsgOut) Addr() (*Addr, error) {
 func ParseRecvmsg(buf []byte, nameLen, controlLen uint32) (RecvmsgOut, error) {
 	var o RecvmsgOut
 	hdr := uapi.SizeofRecvmsgOut
-	if len(buf) < hdr+int(nameLen)+int(controlLen) {
+	// 64-bit sums: on 32-bit GOARCHes int(nameLen) may be negative.
+	if uint64(len(buf)) < uint64(hdr)+uint64(nameLen)+uint64(controlLen) {
 		return o, fmt.Errorf("sock: recvmsg buffer of %d bytes holds no header (%d+%d+%d): %w", len(buf), hdr, nameLen, controlLen, unix.EINVAL)
 	}
 	out := (*uapi.RecvmsgOut)(unsafe.Pointer(&buf[0]))
 	o.NameLen, o.ControlLen, o.PayloadLen, o.Flags = int(out.Namelen), int(out.Controllen), int(out.Payloadlen), int(out.Flags)
 	p := hdr
-	o.Name = buf[p : p+min(int(nameLen), o.NameLen)]
+	o.Name = buf[p : p+int(min(nameLen, out.Namelen))]
 	p += int(nameLen)
-	o.Control = buf[p : p+min(int(controlLen), o.ControlLen)]
+	o.Control = buf[p : p+int(min(controlLen, out.Controllen))]
 	p += int(controlLen)
-	o.Payload = buf[p : p+min(len(buf)-p, o.PayloadLen)]
+	o.Payload = buf[p : p+int(min(uint64(len(buf)-p), uint64(out.Payloadlen)))]
 	return o, nil
 }
