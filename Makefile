@@ -3,7 +3,7 @@ GO ?= go
 ARCHES := amd64 386 arm arm64 loong64 mips mipsle mips64 mips64le ppc64 ppc64le riscv64 s390x
 LINUX_LIBC_DEV ?= 7.3.4-1~bpo13+1
 
-.PHONY: all deps bench-deps bench-http generate check-generated test vet vet-arches headers bench matrix liburing bench-builders bench-echo bench-ring bench-files roundtrip-cross
+.PHONY: all deps bench-deps bench-http generate check-generated test fuzz vet vet-arches headers bench matrix liburing bench-builders bench-echo bench-ring bench-files roundtrip-cross
 
 # DEBIAN_PACKAGES: every Debian package that make test and make matrix need,
 # in this one place (make deps installs them). Add yours with the reason.
@@ -66,6 +66,19 @@ test: deps vet check-generated vet-arches liburing
 	$(GO) test -count=1 ./...
 	CGO_ENABLED=1 $(GO) test -race -count=1 ./runtime/... ./examples/...
 	scripts/roundtrip-cross.sh
+	$(MAKE) fuzz FUZZTIME=3s
+
+# FUZZ lists every fuzz target as package:FuzzName.
+FUZZ := ./gen/model:FuzzLoad ./gen/emit:FuzzTemplates ./gen/report:FuzzDiff ./runtime/ring:FuzzCQE \
+	./runtime/sock:FuzzRecvmsgOut ./runtime/bufring:FuzzBundle ./runtime/zcrx:FuzzRecvZC ./runtime/bpf:FuzzProgram
+FUZZTIME ?= 30s
+
+## fuzz: run every fuzz target for FUZZTIME (default 30s; make test runs them for 3s), then their seeds on 386;
+## a failing input is saved under the package's testdata/fuzz (commit it: it becomes a regression test)
+fuzz:
+	@for t in $(FUZZ); do pkg=$${t%%:*}; name=$${t#*:}; echo "fuzz $$name ($$pkg) for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; done
+	GOARCH=386 CGO_ENABLED=0 $(GO) test -count=1 -run '^Fuzz' ./runtime/...
 
 ## roundtrip-cross: the gcc round trip of generated/ for the 12 foreign GOARCHes under qemu-user (urgen roundtrip -cross)
 roundtrip-cross: deps

@@ -145,7 +145,8 @@ func (g *guard) Open(name string) (fs.File, error) {
 	}
 	for _, d := range sc.directives {
 		switch {
-		case d.name == "" || knownDirectives[d.name] || d.name[0] >= '0' && d.name[0] <= '9':
+		case d.name == "" || knownDirectives[d.name] || isDigits(d.name):
+			// A line marker ("# 33 \"file\"") is GCC's #line; cc/v4 skips it.
 		case d.name == "ident" || d.name == "sccs" || d.name == "warning":
 			// cc/v4 skips these as GCC would (GCC prints #warning's text).
 		default:
@@ -169,6 +170,15 @@ func (g *guard) Open(name string) (fs.File, error) {
 	}
 	out = append(out, "\n\n#pragma __urgen_leave\n"...)
 	return newMemFile(name, out), nil
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // costly lists the object-like macros, in the order read, whose
@@ -221,9 +231,11 @@ func (g *guard) pragma(toks []cc.Token) error {
 		}
 	case "__urgen_directive":
 		if d := g.nondir[file][p.Line]; d != nil {
-			switch d.name {
-			case "elifdef", "elifndef", "assert", "unassert":
+			switch {
+			case d.name == "elifdef" || d.name == "elifndef" || d.name == "assert" || d.name == "unassert":
 				g.fail(d.pos, "unsupported construct: #%s", d.name)
+			case d.name[0] >= '0' && d.name[0] <= '9':
+				g.fail(d.pos, "%q after # is not a positive integer", d.name)
 			default:
 				g.fail(d.pos, "invalid preprocessing directive #%s", d.name)
 			}
