@@ -368,9 +368,28 @@ func odirect(b *testing.B, name string, blocks int64, d time.Duration, rounds in
 		b.Logf("odirect: %v (skipped)", err)
 		return
 	}
+	// Beside: the reaper polling 50 us after each completion before it
+	// sleeps (Options.Spin), and batches submitted without the leader's
+	// yield (Options.NoYield).
+	variant := func(o uring.Options) *uring.File {
+		e, err := uring.NewEngine(o)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { e.Close() })
+		f, err := e.OpenFile(name, os.O_RDONLY|syscall.O_DIRECT, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { f.Close() })
+		return f
+	}
+	sf, nf := variant(uring.Options{Spin: 50 * time.Microsecond}), variant(uring.Options{NoYield: true})
 	compare(b, "odirect", "32", rounds,
 		func() (result, error) { return randomReads(uf, blocks, 32, d, bufs) },
-		func() (result, error) { return randomReads(of, blocks, 32, d, bufs) })
+		func() (result, error) { return randomReads(of, blocks, 32, d, bufs) },
+		peer{"urgen-spin50us", func() (result, error) { return randomReads(sf, blocks, 32, d, bufs) }},
+		peer{"urgen-noyield", func() (result, error) { return randomReads(nf, blocks, 32, d, bufs) }})
 }
 
 func fsyncAppends(b *testing.B, dir string, d time.Duration, rounds int) {
@@ -380,18 +399,28 @@ func fsyncAppends(b *testing.B, dir string, d time.Duration, rounds int) {
 		return os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o644)
 	}
 	defer os.Remove(name)
-	compare(b, "fsync", "32", rounds,
-		func() (result, error) {
+	urgen := func(linked bool) func() (result, error) {
+		return func() (result, error) {
 			f, err := uring.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o644)
 			if err != nil {
 				return result{}, err
 			}
 			defer f.Close()
 			return timed(32, d, func(int, int) (bool, error) {
-				_, err := f.WriteSync(data)
-				return true, err
+				if linked {
+					_, err := f.WriteSync(data)
+					return true, err
+				}
+				if _, err := f.Write(data); err != nil {
+					return false, err
+				}
+				return true, f.Sync()
 			})
-		},
+		}
+	}
+	// Beside: the same Write then Sync as os, through this package (the
+	// fsync through the ring, the write not linked to it).
+	compare(b, "fsync", "32", rounds, urgen(true),
 		func() (result, error) {
 			f, err := open()
 			if err != nil {
@@ -404,7 +433,8 @@ func fsyncAppends(b *testing.B, dir string, d time.Duration, rounds int) {
 				}
 				return true, f.Sync()
 			})
-		})
+		},
+		peer{"urgen-write+sync", urgen(false)})
 }
 
 // smallTree writes n files of 1-8 KiB into dir/sub, 100 to a directory,

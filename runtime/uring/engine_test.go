@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // settle waits for the goroutine count to drop to at most n.
@@ -146,6 +148,20 @@ func TestEngineCloseInFlight(t *testing.T) {
 	}
 	if _, err := r.Read(make([]byte, 1)); !errors.Is(err, os.ErrClosed) {
 		t.Errorf("read after Engine.Close: %v", err)
+	}
+	name, _ := testFile(t, 100)
+	fd, err := unix.Open(name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A File of a closed Engine fails even where no ring is involved
+	// (a page-cache read), and its Close still closes the descriptor.
+	uf := e.NewFile(uintptr(fd), name)
+	if _, err := uf.ReadAt(make([]byte, 10), 0); !errors.Is(err, os.ErrClosed) {
+		t.Errorf("ReadAt after Engine.Close: %v", err)
+	}
+	if err := uf.Close(); err != nil {
+		t.Errorf("File.Close after Engine.Close: %v", err)
 	}
 	r.Close()
 	os.NewFile(uintptr(p[1]), "").Close()

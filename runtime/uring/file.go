@@ -193,6 +193,10 @@ func (f *File) begin(op string) (int, error) {
 	if !ok {
 		return 0, f.pathErr(op, ErrClosed)
 	}
+	if f.e.closed.Load() {
+		f.ref.dec(t)
+		return 0, f.pathErr(op, ErrClosed)
+	}
 	return t, nil
 }
 
