@@ -57,3 +57,24 @@ func TestMacroEvalAgreesWithCC(t *testing.T) {
 		t.Logf("%s: %d of %d macros evaluated alike", goarch, n, len(m.Macros))
 	}
 }
+
+// TestRelErrDropsTraces: cc/v4's debugging traces ("cpp.go:1734: TRC
+// EOF") and the lines about the sentinel after the headers stay out of
+// messages that say where the headers are wrong (defect 10); a position
+// past the end of a file (the guard's closing marker) is its end.
+func TestRelErrDropsTraces(t *testing.T) {
+	dir := filepath.Join("..", "..", "headers")
+	abs, _ := filepath.Abs(dir)
+	in := abs + "/linux/io_uring.h:99999:3: expected #endif\n/root/go/pkg/mod/modernc.org/cc/v4@v4.31.0/cpp.go:1734: TRC EOF\n<urgen-end>:3:1: unexpected 'typedef'\n-: unexpected EOF"
+	got := relErr(errorString(in), abs)
+	if strings.Contains(got, "TRC") || strings.Contains(got, "<urgen-end>") || strings.Contains(got, "-: ") {
+		t.Errorf("relErr kept a trace or sentinel line:\n%s", got)
+	}
+	if !strings.HasPrefix(got, "linux/io_uring.h:") || strings.Contains(got, ":99999:") {
+		t.Errorf("relErr: %q, want the end of linux/io_uring.h", got)
+	}
+}
+
+type errorString string
+
+func (e errorString) Error() string { return string(e) }
