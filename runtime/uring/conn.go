@@ -95,10 +95,16 @@ const maxHeld = 8
 // it): the caller waits on ready until the reaper has stored the result.
 type request struct {
 	op     uint8
-	busy   bool // submitted, completion not seen
-	cancel bool // cancellation submitted
+	gen    uint32 // counts the submissions: bits 32-55 of the user data
+	busy   bool   // submitted, completion not seen
+	cancel bool   // cancellation submitted
 	res    int32
 	ready  chan struct{}
+}
+
+// userData is the user data of r's current submission.
+func (r *request) userData(id uint32) uint64 {
+	return userData(r.op, id) | uint64(r.gen&0xffffff)<<32
 }
 
 func newConn(fd int, network string, l *netLoop) *Conn {
@@ -512,10 +518,12 @@ func (c *Conn) cancelled(res int32, dl *deadline, call string) error {
 func (c *Conn) do(r *request, dl *deadline, ctx context.Context, prep func(*uapi.SQE)) (int32, error) {
 	c.mu.Lock()
 	r.busy, r.cancel = true, false
+	r.gen++
+	ud := r.userData(c.id)
 	c.mu.Unlock()
 	err := c.l.submitGathered(func(s *uapi.SQE) {
 		prep(s)
-		s.UserData = userData(r.op, c.id)
+		s.UserData = ud
 	})
 	if err != nil {
 		c.mu.Lock()
@@ -555,16 +563,24 @@ func (c *Conn) do(r *request, dl *deadline, ctx context.Context, prep func(*uapi
 // cancelRequest cancels r if it is in flight and not cancelled yet; its
 // completion (-ECANCELED, or its result if it won the race) wakes the
 // waiter.
-func (c *Conn) cancelRequest(r *request) {
+func (c *Conn) cancelRequest(r *request) { c.cancelRequestIf(r, nil) }
+
+// cancelRequestIf is cancelRequest when cond (if any) holds, checked
+// under the same lock as the request's state: a deadline callback cancels
+// only if its deadline is still passed, not one set since.
+func (c *Conn) cancelRequestIf(r *request, cond func() bool) {
 	c.mu.Lock()
-	if !r.busy || r.cancel {
+	if !r.busy || r.cancel || (cond != nil && !cond()) {
 		c.mu.Unlock()
 		return
 	}
 	r.cancel = true
+	// This request's own user data: a cancellation that lands after it
+	// completed must not hit the next request of the connection.
+	target := r.userData(c.id)
 	c.mu.Unlock()
 	c.l.submit(func(s *uapi.SQE) {
-		s.PrepCancel64(userData(r.op, c.id), 0)
+		s.PrepCancel64(target, 0)
 		s.UserData = userData(opIgnore, c.id)
 	})
 }
@@ -582,7 +598,7 @@ func (c *Conn) expire(d *deadline, r *request) {
 	defer c.expiring.Done()
 	wait := c.rwait && d == &c.rdl
 	c.mu.Unlock()
-	c.cancelRequest(r)
+	c.cancelRequestIf(r, d.expired)
 	if wait {
 		c.l.poke()
 	}

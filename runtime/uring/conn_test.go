@@ -286,18 +286,30 @@ func testSlowReader(t *testing.T) {
 	}()
 	got := make([]byte, 0, len(want))
 	buf := make([]byte, 4096)
-	slowUntil := time.Now().Add(300 * time.Millisecond)
 	held, spilled, paused := 0, 0, false
 	uc := c1.(*Conn)
-	for len(got) < len(want) {
-		if time.Now().Before(slowUntil) {
-			time.Sleep(10 * time.Millisecond)
-			uc.mu.Lock()
-			held = max(held, len(uc.segs))
-			spilled = max(spilled, len(uc.spill)-uc.spillOff)
-			paused = paused || uc.paused
-			uc.mu.Unlock()
+	// The slow phase: read 4 KiB every 10 ms (far below the writer's
+	// pace) until the multishot receive has paused, or for 300 ms.
+	for slowUntil := time.Now().Add(300 * time.Millisecond); ; {
+		time.Sleep(10 * time.Millisecond)
+		uc.mu.Lock()
+		held = max(held, len(uc.segs))
+		spilled = max(spilled, len(uc.spill)-uc.spillOff)
+		paused = paused || uc.paused
+		uc.mu.Unlock()
+		if (uc.multishot && paused) || (!uc.multishot && time.Now().After(slowUntil)) {
+			break
 		}
+		if time.Now().After(slowUntil.Add(10 * time.Second)) {
+			break // never paused: reported below
+		}
+		n, err := c1.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, buf[:n]...)
+	}
+	for len(got) < len(want) {
 		n, err := c1.Read(buf)
 		if err != nil {
 			t.Fatal(err)

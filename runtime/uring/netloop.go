@@ -73,7 +73,9 @@ type target interface {
 	complete(op uint8, c *uapi.CQE)
 }
 
-// User data: the op in the top byte, the target's id in the low 32 bits.
+// User data: the op in the top byte, the target's id in the low 32 bits,
+// and for one-shot requests a submission count between them (so a late
+// cancellation cannot hit the next request).
 const (
 	opIgnore uint8 = iota // cancellations and closes nobody waits for
 	opRecv
