@@ -48,13 +48,11 @@ func (f *File) Readdir(n int) ([]fs.FileInfo, error) {
 }
 
 func (f *File) readdir(n int, add func(string, fs.FileMode)) error {
-	t, err := f.begin("readdirent")
+	t, err := f.beginAt("readdirent")
 	if err != nil {
 		return err
 	}
-	defer f.end(t)
-	f.posmu.Lock()
-	defer f.posmu.Unlock()
+	defer f.endAt(t)
 	if f.dir == nil {
 		f.dir = &dirReader{buf: make([]byte, 8192)}
 	}

@@ -9,9 +9,10 @@ Open, OpenFile, Create, Stat, ReadFile, WriteFile, ReadDir and DirFS do
 file I/O through io_uring from any goroutine, as package os does it with
 blocking system calls. File has os.File's I/O methods, semantics and
 errors, plus a Context form of each blocking one, WriteSync (a write linked
-to an fsync) and AlignedBuffer for O_DIRECT; FS is a directory-rooted
-fs.FS (StatFS, ReadFileFS, ReadDirFS) that passes testing/fstest and serves
-http.FileServer.
+to an fsync) and AlignedBuffer for O_DIRECT; io.Copy to and from a File
+takes the kernel's zero-copy paths that os takes (copy_file_range, sendfile,
+splice). FS is a directory-rooted fs.FS (StatFS, ReadFileFS, ReadDirFS) that
+passes testing/fstest and serves http.FileServer.
 
 # Files: who owns the rings and threads
 

@@ -202,6 +202,21 @@ func (f *File) begin(op string) (int, error) {
 
 func (f *File) end(t int) { f.ref.dec(t) }
 
+// beginAt is begin for an operation on the file position (Read, Write,
+// Seek, ReadDir ...), which it then holds until endAt.
+func (f *File) beginAt(op string) (int, error) {
+	t, err := f.begin(op)
+	if err == nil {
+		f.posmu.Lock()
+	}
+	return t, err
+}
+
+func (f *File) endAt(t int) {
+	f.posmu.Unlock()
+	f.end(t)
+}
+
 // result turns a completion into a count or an error.
 func (f *File) result(res int32) (int, error) {
 	if res >= 0 {
@@ -323,20 +338,24 @@ func (f *File) Read(p []byte) (int, error) { return f.read(context.Background(),
 func (f *File) ReadContext(ctx context.Context, p []byte) (int, error) { return f.read(ctx, p) }
 
 func (f *File) read(ctx context.Context, p []byte) (int, error) {
-	t, err := f.begin("read")
+	t, err := f.beginAt("read")
 	if err != nil {
 		return 0, err
 	}
-	defer f.end(t)
+	defer f.endAt(t)
+	return f.readAtPosition(ctx, p)
+}
+
+// readAtPosition is Read for a caller that holds a reference and the file
+// position.
+func (f *File) readAtPosition(ctx context.Context, p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
 	if err := ctxErr(ctx); err != nil {
 		return 0, f.pathErr("read", err)
 	}
-	f.posmu.Lock()
 	n, err := f.xfer(ctx, false, p, -1)
-	f.posmu.Unlock()
 	if err != nil {
 		return 0, f.pathErr("read", err)
 	}
@@ -410,13 +429,11 @@ func (f *File) Write(p []byte) (int, error) { return f.write(context.Background(
 func (f *File) WriteContext(ctx context.Context, p []byte) (int, error) { return f.write(ctx, p) }
 
 func (f *File) write(ctx context.Context, p []byte) (n int, err error) {
-	t, err := f.begin("write")
+	t, err := f.beginAt("write")
 	if err != nil {
 		return 0, err
 	}
-	defer f.end(t)
-	f.posmu.Lock()
-	defer f.posmu.Unlock()
+	defer f.endAt(t)
 	return f.xferAll(ctx, true, p, -1)
 }
 
@@ -457,13 +474,11 @@ func (f *File) writeAt(ctx context.Context, p []byte, off int64) (n int, err err
 // Seek sets the file position for the next Read or Write, like
 // os.File.Seek (io.SeekStart, io.SeekCurrent, io.SeekEnd).
 func (f *File) Seek(offset int64, whence int) (int64, error) {
-	t, err := f.begin("seek")
+	t, err := f.beginAt("seek")
 	if err != nil {
 		return 0, err
 	}
-	defer f.end(t)
-	f.posmu.Lock()
-	defer f.posmu.Unlock()
+	defer f.endAt(t)
 	r, err := unix.Seek(f.fd, offset, whence)
 	if err == nil && f.dir != nil && r != 0 {
 		err = unix.EISDIR
