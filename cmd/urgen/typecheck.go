@@ -63,13 +63,14 @@ func split(pkg string, files map[string][]byte) []typecheck.Package {
 	return r
 }
 
-func goList(dir string, paths []string, modMod bool) ([]byte, error) {
-	args := []string{"list", "-e", "-export", "-f", "{{.ImportPath}}\t{{.Export}}"}
-	if modMod {
-		args = append(args, "-mod=mod")
-	}
-	cmd := exec.Command("go", append(args, paths...)...)
+func goList(dir string, paths []string, scratch bool) ([]byte, error) {
+	cmd := exec.Command("go", append([]string{"list", "-e", "-export", "-f", "{{.ImportPath}}\t{{.Export}}"}, paths...)...)
 	cmd.Dir = dir
+	if scratch {
+		// The scratch module resolves from the module cache only: never
+		// the network, and its go.sum is thrown away.
+		cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOPROXY=off", "GOSUMDB=off")
+	}
 	return cmd.Output()
 }
 
@@ -81,12 +82,8 @@ func scratchModule(paths []string) (string, error) {
 		return "", err
 	}
 	gomod := "module urgentypecheck\n\ngo 1.26\n"
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, d := range bi.Deps {
-			if d.Path == "golang.org/x/sys" {
-				gomod += "\nrequire golang.org/x/sys " + d.Version + "\n"
-			}
-		}
+	if v := sysVersion(); v != "" {
+		gomod += "\nrequire golang.org/x/sys " + v + "\n"
 	}
 	var imports strings.Builder
 	for _, p := range paths {
@@ -100,6 +97,49 @@ func scratchModule(paths []string) (string, error) {
 	}
 	os.RemoveAll(tmp)
 	return "", err
+}
+
+// sysVersion is a golang.org/x/sys version for the scratch module: the one
+// urgen was built with, else the newest in the module cache.
+func sysVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			if d.Path == "golang.org/x/sys" {
+				return d.Version
+			}
+		}
+	}
+	out, err := exec.Command("go", "env", "GOMODCACHE").Output()
+	if err != nil {
+		return ""
+	}
+	dirs, _ := filepath.Glob(filepath.Join(strings.TrimSpace(string(out)), "golang.org", "x", "sys@v*"))
+	best := ""
+	for _, d := range dirs {
+		v := strings.TrimPrefix(filepath.Base(d), "sys@")
+		if best == "" || semverLess(best, v) {
+			best = v
+		}
+	}
+	return best
+}
+
+// semverLess compares vMAJOR.MINOR.PATCH versions (pre-releases sort
+// before their release by the string compare of what follows).
+func semverLess(a, b string) bool {
+	pa, pb := strings.SplitN(strings.TrimPrefix(a, "v"), ".", 3), strings.SplitN(strings.TrimPrefix(b, "v"), ".", 3)
+	num := func(s string) int {
+		s, _, _ = strings.Cut(s, "-")
+		s, _, _ = strings.Cut(s, "+")
+		n, _ := strconv.Atoi(s)
+		return n
+	}
+	for i := 0; i < 3 && i < len(pa) && i < len(pb); i++ {
+		if x, y := num(pa[i]), num(pb[i]); x != y {
+			return x < y
+		}
+	}
+	return a < b
 }
 
 // exports asks go list for the export data of what pkgs import.
