@@ -166,7 +166,7 @@ connect are plain system calls, so no newer opcode is needed.
 # Network: when to use it
 
 Measured on a 2-CPU machine with the load generator on the same CPUs
-(make bench-echo, make bench-http; see the README for the figures), this
+(make bench-echo, make bench-http; the README has the figures), this
 layer is about even with package net on goroutine-per-connection echo and
 net/http at 16 and 256 connections and behind it at 1 connection, where a
 completion costs a task-work interruption of the submitting thread that
