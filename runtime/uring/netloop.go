@@ -363,10 +363,22 @@ func (l *netLoop) putBuffer(bid uint16) {
 func (l *netLoop) close() error {
 	l.drain()
 	err := l.poll.Close()
-	if berr := l.br.Close(); err == nil {
+	// A deadline timer can still cancel a request (submit) or hand back a
+	// buffer after the last connection closed: the buffer ring and the
+	// ring close under the locks their users take (a Ring is not safe
+	// for concurrent use), and calls after that get their closed errors.
+	l.bmu.Lock()
+	berr := l.br.Close()
+	l.bmu.Unlock()
+	if err == nil {
 		err = berr
 	}
-	if rerr := l.r.Close(); err == nil {
+	l.cqmu.Lock()
+	l.sqmu.Lock()
+	rerr := l.r.Close()
+	l.sqmu.Unlock()
+	l.cqmu.Unlock()
+	if err == nil {
 		err = rerr
 	}
 	return err
