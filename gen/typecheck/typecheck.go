@@ -42,6 +42,10 @@ type Config struct {
 	// Origin, when set, names where a top-level declaration came from
 	// (a template line), for declarations whose doc comment does not.
 	Origin func(decl string) string
+	// IgnoreFuncBodies checks declarations only (types.Config's option):
+	// go/types looks a selector's field up by a linear scan, so bodies
+	// that select every member of a struct of n members take n^2.
+	IgnoreFuncBodies bool
 }
 
 // Check type-checks pkgs, each of which may import those before it.
@@ -102,7 +106,7 @@ func Check(pkgs []Package, cfg Config) error {
 			continue
 		}
 		done[key.String()] = true
-		errs = append(errs, checkArch(fset, pkgs, sel, arch, sizes, cfg)...)
+		errs = append(errs, checkArch(fset, pkgs, sel, arch, &cachedSizes{Sizes: sizes, offsets: map[*types.Var][]int64{}}, cfg)...)
 	}
 	if len(errs) > 0 {
 		const most = 20
@@ -138,7 +142,7 @@ func checkArch(fset *token.FileSet, pkgs []Package, sel [][]*ast.File, arch stri
 		if len(sel[i]) == 0 {
 			continue
 		}
-		conf := types.Config{Importer: imp, Sizes: sizes, Error: func(err error) {
+		conf := types.Config{Importer: imp, Sizes: sizes, IgnoreFuncBodies: cfg.IgnoreFuncBodies, Error: func(err error) {
 			te, ok := err.(types.Error)
 			if !ok {
 				errs = append(errs, err.Error())
@@ -155,6 +159,27 @@ func checkArch(fset *token.FileSet, pkgs []Package, sel [][]*ast.File, arch stri
 		checked[p.Path] = pkg
 	}
 	return errs
+}
+
+// cachedSizes remembers struct offsets: go/types computes all of a
+// struct's offsets for every unsafe.Offsetof, and the layout assertions
+// take one for every member (quadratic: a 25,000-member struct took a
+// minute).
+type cachedSizes struct {
+	types.Sizes
+	offsets map[*types.Var][]int64 // by first field
+}
+
+func (s *cachedSizes) Offsetsof(fields []*types.Var) []int64 {
+	if len(fields) == 0 {
+		return nil
+	}
+	if o, ok := s.offsets[fields[0]]; ok && len(o) == len(fields) {
+		return o
+	}
+	o := s.Sizes.Offsetsof(fields)
+	s.offsets[fields[0]] = o
+	return o
 }
 
 type importerFunc func(path string) (*types.Package, error)
