@@ -341,6 +341,13 @@ func (l *loader) position(p token.Position) Pos {
 func (l *loader) declarations(ast *cc.AST) error {
 	for tu := ast.TranslationUnit; tu != nil; tu = tu.TranslationUnit {
 		ed := tu.ExternalDeclaration
+		if ed != nil && ed.Case == cc.ExternalDeclarationFuncDef && ed.FunctionDefinition != nil {
+			// cc/v4 takes "A{}" for a function definition; gcc does not.
+			if d := ed.FunctionDefinition.Declarator; d == nil || d.Type() == nil || d.Type().Kind() != cc.Function {
+				p := l.position(ed.Position())
+				return &Error{Pos: p, Msg: "a body { } after a declarator that is no function"}
+			}
+		}
 		if ed == nil || ed.Case != cc.ExternalDeclarationDecl || ed.Declaration == nil {
 			continue
 		}
