@@ -21,7 +21,7 @@ func TestLoadTemplates(t *testing.T) {
 		t.Fatalf("families %v, want uapi nvme ublk", names)
 	}
 	uapi, nvme, ublk := fams[0], fams[1], fams[2]
-	if uapi.Base != "" || len(uapi.Scope.Extra) != 3 || uapi.Scope.Extra[0] != "linux/futex.h:struct futex_waitv" {
+	if uapi.Base != "" || len(uapi.Scope.Extra) != 4 || uapi.Scope.Extra[1] != "linux/futex.h:struct futex_waitv" {
 		t.Errorf("uapi family: base %q, extra %q", uapi.Base, uapi.Scope.Extra)
 	}
 	if filepath.Clean(nvme.Base) != filepath.Clean("../../templates") || !slices.Equal(nvme.Scope.Include, []string{"linux/ioctl.h"}) {

@@ -37,7 +37,7 @@ type Scope struct {
 // DefaultScope is the scope urgen generates from.
 var DefaultScope = Scope{
 	Files: []string{"linux/io_uring.h", "linux/io_uring/*.h"},
-	Extra: []string{"linux/futex.h:struct futex_waitv", "linux/futex.h:FUTEX2_*", "linux/futex.h:FUTEX_WAITV_MAX"},
+	Extra: []string{"linux/fs.h:IO_INTEGRITY_*", "linux/futex.h:struct futex_waitv", "linux/futex.h:FUTEX2_*", "linux/futex.h:FUTEX_WAITV_MAX"},
 }
 
 // Error is a failure to load headers, with the position of its cause where

@@ -1710,3 +1710,63 @@ func (s *SQE) PrepFutexWaitv(futexes []FutexWaitv, flags uint32) {
 	w[2] = sqeSliceAddr(futexes)                            // addr
 	w[3] = uint64(uint32(len(futexes))) | uint64(flags)<<32 // len, futex_flags
 }
+
+/*
+PrepReadPI prepares s for IORING_OP_READ (Linux 6.16).
+Reads like PrepRead, with the protection information of an O_DIRECT read of a block device
+whose format has it (IORING_RW_ATTR_FLAG_PI, IORING_FEAT_RW_ATTR): the kernel fills the
+metadata buffer pi describes and checks the tags pi.Flags asks for (IO_INTEGRITY_CHK_*),
+the reference tags counting from pi.Seed.
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses buf, pi after submission:
+they must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepReadPI(fd int32, buf []byte, offset uint64, pi *AttrPI) {
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpRead) | uint64(uint32(fd))<<32 // opcode, fd
+	w[1] = offset                                  // off
+	w[2] = sqeSliceAddr(buf)                       // addr
+	w[3] = uint64(uint32(len(buf)))                // len
+	w[6] = uint64(uintptr(unsafe.Pointer(pi)))     // attr_ptr
+	w[7] = uint64(RwAttrFlagPI)                    // attr_type_mask
+}
+
+/*
+PrepWritePI prepares s for IORING_OP_WRITE (Linux 6.16).
+Writes like PrepWrite, with the protection information in the metadata buffer pi describes
+(IORING_RW_ATTR_FLAG_PI): the device checks the tags pi.Flags asks for and rejects the
+write when one is wrong.
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses buf, pi after submission:
+they must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepWritePI(fd int32, buf []byte, offset uint64, pi *AttrPI) {
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpWrite) | uint64(uint32(fd))<<32 // opcode, fd
+	w[1] = offset                                   // off
+	w[2] = sqeSliceAddr(buf)                        // addr
+	w[3] = uint64(uint32(len(buf)))                 // len
+	w[6] = uint64(uintptr(unsafe.Pointer(pi)))      // attr_ptr
+	w[7] = uint64(RwAttrFlagPI)                     // attr_type_mask
+}
+
+/*
+PrepWriteStream prepares s for IORING_OP_WRITE (Linux 6.16).
+Writes like PrepWrite into write stream stream (1 to the device's max_write_streams; 0 is
+none), for devices that place data by stream (NVMe flexible data placement). A device
+without streams refuses a non-zero stream; regular files ignore it.
+
+The SQE is zeroed first, user_data included: set UserData after. The kernel uses buf after submission:
+it must stay alive and unmoved until the completion.
+*/
+func (s *SQE) PrepWriteStream(fd int32, buf []byte, offset uint64, stream uint8) {
+	w := (*[8]uint64)(unsafe.Pointer(s))
+	*w = [8]uint64{}
+	w[0] = uint64(OpWrite) | uint64(uint32(fd))<<32 // opcode, fd
+	w[1] = offset                                   // off
+	w[2] = sqeSliceAddr(buf)                        // addr
+	w[3] = uint64(uint32(len(buf)))                 // len
+	w[5] = uint64(stream) << 32                     // write_stream
+}

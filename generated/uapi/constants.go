@@ -1180,6 +1180,59 @@ func (z ZCRXCtrlOp) String() string {
 	return "ZCRXCtrlOp(" + strconv.FormatUint(uint64(z), 10) + ")"
 }
 
+// IntegrityFlags holds the values of the C constants listed below (first at linux/fs.h:40).
+type IntegrityFlags uint16
+
+const (
+	/*
+	   IntegrityChkGuard is IO_INTEGRITY_CHK_GUARD (linux/fs.h:40), defined as ( 1U << 0 ).
+	   enforce guard check
+	*/
+	IntegrityChkGuard IntegrityFlags = 0x1
+	/*
+	   IntegrityChkReftag is IO_INTEGRITY_CHK_REFTAG (linux/fs.h:41), defined as ( 1U << 1 ).
+	   enforce ref check
+	*/
+	IntegrityChkReftag IntegrityFlags = 0x2
+	/*
+	   IntegrityChkApptag is IO_INTEGRITY_CHK_APPTAG (linux/fs.h:42), defined as ( 1U << 2 ).
+	   enforce app check
+	*/
+	IntegrityChkApptag IntegrityFlags = 0x4
+)
+
+var integrityflagsNames = []struct {
+	v IntegrityFlags
+	n string
+}{{IntegrityChkGuard, "IO_INTEGRITY_CHK_GUARD"}, {IntegrityChkReftag, "IO_INTEGRITY_CHK_REFTAG"}, {IntegrityChkApptag, "IO_INTEGRITY_CHK_APPTAG"}}
+
+/*
+String returns the C names of the set flags joined by "|", with any bits
+that have no name in hex; "0" when no flag is set.
+*/
+func (i IntegrityFlags) String() string {
+	if i == 0 {
+		return "0"
+	}
+	var b strings.Builder
+	for _, x := range integrityflagsNames {
+		if i&x.v != 0 {
+			if b.Len() > 0 {
+				b.WriteByte('|')
+			}
+			b.WriteString(x.n)
+			i &^= x.v
+		}
+	}
+	if i != 0 {
+		if b.Len() > 0 {
+			b.WriteByte('|')
+		}
+		b.WriteString("0x" + strconv.FormatUint(uint64(i), 16))
+	}
+	return b.String()
+}
+
 // SQEFlagsBit holds the values of the C constants listed below (first at linux/io_uring.h:144).
 type SQEFlagsBit uint32
 
@@ -2218,6 +2271,8 @@ const (
 	ZCRXAreaShift = 48
 	// ZCRXAreaMask is IORING_ZCRX_AREA_MASK (linux/io_uring/zcrx.h:28), defined as ( ~ ( ( ( __u64 ) 1 << IORING_ZCRX_AREA_SHIFT ) - 1 ) ).
 	ZCRXAreaMask = 0xffff000000000000
+	// IntegrityValidFlags is IO_INTEGRITY_VALID_FLAGS (linux/fs.h:44), defined as ( IO_INTEGRITY_CHK_GUARD | IO_INTEGRITY_CHK_REFTAG | IO_INTEGRITY_CHK_APPTAG ).
+	IntegrityValidFlags = 0x7
 	/*
 	   Futex2SizeU8 is FUTEX2_SIZE_U8 (linux/futex.h:87), defined as 0x00.
 	   Flags for futex2 syscalls.

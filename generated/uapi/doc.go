@@ -9,7 +9,7 @@ Do not edit: go generate recreates it (the directive below), and urgen check fai
 when it is stale.
 
 Headers: linux/io_uring.h, linux/io_uring/bpf_filter.h, linux/io_uring/mock_file.h,
-linux/io_uring/query.h, linux/io_uring/zcrx.h, linux/futex.h.
+linux/io_uring/query.h, linux/io_uring/zcrx.h, linux/fs.h, linux/futex.h.
 
 Every declaration's doc comment names its C origin (file:line). C names map to Go names by
 one rule (see gen/goname): split at underscores, drop the io_uring prefix, capitalize each

@@ -433,12 +433,12 @@ AttrPI is struct io_uring_attr_pi (linux/io_uring.h:125).
 PI attribute information
 */
 type AttrPI struct {
-	Flags  uint16 // __u16 flags
-	AppTag uint16 // __u16 app_tag
-	Len    uint32 // __u32 len
-	Addr   uint64 // __u64 addr
-	Seed   uint64 // __u64 seed
-	Rsvd   uint64 // __u64 rsvd
+	Flags  IntegrityFlags // __u16 flags
+	AppTag uint16         // __u16 app_tag
+	Len    uint32         // __u32 len
+	Addr   uint64         // __u64 addr
+	Seed   uint64         // __u64 seed
+	Rsvd   uint64         // __u64 rsvd
 }
 
 // SizeofAttrPI is the size of struct io_uring_attr_pi in bytes.

@@ -460,9 +460,10 @@ func TestBuildersByHand(t *testing.T) {
 		{"PrepRecvZC(9, 0, 0xffffffff, PollFirst)", func(s *uapi.SQE) { s.PrepRecvZC(9, 0, 0xffffffff, uapi.RecvsendPollFirst) },
 			sqe(put{opcode, 1, opRecvZC}, put{ioprio, 2, recvMultishot | recvsendPollFirst}, put{fd, 4, 9}, put{ifqIdx, 4, 0xffffffff})},
 	}
+	// Builders with a C twin are compared with it by the round-trip test.
 	hand := map[string]bool{}
 	for _, b := range uapitest.Builders {
-		if b.Index < 0 {
+		if b.Index < 0 && b.CTwin == "" {
 			hand[b.Go] = false
 		}
 	}
@@ -491,7 +492,7 @@ func TestBuildersByHand(t *testing.T) {
 	var names []string
 	for n, done := range hand {
 		if !done {
-			t.Errorf("%s has no liburing reference and no hand-computed case", n)
+			t.Errorf("%s has no liburing reference, no C twin and no hand-computed case", n)
 		}
 		names = append(names, n)
 	}

@@ -3930,6 +3930,119 @@ var Builders = []Builder{{
 	Op:          uapi.OpFutexWaitv,
 	Since:       "6.7",
 	Slots:       3,
+}, {
+	Args: []Arg{{
+		Kind:   ArgInt,
+		Name:   "fd",
+		Signed: true,
+		Size:   4,
+		Slot:   0,
+		Type:   "int32",
+	}, {
+		Keep: true,
+		Kind: ArgSlice,
+		Name: "buf",
+		Size: int(unsafe.Sizeof(*(*byte)(nil))),
+		Slot: 1,
+		Type: "[]byte",
+	}, {
+		Kind: ArgInt,
+		Name: "offset",
+		Size: 8,
+		Slot: 3,
+		Type: "uint64",
+	}, {
+		Keep: true,
+		Kind: ArgPointer,
+		Name: "pi",
+		Size: int(unsafe.Sizeof(*(*uapi.AttrPI)(nil))),
+		Slot: 4,
+		Type: "*AttrPI",
+	}},
+	CTwin: "sqe->opcode = IORING_OP_READ; sqe->fd = a[0]; sqe->off = a[3]; sqe->addr = a[1]; sqe->len = a[2]; sqe->attr_ptr = a[4]; sqe->attr_type_mask = IORING_RW_ATTR_FLAG_PI;",
+	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
+		s.PrepReadPI(int32(a[0]), unsafe.Slice((*byte)(p[1]), a[2]), uint64(a[3]), (*uapi.AttrPI)(p[4]))
+	},
+	Go:    "PrepReadPI",
+	Index: -1,
+	Op:    uapi.OpRead,
+	Since: "6.16",
+	Slots: 5,
+}, {
+	Args: []Arg{{
+		Kind:   ArgInt,
+		Name:   "fd",
+		Signed: true,
+		Size:   4,
+		Slot:   0,
+		Type:   "int32",
+	}, {
+		Keep: true,
+		Kind: ArgSlice,
+		Name: "buf",
+		Size: int(unsafe.Sizeof(*(*byte)(nil))),
+		Slot: 1,
+		Type: "[]byte",
+	}, {
+		Kind: ArgInt,
+		Name: "offset",
+		Size: 8,
+		Slot: 3,
+		Type: "uint64",
+	}, {
+		Keep: true,
+		Kind: ArgPointer,
+		Name: "pi",
+		Size: int(unsafe.Sizeof(*(*uapi.AttrPI)(nil))),
+		Slot: 4,
+		Type: "*AttrPI",
+	}},
+	CTwin: "sqe->opcode = IORING_OP_WRITE; sqe->fd = a[0]; sqe->off = a[3]; sqe->addr = a[1]; sqe->len = a[2]; sqe->attr_ptr = a[4]; sqe->attr_type_mask = IORING_RW_ATTR_FLAG_PI;",
+	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
+		s.PrepWritePI(int32(a[0]), unsafe.Slice((*byte)(p[1]), a[2]), uint64(a[3]), (*uapi.AttrPI)(p[4]))
+	},
+	Go:    "PrepWritePI",
+	Index: -1,
+	Op:    uapi.OpWrite,
+	Since: "6.16",
+	Slots: 5,
+}, {
+	Args: []Arg{{
+		Kind:   ArgInt,
+		Name:   "fd",
+		Signed: true,
+		Size:   4,
+		Slot:   0,
+		Type:   "int32",
+	}, {
+		Keep: true,
+		Kind: ArgSlice,
+		Name: "buf",
+		Size: int(unsafe.Sizeof(*(*byte)(nil))),
+		Slot: 1,
+		Type: "[]byte",
+	}, {
+		Kind: ArgInt,
+		Name: "offset",
+		Size: 8,
+		Slot: 3,
+		Type: "uint64",
+	}, {
+		Kind: ArgInt,
+		Name: "stream",
+		Size: 1,
+		Slot: 4,
+		Type: "uint8",
+	}},
+	CTwin: "sqe->opcode = IORING_OP_WRITE; sqe->fd = a[0]; sqe->off = a[3]; sqe->addr = a[1]; sqe->len = a[2]; sqe->write_stream = a[4];",
+	Call: func(s *uapi.SQE, a []uint64, p []unsafe.Pointer) {
+		s.PrepWriteStream(int32(a[0]), unsafe.Slice((*byte)(p[1]), a[2]), uint64(a[3]), uint8(a[4]))
+	},
+	Go:    "PrepWriteStream",
+	Index: -1,
+	Op:    uapi.OpWrite,
+	Since: "6.16",
+	Slots: 5,
 }}
 
 // LiburingC is C source defining urgen_prep; it needs liburing.h and stdlib.h.

@@ -911,7 +911,7 @@ func structs() []Struct {
 			return unsafe.Pointer(&(*uapi.AttrPI)(p).Flags)
 		},
 		Set: func(p unsafe.Pointer, v uint64) {
-			(*uapi.AttrPI)(p).Flags = uint16(v)
+			(*uapi.AttrPI)(p).Flags = uapi.IntegrityFlags(v)
 		},
 		Size: 2,
 	})
@@ -5634,6 +5634,24 @@ func constants() []Constant {
 		Negative: false,
 	})
 	r = append(r, Constant{
+		Bits:     uint64(uapi.IntegrityChkGuard),
+		C:        "IO_INTEGRITY_CHK_GUARD",
+		Go:       "IntegrityChkGuard",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.IntegrityChkReftag),
+		C:        "IO_INTEGRITY_CHK_REFTAG",
+		Go:       "IntegrityChkReftag",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.IntegrityChkApptag),
+		C:        "IO_INTEGRITY_CHK_APPTAG",
+		Go:       "IntegrityChkApptag",
+		Negative: false,
+	})
+	r = append(r, Constant{
 		Bits:     uint64(uapi.SQEFixedFileBit),
 		C:        "IOSQE_FIXED_FILE_BIT",
 		Go:       "SQEFixedFileBit",
@@ -6735,6 +6753,12 @@ func constants() []Constant {
 		Bits:     uint64(uapi.ZCRXAreaMask),
 		C:        "IORING_ZCRX_AREA_MASK",
 		Go:       "ZCRXAreaMask",
+		Negative: false,
+	})
+	r = append(r, Constant{
+		Bits:     uint64(uapi.IntegrityValidFlags),
+		C:        "IO_INTEGRITY_VALID_FLAGS",
+		Go:       "IntegrityValidFlags",
 		Negative: false,
 	})
 	r = append(r, Constant{

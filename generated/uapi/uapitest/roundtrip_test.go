@@ -49,7 +49,7 @@ func TestRoundTrip(t *testing.T) {
 		Constants: constants,
 		Headers:   "",
 		Scope: model.Scope{
-			Extra: []string{"linux/futex.h:struct futex_waitv", "linux/futex.h:FUTEX2_*", "linux/futex.h:FUTEX_WAITV_MAX"},
+			Extra: []string{"linux/fs.h:IO_INTEGRITY_*", "linux/futex.h:struct futex_waitv", "linux/futex.h:FUTEX2_*", "linux/futex.h:FUTEX_WAITV_MAX"},
 			Files: []string{"linux/io_uring.h", "linux/io_uring/*.h"},
 		},
 		Structs: structs,

@@ -98,3 +98,10 @@ func NVMeNamespace(ctrl, nsid int) (generic, block string) {
 	}
 	return "", ""
 }
+
+// hasWriteStreams reports whether block queues name their write streams
+// (queue/max_write_streams, which came with the SQE's write_stream).
+func hasWriteStreams() bool {
+	m, _ := filepath.Glob("/sys/block/*/queue/max_write_streams")
+	return len(m) > 0
+}

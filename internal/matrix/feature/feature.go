@@ -53,6 +53,9 @@ var Names = []string{
 	"nvme_passthrough", // an NVMe generic char device /dev/ngXnY answers Identify Controller passthrough
 	"ublk",             // /dev/ublk-control opens (ublk_drv)
 	"iopoll_device",    // a block device's queue polls (/sys/block/*/queue/io_poll is 1)
+	// Read/write attributes (Linux 6.16):
+	"rw_attr",      // io_uring_setup reports IORING_FEAT_RW_ATTR (protection information on reads and writes)
+	"write_stream", // block queues have the max_write_streams attribute (the SQE's write_stream)
 }
 
 // Known reports whether name is one of Names.
@@ -168,6 +171,8 @@ func Detect() (Kernel, error) {
 	has["nvme_passthrough"] = hasNVMePassthrough()
 	has["ublk"] = hasUblk()
 	has["iopoll_device"] = len(PollingBlockDevices()) > 0
+	has["rw_attr"] = ringFeatures&uapi.FeatRwAttr != 0
+	has["write_stream"] = hasWriteStreams()
 	for _, name := range Names[1:] {
 		if has[name] {
 			k.Features = append(k.Features, name)
