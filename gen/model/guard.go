@@ -145,6 +145,13 @@ func (g *guard) Open(name string) (fs.File, error) {
 	}
 	for _, d := range sc.directives {
 		switch {
+		case (isDigits(d.name) || d.name == "line") && lineDirectiveError(d) != "":
+			d.bad = lineDirectiveError(d)
+			if g.nondir[rel] == nil {
+				g.nondir[rel] = map[int]*directive{}
+			}
+			g.nondir[rel][d.line] = d
+			replace(d.line, d.end, "#pragma __urgen_directive\n")
 		case d.name == "" || knownDirectives[d.name] || isDigits(d.name):
 			// A line marker ("# 33 \"file\"") is GCC's #line; cc/v4 skips it.
 		case d.name == "ident" || d.name == "sccs" || d.name == "warning":
@@ -170,6 +177,31 @@ func (g *guard) Open(name string) (fs.File, error) {
 	}
 	out = append(out, "\n\n#pragma __urgen_leave\n"...)
 	return newMemFile(name, out), nil
+}
+
+// lineDirectiveError says what gcc rejects in a #line directive or a line
+// marker ("# 33 \"file\" 1"), which cc/v4 reads loosely or skips: a
+// filename that is no string literal, a flag other than 1 to 4.
+func lineDirectiveError(d *directive) string {
+	toks := d.toks
+	if d.name == "line" {
+		if len(toks) == 0 || !isDigits(toks[0].text) {
+			return "" // a macro, or nothing: cc/v4 reports that
+		}
+		toks = toks[1:]
+	}
+	if len(toks) > 0 && toks[0].kind != tokString {
+		return fmt.Sprintf("%q is not a valid filename", toks[0].text)
+	}
+	if d.name == "line" || len(toks) == 0 {
+		return ""
+	}
+	for _, t := range toks[1:] {
+		if t.text < "1" || t.text > "4" || len(t.text) != 1 {
+			return fmt.Sprintf("invalid flag %q in line directive", t.text)
+		}
+	}
+	return ""
 }
 
 func isDigits(s string) bool {
@@ -232,6 +264,8 @@ func (g *guard) pragma(toks []cc.Token) error {
 	case "__urgen_directive":
 		if d := g.nondir[file][p.Line]; d != nil {
 			switch {
+			case d.bad != "":
+				g.fail(d.pos, "%s", d.bad)
 			case d.name == "elifdef" || d.name == "elifndef" || d.name == "assert" || d.name == "unassert":
 				g.fail(d.pos, "unsupported construct: #%s", d.name)
 			case d.name[0] >= '0' && d.name[0] <= '9':

@@ -36,6 +36,7 @@ const (
 
 // directive is a preprocessing directive of the file.
 type directive struct {
+	bad       string // what gcc says about it, for the guard
 	name      string // "define", "include", ...; "" for a null directive
 	pos       Pos    // of the name (of the # for a null directive)
 	line, end int    // physical lines it spans
