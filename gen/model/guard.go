@@ -121,9 +121,11 @@ func (g *guard) Open(name string) (fs.File, error) {
 		return newMemFile(name, pro.Bytes()), nil
 	}
 	g.cost.add(sc.defines)
-	body := append([]byte(nil), src...)
-	lines := bytes.SplitAfter(body, []byte("\n"))
+	var lines [][]byte // split only when a line is replaced
 	replace := func(first, last int, text string) {
+		if lines == nil {
+			lines = bytes.SplitAfter(append([]byte(nil), src...), []byte("\n"))
+		}
 		lines[first-1] = []byte(text)
 		for l := first + 1; l <= last && l <= len(lines); l++ {
 			lines[l-1] = []byte("\n")
@@ -132,7 +134,7 @@ func (g *guard) Open(name string) (fs.File, error) {
 	// Macros too costly for cc/v4: undefined where they are defined (or,
 	// when a later definition made an earlier one costly, before this
 	// file), then evaluated by macroEval at the end.
-	for _, name := range g.costly() {
+	for _, name := range g.costly(sc.defines) {
 		defs := g.cost.defs[name]
 		for _, d := range defs {
 			if d.pos.File == rel {
@@ -172,6 +174,9 @@ func (g *guard) Open(name string) (fs.File, error) {
 	}
 	fmt.Fprintf(&pro, "#line 1 \"%s\"\n", strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(filepath.FromSlash(name)))
 	out := pro.Bytes()
+	if lines == nil {
+		out = append(out, src...)
+	}
 	for _, l := range lines {
 		out = append(out, l...)
 	}
@@ -213,14 +218,14 @@ func isDigits(s string) bool {
 	return s != ""
 }
 
-// costly lists the object-like macros, in the order read, whose
+// costly lists the object-like macros of defs, in the order read, whose
 // expansion is too large or too deep for cc/v4, and keeps each from it as
 // it is found: from then on it stands for its value, one token, which makes
 // most of the macros built on it cheap again (of a doubling chain only the
 // first over the limit is kept from cc/v4).
-func (g *guard) costly() []string {
+func (g *guard) costly(defs []*define) []string {
 	var r []string
-	for _, d := range g.cost.order {
+	for _, d := range defs {
 		if d.fnLike || g.neutral[d.name] != nil {
 			continue
 		}
@@ -324,7 +329,10 @@ func (g *guard) evaluateCostly() []byte {
 
 // costlyAtEnd keeps from cc/v4 the macros that definitions in later files
 // made costly, before it evaluates them.
-func (g *guard) costlyAtEnd() { g.costly() }
+func (g *guard) costlyAtEnd() {
+	g.cost.reset()
+	g.costly(g.cost.order)
+}
 
 // includedFrom is the position of the #include of file in the file that
 // includes it (the innermost on the stack).

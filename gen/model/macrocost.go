@@ -72,18 +72,18 @@ func (mc *macroCost) makeLiteral(name string) {
 	clear(mc.memo)
 }
 
-// add records definitions; earlier estimates that may depend on them are
-// dropped.
+// add records definitions. Earlier estimates that a new definition would
+// change (a name they use that was not defined yet) are kept until reset:
+// the guard re-estimates everything once at the end.
 func (mc *macroCost) add(defs []*define) {
-	if len(defs) == 0 {
-		return
-	}
 	for _, d := range defs {
 		mc.defs[d.name] = append(mc.defs[d.name], d)
 	}
 	mc.order = append(mc.order, defs...)
-	clear(mc.memo)
 }
+
+// reset drops every estimate.
+func (mc *macroCost) reset() { clear(mc.memo) }
 
 // of returns the size and nesting of d's expansion (for a function-like
 // macro, with arguments of one token).
