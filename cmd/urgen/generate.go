@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -24,8 +25,8 @@ import (
 
 // opts are the flags of generate and report.
 type opts struct {
-	headers, templates, family, arch, out, pkg string
-	roundtrip, json, strict                    bool
+	headers, templates, family, arch, out, pkg, cc string
+	roundtrip, json, strict                        bool
 
 	fs *flag.FlagSet
 	// base is the directory relative paths are resolved against: the
@@ -41,6 +42,7 @@ func parse(name string, args []string, base string) (*opts, error) {
 	fs.StringVar(&o.family, "family", "", "header family of urgen's embedded templates: uapi (io_uring), nvme or ublk (default uapi)")
 	fs.StringVar(&o.templates, "templates", "", "templates directory: with a family.txt, a header family of its own (see gen/family);\nwithout, its constants.txt and builders.txt replace those of the -family")
 	fs.StringVar(&o.arch, "arch", "", "comma-separated GOARCH list (default: all Linux GOARCHes)")
+	fs.StringVar(&o.cc, "cc", "", "C compiler that must accept the headers too, as cc/v4 is more lenient\n(default: $CC, else gcc or cc on PATH; none: cc/v4 only)")
 	if name == "generate" {
 		fs.StringVar(&o.out, "out", "", "output package directory (required)")
 		fs.StringVar(&o.pkg, "pkg", "", "import path of the output package (default: -out's import path in its module, from the go command)")
@@ -343,6 +345,13 @@ func (o *opts) buildFamily(headers string, archs []string, fam *family.Family, o
 		}
 		opt.Base = &emit.Base{Result: br, PkgPath: bpkg}
 	}
+	// The C compiler first: what it rejects never reaches cc/v4, whose
+	// parser can loop on malformed input.
+	if c := o.compiler(); c != "" {
+		if err := model.CheckC(c, headers, checkArch(archs), fam.Scope); err != nil {
+			return nil, nil, err
+		}
+	}
 	m, err := model.Load(headers, archs, fam.Scope)
 	if err != nil {
 		return nil, nil, err
@@ -376,4 +385,29 @@ func generateTo(w io.Writer, args []string) error {
 		return err
 	}
 	return write.Dir(j.dir, r.Files)
+}
+
+// compiler is the C compiler of -cc, or "" for none.
+func (o *opts) compiler() string {
+	switch o.cc {
+	case "":
+		return model.FindC()
+	case "none":
+		return ""
+	}
+	return o.cc
+}
+
+// checkArch is the GOARCH whose asm/ headers the C compiler reads: the
+// build machine's when it is among archs (the compiler's own target).
+func checkArch(archs []string) string {
+	for _, a := range archs {
+		if a == runtime.GOARCH {
+			return a
+		}
+	}
+	if len(archs) == 0 {
+		return runtime.GOARCH
+	}
+	return archs[0]
 }

@@ -70,7 +70,9 @@ var positioned = regexp.MustCompile(`(?m)(^|\s)(urgen/fuzz|linux/[\w/]+|asm-gene
 // FuzzLoad loads the fuzzed header through the model (the code path of
 // urgen generate, for amd64). Properties: Load never panics and returns
 // within a minute; an error says where (file:line:col); and a header it
-// accepts, gcc accepts too and lays out the same: every struct's size and
+// accepts, gcc accepts too and lays out the same (where gcc is on the
+// machine, it reads the header first through CheckC, as in urgen
+// generate, so cc/v4 sees only what gcc accepts): every struct's size and
 // alignment, every member's offset and every macro's value as gcc
 // computes them. Seeds: the constructs of the io_uring headers, and the
 // inputs of issue 16 that hung, crashed or were silently misread.
@@ -101,6 +103,15 @@ func FuzzLoad(f *testing.F) {
 		type result struct {
 			m   *model.Model
 			err error
+		}
+		if gcc != "" {
+			// urgen generate has the C compiler read the headers first.
+			if err := model.CheckC(gcc, dir, "amd64", fuzzScope); err != nil {
+				if !positioned.MatchString(err.Error()) {
+					t.Fatalf("error without a position: %v", err)
+				}
+				return
+			}
 		}
 		done := make(chan result, 1)
 		go func() {

@@ -94,6 +94,10 @@ func TestHostileHeaders(t *testing.T) {
 		// ... but not inside a group #if skips, as with gcc.
 		{"C23 directive", "linux/io_uring.h", before(sqe, "#ifdef __x86_64__\n#elifdef __i386__\n#endif\n"),
 			`linux/io_uring\.h:33:2: unsupported construct: #elifdef`},
+		// A member without a name: gcc ignores it, cc/v4 laid it out
+		// (found by FuzzLoad: a struct of 16 bytes that gcc makes 0).
+		{"member declares nothing", "linux/io_uring.h", before(sqe, "struct io_uring_urgen_n { __u8; __u32 a; };\n"),
+			`linux/io_uring\.h:32:8: a member declaration of io_uring_urgen_n declares nothing`},
 		// Defect 5: a self-include grew memory without end.
 		{"include cycle", "linux/io_uring.h", func(s string) string { return "#include \"io_uring.h\"\n" + s },
 			`linux/io_uring\.h:1:10: #include nested depth 201 exceeds maximum of 200`},
@@ -199,5 +203,17 @@ func TestMacroDoublingChain(t *testing.T) {
 	}
 	if c := got["URGEN_C"]; c == nil || c.Value.Bits != 1<<31 || c.CType != "unsigned" {
 		t.Errorf("URGEN_C = %+v", c)
+	}
+}
+
+// TestValidLineMarkers: the line markers and #line forms GCC accepts still
+// load (the check above must not reject them).
+func TestValidLineMarkers(t *testing.T) {
+	const sqe = "struct io_uring_sqe {"
+	for _, marker := range []string{"# 31 \"linux/io_uring.h\"\n", "# 31 \"linux/io_uring.h\" 1 3 4\n", "#line 31\n", "#line 31 \"linux/io_uring.h\"\n", "# 31\n"} {
+		dir := hostileDir(t, func(dir string) { rewrite(t, dir, "linux/io_uring.h", before(sqe, marker)) })
+		if _, err := loadWithin(t, dir); err != nil {
+			t.Errorf("%q: %v", marker, err)
+		}
 	}
 }

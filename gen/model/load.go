@@ -497,6 +497,11 @@ func (l *loader) structOf(t cc.Type, tag string, p Pos) (*Struct, error) {
 		if err != nil {
 			return nil, err
 		}
+		if anon && typ.Inline == nil {
+			// "__u8;" in a struct: cc/v4 lays out a member, GCC
+			// ignores the declaration (found by FuzzLoad).
+			return nil, &Error{Pos: fp, Msg: fmt.Sprintf("a member declaration of %s declares nothing (no member name): %s", orAnon(tag), f.Type())}
+		}
 		ccAligns = append(ccAligns, int64(f.Type().Align()))
 		if sz, al, err := l.typeLayout(typ, int64(f.Type().Align())); err != nil {
 			return nil, err
