@@ -351,3 +351,17 @@ func TestBenchReport(t *testing.T) {
 		t.Errorf("crashed benchmark: failures %+v", r.failures)
 	}
 }
+
+// MATRIX_CACHE and MATRIX_LOGS may be absolute (a shared kernel cache
+// outside the checkout) or relative to the module root.
+func TestConfigPaths(t *testing.T) {
+	t.Setenv("MATRIX_CACHE", "/srv/kernels")
+	t.Setenv("MATRIX_LOGS", "logs/matrix")
+	c := ConfigFromEnv("/src/urgen", nil)
+	if got := c.rooted(c.Cache); got != "/srv/kernels" {
+		t.Errorf("absolute MATRIX_CACHE: %s, want /srv/kernels", got)
+	}
+	if got := c.rooted(c.LogDir); got != "/src/urgen/logs/matrix" {
+		t.Errorf("relative MATRIX_LOGS: %s, want /src/urgen/logs/matrix", got)
+	}
+}

@@ -28,8 +28,8 @@ type Config struct {
 	Kernels     []string      // kernel names to boot; empty means every row of kernels.txt
 	Host        bool          // also run the binaries natively, as column host-<uname -r>
 	HostFeature []string      // features the host kernel has; nil: detect them
-	Cache       string        // kernel cache, as written by scripts/fetch-kernels.sh
-	LogDir      string        // where each column's raw log is kept
+	Cache       string        // kernel cache, as written by scripts/fetch-kernels.sh (relative: to Root)
+	LogDir      string        // where each column's raw log is kept (relative: to Root)
 	Timeout     time.Duration // per kernel, boot to MATRIX-DONE
 	TestTimeout time.Duration // -test.timeout of each binary
 	Run         string        // -test.run of each binary, if set
@@ -75,6 +75,16 @@ func ConfigFromEnv(root string, args []string) Config {
 		c.Jobs = n
 	}
 	return c
+}
+
+// rooted returns path p of the configuration: as it is if absolute, else
+// relative to the module root (the Makefile's and the scripts' relative
+// defaults, .cache/..., mean the module's).
+func (c Config) rooted(p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.Root, p)
 }
 
 func isListSep(r rune) bool { return r == ',' || r == ' ' }
@@ -175,9 +185,9 @@ func Run(ctx context.Context, c Config) (bool, error) {
 		cols = append(cols, runHost(ctx, c, pkgs))
 	}
 	if c.LogDir != "" {
-		os.MkdirAll(filepath.Join(c.Root, c.LogDir), 0o755)
+		os.MkdirAll(c.rooted(c.LogDir), 0o755)
 		for _, col := range cols {
-			os.WriteFile(filepath.Join(c.Root, c.LogDir, col.name+".log"), []byte(col.log), 0o644)
+			os.WriteFile(filepath.Join(c.rooted(c.LogDir), col.name+".log"), []byte(col.log), 0o644)
 		}
 	}
 	ok := report(c.Out, cols, pkgs, c.Verbose)
@@ -350,7 +360,7 @@ func boot(ctx context.Context, c Config, k Kernel, initrd string) *column {
 	col := &column{name: k.Name, features: k.Features, supportsOp: func(op uapi.Op) bool { return int(op) <= k.LastOp }}
 	start := time.Now()
 	defer func() { col.took = time.Since(start) }()
-	vmlinuz := filepath.Join(c.Root, c.Cache, k.Name, "vmlinuz")
+	vmlinuz := filepath.Join(c.rooted(c.Cache), k.Name, "vmlinuz")
 	release, err := bzImageRelease(vmlinuz)
 	if err != nil {
 		col.err = fmt.Errorf("%v (run scripts/fetch-kernels.sh)", err)
@@ -383,7 +393,7 @@ func boot(ctx context.Context, c Config, k Kernel, initrd string) *column {
 	}
 	defer os.RemoveAll(vmDir)
 	kinitrd := filepath.Join(vmDir, "initramfs.cpio")
-	if err := writeKernelInitrd(kinitrd, initrd, filepath.Join(c.Root, c.Cache, k.Name)); err != nil {
+	if err := writeKernelInitrd(kinitrd, initrd, filepath.Join(c.rooted(c.Cache), k.Name)); err != nil {
 		col.err = fmt.Errorf("initramfs with modules: %v", err)
 		return col
 	}
