@@ -30,7 +30,11 @@ import (
 // the ring that the Write waits for: it returns only when the kernel is
 // done with the caller's buffer.
 type Conn struct {
-	fd      int
+	fd int
+	// ref counts the system calls on fd outside the ring (send, shutdown,
+	// setsockopt): Close closes fd only after they are done, so none of
+	// them can reach a descriptor number the process has reused since.
+	ref     fdRef
 	l       *netLoop
 	id      uint32
 	network string
@@ -96,7 +100,8 @@ const maxHeld = 8
 type request struct {
 	op     uint8
 	gen    uint32 // counts the submissions: bits 32-55 of the user data
-	busy   bool   // submitted, completion not seen
+	busy   bool   // being submitted or in flight: completion not seen
+	queued bool   // in the submission queue: a cancellation now lands after it
 	cancel bool   // cancellation submitted
 	res    int32
 	ready  chan struct{}
@@ -116,6 +121,7 @@ func newConn(fd int, network string, l *netLoop) *Conn {
 	c.rreq = request{op: opRecvOnce, ready: c.rready}
 	c.wreq = request{op: opSend, ready: c.wready}
 	c.multishot = l.multishot
+	c.ref.init(1)
 	c.id = l.register(c)
 	l.conns.Add(1)
 	return c
@@ -191,14 +197,23 @@ func (c *Conn) complete(op uint8, cq *uapi.CQE) {
 	case opRecv:
 		c.received(cq)
 	case opRecvOnce:
-		c.finish(&c.rreq, cq.Res)
+		c.finish(&c.rreq, cq)
 	case opSend, opConnect:
-		c.finish(&c.wreq, cq.Res)
+		c.finish(&c.wreq, cq)
 	}
 }
 
-func (c *Conn) finish(r *request, res int32) {
+// finish stores a one-shot request's result. A completion of any other
+// submission than the one in flight (none is expected: Close waits for
+// every completion before the id goes to another connection) is dropped,
+// so it can never pass for the result of a later call.
+func (c *Conn) finish(r *request, cq *uapi.CQE) {
 	c.mu.Lock()
+	if !r.busy || cq.UserData != r.userData(c.id) {
+		c.mu.Unlock()
+		return
+	}
+	res := cq.Res
 	r.busy = false
 	r.res = res
 	c.signal(r.ready)
@@ -440,7 +455,10 @@ func (c *Conn) Write(p []byte) (int, error) {
 			return n, c.opError("write", os.ErrDeadlineExceeded)
 		}
 		c.mu.Unlock()
-		k, errno := send(c.fd, p[n:])
+		k, errno, ok := c.send(p[n:])
+		if !ok {
+			return n, c.opError("write", net.ErrClosed)
+		}
 		if errno == 0 {
 			n += k
 			if n == len(p) {
@@ -463,6 +481,27 @@ func (c *Conn) Write(p []byte) (int, error) {
 			return n, nil
 		}
 	}
+}
+
+// send sends with send(2) unless the connection is closing (false).
+func (c *Conn) send(p []byte) (int, syscall.Errno, bool) {
+	t, ok := c.ref.inc()
+	if !ok {
+		return 0, 0, false
+	}
+	defer c.ref.dec(t)
+	k, errno := send(c.fd, p)
+	return k, errno, true
+}
+
+// withFD runs f on the descriptor unless the connection is closing.
+func (c *Conn) withFD(op string, f func(fd int) error) error {
+	t, ok := c.ref.inc()
+	if !ok {
+		return c.opError(op, net.ErrClosed)
+	}
+	defer c.ref.dec(t)
+	return f(c.fd)
 }
 
 // send is send(2) with MSG_NOSIGNAL (a vanished peer is an EPIPE error,
@@ -516,8 +555,17 @@ func (c *Conn) cancelled(res int32, dl *deadline, call string) error {
 // completion, cancelling it (and still waiting) when dl expires, ctx ends
 // or the connection closes. It returns the result.
 func (c *Conn) do(r *request, dl *deadline, ctx context.Context, prep func(*uapi.SQE)) (int32, error) {
+	if testHookSubmit != nil {
+		testHookSubmit(c)
+	}
 	c.mu.Lock()
-	r.busy, r.cancel = true, false
+	if c.closed {
+		// Close has decided what to wait for and may have let go of the
+		// descriptor: nothing may be submitted any more.
+		c.mu.Unlock()
+		return 0, net.ErrClosed
+	}
+	r.busy, r.queued, r.cancel = true, false, false
 	r.gen++
 	ud := r.userData(c.id)
 	c.mu.Unlock()
@@ -536,10 +584,12 @@ func (c *Conn) do(r *request, dl *deadline, ctx context.Context, prep func(*uapi
 		stop := context.AfterFunc(ctx, func() { c.cancelRequest(r) })
 		defer stop()
 	}
-	// A deadline that passed, or a Close, between the checks before the
-	// submission and now: cancel at once (their own cancellation found
-	// nothing in flight).
+	// Cancellations may go out from now on: they enter the submission
+	// queue behind the request. One that came while the request was not
+	// queued yet (a deadline timer, Close) found nothing to cancel and
+	// left it to this check.
 	c.mu.Lock()
+	r.queued = true
 	if c.closed || dl.expired() {
 		c.mu.Unlock()
 		c.cancelRequest(r)
@@ -560,6 +610,11 @@ func (c *Conn) do(r *request, dl *deadline, ctx context.Context, prep func(*uapi
 	return res, nil
 }
 
+// testHookSubmit, when set by a test, runs as a request is about to be
+// submitted: the moment a Close or a deadline may come between a call's
+// checks and its submission.
+var testHookSubmit func(*Conn)
+
 // cancelRequest cancels r if it is in flight and not cancelled yet; its
 // completion (-ECANCELED, or its result if it won the race) wakes the
 // waiter.
@@ -570,7 +625,7 @@ func (c *Conn) cancelRequest(r *request) { c.cancelRequestIf(r, nil) }
 // only if its deadline is still passed, not one set since.
 func (c *Conn) cancelRequestIf(r *request, cond func() bool) {
 	c.mu.Lock()
-	if !r.busy || r.cancel || (cond != nil && !cond()) {
+	if !r.busy || !r.queued || r.cancel || (cond != nil && !cond()) {
 		c.mu.Unlock()
 		return
 	}
@@ -636,6 +691,9 @@ func (c *Conn) Close() error {
 		return !c.recvArmed && !c.rreq.busy && !c.wreq.busy
 	}, c.idle)
 	c.expiring.Wait()
+	if _, busy := c.ref.close(); busy {
+		<-c.ref.drained // a send(2) or setsockopt(2) still running
+	}
 	c.mu.Lock()
 	segs := c.segs
 	c.segs = nil
@@ -659,16 +717,12 @@ func (c *Conn) CloseRead() error { return c.shutdown(unix.SHUT_RD) }
 func (c *Conn) CloseWrite() error { return c.shutdown(unix.SHUT_WR) }
 
 func (c *Conn) shutdown(how int) error {
-	c.mu.Lock()
-	closed := c.closed
-	c.mu.Unlock()
-	if closed {
-		return c.opError("close", net.ErrClosed)
-	}
-	if err := unix.Shutdown(c.fd, how); err != nil {
-		return c.opError("close", os.NewSyscallError("shutdown", err))
-	}
-	return nil
+	return c.withFD("close", func(fd int) error {
+		if err := unix.Shutdown(fd, how); err != nil {
+			return c.opError("close", os.NewSyscallError("shutdown", err))
+		}
+		return nil
+	})
 }
 
 // LocalAddr returns the local address (*net.TCPAddr or *net.UnixAddr).
@@ -722,10 +776,12 @@ func (c *Conn) SetLinger(sec int) error {
 	if sec >= 0 {
 		l.Onoff, l.Linger = 1, int32(sec)
 	}
-	if err := unix.SetsockoptLinger(c.fd, unix.SOL_SOCKET, unix.SO_LINGER, l); err != nil {
-		return c.opError("set", os.NewSyscallError("setsockopt", err))
-	}
-	return nil
+	return c.withFD("set", func(fd int) error {
+		if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, l); err != nil {
+			return c.opError("set", os.NewSyscallError("setsockopt", err))
+		}
+		return nil
+	})
 }
 
 // SetReadBuffer sets the socket's receive buffer size (SO_RCVBUF).
@@ -747,10 +803,12 @@ func (c *Conn) setsockopt(level, opt int, on bool) error {
 }
 
 func (c *Conn) setsockoptInt(level, opt, v int) error {
-	if err := unix.SetsockoptInt(c.fd, level, opt, v); err != nil {
-		return c.opError("set", os.NewSyscallError("setsockopt", err))
-	}
-	return nil
+	return c.withFD("set", func(fd int) error {
+		if err := unix.SetsockoptInt(fd, level, opt, v); err != nil {
+			return c.opError("set", os.NewSyscallError("setsockopt", err))
+		}
+		return nil
+	})
 }
 
 // opError wraps err as net does: op, network, addresses.

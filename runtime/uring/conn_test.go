@@ -75,6 +75,8 @@ var connTests = []struct {
 	{"HTTP", testHTTP}, {"HTTPClientAgainstNet", testHTTPClientAgainstNet}, {"TLS", testTLS},
 	{"ManyConnections", testManyConnections}, {"PeerVanishes", testPeerVanishes}, {"Exhaustion", testExhaustion},
 	{"DeadlinesUnderLoad", testDeadlinesUnderLoad}, {"CloseUnblocksWrite", testCloseUnblocksWrite},
+	{"DeadlineRacesSubmission", testDeadlineRacesSubmission}, {"CloseRacesReadWrite", testCloseRacesReadWrite},
+	{"NoCrossTalk", testNoCrossTalk}, {"CloseBeforeSubmission", testCloseBeforeSubmission},
 }
 
 func testNettest(t *testing.T) {

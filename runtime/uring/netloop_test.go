@@ -86,13 +86,6 @@ func openFDs(t *testing.T) int {
 
 // TestModes runs the connection tests with each way of receiving.
 func TestModes(t *testing.T) {
-	if os.Getenv("URGEN_VM") == "1" {
-		// Known bug, not a missing feature: under qemu TCG (make matrix)
-		// a Read waiting on a ring whose poller sleeps in the netpoller
-		// was seen never to wake (6.12 and 7.3.4 columns, 2026-12-01; the
-		// host and 7.2.13 passed). Skipped there until it is found.
-		t.Skip("network layer: lost wake-up under qemu TCG, under investigation (issue 14)")
-	}
 	for _, m := range []struct {
 		name string
 		o    NetOptions

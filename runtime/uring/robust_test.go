@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // echoServer serves an echo on our Listener until the test ends; it
@@ -313,5 +316,229 @@ func testCloseUnblocksWrite(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Close did not unblock Write")
+	}
+}
+
+// testDeadlineRacesSubmission: Reads whose deadlines pass while they are
+// being submitted, 8 connections at a time; every one times out. The
+// deadline's cancellation once reached the kernel ahead of the receive it
+// was meant for (the receive was marked in flight before it was queued),
+// found nothing, and the receive waited forever: on the host every
+// connection hung within a few hundred rounds, in the matrix VMs
+// DeadlinesUnderLoad did.
+func testDeadlineRacesSubmission(t *testing.T) {
+	const conns = 8
+	rounds := sized(2000, 300)
+	var wg sync.WaitGroup
+	for range conns {
+		c1, _, stop := pipe(t, "tcp", "127.0.0.1:0")
+		defer stop()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 16)
+			for range rounds {
+				c1.SetReadDeadline(time.Now().Add(time.Duration(rand.IntN(100)) * time.Microsecond))
+				if err := within(20*time.Second, func() error {
+					_, err := c1.Read(buf)
+					return err
+				}); !errors.Is(err, os.ErrDeadlineExceeded) {
+					t.Errorf("Read with a deadline passing as it starts: %v, want os.ErrDeadlineExceeded", err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// errHung is within's error for a call that did not return in time.
+var errHung = errors.New("call did not return")
+
+// within runs f and returns its error, or errHung if it has not returned
+// after d (it is then left running).
+func within(d time.Duration, f func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- f() }()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		return errHung
+	}
+}
+
+// testCloseRacesReadWrite: Close at a random moment while a Read loop and
+// a Write loop run on the connection (the peer echoes, so both block now
+// and then); both end with net.ErrClosed. A Write that had passed its
+// check for Close once submitted its send after Close had let go of the
+// connection: the completion found no connection to go to, and the Write
+// waited forever (the nettest CloseTimeout hang of the matrix's 7.3.4
+// column; with GOMAXPROCS=2 beside two CPU burners, every few hundred
+// rounds).
+func testCloseRacesReadWrite(t *testing.T) {
+	for range sized(300, 50) {
+		c1, c2, stop := pipe(t, "tcp", "127.0.0.1:0")
+		echo := make(chan struct{})
+		go func() {
+			defer close(echo)
+			buf := make([]byte, 1024)
+			for {
+				n, err := c2.Read(buf)
+				if err != nil {
+					return
+				}
+				if _, err := c2.Write(buf[:n]); err != nil {
+					return
+				}
+			}
+		}()
+		loop := func(f func([]byte) (int, error)) func() error {
+			return func() error {
+				buf := make([]byte, 1024)
+				for {
+					if _, err := f(buf); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		errs := make(chan error, 2)
+		go func() { errs <- within(20*time.Second, loop(c1.Read)) }()
+		go func() { errs <- within(20*time.Second, loop(c1.Write)) }()
+		time.Sleep(time.Duration(rand.IntN(3000)) * time.Microsecond)
+		c1.Close()
+		for range 2 {
+			if err := <-errs; !errors.Is(err, net.ErrClosed) {
+				t.Fatalf("Read or Write racing Close: %v, want net.ErrClosed", err)
+			}
+		}
+		stop()
+		<-echo
+	}
+}
+
+// testNoCrossTalk: pairs of connections come and go, 8 at a time, each
+// side writing bytes that name its pair while the other reads, and one
+// side closes at a random moment during both. Every byte a Read returns
+// must be its own pair's: descriptor numbers and connection ids are
+// reused all the time, so a request of a closed connection that reached
+// the kernel late (nettest's PresentTimeout once read 1024 bytes of
+// another connection's Writes) would show here as a foreign byte.
+func testNoCrossTalk(t *testing.T) {
+	const pairs = 8
+	rounds := sized(60, 20)
+	for p := range pairs {
+		t.Run(fmt.Sprint(p), func(t *testing.T) {
+			t.Parallel()
+			for r := range rounds {
+				tag := byte(p*rounds + r)
+				c1, c2, stop := pipe(t, "tcp", "127.0.0.1:0")
+				errs := make(chan error, 4)
+				side := func(c net.Conn, f func(net.Conn) error) {
+					go func() { errs <- within(20*time.Second, func() error { return f(c) }) }()
+				}
+				write := func(c net.Conn) error {
+					buf := bytes.Repeat([]byte{tag}, 1+rand.IntN(4096))
+					for {
+						if _, err := c.Write(buf); err != nil {
+							return err
+						}
+					}
+				}
+				read := func(c net.Conn) error {
+					buf := make([]byte, 1+rand.IntN(4096))
+					for {
+						n, err := c.Read(buf)
+						for _, b := range buf[:n] {
+							if b != tag {
+								return fmt.Errorf("read byte %d of another connection, want %d", b, tag)
+							}
+						}
+						if err != nil {
+							return err
+						}
+					}
+				}
+				side(c1, read)
+				side(c1, write)
+				side(c2, read)
+				side(c2, write)
+				time.Sleep(time.Duration(rand.IntN(2000)) * time.Microsecond)
+				c1.Close()
+				c2.Close()
+				for range 4 {
+					err := <-errs
+					if errors.Is(err, errHung) || (err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.EOF) && !errors.Is(err, unix.EPIPE) && !errors.Is(err, unix.ECONNRESET)) {
+						t.Errorf("pair %d round %d: %v", p, r, err)
+					}
+				}
+				stop()
+				if t.Failed() {
+					return
+				}
+			}
+		})
+	}
+}
+
+// testCloseBeforeSubmission: Close comes after a Read (in the modes where
+// a Read submits a receive of its own) or a Write (its send through the
+// ring, the socket buffer being full) has checked for Close but before
+// its request is submitted; the call returns net.ErrClosed. Such a
+// request used to reach the kernel after Close had closed the descriptor:
+// it failed with EBADF, or hit another connection that had been given the
+// same descriptor number since.
+func testCloseBeforeSubmission(t *testing.T) {
+	calls := []struct {
+		name string
+		f    func(c, peer net.Conn) error
+	}{
+		{"Read", func(c, _ net.Conn) error {
+			_, err := c.Read(make([]byte, 64))
+			return err
+		}},
+		{"Write", func(c, _ net.Conn) error {
+			// The peer reads nothing: the socket buffer fills and the
+			// Write goes through the ring.
+			buf := make([]byte, 1<<20)
+			for {
+				if _, err := c.Write(buf); err != nil {
+					return err
+				}
+			}
+		}},
+	}
+	a, _, stop := pipe(t, "tcp", "127.0.0.1:0")
+	if a.(*Conn).multishot {
+		calls = calls[1:] // a Read submits nothing of its own then
+	}
+	stop()
+	for _, call := range calls {
+		t.Run(call.name, func(t *testing.T) {
+			a, b, stop := pipe(t, "tcp", "127.0.0.1:0")
+			defer stop()
+			c := a.(*Conn)
+			paused, release := make(chan struct{}), make(chan struct{})
+			var once sync.Once
+			testHookSubmit = func(hc *Conn) {
+				if hc == c {
+					once.Do(func() { close(paused); <-release })
+				}
+			}
+			defer func() { testHookSubmit = nil }()
+			errc := make(chan error, 1)
+			go func() { errc <- call.f(c, b) }()
+			<-paused
+			if err := c.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			close(release)
+			if err := within(10*time.Second, func() error { return <-errc }); !errors.Is(err, net.ErrClosed) {
+				t.Fatalf("%s that Close overtook before its submission: %v, want net.ErrClosed", call.name, err)
+			}
+		})
 	}
 }
