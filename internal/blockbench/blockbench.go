@@ -7,7 +7,10 @@ package blockbench
 import (
 	"math/rand/v2"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -35,9 +38,11 @@ func Pattern(n int, seed uint64) []byte {
 // KeepDepth runs b.N requests of size bytes with depth in flight: start
 // queues the request of a tag; reap waits for completions and calls done
 // with each tag, which starts the next request on it while any remain.
+// Beside the time it reports the CPU time per request (ReportCPU).
 func KeepDepth(b *testing.B, depth, size int, start func(tag uint64), reap func(done func(tag uint64))) {
 	b.SetBytes(int64(size))
 	b.ResetTimer()
+	defer ReportCPU(b)()
 	issued, finished := 0, 0
 	for ; issued < min(depth, b.N); issued++ {
 		start(uint64(issued))
@@ -95,3 +100,56 @@ func ReadDevice(b *testing.B, path string, depth, size int, span int64, seed uin
 		}
 	})
 }
+
+// ReportCPU starts counting CPU time; the function it returns reports it
+// per op: cpu-ns/op, the whole machine's busy time (every CPU, every
+// thread and the kernel's workers, from /proc/stat), and proc-ns/op, this
+// process's user and system time (the benchmark and, for a ublk device,
+// its server; from getrusage).
+func ReportCPU(b *testing.B) func() {
+	busy0, proc0 := machineBusy(), processCPU()
+	return func() {
+		if b.N == 0 {
+			return
+		}
+		b.ReportMetric(float64(machineBusy()-busy0)/float64(b.N), "cpu-ns/op")
+		b.ReportMetric(float64(processCPU()-proc0)/float64(b.N), "proc-ns/op")
+	}
+}
+
+// machineBusy is the time all CPUs spent on anything but idling and
+// waiting for I/O, in nanoseconds (the "cpu" line of /proc/stat).
+func machineBusy() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	fields := strings.Fields(line)
+	var busy int64
+	for i, f := range fields[1:] {
+		n, _ := strconv.ParseInt(f, 10, 64)
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return time.Duration(busy) * time.Second / time.Duration(clockTicks)
+}
+
+// clockTicks is USER_HZ, the unit of /proc/stat: 100 on every Linux
+// architecture Go supports.
+const clockTicks = 100
+
+// processCPU is the process's user and system time.
+func processCPU() time.Duration {
+	var ru unix.Rusage
+	if unix.Getrusage(unix.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// Rounds is how many measured rounds the block device benchmarks run,
+// each after the other peers' (interleaved), after one round of warm-up:
+// report each peer's median and its per-round ratios.
+const Rounds = 6

@@ -17,7 +17,7 @@ import (
 func BenchmarkReadQD32(b *testing.B) {
 	d := open(b, plainNS)
 	const depth, size, span = 32, 4096, 32 << 20
-	for round := 0; round <= 3; round++ { // round 0 warms up (TCG translates code on first use)
+	for round := 0; round <= blockbench.Rounds; round++ { // round 0 warms up (TCG translates code on first use)
 		b.Run(fmt.Sprintf("round=%d/passthrough", round), func(b *testing.B) {
 			q := queue(b, d, nvme.WithEntries(2*depth))
 			bufs := make([][]byte, depth)

@@ -9,40 +9,9 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/urgen/urgen/generated/uapi"
 	ublkabi "github.com/urgen/urgen/generated/ublk"
 )
-
-// Mode is how request data moves between the kernel and the server.
-type Mode int
-
-// The data-copy modes.
-const (
-	// ModeAuto picks ModeCopy, which every ublk kernel has.
-	ModeAuto Mode = iota
-	// ModeCopy: each request has a buffer in the server; the kernel copies
-	// a write's data into it before handing the request over, and a
-	// read's data out of it when the server commits.
-	ModeCopy
-	// ModeUserCopy (UBLK_F_USER_COPY, Linux 6.5): the server moves the
-	// data itself with pread and pwrite on the character device, at the
-	// request's offset there; it needs no buffer per request.
-	ModeUserCopy
-)
-
-func (m Mode) String() string {
-	switch m {
-	case ModeAuto:
-		return "auto"
-	case ModeCopy:
-		return "copy"
-	case ModeUserCopy:
-		return "user-copy"
-	}
-	return "Mode(" + strconv.Itoa(int(m)) + ")"
-}
 
 // Options describe a device.
 type Options struct {
@@ -61,7 +30,7 @@ type Options struct {
 	// MaxIO is the largest request in bytes (default 512 KiB, a multiple
 	// of the page size).
 	MaxIO int
-	// Mode is the data-copy mode (default ModeAuto).
+	// Mode is the data mode (default ModeAuto).
 	Mode Mode
 }
 
@@ -71,6 +40,7 @@ type Device struct {
 	ctrl   *control
 	info   ublkabi.CtrlDevInfo
 	char   *os.File
+	zeros  *os.File // /dev/zero, read into request buffers past a FixedBackend's end
 	mode   Mode
 	opts   Options
 	queues []*queue
@@ -95,13 +65,13 @@ func New(b Backend, o Options) (*Device, error) {
 		return nil, fmt.Errorf("ublk: %w", err)
 	}
 	feats, ferr := c.features()
-	mode := o.Mode
-	switch {
-	case mode == ModeAuto:
-		mode = ModeCopy
-	case mode == ModeUserCopy && (ferr != nil || feats&ublkabi.FUserCopy == 0):
+	if ferr != nil {
+		feats = 0 // before Linux 6.5: no GET_FEATURES, and only ModeCopy
+	}
+	mode, err := o.Mode.choose(b, feats)
+	if err != nil {
 		c.close()
-		return nil, fmt.Errorf("ublk: %v needs UBLK_F_USER_COPY, which this kernel lacks (features %v): %w", mode, feats, unix.EOPNOTSUPP)
+		return nil, err
 	}
 	d := &Device{ctrl: c, mode: mode, opts: o}
 	d.info = ublkabi.CtrlDevInfo{
@@ -109,15 +79,16 @@ func New(b Backend, o Options) (*Device, error) {
 		QueueDepth:    uint16(o.Depth),
 		MaxIOBufBytes: uint32(o.MaxIO),
 		DevID:         ^uint32(0),
-		Flags:         ublkabi.FCmdIoctlEncode,
-	}
-	if mode == ModeUserCopy {
-		d.info.Flags |= ublkabi.FUserCopy
+		Flags:         ublkabi.FCmdIoctlEncode | mode.flags(),
 	}
 	info := &d.info
 	if _, err := c.do("ADD_DEV", func(s *uapi.SQE) { ublkabi.PrepAddDev(s, c.fd(), ^uint32(0), info) }); err != nil {
 		c.close()
 		return nil, err
+	}
+	if got := d.info.Flags & mode.flags(); got != mode.flags() {
+		d.teardown()
+		return nil, fmt.Errorf("ublk: ADD_DEV in %v: the driver cleared %v from the device's flags %v", mode, mode.flags()&^got, d.info.Flags)
 	}
 	// The kernel caps the queues at the number of CPUs.
 	d.opts.Queues, d.opts.Depth = int(d.info.NrHWQueues), int(d.info.QueueDepth)
@@ -172,6 +143,11 @@ func (d *Device) start(b Backend) error {
 		return fmt.Errorf("ublk: %w", err)
 	}
 	d.char = char
+	if d.mode.zeroCopy() {
+		if d.zeros, err = os.Open("/dev/zero"); err != nil {
+			return fmt.Errorf("ublk: %w", err)
+		}
+	}
 	ready := make(chan error, d.opts.Queues)
 	for qid := range d.opts.Queues {
 		q, err := newQueue(d, uint16(qid), b)
@@ -276,7 +252,7 @@ func (d *Device) CharDevice() string { return "/dev/ublkc" + strconv.Itoa(int(d.
 // Info returns the device info the kernel filled in at ADD_DEV.
 func (d *Device) Info() ublkabi.CtrlDevInfo { return d.info }
 
-// Mode returns the data-copy mode in use.
+// Mode returns the data mode in use.
 func (d *Device) Mode() Mode { return d.mode }
 
 // Wait blocks until every queue has stopped serving (after Close, or when
@@ -311,6 +287,9 @@ func (d *Device) teardown() error {
 	}
 	if d.char != nil {
 		d.char.Close()
+	}
+	if d.zeros != nil {
+		d.zeros.Close()
 	}
 	if _, derr := c.do("DEL_DEV", func(s *uapi.SQE) { ublkabi.PrepDelDev(s, c.fd(), id) }); err == nil {
 		err = derr

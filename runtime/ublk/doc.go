@@ -6,10 +6,13 @@ Flusher, Discarder and ZeroWriter) serves it. The command payloads, I/O
 descriptors and parameters come from the kernel's own linux/ublk_cmd.h,
 generated into github.com/urgen/urgen/generated/ublk.
 
-	dev, err := ublk.New(ublk.NewMemory(64<<20), ublk.Options{Size: 64 << 20, Queues: 2})
+	mem, err := ublk.NewMemory(64 << 20)
+	...
+	dev, err := ublk.New(mem, ublk.Options{Size: 64 << 20, Queues: 2})
 	// /dev/ublkbN exists now: dev.BlockDevice()
 	...
 	err = dev.Close() // stop and delete the device
+	mem.Close()
 
 How it works: the control device /dev/ublk-control takes ADD_DEV,
 SET_PARAMS, START_DEV, STOP_DEV, DEL_DEV and GET_DEV_INFO as 128-byte
@@ -20,13 +23,29 @@ means the request's descriptor (struct ublksrv_io_desc, mmapped read-only
 from the character device) is filled in; the goroutine serves it and
 answers with COMMIT_AND_FETCH_REQ, which also fetches the next one.
 
-Data moves by Mode: ModeCopy (the kernel copies between the request and a
-buffer per tag in this process) or ModeUserCopy (UBLK_F_USER_COPY, Linux
-6.5: the server preads and pwrites the request's data on the character
-device). Zero copy (UBLK_F_SUPPORT_ZERO_COPY, UBLK_F_AUTO_BUF_REG) lets a
-server hand the request's pages to other io_uring requests without ever
-seeing the data; generated/ublk has the builders for it
-(PrepFetchReqAutoBuf, PrepRegisterIOBuf), this package does not use it.
+Data moves by Mode, chosen by what the driver reports
+(UBLK_U_CMD_GET_FEATURES) and what the backend can do:
+
+  - ModeCopy: the kernel copies between the request and a buffer per tag
+    in this process (every ublk driver);
+  - ModeUserCopy (UBLK_F_USER_COPY, Linux 6.5): the server preads and
+    pwrites the request's data on the character device;
+  - ModeZeroCopy (UBLK_F_SUPPORT_ZERO_COPY, Linux 6.15): the request's
+    pages stay in the kernel; the queue registers them as a fixed buffer
+    of its ring (UBLK_U_IO_REGISTER_IO_BUF, linked to the first transfer),
+    a FixedBackend moves the data with fixed-buffer reads and writes on
+    that ring, and the queue unregisters the buffer before it commits;
+  - ModeAutoBufReg (UBLK_F_AUTO_BUF_REG, Linux 6.16): the same without the
+    two commands: the driver registers each request's buffer at the index
+    its fetch named (the tag) and unregisters it at the commit.
+
+ModeAuto takes ModeAutoBufReg, else ModeZeroCopy, for a FixedBackend
+(Memory and File are), and ModeCopy for any other Backend. Mode.Supported
+says whether the driver has a mode.
+
+A backend error that wraps a unix.Errno fails the request with that
+errno, any other with EIO; the block layer hands the reader or writer of
+/dev/ublkbN EIO for most, and a few (ENOSPC, ENODATA) as themselves.
 
 Close stops the device (its pending fetches complete with
 UBLK_IO_RES_ABORT), waits for the queues, closes the character device and

@@ -11,6 +11,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/urgen/urgen/generated/nvme"
+	"github.com/urgen/urgen/generated/uapi"
+	"github.com/urgen/urgen/generated/ublk"
 )
 
 // Block devices, found by the nodes and sysfs attributes their drivers
@@ -57,14 +59,28 @@ func identifyController(dev string) bool {
 	return strings.TrimSpace(string(mem[4:24])) != ""
 }
 
-// hasUblk reports whether the ublk control device opens.
-func hasUblk() bool {
+// ublkFeatures reports whether the ublk control device opens and the
+// UBLK_F_* features its driver reports (UBLK_U_CMD_GET_FEATURES, Linux
+// 6.5; none before).
+func ublkFeatures() (bool, ublk.Flags) {
 	fd, err := unix.Open("/dev/ublk-control", unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return false
+		return false, 0
 	}
-	unix.Close(fd)
-	return true
+	defer unix.Close(fd)
+	// Outside the Go heap: the kernel writes the features after the
+	// submission starts (on 6.12 from a worker thread, later).
+	mem, err := unix.Mmap(-1, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return true, 0
+	}
+	defer unix.Munmap(mem)
+	feats := (*uint64)(unsafe.Pointer(&mem[0]))
+	res, done := tryOneWait(uapi.SetupSqe128, true, func(s *uapi.SQE, _ []byte) { ublk.PrepGetFeatures(s, int32(fd), feats) })
+	if !done || res < 0 {
+		return true, 0
+	}
+	return true, ublk.Flags(*feats)
 }
 
 // PollingBlockDevices lists the block devices whose queue polls

@@ -18,6 +18,7 @@ import (
 	"unsafe"
 
 	"github.com/urgen/urgen/generated/uapi"
+	"github.com/urgen/urgen/generated/ublk"
 	"golang.org/x/sys/unix"
 )
 
@@ -52,7 +53,11 @@ var Names = []string{
 	// controller and the modules /init loads):
 	"nvme_passthrough", // an NVMe generic char device /dev/ngXnY answers Identify Controller passthrough
 	"ublk",             // /dev/ublk-control opens (ublk_drv)
-	"iopoll_device",    // a block device's queue polls (/sys/block/*/queue/io_poll is 1)
+	// ublk data modes, by the driver's UBLK_U_CMD_GET_FEATURES:
+	"ublk_user_copy",    // UBLK_F_USER_COPY (Linux 6.5)
+	"ublk_zero_copy",    // UBLK_F_SUPPORT_ZERO_COPY (Linux 6.15: UBLK_U_IO_REGISTER_IO_BUF)
+	"ublk_auto_buf_reg", // UBLK_F_AUTO_BUF_REG (Linux 6.16)
+	"iopoll_device",     // a block device's queue polls (/sys/block/*/queue/io_poll is 1)
 	// Read/write attributes (Linux 6.16):
 	"rw_attr",      // io_uring_setup reports IORING_FEAT_RW_ATTR (protection information on reads and writes)
 	"write_stream", // block queues have the max_write_streams attribute (the SQE's write_stream)
@@ -169,7 +174,11 @@ func Detect() (Kernel, error) {
 	}
 	has["sched_slice"] = hasSchedSlice()
 	has["nvme_passthrough"] = hasNVMePassthrough()
-	has["ublk"] = hasUblk()
+	var ublkFeats ublk.Flags
+	has["ublk"], ublkFeats = ublkFeatures()
+	has["ublk_user_copy"] = ublkFeats&ublk.FUserCopy != 0
+	has["ublk_zero_copy"] = ublkFeats&ublk.FSupportZeroCopy != 0
+	has["ublk_auto_buf_reg"] = ublkFeats&ublk.FAutoBufReg != 0
 	has["iopoll_device"] = len(PollingBlockDevices()) > 0
 	has["rw_attr"] = ringFeatures&uapi.FeatRwAttr != 0
 	has["write_stream"] = hasWriteStreams()

@@ -80,11 +80,18 @@ func hasSockCmd(op uapi.SocketOp) bool {
 	return done && res == 0
 }
 
-// tryOne sets up a two-entry ring, submits the one SQE fill writes (with
-// mem, a page outside the Go heap, for its arguments) and returns the
-// completion the submission posted, if any. Closing the ring cancels a
-// request left armed.
+// tryOne sets up a two-entry ring (with SQE128, of 128-byte entries),
+// submits the one SQE fill writes (with mem, a page outside the Go heap,
+// for its arguments) and returns the completion the submission posted, if
+// any. Closing the ring cancels a request left armed.
 func tryOne(flags uapi.SetupFlags, fill func(s *uapi.SQE, mem []byte)) (res int32, done bool) {
+	return tryOneWait(flags, false, fill)
+}
+
+// tryOneWait is tryOne that, with wait, also waits for the completion: for
+// requests that the kernel may hand to its workers (io-wq) and complete
+// later, such as ublk's control commands on 6.12.
+func tryOneWait(flags uapi.SetupFlags, wait bool, fill func(s *uapi.SQE, mem []byte)) (res int32, done bool) {
 	mem, err := unix.Mmap(-1, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
 	if err != nil {
 		return 0, false
@@ -113,14 +120,18 @@ func tryOne(flags uapi.SetupFlags, fill func(s *uapi.SQE, mem []byte)) (res int3
 		return 0, false
 	}
 	defer unix.Munmap(cq)
-	sqes, err := unix.Mmap(int(rfd), uapi.OffSQEs, int(p.SQEntries)*uapi.SizeofSQE, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+	sqeSize := uapi.SizeofSQE
+	if flags&uapi.SetupSqe128 != 0 {
+		sqeSize *= 2
+	}
+	sqes, err := unix.Mmap(int(rfd), uapi.OffSQEs, int(p.SQEntries)*sqeSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
 	if err != nil {
 		return 0, false
 	}
 	defer unix.Munmap(sqes)
 
+	clear(sqes[:sqeSize])
 	s := (*uapi.SQE)(unsafe.Pointer(&sqes[0]))
-	*s = uapi.SQE{}
 	fill(s, mem[:2048])
 	*(*uint32)(unsafe.Pointer(&sq[p.SQOff.Array])) = 0
 	atomic.StoreUint32((*uint32)(unsafe.Pointer(&sq[p.SQOff.Tail])), 1)
@@ -128,8 +139,14 @@ func tryOne(flags uapi.SetupFlags, fill func(s *uapi.SQE, mem []byte)) (res int3
 		return 0, false
 	}
 	head := atomic.LoadUint32((*uint32)(unsafe.Pointer(&cq[p.CQOff.Head])))
-	tail := atomic.LoadUint32((*uint32)(unsafe.Pointer(&cq[p.CQOff.Tail])))
-	if head == tail {
+	tail := func() uint32 { return atomic.LoadUint32((*uint32)(unsafe.Pointer(&cq[p.CQOff.Tail]))) }
+	for wait && head == tail() {
+		// A signal (Go's preemption) may cut the wait short.
+		if _, _, errno := unix.Syscall6(unix.SYS_IO_URING_ENTER, rfd, 0, 1, uintptr(uapi.EnterGetevents), 0, 0); errno != 0 && errno != unix.EINTR {
+			return 0, false
+		}
+	}
+	if head == tail() {
 		return 0, false
 	}
 	c := (*uapi.CQE)(unsafe.Pointer(&cq[p.CQOff.CQEs+(head&(p.CQEntries-1))*cqeSize]))
