@@ -376,6 +376,8 @@ func TestUnemittable(t *testing.T) {
 			want: `linux/io_uring.h:32:45: unsupported construct: io_uring_urgen_q.q has the 128-bit integer type`},
 		{name: "array of 2^63 bytes", header: [2]string{sqe, "struct io_uring_urgen_q { __u8 q[1ULL << 63]; };\n" + sqe},
 			want: `linux/io_uring.h:32:32: array io_uring_urgen_q.q of 9223372036854775808 elements is larger than an object can be on amd64`},
+		{name: "struct of 4,097 members", header: [2]string{sqe, "struct io_uring_urgen_w {" + wideMembers(4097) + " };\n" + sqe},
+			want: `linux/io_uring.h:32:8: unsupported construct: struct io_uring_urgen_w has 4097 members, more than the 4096`},
 		{name: "doc text with */, invalid UTF-8 and NUL", header: [2]string{sqe, "#define IORING_URGEN_DOC 1 // a */ b \xff c \x00 d\n" + sqe}},
 		{name: "flexible array in a struct with receiver n", header: [2]string{sqe, "struct io_uring_nurgen { __u32 count; __u32 ids[]; };\n" + sqe}},
 	} {
@@ -418,6 +420,15 @@ func TestUnemittable(t *testing.T) {
 			}
 		})
 	}
+}
+
+// wideMembers declares n __u32 members m0, m1 ...
+func wideMembers(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, " __u32 m%d;", i)
+	}
+	return b.String()
 }
 
 // TestMessagesSayWhere: errors that had no position, or the wrong one
@@ -509,6 +520,37 @@ func TestDiffGatesOnBreaks(t *testing.T) {
 			}
 			if (err != nil) != tc.fails {
 				t.Errorf("diff returned %v, want failure %v", err, tc.fails)
+			}
+		})
+	}
+}
+
+// TestTypeCheckWithoutXSys: the type check resolves golang.org/x/sys/unix
+// also where the output's module does not require it or there is no
+// module at all (go list -e exits 0 there with no export data, and
+// unix.NOSUCH in a builder's argument was generated with exit 0).
+func TestTypeCheckWithoutXSys(t *testing.T) {
+	for _, tc := range []struct{ name, gomod string }{
+		{"no module", ""},
+		{"module without x/sys", "module example.com/bare\n\ngo 1.26\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			if tc.gomod != "" {
+				if err := os.WriteFile(filepath.Join(root, "go.mod"), []byte(tc.gomod), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			tmpl := copyTemplates(t)
+			testheaders.Edit(t, filepath.Join(tmpl, "builders.txt"), "\targ fd int32\n\targ iovecs []unix.Iovec keep",
+				"\targ fd int32\n\targ iovecs []unix.NOSUCH keep")
+			out := filepath.Join(root, "uapi")
+			err := generateTo(io.Discard, []string{"-headers", pinned, "-arch", "amd64", "-cc", "none", "-templates", tmpl, "-out", out, "-pkg", "example.com/bare/uapi"})
+			if want := "undefined: unix.NOSUCH (GOARCH=amd64), in PrepReadv from "; err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("generate: %v\nwant an error with %q", err, want)
+			}
+			if _, serr := os.Stat(out); serr == nil {
+				t.Errorf("generate failed but wrote %s", out)
 			}
 		})
 	}

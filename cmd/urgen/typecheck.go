@@ -32,9 +32,13 @@ func typeCheck(dir string, archs []string, r *emit.Result, base *emit.Base) erro
 	for _, b := range r.Builders {
 		origins[b.Go] = b.Pos
 	}
+	exp, missing := exports(dir, pkgs)
+	for _, q := range missing {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("%s: go list -export gives no export data for it (neither in the output's module nor in a scratch module from the module cache): the generated code's uses of its names are not type-checked", q))
+	}
 	cfg := typecheck.Config{
 		Archs:   archs,
-		Exports: exports(dir, pkgs),
+		Exports: exp,
 		Origin:  func(decl string) string { return origins[decl] },
 	}
 	for _, s := range r.Summary().Structs {
@@ -155,8 +159,9 @@ func semverLess(a, b string) bool {
 	return a < b
 }
 
-// exports asks go list for the export data of what pkgs import.
-func exports(dir string, pkgs []typecheck.Package) map[string]string {
+// exports asks go list for the export data of what pkgs import, and
+// returns the import paths it found none for.
+func exports(dir string, pkgs []typecheck.Package) (map[string]string, []string) {
 	own := map[string]bool{}
 	for _, p := range pkgs {
 		own[p.Path] = true
@@ -179,15 +184,17 @@ func exports(dir string, pkgs []typecheck.Package) map[string]string {
 		}
 	}
 	if len(need) == 0 {
-		return nil
+		return nil, nil
 	}
 	var paths []string
 	for q := range need {
 		paths = append(paths, q)
 	}
 	sort.Strings(paths)
-	// First in the output's module; where that does not require them yet
-	// (a first generation), in a scratch module of urgen's own versions.
+	// First in the output's module; what that does not provide (a first
+	// generation, or an output outside any module) in a scratch module of
+	// urgen's own versions. go list -e succeeds either way: a package it
+	// cannot load has an empty Export.
 	var wd string
 	for d := dir; ; d = filepath.Dir(d) {
 		if st, err := os.Stat(d); err == nil && st.IsDir() {
@@ -198,22 +205,38 @@ func exports(dir string, pkgs []typecheck.Package) map[string]string {
 			break
 		}
 	}
-	out, err := goList(wd, paths, false)
-	if err != nil {
-		tmp, terr := scratchModule(paths)
-		if terr != nil {
-			return nil
-		}
-		defer os.RemoveAll(tmp)
-		if out, err = goList(tmp, paths, true); err != nil {
-			return nil
+	m := map[string]string{}
+	addExports(m, wd, paths, false)
+	if rest := without(paths, m); len(rest) > 0 {
+		if tmp, err := scratchModule(rest); err == nil {
+			addExports(m, tmp, rest, true)
+			os.RemoveAll(tmp)
 		}
 	}
-	m := map[string]string{}
+	return m, without(paths, m)
+}
+
+// addExports records in m the export data files go list -export in dir
+// names for paths.
+func addExports(m map[string]string, dir string, paths []string, scratch bool) {
+	out, err := goList(dir, paths, scratch)
+	if err != nil {
+		return
+	}
 	for _, line := range strings.Split(string(out), "\n") {
 		if p, e, ok := strings.Cut(line, "\t"); ok && e != "" {
 			m[p] = e
 		}
 	}
-	return m
+}
+
+// without is paths less the keys of m.
+func without(paths []string, m map[string]string) []string {
+	var r []string
+	for _, p := range paths {
+		if m[p] == "" {
+			r = append(r, p)
+		}
+	}
+	return r
 }

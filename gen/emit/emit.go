@@ -107,6 +107,9 @@ func Generate(m *model.Model, cfg *Config, opt Options) (*Result, error) {
 		sh.setSizes[s.Go] = intTypes[s.Underlying].size
 	}
 	structs := sh.shapeAll()
+	if err := sh.checkMembers(structs); err != nil {
+		return nil, err
+	}
 	for key := range cfg.Members {
 		if !cfg.used[key] {
 			absent = append(absent, fmt.Sprintf("%s: member %s is not in the headers", cfg.Path, key))

@@ -112,6 +112,10 @@ func TestHostileHeaders(t *testing.T) {
 			`linux/io_uring\.h:32:\d+: brackets nested 100000 deep in #define \(the limit is 256\)`},
 		{"deep parentheses in a declaration", "linux/io_uring.h", before(sqe, "struct io_uring_urgen_d { __u8 x["+strings.Repeat("(", 300)+"1"+strings.Repeat(")", 300)+"]; };\n"),
 			`linux/io_uring\.h:32:\d+: brackets nested more than 256 deep`},
+		// What macros add to a line is bounded, not the tokens written:
+		// 20 uses of a macro of about 8,000 tokens.
+		{"line of large expansions", "linux/io_uring.h", before(sqe, "#define URGEN_B (1"+strings.Repeat("+1", 4000)+")\nenum urgen_e { URGEN_E = URGEN_B"+strings.Repeat("+URGEN_B", 19)+" };\n"),
+			`linux/io_uring\.h:33:1: this line's macros expand it to about 160\d\d\d tokens nested 2 deep`},
 		// Defect 10: a deleted "*/" or "};" gave "-: unexpected EOF".
 		{"unterminated comment", "linux/io_uring.h", func(s string) string {
 			i := strings.LastIndex(s, "*/")
@@ -216,4 +220,33 @@ func TestValidLineMarkers(t *testing.T) {
 			t.Errorf("%q: %v", marker, err)
 		}
 	}
+}
+
+// TestLongLine: a struct of 40,000 members on one line (120,000 tokens, no
+// macros) loads, laid out as C lays out __u32 members: at 4-byte steps,
+// no padding (the guard once took the tokens written for a macro
+// expansion and rejected it).
+func TestLongLine(t *testing.T) {
+	const n = 40000
+	var b strings.Builder
+	b.WriteString("struct io_uring_urgen_wide {")
+	for i := range n {
+		fmt.Fprintf(&b, " __u32 m%d;", i)
+	}
+	b.WriteString(" };\n")
+	dir := hostileDir(t, func(dir string) { rewrite(t, dir, "linux/io_uring.h", before("struct io_uring_sqe {", b.String())) })
+	m, err := loadWithin(t, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range m.Structs {
+		if s.C != "io_uring_urgen_wide" {
+			continue
+		}
+		if len(s.Fields) != n || s.Layout["amd64"].Size != 4*n || s.Fields[n-1].Offset["amd64"] != 4*(n-1) {
+			t.Errorf("%d members, size %d, last at %d; want %d, %d, %d", len(s.Fields), s.Layout["amd64"].Size, s.Fields[n-1].Offset["amd64"], n, 4*n, 4*(n-1))
+		}
+		return
+	}
+	t.Error("struct io_uring_urgen_wide is missing")
 }

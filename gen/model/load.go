@@ -961,9 +961,14 @@ func (t *Type) merge(o *Type, arch string) error {
 type docs struct {
 	dir   string
 	files map[string][]string
+	// trail memoises trailing by line: every member declared on one
+	// line asks for it, and a line can hold thousands.
+	trail map[Pos]string
 }
 
-func newDocs(dir string) *docs { return &docs{dir: dir, files: map[string][]string{}} }
+func newDocs(dir string) *docs {
+	return &docs{dir: dir, files: map[string][]string{}, trail: map[Pos]string{}}
+}
 
 func (d *docs) lines(file string) []string {
 	if l, ok := d.files[file]; ok {
@@ -987,6 +992,16 @@ func (d *docs) around(p Pos) string {
 }
 
 func (d *docs) trailing(p Pos) string {
+	key := Pos{File: p.File, Line: p.Line}
+	if t, ok := d.trail[key]; ok {
+		return t
+	}
+	t := d.trailingOf(p)
+	d.trail[key] = t
+	return t
+}
+
+func (d *docs) trailingOf(p Pos) string {
 	lines := d.lines(p.File)
 	if p.Line < 1 || p.Line > len(lines) {
 		return ""
