@@ -89,9 +89,26 @@ func compilerError(compiler, dir string, files []string, out string) error {
 	col, _ := strconv.Atoi(m[3])
 	msg := fmt.Sprintf("%s rejects this: %s", filepath.Base(compiler), m[4])
 	if m[1] == "<stdin>" && line >= 1 && (line-1)/2 < len(files) {
-		f := files[(line-1)/2]
-		p := endOf(dir, f)
-		return &Error{Pos: p, Msg: fmt.Sprintf("%s rejects this: the header ends inside a declaration (%s)%s", filepath.Base(compiler), m[4], excerpt(dir, p))}
+		// The compiler says only where the input ends; the prescan of
+		// the headers up to there finds the body or bracket left open.
+		read := files[:(line-1)/2+1]
+		scan := func(f string) *scanned {
+			b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(f)))
+			if err != nil {
+				return nil
+			}
+			return prescan(f, b)
+		}
+		e := leftOpen(read, scan)
+		if e == nil {
+			f := read[len(read)-1]
+			e = &Error{Pos: endOf(dir, f), Msg: "the header ends inside a declaration"}
+			if sc := scan(f); sc != nil && sc.last != nil {
+				e = &Error{Pos: Pos{File: f, Line: sc.last.line, Col: sc.last.col}, Msg: fmt.Sprintf("the header ends inside a declaration: %q is its last token", sc.last.text)}
+			}
+		}
+		e.Msg = fmt.Sprintf("%s rejects this: %s (%s)%s", filepath.Base(compiler), e.Msg, m[4], excerpt(dir, e.Pos))
+		return e
 	}
 	if col == 0 {
 		col = 1

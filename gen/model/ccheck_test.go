@@ -28,8 +28,17 @@ func TestCheckC(t *testing.T) {
 	}{
 		{"member without a type", "linux/io_uring.h", before(sqe, "struct urgen_x { A0; };\n"),
 			`^linux/io_uring\.h:32:18: gcc rejects this: .*A0.*\n\tstruct urgen_x \{ A0; \};\n\t {17}\^`},
-		{"declaration left open", "linux/futex.h", func(s string) string { return s + "*\n" },
-			`^linux/futex\.h:\d+:1: gcc rejects this: the header ends inside a declaration`},
+		{"declaration left open", "linux/futex.h", func(s string) string {
+			i := strings.LastIndex(s, "#endif")
+			return s[:i] + "*\n" + s[i:]
+		}, `^linux/futex\.h:242:1: gcc rejects this: the header ends inside a declaration: "\*" is its last token .*\n\t\*\n\t\^`},
+		// gcc says only that the input ends; the body left open is
+		// named (it said linux/futex.h, the last header read).
+		{"struct body left open", "linux/io_uring.h", func(s string) string {
+			i := strings.Index(s, "struct io_uring_rsrc_register {")
+			j := i + strings.Index(s[i:], "};")
+			return s[:j] + s[j+2:]
+		}, `^linux/io_uring\.h:777:31: gcc rejects this: this body is never closed by its own "};"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := hostileDir(t, func(dir string) { rewrite(t, dir, tc.file, tc.edit) })

@@ -512,21 +512,31 @@ func (g *guard) explainEnd(err error) *Error {
 		files = append(files, f)
 	}
 	sort.Strings(files)
+	if e := leftOpen(files, func(f string) *scanned { return g.cache[f] }); e != nil {
+		return e
+	}
+	if sc := g.cache[g.last]; sc != nil && sc.last != nil {
+		return &Error{Pos: Pos{File: g.last, Line: sc.last.line, Col: sc.last.col}, Msg: fmt.Sprintf("the headers end inside a declaration: %q is the last token of the last header read", sc.last.text)}
+	}
+	return &Error{Msg: "the headers end inside a declaration (" + strings.SplitN(msg, "\n", 2)[0] + ")"}
+}
+
+// leftOpen finds, in the scans of files in order, a struct body that a
+// later "}" closes, else the outermost bracket a file leaves open: where
+// the headers leave a declaration unfinished. It returns nil for none.
+func leftOpen(files []string, scan func(f string) *scanned) *Error {
 	at := func(f string, t *ptok, format string, args ...any) *Error {
 		return &Error{Pos: Pos{File: f, Line: t.line, Col: t.col}, Msg: fmt.Sprintf(format, args...)}
 	}
 	for _, f := range files {
-		if t := g.cache[f].misclosed; t != nil {
-			return at(f, t, "this body is never closed by its own \"};\": the headers end inside it")
+		if sc := scan(f); sc != nil && sc.misclosed != nil {
+			return at(f, sc.misclosed, "this body is never closed by its own \"};\": the headers end inside it")
 		}
 	}
 	for _, f := range files {
-		if sc := g.cache[f]; len(sc.unclosed) > 0 {
+		if sc := scan(f); sc != nil && len(sc.unclosed) > 0 {
 			return at(f, &sc.unclosed[0], "%q is never closed: the headers end inside this declaration", sc.unclosed[0].text)
 		}
 	}
-	if sc := g.cache[g.last]; sc != nil && sc.last != nil {
-		return at(g.last, sc.last, "the headers end inside a declaration: %q is the last token of the last header read", sc.last.text)
-	}
-	return &Error{Msg: "the headers end inside a declaration (" + strings.SplitN(msg, "\n", 2)[0] + ")"}
+	return nil
 }
