@@ -483,15 +483,31 @@ func excerpt(dir string, p Pos) string {
 	if p.Line > len(src) || p.Col < 1 || p.Col > len(src[p.Line-1])+1 {
 		return ""
 	}
-	text := src[p.Line-1]
+	text, col := src[p.Line-1], p.Col
+	// A long line is quoted around the column only (a line of 100,000
+	// brackets made a message of 200 KB).
+	if len(text) > maxExcerpt {
+		from := max(0, min(col-1-maxExcerpt/2, len(text)-maxExcerpt))
+		to := from + maxExcerpt
+		text, col = text[from:to], col-from
+		if from > 0 {
+			text, col = "..."+text, col+3
+		}
+		if to < len(src[p.Line-1]) {
+			text += "..."
+		}
+	}
 	caret := strings.Map(func(r rune) rune {
 		if r == '\t' {
 			return r
 		}
 		return ' '
-	}, text[:p.Col-1]) + "^"
+	}, text[:col-1]) + "^"
 	return "\n\t" + text + "\n\t" + caret
 }
+
+// maxExcerpt is the most bytes of a source line an excerpt quotes.
+const maxExcerpt = 160
 
 // explainEnd explains cc/v4's complaints about the end of the input
 // (which it places in the sentinel, or nowhere: "-: unexpected EOF") by

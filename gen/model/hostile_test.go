@@ -137,6 +137,11 @@ func TestHostileHeaders(t *testing.T) {
 			if !regexp.MustCompile(tc.want).MatchString(err.Error()) {
 				t.Errorf("error does not match %s", tc.want)
 			}
+			// The source line is quoted around the column only (the
+			// deep parentheses' line once made a message of 200 KB).
+			if n := len(err.Error()); n > 1000 {
+				t.Errorf("the message is %d bytes long", n)
+			}
 		})
 	}
 }
