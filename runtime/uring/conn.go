@@ -198,7 +198,7 @@ func (c *Conn) complete(op uint8, cq *uapi.CQE) {
 		c.received(cq)
 	case opRecvOnce:
 		c.finish(&c.rreq, cq)
-	case opSend, opConnect:
+	case opSend, opPollOut:
 		c.finish(&c.wreq, cq)
 	}
 }

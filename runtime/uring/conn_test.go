@@ -77,6 +77,7 @@ var connTests = []struct {
 	{"DeadlinesUnderLoad", testDeadlinesUnderLoad}, {"CloseUnblocksWrite", testCloseUnblocksWrite},
 	{"DeadlineRacesSubmission", testDeadlineRacesSubmission}, {"CloseRacesReadWrite", testCloseRacesReadWrite},
 	{"NoCrossTalk", testNoCrossTalk}, {"CloseBeforeSubmission", testCloseBeforeSubmission},
+	{"ReadFrom", testReadFrom}, {"ReadFromBlocked", testReadFromBlocked},
 }
 
 func testNettest(t *testing.T) {

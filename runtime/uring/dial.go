@@ -143,7 +143,7 @@ func (c *Conn) connect(ctx context.Context, to unix.Sockaddr) error {
 	}
 	stop := context.AfterFunc(ctx, func() { c.signal(c.wready) })
 	defer stop()
-	c.wreq.op = opConnect
+	c.wreq.op = opPollOut
 	res, err := c.do(&c.wreq, &deadline{}, ctx, func(s *uapi.SQE) {
 		s.PrepPollAdd(int32(c.fd), unix.POLLOUT)
 	})

@@ -81,7 +81,7 @@ const (
 	opRecv
 	opSend
 	opAccept
-	opConnect
+	opPollOut  // a POLLOUT poll: a dial's connect, a sendfile waiting for room
 	opRecvOnce // a receive into the buffer of the Read that waits
 )
 
