@@ -600,15 +600,7 @@ func TestGenerateAllOrNothing(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("generate: %v\nwant an error with %q", err, tc.want)
 			}
-			after := snapshot(t, filepath.Dir(out))
-			if len(after) != len(before) {
-				t.Errorf("%d files before, %d after", len(before), len(after))
-			}
-			for p, b := range before {
-				if after[p] != b {
-					t.Errorf("%s changed", p)
-				}
-			}
+			unchanged(t, before, snapshot(t, filepath.Dir(out)))
 		})
 	}
 }

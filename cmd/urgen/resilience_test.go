@@ -165,7 +165,12 @@ func badHeader(t *testing.T, old, new, cc, want string) {
 	if !regexp.MustCompile(want).MatchString(err.Error()) {
 		t.Errorf("error %q does not match %s", err, want)
 	}
-	after := snapshot(t, filepath.Dir(out))
+	unchanged(t, before, snapshot(t, filepath.Dir(out)))
+}
+
+// unchanged fails the test where after (a snapshot) differs from before.
+func unchanged(t *testing.T, before, after map[string]string) {
+	t.Helper()
 	if len(after) != len(before) {
 		t.Errorf("output directory changed: %d files before, %d after", len(before), len(after))
 	}
