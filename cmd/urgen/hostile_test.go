@@ -278,6 +278,12 @@ func TestSilentDrops(t *testing.T) {
 			want: `builders.txt:100: builder PrepReadv2 (IORING_OP_READV): SINCE 99.0 is newer than these headers (Linux 7.3)`},
 		{name: "selector typo", template: "constants.txt", tmplOld: "flags IORING_SETUP_\n", tmplNw: "flags IORING_SETPU_\n",
 			want: `constants.txt:28: set SetupFlags matches no constant in the headers`},
+		{name: "member of a set with no constants", template: "constants.txt", tmplOld: "flags IORING_SETUP_\n", tmplNw: "flags IORING_SETPU_\n",
+			want: `constants.txt:49: member io_uring_params.flags: set SetupFlags has no constants in the headers`},
+		{name: "enum not in the headers", template: "constants.txt", tmplOld: "enum io_uring_msg_ring_flags ", tmplNw: "enum io_uring_msg_ring_flagz ",
+			want: `constants.txt:26: enum io_uring_msg_ring_flagz is not in the headers`},
+		{name: "member not in the headers", template: "constants.txt", tmplOld: "member io_uring_params.flags ", tmplNw: "member io_uring_params.flagz ",
+			want: `constants.txt:49: member io_uring_params.flagz is not in the headers`},
 		{name: "misnamed builders.txt", template: "builders.txt", tmplNw: "builder.txt",
 			want: `builders.txt does not exist: no SQE builders are generated, and no opcode is checked for one`},
 	} {

@@ -112,7 +112,7 @@ func Generate(m *model.Model, cfg *Config, opt Options) (*Result, error) {
 	}
 	for key := range cfg.Members {
 		if !cfg.used[key] {
-			absent = append(absent, fmt.Sprintf("%s: member %s is not in the headers", cfg.Path, key))
+			absent = append(absent, fmt.Sprintf("%s: member %s is not in the headers", cfg.at(key), key))
 		}
 	}
 	sort.Strings(absent)

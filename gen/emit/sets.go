@@ -27,6 +27,18 @@ type Config struct {
 	// Builders is templates/builders.txt; nil generates no builders.
 	Builders *BuilderSpecs
 	used     map[string]bool
+	// lines holds the line of each enum and member directive, by its
+	// tag or "struct.member".
+	lines map[string]int
+}
+
+// at is where the enum or member directive of key is: "path:line", or
+// path where the config was not read from a file.
+func (c *Config) at(key string) string {
+	if n := c.lines[key]; n > 0 {
+		return fmt.Sprintf("%s:%d", c.Path, n)
+	}
+	return c.Path
 }
 
 // Set is a typed constant set.
@@ -64,7 +76,7 @@ func LoadConfig(path string) (*Config, error) {
 
 // ReadConfig reads a constants file from r; messages cite it as path.
 func ReadConfig(path string, r io.Reader) (*Config, error) {
-	c := &Config{Path: path, Enums: map[string]EnumRename{}, Members: map[string]string{}, Omit: map[string]Omission{}}
+	c := &Config{Path: path, Enums: map[string]EnumRename{}, Members: map[string]string{}, Omit: map[string]Omission{}, lines: map[string]int{}}
 	sc := templateScanner(r)
 	n := 0
 	for sc.Scan() {
@@ -116,11 +128,13 @@ func ReadConfig(path string, r io.Reader) (*Config, error) {
 				r.Underlying = w[3]
 			}
 			c.Enums[w[1]] = r
+			c.lines[w[1]] = n
 		case "member":
 			if len(w) != 3 || !strings.Contains(w[1], ".") {
 				return nil, bad("want: member struct.member GoType")
 			}
 			c.Members[w[1]] = w[2]
+			c.lines[w[1]] = n
 		case "omit":
 			if len(w) < 3 {
 				return nil, bad("want: omit NAME REASON...")
@@ -298,7 +312,7 @@ func classify(m *model.Model, cfg *Config, namer goname.Namer) (sets []*constSet
 			found = found || e.C == t
 		}
 		if !found {
-			absent = append(absent, fmt.Sprintf("%s: enum %s is not in the headers", cfg.Path, t))
+			absent = append(absent, fmt.Sprintf("%s: enum %s is not in the headers", cfg.at(t), t))
 		}
 	}
 	var kept []*constSet
@@ -358,7 +372,7 @@ func (c *Config) forSets(sets []*constSet, absent *[]string) *Config {
 	out.Members = map[string]string{}
 	for key, set := range c.Members {
 		if !have[set] {
-			*absent = append(*absent, fmt.Sprintf("%s: member %s: set %s has no constants in the headers", c.Path, key, set))
+			*absent = append(*absent, fmt.Sprintf("%s: member %s: set %s has no constants in the headers", c.at(key), key, set))
 			continue
 		}
 		out.Members[key] = set
