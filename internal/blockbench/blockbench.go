@@ -102,10 +102,13 @@ func ReadDevice(b *testing.B, path string, depth, size int, span int64, seed uin
 }
 
 // ReportCPU starts counting CPU time; the function it returns reports it
-// per op: cpu-ns/op, the whole machine's busy time (every CPU, every
-// thread and the kernel's workers, from /proc/stat), and proc-ns/op, this
-// process's user and system time (the benchmark and, for a ublk device,
-// its server; from getrusage).
+// per op: proc-ns/op, this process's user and system time (the benchmark
+// and, for a ublk device, its server; from getrusage, exact), and
+// cpu-ns/op, the whole machine's busy time (every CPU, every thread and
+// the kernel's workers and interrupts, from /proc/stat). The latter is
+// sampled at the scheduler tick, so it is coarse (10 ms steps) and under
+// qemu TCG, which loses ticks, can come out below proc-ns/op: compare it
+// only between peers of one run.
 func ReportCPU(b *testing.B) func() {
 	busy0, proc0 := machineBusy(), processCPU()
 	return func() {
