@@ -381,7 +381,10 @@ func TestUnemittable(t *testing.T) {
 			want: `builders.txt:75: c line: a backtick or NUL cannot be in the C call`},
 		{name: "argument of an unknown unix type", tmplOld: "\targ fd int32\n\targ iovecs []unix.Iovec keep",
 			tmplNw: "\targ fd int32\n\targ iovecs []unix.NOSUCH keep",
-			want:   `undefined: unix.NOSUCH (GOARCH=amd64), in PrepReadv from `},
+			want:   `undefined: unix.NOSUCH (GOARCH=amd64), in PrepReadv (argument iovecs) from `},
+		// ... citing the arg line, not the prep line.
+		{name: "argument of an unknown unix type: its line", tmplOld: "\targ fd int32\n\targ iovecs []unix.Iovec keep",
+			tmplNw: "\targ fd int32\n\targ iovecs []unix.NOSUCH keep", want: `/builders.txt:92`},
 		{name: "128-bit integer member", header: [2]string{sqe, "struct io_uring_urgen_q { unsigned __int128 q; };\n" + sqe},
 			want: `linux/io_uring.h:32:45: unsupported construct: io_uring_urgen_q.q has the 128-bit integer type`},
 		{name: "array of 2^63 bytes", header: [2]string{sqe, "struct io_uring_urgen_q { __u8 q[1ULL << 63]; };\n" + sqe},
@@ -556,7 +559,7 @@ func TestTypeCheckWithoutXSys(t *testing.T) {
 				"\targ fd int32\n\targ iovecs []unix.NOSUCH keep")
 			out := filepath.Join(root, "uapi")
 			err := generateTo(io.Discard, []string{"-headers", pinned, "-arch", "amd64", "-cc", "none", "-templates", tmpl, "-out", out, "-pkg", "example.com/bare/uapi"})
-			if want := "undefined: unix.NOSUCH (GOARCH=amd64), in PrepReadv from "; err == nil || !strings.Contains(err.Error(), want) {
+			if want := "undefined: unix.NOSUCH (GOARCH=amd64), in PrepReadv (argument iovecs) from "; err == nil || !strings.Contains(err.Error(), want) {
 				t.Errorf("generate: %v\nwant an error with %q", err, want)
 			}
 			if _, serr := os.Stat(out); serr == nil {

@@ -31,6 +31,9 @@ func typeCheck(dir string, archs []string, r *emit.Result, base *emit.Base) erro
 	origins := map[string]string{}
 	for _, b := range r.Builders {
 		origins[b.Go] = b.Pos
+		for a, p := range b.ArgPos {
+			origins[b.Go+"."+a] = p
+		}
 	}
 	exp, missing := exports(dir, pkgs)
 	for _, q := range missing {

@@ -40,6 +40,8 @@ type BuilderInfo struct {
 	Skipped string
 	// Pos is where the template declares it: "templates/builders.txt:65".
 	Pos string
+	// ArgPos is where the template declares each argument, by name.
+	ArgPos map[string]string
 	// Warning notes a doubt about a generated builder: its Since is
 	// newer than the Linux release of the headers.
 	Warning string
@@ -252,7 +254,11 @@ func (e *emitter) builders(structs []*goStruct, sets []*constSet, loose []*const
 	}
 	bg.since = headersSince(specs, bg.consts)
 	for _, s := range specs.Builders {
-		info := BuilderInfo{Go: "Prep" + goname.Go(s.Name), Opcode: "IORING_OP_" + s.Op, Since: s.Since, SQE128: s.SQE128, CQE32: s.CQE32, Pos: fmt.Sprintf("%s:%d", specs.Path, s.Line)}
+		info := BuilderInfo{Go: "Prep" + goname.Go(s.Name), Opcode: "IORING_OP_" + s.Op, Since: s.Since, SQE128: s.SQE128, CQE32: s.CQE32, Pos: fmt.Sprintf("%s:%d", specs.Path, s.Line),
+			ArgPos: map[string]string{}}
+		for _, a := range s.Args {
+			info.ArgPos[a.Name] = fmt.Sprintf("%s:%d", specs.Path, a.Line)
+		}
 		if s.CHelper != "" {
 			info.Liburing = "io_uring_prep_" + s.CHelper
 			info.Counterpart = s.CHelper == s.Name

@@ -41,6 +41,8 @@ type Config struct {
 	Exports map[string]string
 	// Origin, when set, names where a top-level declaration came from
 	// (a template line), for declarations whose doc comment does not.
+	// For an error in a function's parameter list it is asked first for
+	// "Func.param".
 	Origin func(decl string) string
 	// IgnoreFuncBodies checks declarations only (types.Config's option):
 	// go/types looks a selector's field up by a linear scan, so bodies
@@ -224,6 +226,11 @@ func origin(files []*ast.File, pos token.Pos, from func(string) string) string {
 			switch x := d.(type) {
 			case *ast.FuncDecl:
 				doc, name = x.Doc, x.Name.Name
+				if p := param(x, pos); p != "" && from != nil {
+					if o := from(name + "." + p); o != "" {
+						return fmt.Sprintf(", in %s (argument %s) from %s", name, p, o)
+					}
+				}
 			case *ast.GenDecl:
 				doc = x.Doc
 				for _, s := range x.Specs {
@@ -259,6 +266,19 @@ func origin(files []*ast.File, pos token.Pos, from func(string) string) string {
 			if name != "" {
 				return ", in " + name
 			}
+		}
+	}
+	return ""
+}
+
+// param names the parameter of fn whose declaration holds pos, or "".
+func param(fn *ast.FuncDecl, pos token.Pos) string {
+	if fn.Type.Params == nil {
+		return ""
+	}
+	for _, f := range fn.Type.Params.List {
+		if pos >= f.Pos() && pos <= f.End() && len(f.Names) > 0 {
+			return f.Names[0].Name
 		}
 	}
 	return ""
