@@ -44,13 +44,18 @@ func resizeUnderLowLimit(t *testing.T) {
 		t.Skipf("needs resize_rings: IORING_REGISTER_RESIZE_RINGS (6.13): %v", err)
 	}
 	nops(t, r, 1, 2) // queued across the resize
+	need := resizeGrowth(t)
 	vm := vmSize(t)
 	var old unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_AS, &old); err != nil {
 		t.Fatal(err)
 	}
-	// Room for 64 KiB more: the new rings need about 400 KiB.
-	low := unix.Rlimit{Cur: vm + 64<<10, Max: old.Max}
+	// Room for all but 16 KiB of the new rings. The Go runtime must find
+	// room too: it maps memory in chunks of up to 256 KiB, and with less
+	// room than that a chunk it needs while Resize builds its error is a
+	// fatal error (seen with 64 KiB of room on 7.2.13). Before the mapping
+	// and after it failed it has the whole room, about 400 KiB.
+	low := unix.Rlimit{Cur: vm + need - 16<<10, Max: old.Max}
 	if err := unix.Setrlimit(unix.RLIMIT_AS, &low); err != nil {
 		t.Fatal(err)
 	}
@@ -90,6 +95,32 @@ func resizeUnderLowLimit(t *testing.T) {
 	if n := ioUringMappings(t); n != 0 {
 		t.Errorf("%d io_uring mappings left after Close, want 0", n)
 	}
+}
+
+// resizeGrowth measures how much address space a Resize to 4096/8192
+// entries adds, on scratch rings like the test's (the smallest of three
+// tries: the Go runtime may map memory in between).
+func resizeGrowth(t *testing.T) uint64 {
+	growth := uint64(1 << 62)
+	for range 3 {
+		r, err := New(8, WithFlags(uapi.SetupSingleIssuer|uapi.SetupDeferTaskrun))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Resize(16, 0); err != nil {
+			t.Fatal(err)
+		}
+		before := vmSize(t)
+		if err := r.Resize(4096, 8192); err != nil {
+			t.Fatal(err)
+		}
+		growth = min(growth, vmSize(t)-before)
+		r.Close()
+	}
+	if growth < 64<<10 {
+		t.Fatalf("a Resize to 4096/8192 entries added %d bytes of address space, want the new rings' (about 400 KiB)", growth)
+	}
+	return growth
 }
 
 // vmSize returns the process's virtual memory size in bytes.
