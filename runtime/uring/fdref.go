@@ -29,7 +29,10 @@ func (r *fdRef) init(n int) { r.counts = make([]paddedCount, n) }
 // inc counts an operation in on the caller's P and returns the ticket for
 // dec; false when the file is closed.
 func (r *fdRef) inc() (int, bool) {
-	i := currentP() % len(r.counts)
+	i := currentP()
+	if i >= len(r.counts) {
+		i %= len(r.counts) // more Ps than when the File was opened
+	}
 	// Dekker with close: either close's sum sees this increment, or this
 	// load sees its flag (sync/atomic is sequentially consistent).
 	r.counts[i].n.Add(1)

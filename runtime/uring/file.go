@@ -387,7 +387,24 @@ func (f *File) readAt(ctx context.Context, p []byte, off int64) (n int, err erro
 	if off < 0 {
 		return 0, f.pathErr("readat", errNegativeOffset)
 	}
+	if n, ok := f.cachedReadAt(ctx, p, off); ok {
+		return n, nil
+	}
 	return f.xferAll(ctx, false, p, off)
+}
+
+// cachedReadAt is ReadAt's common case on its own: one RWF_NOWAIT call
+// (see xfer) that reads all of p from the page cache. When it reads less or
+// fails, ok is false and xferAll reads from the start (a short read or a
+// cache miss costs one call more; each is rarer, and slower, than the call).
+// Writes have no such shortcut: a buffered write may refuse RWF_NOWAIT
+// every time (EAGAIN where it must allocate), which would double its calls.
+func (f *File) cachedReadAt(ctx context.Context, p []byte, off int64) (n int, ok bool) {
+	if f.odirect || f.e.opts.RingOnly || f.nowaitRead.Load() || len(p) == 0 || len(p) > maxRW || ctxErr(ctx) != nil {
+		return 0, false
+	}
+	n, errno := rwNowait(false, f.fd, p, off)
+	return n, errno == 0 && n == len(p)
 }
 
 // xferAll reads or writes all of p at off (-1: at the file position), xfer
