@@ -50,26 +50,45 @@ reaping; nothing queued is dropped.
 Which requests go through the ring was decided by measurement (bench/files,
 make bench-files: this package against os on the same work and goroutines,
 in one process, interleaved, medians of 5 rounds; 2-vCPU VM, kernel 6.18,
-ext4 on a virtio disk, other work on the machine). Three full runs gave
+ext4 on a virtio disk, other work on the machine). Four full runs gave
 (throughput vs os, CPU per operation vs os):
 
 	random 4 KiB page-cache ReadAt, 1 goroutine      0.86-0.99x   1.00-1.16x CPU
-	                                32 goroutines    1.05-1.11x   0.92-0.96x CPU
-	                               256 goroutines    1.03-1.13x   0.89-0.98x CPU
+	                                32 goroutines    1.01-1.11x   0.92-1.01x CPU
+	                               256 goroutines    1.03-1.18x   0.86-0.98x CPU
 	  the same through the ring (Options.RingOnly)   0.50-0.88x   1.2-2.0x CPU
 	  liburing, one thread, queue depth 32 (limit)   0.62-0.98x   0.52-0.83x CPU
-	random 4 KiB O_DIRECT reads, 32 goroutines       1.46-1.48x   0.59-0.66x CPU
-	  without the leader's yield (NoYield)           0.90-0.97x   1.1-1.2x CPU
-	  reaper spinning 50 us (Spin)                   1.37-1.38x   0.6-0.7x CPU
-	4 KiB O_APPEND writes + fsync, 32 goroutines     1.50-1.82x   0.64-0.79x CPU
-	  Write then Sync through this package           0.60-0.65x   1.7-1.9x CPU
-	ReadFile of 10,000 files of 1-8 KiB, 32 g.       1.39-1.66x   0.64-0.73x CPU
-	copy of a 2,000-file tree, 32 goroutines         1.01-1.26x   0.68-0.97x CPU
+	random 4 KiB O_DIRECT reads, 32 goroutines       1.46-1.56x   0.57-0.66x CPU
+	  without the leader's yield (NoYield)           0.90-0.97x   1.07-1.2x CPU
+	  reaper spinning 50 us (Spin)                   1.37-1.39x   0.6-0.7x CPU
+	4 KiB O_APPEND writes + fsync, 32 goroutines     1.50-1.82x   0.62-0.79x CPU
+	  Write then Sync through this package           0.60-0.72x   1.5-1.9x CPU
+	ReadFile of 10,000 files of 1-8 KiB, 32 g.       1.23-1.66x   0.64-0.79x CPU
+	copy of a 2,000-file tree, 32 goroutines         0.98-1.26x   0.68-1.00x CPU
 
-A ring trip, even one shared by 32 goroutines, costs more CPU per page-cache
-4 KiB read than the read system call: the kernel's io_uring read path costs
-about what pread's entry and exit do (the copy is 40% of either), and
-parking and waking the goroutines of a batch is extra; under other load a
+A separate driver without the per-call timing (one run, 5 rounds of 0.5 s
+each, interleaved) put ReadAt beside the bare system call, the same loop of
+raw preadv2(RWF_NOWAIT) calls with no File around them: at 32 goroutines
+ReadAt did 1.15x os at 0.88x its CPU and the bare call 1.18x at 0.85x, at
+256 goroutines 1.22x at 0.83x and 1.31x at 0.78x, at one goroutine ReadAt
+0.99x at 1.00x. What is left above os is the kernel's. The same driver
+found one ring for O_DIRECT reads (Rings: 1, larger batches) 1.03x the
+default's throughput at 0.97x its CPU: within the noise, so one ring per P
+stays.
+
+Where a page-cache read's CPU goes (perf record, 32 goroutines, random 4 KiB
+ReadAt): the kernel's copy into the caller's buffer (_copy_to_iter) is 54-55%
+of the cycles for os and for this package alike, the rest of the kernel's
+read (page-cache lookup, file reference, system call entry) another 30%;
+everything os does in user space (poll.FD's locking, entersyscall and
+exitsyscall, the benchmark's own loop) is 17%. A layer with no user-space
+cost at all would thus make os's read about 1.2x faster (more at 256
+goroutines, where os's locking costs more); beyond that the kernel's share
+must shrink, which only batching does. But a ring trip, even
+one shared by 32 goroutines, costs more CPU per read than the system call:
+the kernel's io_uring read path saves about what pread's entry and exit
+cost, while parking and waking the goroutines of a batch spends 38% of the
+cycles in user space (scheduler, park, ready, slots); under other load a
 leader that holds a big batch also stalls everything that waits for it.
 liburing itself, in C with one thread, needs 0.5-0.8x os's CPU per read, so
 on two CPUs no layer above it reaches much more than 1.3x os there. So:
