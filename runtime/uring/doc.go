@@ -50,21 +50,21 @@ reaping; nothing queued is dropped.
 Which requests go through the ring was decided by measurement (bench/files,
 make bench-files: this package against os on the same work and goroutines,
 in one process, interleaved, medians of 5 rounds; 2-vCPU VM, kernel 6.18,
-ext4 on a virtio disk, other work on the machine). Four full runs gave
+ext4 on a virtio disk, other work on the machine). Five full runs gave
 (throughput vs os, CPU per operation vs os):
 
-	random 4 KiB page-cache ReadAt, 1 goroutine      0.86-0.99x   1.00-1.16x CPU
+	random 4 KiB page-cache ReadAt, 1 goroutine      0.86-1.09x   0.91-1.16x CPU
 	                                32 goroutines    1.01-1.11x   0.92-1.01x CPU
 	                               256 goroutines    1.03-1.18x   0.86-0.98x CPU
 	  the same through the ring (Options.RingOnly)   0.50-0.88x   1.2-2.0x CPU
 	  liburing, one thread, queue depth 32 (limit)   0.62-0.98x   0.52-0.83x CPU
 	random 4 KiB O_DIRECT reads, 32 goroutines       1.46-1.56x   0.57-0.66x CPU
 	  without the leader's yield (NoYield)           0.90-0.97x   1.07-1.2x CPU
-	  reaper spinning 50 us (Spin)                   1.37-1.39x   0.6-0.7x CPU
-	4 KiB O_APPEND writes + fsync, 32 goroutines     1.50-1.82x   0.62-0.79x CPU
-	  Write then Sync through this package           0.60-0.72x   1.5-1.9x CPU
+	  reaper spinning 50 us (Spin)                   1.37-1.48x   0.6-0.7x CPU
+	4 KiB O_APPEND writes + fsync, 32 goroutines     1.50-1.82x   0.62-0.90x CPU
+	  Write then Sync through this package           0.60-0.74x   1.5-1.9x CPU
 	ReadFile of 10,000 files of 1-8 KiB, 32 g.       1.23-1.66x   0.64-0.79x CPU
-	copy of a 2,000-file tree, 32 goroutines         0.98-1.26x   0.68-1.00x CPU
+	copy of a 2,000-file tree, 32 goroutines         0.83-1.26x   0.68-1.11x CPU
 
 A separate driver without the per-call timing (one run, 5 rounds of 0.5 s
 each, interleaved) put ReadAt beside the bare system call, the same loop of
