@@ -13,8 +13,12 @@ package feature
 import (
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"slices"
+	"strings"
+	"sync"
+	"testing"
 	"unsafe"
 
 	"github.com/urgen/urgen/generated/uapi"
@@ -32,6 +36,7 @@ var Names = []string{
 	"zcrx",          // the query answers IO_URING_QUERY_ZCRX
 	"zcrx_nodev",    // ... and its register_flags hold ZCRX_REG_NODEV
 	"zcrx_add_area", // ... and its nr_ctrl_opcodes cover ZCRX_CTRL_ADD_AREA
+	"zcrx_events",   // ... its features hold ZCRX_FEATURE_EVENT, its ctrl ops ZCRX_CTRL_ARM_EVENT, and the query answers IO_URING_QUERY_ZCRX_EVENT
 	"bpf_filter",    // the query counts IORING_REGISTER_BPF_FILTER among the register opcodes
 	"hybrid_iopoll", // IORING_SETUP_HYBRID_IOPOLL is a known setup flag (see setupFlag)
 	"cqe_mixed",     // IORING_SETUP_CQE_MIXED is a known setup flag
@@ -42,9 +47,26 @@ var Names = []string{
 	"reg_wait",      // IORING_REGISTER_MEM_REGION (which brought registered wait arguments) is known
 	"nop128",        // the probe marks IORING_OP_NOP128 supported
 	"uring_cmd128",  // the probe marks IORING_OP_URING_CMD128 supported
+	// Found by setup, register or trial where neither probe nor query
+	// tells, on kernels from Linux 6.1 on (see trials.go):
+	"recvsend_bundle",    // io_uring_setup reports IORING_FEAT_RECVSEND_BUNDLE (Linux 6.10)
+	"timeout_multishot",  // IORING_TIMEOUT_MULTISHOT is accepted (Linux 6.4)
+	"cancel_op",          // IORING_ASYNC_CANCEL_OP is accepted (Linux 6.6)
+	"pbuf_ring_mmap",     // IOU_PBUF_RING_MMAP buffer rings register (Linux 6.4)
+	"pbuf_ring_inc",      // IOU_PBUF_RING_INC buffer rings register (Linux 6.12)
+	"pbuf_status",        // IORING_REGISTER_PBUF_STATUS is a known register opcode (Linux 6.8)
+	"bpf_filter_connect", // BPF filters on IORING_OP_CONNECT see its address (not on 7.0, 7.1)
+	"no_mmap",            // IORING_SETUP_NO_MMAP rings set up in caller memory (Linux 6.5)
+	"registered_fd_only", // IORING_SETUP_REGISTERED_FD_ONLY rings set up (Linux 6.5)
+	"min_timeout",        // io_uring_setup reports IORING_FEAT_MIN_TIMEOUT (Linux 6.12)
+	"abs_timer",          // io_uring_enter takes IORING_ENTER_ABS_TIMER (Linux 6.12)
+	"nop_inject",         // a NOP with IORING_NOP_INJECT_RESULT completes with the result given (Linux 6.10)
+	"clone_buffers",      // IORING_REGISTER_CLONE_BUFFERS is a known register opcode (Linux 6.12)
+	"register_clock",     // IORING_REGISTER_CLOCK is a known register opcode (Linux 6.12)
 	// Networking, found by trial (see net.go):
 	"ipv6",              // a TCP socket binds to [::1] (the loopback has IPv6)
 	"send_vectorized",   // IORING_OP_SEND takes IORING_SEND_VECTORIZED
+	"sock_cmd",          // socket uring_cmds exist: SOCKET_URING_OP_SIOCINQ works (Linux 6.7)
 	"sock_tx_timestamp", // the socket uring_cmd SOCKET_URING_OP_TX_TIMESTAMP exists
 	"sock_getsockname",  // the socket uring_cmd SOCKET_URING_OP_GETSOCKNAME exists
 	// Scheduler, found by trial (see sched.go):
@@ -61,6 +83,8 @@ var Names = []string{
 	// Read/write attributes (Linux 6.16):
 	"rw_attr",      // io_uring_setup reports IORING_FEAT_RW_ATTR (protection information on reads and writes)
 	"write_stream", // block queues have the max_write_streams attribute (the SQE's write_stream)
+	// Memory accounting, found by trial (see memlock.go):
+	"rings_memlock", // without CAP_IPC_LOCK, ring memory is charged to RLIMIT_MEMLOCK (seen on 6.18, 7.0, 7.1; not 6.1, 6.12, 7.2, 7.3)
 }
 
 // Known reports whether name is one of Names.
@@ -130,13 +154,14 @@ func Detect() (Kernel, error) {
 	hasQuery := query(hdr, uapi.QueryOpOpcodes, unsafe.Pointer(opcodes), uapi.SizeofQueryOpcode) == nil
 	hasZCRX := hasQuery && query(hdr, uapi.QueryOpZCRX, unsafe.Pointer(zcrx), uapi.SizeofQueryZCRX) == nil
 	hasSCQ := hasQuery && query(hdr, uapi.QueryOpSCQ, unsafe.Pointer(&mem[1536]), uapi.SizeofQuerySCQ) == nil
+	hasZCRXEvent := hasZCRX && query(hdr, uapi.QueryOpZCRXEvent, unsafe.Pointer(&mem[1792]), uapi.SizeofQueryZCRXEvent) == nil
 	// registerOp reports whether the kernel knows a register opcode: by the
 	// query, or without one by trying it (registerOpKnown).
 	registerOp := func(op uapi.RegisterOp) bool {
 		if hasQuery {
 			return opcodes.NrRegisterOpcodes > uint32(op)
 		}
-		return registerOpKnown(op)
+		return registerOpKnown(op, registerNArgs(op))
 	}
 	// setupFlag reports whether the kernel knows flag f: by the query, or
 	// without one by whether a ring with f (and the flags it needs) sets up.
@@ -158,6 +183,8 @@ func Detect() (Kernel, error) {
 		"zcrx":          hasZCRX,
 		"zcrx_nodev":    hasZCRX && zcrx.RegisterFlags&uint64(uapi.ZCRXRegNodev) != 0,
 		"zcrx_add_area": hasZCRX && zcrx.NrCtrlOpcodes > uint32(uapi.ZCRXCtrlOpAddArea),
+		"zcrx_events": hasZCRXEvent && uapi.ZCRXFeatures(zcrx.Features)&uapi.ZCRXFeatureEvent != 0 &&
+			zcrx.NrCtrlOpcodes > uint32(uapi.ZCRXCtrlOpArmEvent),
 		"bpf_filter":    hasQuery && opcodes.NrRegisterOpcodes > uint32(uapi.RegisterBPFFilter),
 		"hybrid_iopoll": setupFlag(uapi.SetupHybridIOPoll, uapi.SetupIOPoll),
 		"cqe_mixed":     setupFlag(uapi.SetupCQEMixed, 0),
@@ -168,6 +195,21 @@ func Detect() (Kernel, error) {
 		"reg_wait":      registerOp(uapi.RegisterMemRegion),
 		"nop128":        supported(uapi.OpNop128),
 		"uring_cmd128":  supported(uapi.OpUringCmd128),
+
+		"recvsend_bundle":    ringFeatures&uapi.FeatRecvsendBundle != 0,
+		"timeout_multishot":  hasTimeoutMultishot(),
+		"cancel_op":          hasCancelOp(),
+		"pbuf_ring_mmap":     hasPBufRingFlags(0),
+		"pbuf_ring_inc":      hasPBufRingFlags(uapi.IouPBufRingInc),
+		"pbuf_status":        registerOp(uapi.RegisterPBufStatus),
+		"bpf_filter_connect": hasQuery && opcodes.NrRegisterOpcodes > uint32(uapi.RegisterBPFFilter) && hasBPFConnectContext(),
+		"no_mmap":            hasCallerMemoryRing(0),
+		"registered_fd_only": hasCallerMemoryRing(uapi.SetupRegisteredFDOnly),
+		"min_timeout":        ringFeatures&uapi.FeatMinTimeout != 0,
+		"abs_timer":          hasAbsTimer(int(fd)),
+		"nop_inject":         hasNopInject(),
+		"clone_buffers":      registerOp(uapi.RegisterCloneBuffers),
+		"register_clock":     registerOp(uapi.RegisterClock),
 	}
 	for name, ok := range netFeatures() {
 		has[name] = ok
@@ -182,6 +224,7 @@ func Detect() (Kernel, error) {
 	has["iopoll_device"] = len(PollingBlockDevices()) > 0
 	has["rw_attr"] = ringFeatures&uapi.FeatRwAttr != 0
 	has["write_stream"] = hasWriteStreams()
+	has["rings_memlock"] = ringsChargedToMemlock()
 	for _, name := range Names[1:] {
 		if has[name] {
 			k.Features = append(k.Features, name)
@@ -213,13 +256,23 @@ func query(hdr *uapi.QueryHdr, op uapi.QueryOp, data unsafe.Pointer, size uint32
 	return nil
 }
 
+// registerNArgs is the nr_args a register opcode that takes one struct by
+// pointer wants: 1, but 0 for IORING_REGISTER_CLOCK.
+func registerNArgs(op uapi.RegisterOp) uintptr {
+	if op == uapi.RegisterClock {
+		return 0
+	}
+	return 1
+}
+
 // registerOpKnown tries a register opcode that takes one struct by pointer
-// (IORING_REGISTER_RESIZE_RINGS, IORING_REGISTER_MEM_REGION), pointing it
-// at a PROT_NONE page, on a SINGLE_ISSUER|DEFER_TASKRUN ring (what resizing
-// requires): a kernel that knows the opcode fails copying the argument
-// (EFAULT), one that does not rejects the opcode (EINVAL). A NULL argument
-// would not do: the kernel rejects it with EINVAL before the copy.
-func registerOpKnown(op uapi.RegisterOp) bool {
+// (IORING_REGISTER_RESIZE_RINGS, IORING_REGISTER_MEM_REGION ...) with
+// nargs, pointing it at a PROT_NONE page, on a SINGLE_ISSUER|DEFER_TASKRUN
+// ring (what resizing requires): a kernel that knows the opcode fails
+// copying the argument (EFAULT), one that does not rejects the opcode
+// (EINVAL). A NULL argument would not do: the kernel rejects it with
+// EINVAL before the copy.
+func registerOpKnown(op uapi.RegisterOp, nargs uintptr) bool {
 	noAccess, err := unix.Mmap(-1, 0, 4096, unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
 	if err != nil {
 		return false
@@ -235,6 +288,33 @@ func registerOpKnown(op uapi.RegisterOp) bool {
 		return false
 	}
 	defer unix.Close(int(fd))
-	_, _, errno = unix.Syscall6(unix.SYS_IO_URING_REGISTER, fd, uintptr(op), uintptr(unsafe.Pointer(&noAccess[0])), 1, 0, 0)
+	_, _, errno = unix.Syscall6(unix.SYS_IO_URING_REGISTER, fd, uintptr(op), uintptr(unsafe.Pointer(&noAccess[0])), nargs, 0, 0)
 	return errors.Is(errno, unix.EFAULT)
+}
+
+var (
+	detectOnce sync.Once
+	detected   Kernel
+)
+
+// Has reports whether the running kernel has the named feature: by the
+// matrix's list for it (URGEN_FEATURES: in a VM, the kernels.txt row that
+// the self-test proves) when the matrix sets one, else by Detect (once
+// per process). Tests use it for what neither a ring's probe nor its
+// setup tells them.
+func Has(name string) bool {
+	if list, ok := os.LookupEnv("URGEN_FEATURES"); ok {
+		return slices.Contains(strings.Split(list, ","), name)
+	}
+	detectOnce.Do(func() { detected, _ = Detect() })
+	return detected.Has(name)
+}
+
+// Need skips the test, with the matrix's "needs <feature>: why" message,
+// unless the running kernel has the feature (Has).
+func Need(t testing.TB, name, why string) {
+	t.Helper()
+	if !Has(name) {
+		t.Skipf("needs %s: %s", name, why)
+	}
 }

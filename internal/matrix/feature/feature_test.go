@@ -54,8 +54,8 @@ func TestTrialsMatchQuery(t *testing.T) {
 	if err := query(hdr, uapi.QueryOpOpcodes, unsafe.Pointer(opcodes), uapi.SizeofQueryOpcode); err != nil {
 		t.Skipf("needs query: nothing to check the trials against: %v", err)
 	}
-	for _, op := range []uapi.RegisterOp{uapi.RegisterResizeRings, uapi.RegisterMemRegion} {
-		if got, want := registerOpKnown(op), opcodes.NrRegisterOpcodes > uint32(op); got != want {
+	for _, op := range []uapi.RegisterOp{uapi.RegisterResizeRings, uapi.RegisterMemRegion, uapi.RegisterPBufStatus, uapi.RegisterCloneBuffers, uapi.RegisterClock} {
+		if got, want := registerOpKnown(op, registerNArgs(op)), opcodes.NrRegisterOpcodes > uint32(op); got != want {
 			t.Errorf("trial says %v known %v; the query (%d register opcodes) says %v",
 				op, got, opcodes.NrRegisterOpcodes, want)
 		}

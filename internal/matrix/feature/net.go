@@ -16,6 +16,7 @@ func netFeatures() map[string]bool {
 	return map[string]bool{
 		"ipv6":              hasIPv6(),
 		"send_vectorized":   hasSendVectorized(),
+		"sock_cmd":          hasSockCmd(uapi.SocketUringOpSIOCINQ),
 		"sock_tx_timestamp": hasSockCmd(uapi.SocketUringOpTXTimestamp),
 		"sock_getsockname":  hasSockCmd(uapi.SocketUringOpGetsockname),
 	}
@@ -55,8 +56,9 @@ func hasSendVectorized() bool {
 
 // hasSockCmd issues socket uring_cmd op on a UDP socket (on a CQE32 ring,
 // which TX_TIMESTAMP needs). An unknown op completes at once with
-// EOPNOTSUPP; TX_TIMESTAMP arms itself and posts nothing, GETSOCKNAME
-// succeeds.
+// EOPNOTSUPP (so does every op on kernels without socket uring_cmds);
+// TX_TIMESTAMP arms itself and posts nothing, SIOCINQ and GETSOCKNAME
+// succeed.
 func hasSockCmd(op uapi.SocketOp) bool {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -80,10 +82,10 @@ func hasSockCmd(op uapi.SocketOp) bool {
 	return done && res == 0
 }
 
-// tryOne sets up a two-entry ring (with SQE128, of 128-byte entries),
-// submits the one SQE fill writes (with mem, a page outside the Go heap,
-// for its arguments) and returns the completion the submission posted, if
-// any. Closing the ring cancels a request left armed.
+// tryOne sets up a small ring (with SQE128, of 128-byte entries), submits
+// the one SQE fill writes (with mem, a page outside the Go heap, for its
+// arguments) and returns the completion the submission posted, if any.
+// Closing the ring cancels a request left armed.
 func tryOne(flags uapi.SetupFlags, fill func(s *uapi.SQE, mem []byte)) (res int32, done bool) {
 	return tryOneWait(flags, false, fill)
 }
@@ -92,16 +94,29 @@ func tryOne(flags uapi.SetupFlags, fill func(s *uapi.SQE, mem []byte)) (res int3
 // requests that the kernel may hand to its workers (io-wq) and complete
 // later, such as ublk's control commands on 6.12.
 func tryOneWait(flags uapi.SetupFlags, wait bool, fill func(s *uapi.SQE, mem []byte)) (res int32, done bool) {
+	posted := try(flags, wait, fill)
+	if len(posted) == 0 {
+		return 0, false
+	}
+	return posted[0].Res, true
+}
+
+// try submits one SQE per fill (at most four), in order, with user data
+// its index + 1, in a single io_uring_enter on a fresh ring, and returns
+// the completions that submission posted; with wait it first waits for
+// one. mem, a page outside the Go heap, holds the arguments of them all.
+// Closing the ring cancels requests left armed.
+func try(flags uapi.SetupFlags, wait bool, fills ...func(s *uapi.SQE, mem []byte)) []uapi.CQE {
 	mem, err := unix.Mmap(-1, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
 	if err != nil {
-		return 0, false
+		return nil
 	}
 	defer unix.Munmap(mem)
 	p := (*uapi.Params)(unsafe.Pointer(&mem[2048]))
 	*p = uapi.Params{Flags: flags}
-	rfd, _, errno := unix.Syscall(unix.SYS_IO_URING_SETUP, 2, uintptr(unsafe.Pointer(p)), 0)
+	rfd, _, errno := unix.Syscall(unix.SYS_IO_URING_SETUP, 4, uintptr(unsafe.Pointer(p)), 0)
 	if errno != 0 {
-		return 0, false
+		return nil
 	}
 	defer unix.Close(int(rfd))
 	cqeSize := uint32(uapi.SizeofCQE)
@@ -112,12 +127,12 @@ func tryOneWait(flags uapi.SetupFlags, wait bool, fill func(s *uapi.SQE, mem []b
 	cqSize := int(p.CQOff.CQEs + p.CQEntries*cqeSize)
 	sq, err := unix.Mmap(int(rfd), uapi.OffSQRing, sqSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
 	if err != nil {
-		return 0, false
+		return nil
 	}
 	defer unix.Munmap(sq)
 	cq, err := unix.Mmap(int(rfd), uapi.OffCQRing, cqSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
 	if err != nil {
-		return 0, false
+		return nil
 	}
 	defer unix.Munmap(cq)
 	sqeSize := uapi.SizeofSQE
@@ -126,29 +141,32 @@ func tryOneWait(flags uapi.SetupFlags, wait bool, fill func(s *uapi.SQE, mem []b
 	}
 	sqes, err := unix.Mmap(int(rfd), uapi.OffSQEs, int(p.SQEntries)*sqeSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
 	if err != nil {
-		return 0, false
+		return nil
 	}
 	defer unix.Munmap(sqes)
 
-	clear(sqes[:sqeSize])
-	s := (*uapi.SQE)(unsafe.Pointer(&sqes[0]))
-	fill(s, mem[:2048])
-	*(*uint32)(unsafe.Pointer(&sq[p.SQOff.Array])) = 0
-	atomic.StoreUint32((*uint32)(unsafe.Pointer(&sq[p.SQOff.Tail])), 1)
-	if _, _, errno := unix.Syscall6(unix.SYS_IO_URING_ENTER, rfd, 1, 0, 0, 0, 0); errno != 0 {
-		return 0, false
+	for i, fill := range fills {
+		clear(sqes[i*sqeSize : (i+1)*sqeSize])
+		s := (*uapi.SQE)(unsafe.Pointer(&sqes[i*sqeSize]))
+		fill(s, mem[:2048])
+		s.UserData = uint64(i) + 1 // never 0: a cancel trial may look for user data 0
+		*(*uint32)(unsafe.Pointer(&sq[p.SQOff.Array+uint32(i)*4])) = uint32(i)
+	}
+	atomic.StoreUint32((*uint32)(unsafe.Pointer(&sq[p.SQOff.Tail])), uint32(len(fills)))
+	if _, _, errno := unix.Syscall6(unix.SYS_IO_URING_ENTER, rfd, uintptr(len(fills)), 0, 0, 0, 0); errno != 0 {
+		return nil
 	}
 	head := atomic.LoadUint32((*uint32)(unsafe.Pointer(&cq[p.CQOff.Head])))
 	tail := func() uint32 { return atomic.LoadUint32((*uint32)(unsafe.Pointer(&cq[p.CQOff.Tail]))) }
 	for wait && head == tail() {
 		// A signal (Go's preemption) may cut the wait short.
 		if _, _, errno := unix.Syscall6(unix.SYS_IO_URING_ENTER, rfd, 0, 1, uintptr(uapi.EnterGetevents), 0, 0); errno != 0 && errno != unix.EINTR {
-			return 0, false
+			return nil
 		}
 	}
-	if head == tail() {
-		return 0, false
+	var posted []uapi.CQE
+	for end := tail(); head != end; head++ {
+		posted = append(posted, *(*uapi.CQE)(unsafe.Pointer(&cq[p.CQOff.CQEs+(head&(p.CQEntries-1))*cqeSize])))
 	}
-	c := (*uapi.CQE)(unsafe.Pointer(&cq[p.CQOff.CQEs+(head&(p.CQEntries-1))*cqeSize]))
-	return c.Res, true
+	return posted
 }
