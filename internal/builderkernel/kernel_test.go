@@ -256,23 +256,29 @@ func TestKernelTimeouts(t *testing.T) {
 		t.Fatalf("timeout_remove: timeout %d (want -ECANCELED), remove %d (want 0)", res[1], res[2])
 	}
 	// Multishot: three expirations, the first two flagged IORING_CQE_F_MORE.
-	sq := k.r.SQE()
-	sq.PrepTimeoutMultishot(&ts, 3, 0)
-	sq.UserData = 9
-	if _, err := k.r.Submit(); err != nil {
-		t.Fatal(err)
-	}
-	for i := range 3 {
-		c, err := k.r.WaitCQE()
-		if err != nil {
+	t.Run("multishot", func(t *testing.T) {
+		sq := k.r.SQE()
+		sq.PrepTimeoutMultishot(&ts, 3, 0)
+		sq.UserData = 9
+		if _, err := k.r.Submit(); err != nil {
 			t.Fatal(err)
 		}
-		more := c.Flags&uapi.CQEFMore != 0
-		if c.UserData != 9 || c.Res != -int32(unix.ETIME) || more != (i < 2) {
-			t.Fatalf("PrepTimeoutMultishot CQE %d: user data %d res %d flags %v", i, c.UserData, c.Res, c.Flags)
+		for i := range 3 {
+			c, err := k.r.WaitCQE()
+			if err != nil {
+				t.Fatal(err)
+			}
+			more := c.Flags&uapi.CQEFMore != 0
+			if i == 0 && c.UserData == 9 && c.Res == -int32(unix.EINVAL) {
+				k.r.CQESeen(c)
+				t.Skip("needs timeout_multishot: IORING_TIMEOUT_MULTISHOT (Linux 6.4) rejected")
+			}
+			if c.UserData != 9 || c.Res != -int32(unix.ETIME) || more != (i < 2) {
+				t.Fatalf("PrepTimeoutMultishot CQE %d: user data %d res %d flags %v", i, c.UserData, c.Res, c.Flags)
+			}
+			k.r.CQESeen(c)
 		}
-		k.r.CQESeen(c)
-	}
+	})
 	runtime.KeepAlive(&ts)
 	runtime.KeepAlive(&lt)
 	runtime.KeepAlive(&long)

@@ -314,13 +314,26 @@ func CQE32(c *uapi.CQE) [2]uint64 {
 // work and flush overflowed completions to the CQ ring
 // (IORING_ENTER_GETEVENTS with min_complete 0). On DEFER_TASKRUN rings
 // without TASKRUN_FLAG completions reach the ring only through a call like
-// this or a wait.
+// this or a wait; for them it asks for one completion with a timeout of
+// zero (IORING_ENTER_EXT_ARG), since Linux 6.1 runs a ring's deferred task
+// work only in a wait.
 func (r *Ring) GetEvents() error {
 	if err := r.unusable("GetEvents"); err != nil {
 		return err
 	}
 	for {
-		_, errno := enterRaw(r.enterFD, 0, 0, r.enterFlags|uapi.EnterGetevents)
+		var errno unix.Errno
+		if r.flags&uapi.SetupDeferTaskrun != 0 {
+			r.waitTS = uapi.KernelTimespec{}
+			r.waitArg = uapi.GeteventsArg{Ts: uint64(uintptr(unsafe.Pointer(&r.waitTS)))}
+			_, errno = enterBlocking(r.enterFD, 0, 1, r.enterFlags|uapi.EnterGetevents|uapi.EnterExtArg,
+				uintptr(unsafe.Pointer(&r.waitArg)), unsafe.Sizeof(r.waitArg))
+			if errno == unix.ETIME {
+				errno = 0 // nothing was waiting: the zero timeout
+			}
+		} else {
+			_, errno = enterRaw(r.enterFD, 0, 0, r.enterFlags|uapi.EnterGetevents)
+		}
 		switch errno {
 		case 0:
 			return nil

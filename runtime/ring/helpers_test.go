@@ -1,9 +1,13 @@
 package ring
 
 import (
+	"fmt"
 	"runtime"
 	"testing"
+	"time"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/urgen/urgen/generated/uapi"
 )
@@ -47,11 +51,13 @@ func rw(s *uapi.SQE, op uapi.Op, fd int, addr unsafe.Pointer, n uint32, off uint
 }
 
 // reap waits for n completions and returns copies of them, in ring order.
+// A completion that never comes fails the test after 30 s, not at the
+// binary's timeout.
 func reap(t testing.TB, r *Ring, n int) []result {
 	t.Helper()
 	out := make([]result, 0, n)
 	for len(out) < n {
-		c, err := r.WaitCQE()
+		c, err := r.WaitCQETimeout(30 * time.Second)
 		if err != nil {
 			t.Fatalf("WaitCQE after %d of %d: %v", len(out), n, err)
 		}
@@ -95,3 +101,20 @@ func probeOf(t testing.TB, r *Ring) *Probe {
 
 func runtimeLock()   { runtime.LockOSThread() }
 func runtimeUnlock() { runtime.UnlockOSThread() }
+
+// kernelBefore reports whether the running kernel's release is older than
+// major.minor, for behaviour that changed between releases without a
+// feature to detect it by.
+func kernelBefore(t testing.TB, major, minor int) bool {
+	t.Helper()
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		t.Fatal(err)
+	}
+	var gotMajor, gotMinor int
+	release := unix.ByteSliceToString(u.Release[:])
+	if _, err := fmt.Sscanf(release, "%d.%d", &gotMajor, &gotMinor); err != nil {
+		t.Fatalf("kernel release %q: %v", release, err)
+	}
+	return gotMajor < major || gotMajor == major && gotMinor < minor
+}

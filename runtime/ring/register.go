@@ -20,8 +20,17 @@ func (r *Ring) Register(op uapi.RegisterOp, arg unsafe.Pointer, nargs uint32) (i
 	if r.state != stateOpen {
 		return 0, r.unusable("io_uring_register " + op.String())
 	}
-	return register(r.enterFD, op|r.regOp, arg, nargs)
+	fd := r.fd
+	if r.regOp != 0 {
+		fd = r.enterFD
+	}
+	return register(fd, op|r.regOp, arg, nargs)
 }
+
+// registerByIndex reports whether io_uring_register takes the ring's
+// registered index (IORING_REGISTER_USE_REGISTERED_RING, Linux 6.3,
+// IORING_FEAT_REG_REG_RING); before, only io_uring_enter does.
+func (r *Ring) registerByIndex() bool { return r.params.Features&uapi.FeatRegRegRing != 0 }
 
 // Enable starts a ring created with IORING_SETUP_R_DISABLED
 // (IORING_REGISTER_ENABLE_RINGS). With SINGLE_ISSUER the calling thread
@@ -53,12 +62,21 @@ func (r *Ring) RegisterRingFD() error {
 	r.regIndex = int(up.Offset)
 	r.enterFD = r.regIndex
 	r.enterFlags |= uapi.EnterRegisteredRing
-	r.regOp = uapi.RegisterUseRegisteredRing
+	if r.registerByIndex() {
+		r.regOp = uapi.RegisterUseRegisteredRing
+	}
 	return nil
 }
 
 // UnregisterRingFD drops the registered ring fd and goes back to the plain
 // fd. Without a registered fd (and after Close) it does nothing.
+//
+// Should the kernel refuse (the ring fd was closed or replaced underneath,
+// on a kernel before 6.3, which finds the registration only through the
+// fd), the registration, and the ring with it, live on in the thread's
+// table: UnregisterRingFD then reports the error and leaves the goroutine
+// locked to its thread, so that the thread ends with the goroutine and
+// the kernel drops the registration.
 func (r *Ring) UnregisterRingFD() error {
 	if r.regIndex < 0 || r.state == stateZero {
 		return nil
@@ -73,7 +91,9 @@ func (r *Ring) UnregisterRingFD() error {
 	r.regOp = 0
 	if r.regLocked {
 		r.regLocked = false
-		runtime.UnlockOSThread()
+		if err == nil {
+			runtime.UnlockOSThread()
+		}
 	}
 	return err
 }
@@ -82,8 +102,11 @@ func (r *Ring) unregisterIndex(idx int) error {
 	up := uapi.RsrcUpdate{Offset: uint32(idx)}
 	fd := r.fd
 	op := uapi.UnregisterRingFDs
-	if fd < 0 {
-		// The kernel looks the ring up by its fd, or with the flag, by index.
+	if fd < 0 || r.registerByIndex() {
+		// The kernel looks the ring up by its fd, or with the flag, by
+		// index: which still finds the ring when its fd was closed or
+		// replaced underneath (the registration would otherwise keep the
+		// ring alive until the thread exits).
 		fd, op = idx, op|uapi.RegisterUseRegisteredRing
 	}
 	_, err := register(fd, op, unsafe.Pointer(&up), 1)

@@ -80,7 +80,7 @@ func TestRegisterFilesTaggedSparse(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, others := run(t, r, 3, nop)
-	others = append(others, reapAll(r)...)
+	others = append(others, reapTag(t, r, others, 0xf11e)...)
 	if len(others) != 1 || others[0].ud != 0xf11e || others[0].res != 0 {
 		t.Fatalf("completions after removing a tagged file: %+v, want one with user data 0xf11e", others)
 	}

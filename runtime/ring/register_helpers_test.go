@@ -2,6 +2,7 @@ package ring_test
 
 import (
 	"testing"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -68,6 +69,27 @@ func reapAll(r *ring.Ring) []cqe {
 		out = append(out, cqe{c.UserData, c.Res, c.Flags})
 		r.CQESeen(c)
 	}
+}
+
+// reapTag returns the completions posted besides those already seen, and
+// waits up to 2 s for the one with user data tag if none of them has it:
+// the kernel posts a resource tag once nothing uses the resource, which
+// Linux 6.1 finds from a workqueue, some time after the replacement.
+func reapTag(t testing.TB, r *ring.Ring, seen []cqe, tag uint64) []cqe {
+	t.Helper()
+	out := reapAll(r)
+	for _, c := range append(seen, out...) {
+		if c.ud == tag {
+			return out
+		}
+	}
+	c, err := r.WaitCQETimeout(2 * time.Second)
+	if err != nil {
+		return out
+	}
+	out = append(out, cqe{c.UserData, c.Res, c.Flags})
+	r.CQESeen(c)
+	return append(out, reapAll(r)...)
 }
 
 func nop(s *uapi.SQE) { s.Opcode = uapi.OpNop }

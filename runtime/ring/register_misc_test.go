@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/urgen/urgen/generated/uapi"
+	"github.com/urgen/urgen/internal/matrix/feature"
 	"github.com/urgen/urgen/runtime/query"
 	"github.com/urgen/urgen/runtime/ring"
 )
@@ -340,6 +341,7 @@ func TestNAPI(t *testing.T) {
 }
 
 func TestSetClock(t *testing.T) {
+	feature.Need(t, "register_clock", "IORING_REGISTER_CLOCK (Linux 6.12)")
 	r := newRing(t)
 	if err := r.SetClock(unix.CLOCK_BOOTTIME); err != nil {
 		t.Fatal(err)
@@ -453,6 +455,9 @@ func TestPBufRing(t *testing.T) {
 	r := newRing(t)
 	const bgid, entries = 7, 8
 	if err := r.RegisterPBufRing(bgid, entries, nil, uapi.IouPBufRingMMap|uapi.IouPBufRingInc); err != nil {
+		if errors.Is(err, unix.EINVAL) {
+			t.Skipf("needs pbuf_ring_inc: IOU_PBUF_RING_MMAP|IOU_PBUF_RING_INC (Linux 6.12): %v", err)
+		}
 		t.Fatal(err)
 	}
 	mem, err := r.MapPBufRing(bgid, entries)
@@ -537,6 +542,7 @@ func TestPBufRing(t *testing.T) {
 func TestPBufStatusHead(t *testing.T) {
 	r := newRing(t)
 	const bgid, entries = 1, 4
+	feature.Need(t, "pbuf_status", "IORING_REGISTER_PBUF_STATUS (Linux 6.8)")
 	if err := r.RegisterPBufRing(bgid, entries, nil, uapi.IouPBufRingMMap); err != nil {
 		t.Fatal(err)
 	}
@@ -594,6 +600,7 @@ func TestQueryThroughRing(t *testing.T) {
 // A ring that has no fd at all (REGISTERED_FD_ONLY) is reachable only with
 // IORING_REGISTER_USE_REGISTERED_RING: every wrapper must go that way.
 func TestRegisteredFDOnlyRing(t *testing.T) {
+	feature.Need(t, "registered_fd_only", "IORING_SETUP_REGISTERED_FD_ONLY (Linux 6.5)")
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	r := newRing(t, ring.WithFlags(uapi.SetupRegisteredFDOnly|uapi.SetupNoMMap))

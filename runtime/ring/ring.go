@@ -27,11 +27,13 @@ type Ring struct {
 	sq submissionQueue
 	cq completionQueue
 
-	// enterFD is what io_uring_enter and io_uring_register get: the ring fd,
-	// or its registered index when enterFlags has IORING_ENTER_REGISTERED_RING.
+	// enterFD is what io_uring_enter gets: the ring fd, or its registered
+	// index when enterFlags has IORING_ENTER_REGISTERED_RING.
+	// io_uring_register gets the index too when regOp is
+	// IORING_REGISTER_USE_REGISTERED_RING (Linux 6.3), else the fd.
 	enterFD    int
 	enterFlags uapi.EnterFlags
-	regOp      uapi.RegisterOp // IORING_REGISTER_USE_REGISTERED_RING or 0
+	regOp      uapi.RegisterOp
 
 	flags uapi.SetupFlags
 	fd    int // -1 for REGISTERED_FD_ONLY rings

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/urgen/urgen/generated/uapi"
+	"github.com/urgen/urgen/internal/matrix/feature"
 )
 
 // nops queues n NOPs with user data base, base+1, ...
@@ -530,6 +531,7 @@ func TestSetupSQRewind(t *testing.T) {
 }
 
 func TestSetupNoMMap(t *testing.T) {
+	feature.Need(t, "no_mmap", "IORING_SETUP_NO_MMAP (Linux 6.5)")
 	t.Run("caller memory", func(t *testing.T) {
 		size := MemorySize(64, 0, uapi.SetupNoSqarray)
 		mem, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
@@ -620,6 +622,7 @@ func TestSetupNoMMap(t *testing.T) {
 }
 
 func TestSetupRegisteredFDOnly(t *testing.T) {
+	feature.Need(t, "registered_fd_only", "IORING_SETUP_REGISTERED_FD_ONLY (Linux 6.5)")
 	// REGISTERED_FD_ONLY needs NO_MMAP.
 	if _, err := New(4, WithFlags(uapi.SetupRegisteredFDOnly)); !errors.Is(err, unix.EINVAL) {
 		t.Fatalf("REGISTERED_FD_ONLY without NO_MMAP: %v, want EINVAL", err)

@@ -12,8 +12,9 @@ import (
 	"github.com/urgen/urgen/runtime/sock"
 )
 
-// A TCP connection over loopback made entirely through the ring: socket,
-// bind, listen, connect, accept, send and recv.
+// A TCP connection over loopback made through the ring: socket, bind,
+// listen (on kernels that have them as opcodes), connect, accept, send and
+// recv.
 func Example() {
 	r, err := ring.New(8)
 	if err != nil {
@@ -42,8 +43,23 @@ func Example() {
 
 	lfd := run(sock.Socket(r, 1, unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0))
 	defer unix.Close(lfd)
-	run(sock.Bind(r, 2, lfd, sock.AddrFrom(netip.MustParseAddrPort("127.0.0.1:0"))))
-	run(sock.Listen(r, 3, lfd, 16))
+	probe, err := r.Probe()
+	if err != nil {
+		log.Fatal(err)
+	}
+	if probe.Supported(uapi.OpBind) && probe.Supported(uapi.OpListen) {
+		run(sock.Bind(r, 2, lfd, sock.AddrFrom(netip.MustParseAddrPort("127.0.0.1:0"))))
+		run(sock.Listen(r, 3, lfd, 16))
+	} else {
+		// Kernels before 6.11 have no IORING_OP_BIND and LISTEN: the
+		// system calls do the same.
+		if err := unix.Bind(lfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+			log.Fatal(err)
+		}
+		if err := unix.Listen(lfd, 16); err != nil {
+			log.Fatal(err)
+		}
+	}
 	sa, _ := unix.Getsockname(lfd)
 	port := sa.(*unix.SockaddrInet4).Port
 

@@ -25,14 +25,52 @@ func newRing(t testing.TB, entries uint32) *ring.Ring {
 }
 
 // needOp skips when the kernel does not know op.
-func needOp(t testing.TB, r *ring.Ring, op uapi.Op, feature string) {
+func needOp(t testing.TB, r *ring.Ring, op uapi.Op) {
 	t.Helper()
 	p, err := r.Probe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !p.Supported(op) {
-		t.Skipf("needs %s: the probe does not list %v", feature, op)
+		t.Skipf("needs opcode %v: the probe does not list it", op)
+	}
+}
+
+// ringHas reports whether the kernel supports op; where it does not, a
+// subtest named after op records the skip (the caller falls back on the
+// system call).
+func ringHas(t *testing.T, r *ring.Ring, op uapi.Op) bool {
+	t.Helper()
+	p, err := r.Probe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Supported(op) {
+		return true
+	}
+	t.Run(op.String(), func(t *testing.T) {
+		t.Skipf("needs opcode %v: the probe does not list it; done with the system call instead", op)
+	})
+	return false
+}
+
+// bind binds fd to ap through the ring (IORING_OP_BIND, Linux 6.11), or
+// with bind(2) where the kernel lacks the opcode.
+func (h tr) bind(ud uint64, fd int, ap netip.AddrPort) {
+	h.t.Helper()
+	t := h.t.(*testing.T)
+	if ringHas(t, h.r, uapi.OpBind) {
+		h.do(Bind(h.r, ud, fd, AddrFrom(ap)))
+		return
+	}
+	var sa unix.Sockaddr
+	if ap.Addr().Is4() {
+		sa = &unix.SockaddrInet4{Addr: ap.Addr().As4(), Port: int(ap.Port())}
+	} else {
+		sa = &unix.SockaddrInet6{Addr: ap.Addr().As16(), Port: int(ap.Port())}
+	}
+	if err := unix.Bind(fd, sa); err != nil {
+		t.Fatal(err)
 	}
 }
 
