@@ -12,6 +12,8 @@
 # The mirror is $DEBIAN_MIRROR, else the one the system's apt sources use
 # for its own Debian release (the source whose suites name this system's
 # codename). No mirror is built in: without either, init fails and says so.
+# A SUITE-security suite lives in an archive of its own: it comes from
+# $DEBIAN_SECURITY_MIRROR, else from the system's source that names it.
 
 debian_apt_init() {
 	local work="$1" suite
@@ -26,8 +28,16 @@ debian_apt_init() {
 		return 1
 	fi
 	mkdir -p "$work/lists/partial" "$work/cache/archives/partial"
+	local uri
 	for suite in "$@"; do
-		echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $debian_mirror $suite main"
+		uri="$debian_mirror"
+		case "$suite" in *-security) uri="${DEBIAN_SECURITY_MIRROR:-$(debian_suite_mirror "$suite")}" ;; esac
+		if [ -z "$uri" ]; then
+			echo "debian-apt.sh: no archive for $suite: the system's apt sources name none;" >&2
+			echo "  set DEBIAN_SECURITY_MIRROR to the URI of a Debian security archive" >&2
+			return 1
+		fi
+		echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri $suite main"
 	done >"$work/sources.list"
 	debian_apt_opts=(
 		-o "Dir::Etc::sourcelist=$work/sources.list"
@@ -52,13 +62,20 @@ debian_source_files() {
 }
 
 # debian_system_mirror: the URI of the system's apt source for its own
-# Debian release (suite = VERSION_CODENAME of /etc/os-release), in either
-# format: one-line "deb [opts] URI suite ..." or deb822 stanzas. Prints
+# Debian release (suite = VERSION_CODENAME of /etc/os-release). Prints
 # nothing on a system that is not Debian or has no such source.
 debian_system_mirror() {
-	local codename files=()
+	local codename
 	codename="$(. /etc/os-release 2>/dev/null && [ "${ID:-}" = debian ] && echo "${VERSION_CODENAME:-}")" || true
 	[ -n "$codename" ] || return 0
+	debian_suite_mirror "$codename"
+}
+
+# debian_suite_mirror SUITE: the URI of the system's apt source whose
+# suites name SUITE, in either format: one-line "deb [opts] URI suite ..."
+# or deb822 stanzas. Prints nothing if there is none.
+debian_suite_mirror() {
+	local codename="$1" files=()
 	mapfile -t files < <(debian_source_files)
 	[ ${#files[@]} -gt 0 ] || return 0
 	awk -v c="$codename" '

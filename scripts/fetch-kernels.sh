@@ -44,7 +44,11 @@ extract_modules() {
 	local deb="$1" dir="$2" x="$apt/mods" names=() order=() name f dep
 	rm -rf "$x" "$dir/modules.new"
 	mkdir -p "$x" "$dir/modules.new"
-	dpkg-deb --fsys-tarfile "$deb" | tar -t | grep '\.ko\(\.xz\)\?$' >"$x/list" || true
+	# One pass over the package (decompressing it is most of the cost):
+	# every module comes out, the wanted ones and their dependencies are
+	# kept below.
+	dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$x" --wildcards '*.ko*'
+	(cd "$x" && find . -name '*.ko' -o -name '*.ko.xz') | sed 's#^\./#./#' >"$x/list"
 	mapfile -t names < <(wanted_modules)
 	# path_of NAME: the archive path of module NAME (- and _ are the same).
 	path_of() { grep -m1 "/$(echo "$1" | sed 's/[-_]/[-_]/g')\.ko\(\.xz\)\?$" "$x/list" || true; }
@@ -57,7 +61,6 @@ extract_modules() {
 			echo "  $n: not in $(basename "$deb")"
 			return
 		fi
-		dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$x" "$p"
 		deps="$(modinfo_depends "$x/$p")"
 		for d in ${deps//,/ }; do visit "$d"; done
 		cp "$x/$p" "$dir/modules.new/"
@@ -104,10 +107,12 @@ done <"$table"
 [ ${#todo[@]} -eq 0 ] && exit 0
 
 # The suite that carries a version: backports for ~bpo, sid for the newest,
-# trixie for the rest. All three are listed, so apt finds whichever has it.
+# trixie for the rest, bookworm-security for Debian 12's 6.1 (the kernel
+# its users run: security updates are not on the main mirror). All are
+# listed, so apt finds whichever has it.
 apt="$(mktemp -d)"
 trap 'rm -rf "$apt"' EXIT
-debian_apt_init "$apt" trixie-backports trixie sid
+debian_apt_init "$apt" trixie-backports trixie sid bookworm-security
 
 for row in "${todo[@]}"; do
 	read -r name pkgver path <<<"$row"
@@ -125,11 +130,20 @@ for row in "${todo[@]}"; do
 	echo "fetched $name ($pkgver, $(du -h "$dest/$name/vmlinuz" | cut -f1))"
 	modpkg="$(modules_package "$pkgver")"
 	moddeb="$deb"
-	if [ "$modpkg" != "$pkgver" ]; then
+	if [ "$modpkg" != "$pkgver" ] && [ -z "$(debian_apt_suite "${modpkg%%=*}" "${modpkg#*=}")" ]; then
+		# The archive keeps only the newest backports' module packages
+		# (7.0 and 7.1 have none any more): the kernel boots without
+		# modules, and the self-test finds no devices.
+		echo "  modules: none ($modpkg is not in the archive)"
+		rm -rf "$dest/$name/modules"
+		mkdir -p "$dest/$name/modules"
+		touch "$dest/$name/modules/order"
+		moddeb=""
+	elif [ "$modpkg" != "$pkgver" ]; then
 		debian_apt_download "$apt/debs" "$modpkg"
 		moddeb="$(ls "$apt/debs/${modpkg%%=*}"_*.deb)"
 	fi
-	extract_modules "$moddeb" "$dest/$name"
+	[ -z "$moddeb" ] || extract_modules "$moddeb" "$dest/$name"
 	echo "$modpkg $modsum" >"$dest/$name/modules/SOURCE"
-	rm -rf "$x" "$deb" "$moddeb"
+	rm -rf "$x" "$deb" ${moddeb:+"$moddeb"}
 done

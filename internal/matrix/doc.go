@@ -18,7 +18,7 @@
 //
 //	qemu-system-x86_64 -machine pc -accel tcg,thread=single -m 1024 -smp 2 -nographic -nodefaults
 //	    -serial stdio -no-reboot -kernel vmlinuz -initrd initramfs
-//	    -append "console=ttyS0 panic=-1 quiet urgen.kernel=NAME urgen.release=REL
+//	    -append "console=ttyS0 panic=-1 quiet mitigations=off urgen.kernel=NAME urgen.release=REL
 //	             urgen.last_op=N urgen.features=F,... urgen.timeout=D urgen.short=1"
 //	    -device isa-debug-exit,iobase=0xf4,iosize=0x04
 //	    -device nvme,id=nvme0,serial=urgen-matrix
@@ -96,11 +96,23 @@
 // # Adding a kernel
 //
 // Add one line to kernels.txt: a name, the Debian package=version that
-// carries the image (from trixie-backports, trixie or sid), the path of the
-// vmlinuz inside the package, the probe's last_op on it, and its features.
-// Then run scripts/fetch-kernels.sh. The kernel must have io_uring, the
-// 8250 serial console and devtmpfs built in (Debian's amd64 kernels do);
-// the block device drivers come as modules (above).
+// carries the image (from trixie-backports, trixie, sid or, for Debian 12's
+// 6.1, bookworm-security), the path of the vmlinuz inside the package, the
+// probe's last_op on it, and its features. Then run
+// scripts/fetch-kernels.sh. The kernel must have io_uring, the 8250 serial
+// console and devtmpfs built in (Debian's amd64 kernels do, 6.1 included);
+// the block device drivers come as modules (above), where the archive
+// still has the kernel's module package (not for 7.0 and 7.1: those boot
+// without modules, and their rows list no device features).
+//
+// # Kernels and what they lack
+//
+// The rows run from Debian 12's 6.1 LTS (last_op 48, no query, no
+// NO_SQARRAY or NO_MMAP, no multishot timeouts, no IORING_OP_BIND/LISTEN,
+// no recv bundles, no incremental or kernel-allocated buffer rings ...) to
+// 7.3. Code that must run on all of them asks the kernel (the probe,
+// IORING_FEAT_* bits, a refused flag) rather than assuming; tests name
+// what they skip for.
 //
 // # Skips: the "needs <feature>" convention
 //

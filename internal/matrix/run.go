@@ -367,8 +367,10 @@ func boot(ctx context.Context, c Config, k Kernel, initrd string) *column {
 		return col
 	}
 	// /init hands urgen.kernel, .release, .last_op and .features to the
-	// tests as URGEN_KERNEL, ... (see ./init).
-	appendLine := []string{"console=ttyS0", "panic=-1", "quiet",
+	// tests as URGEN_KERNEL, ... (see ./init). mitigations=off: page
+	// table isolation and the other speculation mitigations cost TCG a
+	// TLB flush per system call and change no io_uring behaviour.
+	appendLine := []string{"console=ttyS0", "panic=-1", "quiet", "mitigations=off",
 		"urgen.kernel=" + k.Name, "urgen.release=" + release,
 		"urgen.last_op=" + strconv.Itoa(k.LastOp),
 		"urgen.features=" + strings.Join(k.Features, ","),
