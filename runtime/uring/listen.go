@@ -128,9 +128,14 @@ type Listener struct {
 	unlink  string // the Unix socket's path, removed by Close
 	cfg     ListenConfig
 
-	mu     sync.Mutex
-	queue  []int // accepted descriptors not yet handed out
-	err    error // the multishot accept failed for good
+	mu    sync.Mutex
+	queue []int // accepted descriptors not yet handed out
+	err   error // the multishot accept failed for good
+	// failed is an accept that failed for want of a resource (EMFILE,
+	// ENFILE, ENOBUFS, ENOMEM): reported once, by the next Accept; the
+	// call after it arms the accept again, so a full descriptor table
+	// costs one failed accept per Accept call, as with net, not a loop.
+	failed error
 	armed  bool
 	closed bool
 	ready  chan struct{}
@@ -177,13 +182,17 @@ func (ln *Listener) complete(_ uint8, cq *uapi.CQE) {
 		unix.Close(int(cq.Res))
 	case cq.Res >= 0:
 		ln.queue = append(ln.queue, int(cq.Res))
+	case exhaustedAccept(errnoOf(cq)):
+		if !ln.closed {
+			ln.failed = os.NewSyscallError("accept", errnoOf(cq))
+		}
 	case transientAccept(errnoOf(cq)):
 	default:
 		if ln.err == nil && !ln.closed {
 			ln.err = os.NewSyscallError("accept", errnoOf(cq))
 		}
 	}
-	if !more && !ln.closed && ln.err == nil && len(ln.queue) < maxQueued {
+	if !more && !ln.closed && ln.err == nil && ln.failed == nil && len(ln.queue) < maxQueued {
 		rearm, ln.armed = true, true
 	}
 	select {
@@ -197,11 +206,22 @@ func (ln *Listener) complete(_ uint8, cq *uapi.CQE) {
 	}
 }
 
+// exhaustedAccept reports whether an accept failed for want of a
+// resource that only the program can free (descriptors, memory): net's
+// Accept returns those, and servers back off (net/http sleeps).
+func exhaustedAccept(errno unix.Errno) bool {
+	switch errno {
+	case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
+		return true
+	}
+	return false
+}
+
 // transientAccept reports whether an accept that failed with errno may
-// succeed when re-armed.
+// succeed when re-armed at once.
 func transientAccept(errno unix.Errno) bool {
 	switch errno {
-	case unix.ECONNABORTED, unix.EINTR, unix.EAGAIN, unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM, unix.ECANCELED, unix.EPERM, unix.EPROTO:
+	case unix.ECONNABORTED, unix.EINTR, unix.EAGAIN, unix.ECANCELED, unix.EPERM, unix.EPROTO:
 		return true
 	}
 	return false
@@ -240,12 +260,29 @@ func (ln *Listener) AcceptConn() (*Conn, error) {
 			ln.mu.Unlock()
 			return nil, ln.opError(err)
 		}
+		if ln.failed != nil {
+			// Reported once; the next call arms the accept again.
+			err := ln.failed
+			ln.failed = nil
+			ln.mu.Unlock()
+			return nil, ln.opError(err)
+		}
+		if !ln.armed && len(ln.queue) == 0 {
+			// Disarmed by a failure reported earlier: try again now.
+			ln.armed = true
+			ln.mu.Unlock()
+			if err := ln.arm(); err != nil {
+				return nil, ln.opError(err)
+			}
+			ln.mu.Lock()
+			continue
+		}
 		ln.mu.Unlock()
 		ln.l.tryDrain()
 		ln.l.await(func() bool {
 			ln.mu.Lock()
 			defer ln.mu.Unlock()
-			return ln.closed || len(ln.queue) > 0 || ln.err != nil
+			return ln.closed || len(ln.queue) > 0 || ln.err != nil || ln.failed != nil
 		}, ln.ready)
 		ln.mu.Lock()
 	}

@@ -228,7 +228,10 @@ func (s *shard) submit() {
 	}
 	s.quiet(true)
 	for n > 0 {
-		k, err := s.r.Enter(n, 0, 0)
+		k, err := 0, enterFault()
+		if err == nil {
+			k, err = s.r.Enter(n, 0, 0)
+		}
 		switch {
 		case err == nil:
 		case errors.Is(err, unix.EINTR):
