@@ -1,10 +1,8 @@
 package ring
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
-	"os"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -14,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/urgen/urgen/generated/uapi"
+	"github.com/urgen/urgen/internal/fault"
 	"github.com/urgen/urgen/internal/matrix/feature"
 )
 
@@ -103,22 +102,8 @@ func TestCQOverflowLosesNothing(t *testing.T) {
 // of io_uring objects.
 func resources(t *testing.T) (fds, maps, uring int) {
 	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile("/proc/self/maps")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		maps++
-		if strings.Contains(sc.Text(), "io_uring") {
-			uring++
-		}
-	}
-	return len(ents), maps, uring
+	maps, uring = fault.Mappings(t)
+	return fault.OpenFDs(t), maps, uring
 }
 
 func TestNoLeaksOver10000Rings(t *testing.T) {

@@ -75,7 +75,7 @@ func TestFaultAcceptNoFile(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			fds := openFDs(t)
+			fds := fault.OpenFDs(t)
 			var restore func()
 			last := -1
 			if mode == "multishot waiting" {
@@ -101,7 +101,7 @@ func TestFaultAcceptNoFile(t *testing.T) {
 				unix.Close(last)
 			}
 			restore()
-			if n := openFDs(t); n != fds {
+			if n := fault.OpenFDs(t); n != fds {
 				t.Errorf("descriptors: %d before, %d after the failed accept", fds, n)
 			}
 			peer := NewAddr()

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"testing"
 	"time"
 
@@ -215,14 +214,4 @@ func dial(t testing.TB, ap netip.AddrPort) *net.TCPConn {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
-}
-
-// openFDs counts this process's open descriptors.
-func openFDs(t testing.TB) int {
-	t.Helper()
-	d, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(d)
 }

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/urgen/urgen/generated/uapi"
+	"github.com/urgen/urgen/internal/fault"
 	"github.com/urgen/urgen/runtime/bufring"
 	"github.com/urgen/urgen/runtime/ring"
 )
@@ -728,7 +729,7 @@ func TestCancelMultishotRecv(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fdsBefore := openFDs(t)
+		fdsBefore := fault.OpenFDs(t)
 		lfd, laddr := tcpListener(t, families[0])
 		c := dial(t, laddr)
 		afd, _, err := unix.Accept4(lfd, unix.SOCK_CLOEXEC)
@@ -774,7 +775,7 @@ func TestCancelMultishotRecv(t *testing.T) {
 		unix.Close(afd)
 		c.Close()
 		unix.Close(lfd)
-		if n := openFDs(t); n != fdsBefore {
+		if n := fault.OpenFDs(t); n != fdsBefore {
 			t.Errorf("descriptors: %d before, %d after", fdsBefore, n)
 		}
 	}
@@ -834,7 +835,7 @@ func TestMultishotAcceptDirect(t *testing.T) {
 	// Go's poller opens its descriptors with the first connection.
 	_, warmAddr := tcpListener(t, families[0])
 	dial(t, warmAddr).Close()
-	fdsBefore := openFDs(t)
+	fdsBefore := fault.OpenFDs(t)
 	lfd, laddr := tcpListener(t, families[0])
 	if _, err := AcceptMultishotDirect(r, 1, lfd, 0); err != nil {
 		t.Fatal(err)
@@ -851,7 +852,7 @@ func TestMultishotAcceptDirect(t *testing.T) {
 	}
 	// Direct descriptors are not process descriptors: only the listener
 	// and the three client ends are.
-	if n := openFDs(t); n != fdsBefore+4 {
+	if n := fault.OpenFDs(t); n != fdsBefore+4 {
 		t.Errorf("%d process descriptors, want %d: the listener, 3 clients and no server ends", n, fdsBefore+4)
 	}
 	i := 0
