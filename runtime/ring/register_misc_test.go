@@ -288,9 +288,10 @@ func TestSyncCancel(t *testing.T) {
 }
 
 func TestNAPI(t *testing.T) {
+	feature.Need(t, "napi", "IORING_REGISTER_NAPI (Linux 6.9)")
 	r := newRing(t)
 	prev, err := r.RegisterNAPI(ring.NAPI{BusyPollTimeout: 50, PreferBusyPoll: true})
-	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP) {
+	if errors.Is(err, unix.EOPNOTSUPP) {
 		t.Skipf("kernel built without NAPI busy polling (CONFIG_NET_RX_BUSY_POLL) refuses IORING_REGISTER_NAPI: %v", err)
 	}
 	if err != nil {
@@ -405,14 +406,12 @@ func TestMemRegion(t *testing.T) {
 	}
 	defer unix.Munmap(mem)
 
-	// A zero argument faults on kernels that know the op, and is an
-	// unknown opcode (EINVAL) on those before Linux 6.13.
+	// A zero argument faults on kernels that know the op (reg_wait: the
+	// same trial, or the query).
+	feature.Need(t, "reg_wait", "IORING_REGISTER_MEM_REGION (Linux 6.13)")
 	r := newRing(t)
 	var zero uapi.MemRegionReg
 	if _, err := r.Register(uapi.RegisterMemRegion, unsafe.Pointer(&zero), 1); !errors.Is(err, unix.EFAULT) {
-		if errors.Is(err, unix.EINVAL) && query.Available() != nil {
-			t.Skipf("kernel without IORING_REGISTER_MEM_REGION (Linux 6.13): %v", err)
-		}
 		t.Fatalf("region with a null descriptor: %v, want EFAULT", err)
 	}
 	// Wait arguments need a ring that is not running yet.

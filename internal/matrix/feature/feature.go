@@ -63,6 +63,7 @@ var Names = []string{
 	"nop_inject",         // a NOP with IORING_NOP_INJECT_RESULT completes with the result given (Linux 6.10)
 	"clone_buffers",      // IORING_REGISTER_CLONE_BUFFERS is a known register opcode (Linux 6.12)
 	"register_clock",     // IORING_REGISTER_CLOCK is a known register opcode (Linux 6.12)
+	"napi",               // IORING_REGISTER_NAPI is a known register opcode (Linux 6.9; a kernel without CONFIG_NET_RX_BUSY_POLL refuses it)
 	// Networking, found by trial (see net.go):
 	"ipv6",              // a TCP socket binds to [::1] (the loopback has IPv6)
 	"send_vectorized",   // IORING_OP_SEND takes IORING_SEND_VECTORIZED
@@ -210,6 +211,7 @@ func Detect() (Kernel, error) {
 		"nop_inject":         hasNopInject(),
 		"clone_buffers":      registerOp(uapi.RegisterCloneBuffers),
 		"register_clock":     registerOp(uapi.RegisterClock),
+		"napi":               registerOp(uapi.RegisterNAPI),
 	}
 	for name, ok := range netFeatures() {
 		has[name] = ok

@@ -54,7 +54,7 @@ func TestTrialsMatchQuery(t *testing.T) {
 	if err := query(hdr, uapi.QueryOpOpcodes, unsafe.Pointer(opcodes), uapi.SizeofQueryOpcode); err != nil {
 		t.Skipf("needs query: nothing to check the trials against: %v", err)
 	}
-	for _, op := range []uapi.RegisterOp{uapi.RegisterResizeRings, uapi.RegisterMemRegion, uapi.RegisterPBufStatus, uapi.RegisterCloneBuffers, uapi.RegisterClock} {
+	for _, op := range []uapi.RegisterOp{uapi.RegisterResizeRings, uapi.RegisterMemRegion, uapi.RegisterPBufStatus, uapi.RegisterCloneBuffers, uapi.RegisterClock, uapi.RegisterNAPI} {
 		if got, want := registerOpKnown(op, registerNArgs(op)), opcodes.NrRegisterOpcodes > uint32(op); got != want {
 			t.Errorf("trial says %v known %v; the query (%d register opcodes) says %v",
 				op, got, opcodes.NrRegisterOpcodes, want)
