@@ -367,11 +367,9 @@ func TestSetClock(t *testing.T) {
 }
 
 func TestSendMsgRing(t *testing.T) {
+	feature.Need(t, "send_msg_ring", "IORING_REGISTER_SEND_MSG_RING (Linux 6.13)")
 	r := newRing(t)
 	if err := ring.SendMsgRing(r.FD(), 42, 0xfeed, 0, 0); err != nil {
-		if errors.Is(err, unix.EINVAL) {
-			t.Skipf("kernel without IORING_REGISTER_SEND_MSG_RING (Linux 6.13): %v", err)
-		}
 		t.Fatal(err)
 	}
 	c, ok := r.PeekCQE()

@@ -64,6 +64,7 @@ var Names = []string{
 	"clone_buffers",      // IORING_REGISTER_CLONE_BUFFERS is a known register opcode (Linux 6.12)
 	"register_clock",     // IORING_REGISTER_CLOCK is a known register opcode (Linux 6.12)
 	"napi",               // IORING_REGISTER_NAPI is a known register opcode (Linux 6.9; a kernel without CONFIG_NET_RX_BUSY_POLL refuses it)
+	"send_msg_ring",      // IORING_REGISTER_SEND_MSG_RING, io_uring_register without a ring (fd -1), is known (Linux 6.13)
 	// Networking, found by trial (see net.go):
 	"ipv6",              // a TCP socket binds to [::1] (the loopback has IPv6)
 	"send_vectorized",   // IORING_OP_SEND takes IORING_SEND_VECTORIZED
@@ -164,6 +165,12 @@ func Detect() (Kernel, error) {
 		}
 		return registerOpKnown(op, registerNArgs(op))
 	}
+	// IORING_REGISTER_SEND_MSG_RING takes no ring, so registerOp's trial
+	// on one does not apply.
+	sendMsgRing := hasQuery && opcodes.NrRegisterOpcodes > uint32(uapi.RegisterSendMsgRing)
+	if !hasQuery {
+		sendMsgRing = blindRegisterOpKnown(uapi.RegisterSendMsgRing)
+	}
 	// setupFlag reports whether the kernel knows flag f: by the query, or
 	// without one by whether a ring with f (and the flags it needs) sets up.
 	setupFlag := func(f, needs uapi.SetupFlags) bool {
@@ -212,6 +219,7 @@ func Detect() (Kernel, error) {
 		"clone_buffers":      registerOp(uapi.RegisterCloneBuffers),
 		"register_clock":     registerOp(uapi.RegisterClock),
 		"napi":               registerOp(uapi.RegisterNAPI),
+		"send_msg_ring":      sendMsgRing,
 	}
 	for name, ok := range netFeatures() {
 		has[name] = ok
@@ -291,6 +299,20 @@ func registerOpKnown(op uapi.RegisterOp, nargs uintptr) bool {
 	}
 	defer unix.Close(int(fd))
 	_, _, errno = unix.Syscall6(unix.SYS_IO_URING_REGISTER, fd, uintptr(op), uintptr(unsafe.Pointer(&noAccess[0])), nargs, 0, 0)
+	return errors.Is(errno, unix.EFAULT)
+}
+
+// blindRegisterOpKnown tries a register opcode that takes no ring
+// (io_uring_register with fd -1, Linux 6.13), pointing it at a PROT_NONE
+// page: a kernel that knows it fails copying the argument (EFAULT); an
+// older one looks for a ring with fd -1 (EBADF).
+func blindRegisterOpKnown(op uapi.RegisterOp) bool {
+	noAccess, err := unix.Mmap(-1, 0, 4096, unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return false
+	}
+	defer unix.Munmap(noAccess)
+	_, _, errno := unix.Syscall6(unix.SYS_IO_URING_REGISTER, ^uintptr(0), uintptr(op), uintptr(unsafe.Pointer(&noAccess[0])), 1, 0, 0)
 	return errors.Is(errno, unix.EFAULT)
 }
 

@@ -60,4 +60,7 @@ func TestTrialsMatchQuery(t *testing.T) {
 				op, got, opcodes.NrRegisterOpcodes, want)
 		}
 	}
+	if got, want := blindRegisterOpKnown(uapi.RegisterSendMsgRing), opcodes.NrRegisterOpcodes > uint32(uapi.RegisterSendMsgRing); got != want {
+		t.Errorf("trial without a ring says IORING_REGISTER_SEND_MSG_RING known %v; the query says %v", got, want)
+	}
 }
