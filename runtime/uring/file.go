@@ -32,8 +32,14 @@ type File struct {
 	odirect bool
 	// RWF_NOWAIT was refused for reads, writes: skip the attempt.
 	nowaitRead, nowaitWrite atomic.Bool
-	dir                     *dirReader // ReadDir state (posmu)
-	cleanup                 runtime.Cleanup
+	// mayBlock: RWF_NOWAIT was refused on a file that is neither a
+	// regular file nor a block device (a pipe before Linux 6.6, a
+	// terminal, a character device): the plain system call could sleep
+	// until Close, which cannot interrupt it, so its reads and writes
+	// always go through the ring, where Close cancels them.
+	mayBlock atomic.Bool
+	dir      *dirReader // ReadDir state (posmu)
+	cleanup  runtime.Cleanup
 }
 
 // maxRW caps one read or write, as os does (and io_uring's length is 32 bits).
@@ -263,7 +269,11 @@ func (f *File) xfer(ctx context.Context, write bool, p []byte, off int64) (int, 
 			case unix.EAGAIN:
 				// Would block: the ring waits for it.
 			case unix.EOPNOTSUPP, unix.EINVAL, unix.ENOSYS:
-				// No RWF_NOWAIT here (kernel or file type).
+				// No RWF_NOWAIT here (kernel or file type). mayBlock
+				// first: a goroutine that sees nowait skips the attempt.
+				if !regularOrBlock(f.fd) {
+					f.mayBlock.Store(true)
+				}
 				nowait.Store(true)
 			default:
 				return 0, errno
@@ -279,7 +289,7 @@ func (f *File) xfer(ctx context.Context, write bool, p []byte, off int64) (int, 
 		s := f.e.shard()
 		var n int
 		var err error
-		if solo(ctx, s) {
+		if solo(ctx, s) && !f.mayBlock.Load() {
 			n, err = f.direct(write, p, off)
 		} else {
 			n, err = f.ring(ctx, s, write, p, off)
@@ -308,6 +318,17 @@ func (f *File) ring(ctx context.Context, s *shard, write bool, p []byte, off int
 		return 0, err
 	}
 	return f.result(res)
+}
+
+// regularOrBlock reports whether fd is a regular file or a block device,
+// whose reads and writes never wait for another program.
+func regularOrBlock(fd int) bool {
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil {
+		return false
+	}
+	m := st.Mode & unix.S_IFMT
+	return m == unix.S_IFREG || m == unix.S_IFBLK
 }
 
 // direct is xfer as the plain system call.
