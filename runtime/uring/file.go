@@ -317,6 +317,13 @@ func (f *File) ring(ctx context.Context, s *shard, write bool, p []byte, off int
 	if err != nil {
 		return 0, err
 	}
+	if res == -int32(unix.ECANCELED) && !f.ref.closed() && !f.e.closed.Load() {
+		// Neither Close nor ctx cancelled it: the kernel did, before it
+		// ran (Linux 6.1 cancels work punted to io-wq when creating a
+		// worker is interrupted by signals three times). Retried, as
+		// an EINTR.
+		return 0, unix.EINTR
+	}
 	return f.result(res)
 }
 
