@@ -562,6 +562,17 @@ func TestSetupNoMMap(t *testing.T) {
 			t.Fatalf("short memory: %v", err)
 		}
 	})
+	t.Run("ExampleWithMemory", func(t *testing.T) {
+		mem, err := unix.Mmap(-1, 0, MemorySize(16, 0, 0), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Munmap(mem)
+		r := newRing(t, 16, WithMemory(mem))
+		if r.Params().SQEntries != 16 || r.Flags()&uapi.SetupNoMMap == 0 {
+			t.Fatalf("%d entries, flags %v; want 16 with NO_MMAP", r.Params().SQEntries, r.Flags())
+		}
+	})
 	t.Run("ring memory", func(t *testing.T) {
 		// 64 entries: one page per region, which every kernel takes.
 		r := newRing(t, 64, WithFlags(uapi.SetupNoMMap))
