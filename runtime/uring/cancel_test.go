@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 const poison = 0xA5
@@ -132,15 +134,28 @@ func TestCancellationStorm(t *testing.T) {
 			written.Add(int64(n))
 		}
 	}
-	// Drain everything with uncancelled reads.
+	// Drain everything with reads that are not cancelled while the pipe
+	// holds data (FIONREAD, TIOCINQ in x/sys), so that a slow machine (the matrix's TCG
+	// under the GC storm) cannot pass for an empty pipe: a drain with a
+	// 20 ms timeout once left a pipe's 8192 bytes unread on 6.12. Only a
+	// request the kernel still had could take the data now: the read then
+	// times out and the counts below differ.
 	for i := range ps {
+		buf := make([]byte, 64<<10)
 		for {
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-			buf := make([]byte, 64<<10)
+			avail, err := unix.IoctlGetInt(ps[i].r.fd, unix.TIOCINQ)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if avail == 0 {
+				break
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			n, err := ps[i].r.ReadContext(ctx, buf)
 			cancel()
 			read.Add(int64(n))
 			if err != nil {
+				t.Errorf("drain read of pipe %d with %d bytes in it: %v", i, avail, err)
 				break
 			}
 		}
