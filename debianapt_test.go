@@ -26,33 +26,33 @@ func TestDebianMirror(t *testing.T) {
 	if codename == "" {
 		t.Skip("/etc/os-release has no VERSION_CODENAME")
 	}
-	const want = "http://archive.example/debian"
+	const want = "file:/srv/archive/debian"
 	for _, c := range []struct {
 		name, file, sources, want string
 	}{
 		{"deb822", "debian.sources", `Types: deb
-URIs: http://disabled.example/debian
+URIs: file:/srv/disabled/debian
 Suites: ` + codename + `
 Components: main
 Enabled: no
 
 # the security archive first: not this release's suite
 Types: deb
-URIs: http://security.example/debian-security
+URIs: file:/srv/security/debian-security
 Suites: ` + codename + `-security
 Components: main
 
 Types: deb deb-src
-URIs: ` + want + ` http://second.example/debian
+URIs: ` + want + ` file:/srv/second/debian
 Suites: ` + codename + ` ` + codename + `-updates
 Components: main
 `, want},
-		{"one-line", "debian.list", `deb http://vendor.example/apt cloud-sdk-` + codename + ` main
-# deb http://commented.example/debian ` + codename + ` main
+		{"one-line", "debian.list", `deb file:/srv/vendor/apt cloud-sdk-` + codename + ` main
+# deb file:/srv/commented/debian ` + codename + ` main
 deb [arch=amd64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ` + want + ` ` + codename + ` main
 `, want},
 		{"none for this release", "other.sources", `Types: deb
-URIs: http://vendor.example/node
+URIs: file:/srv/vendor/node
 Suites: nodistro
 Components: main
 `, ""},
@@ -88,8 +88,8 @@ Components: main
 				t.Errorf("err %v, sources list %q; want the mirror %s", err, out, c.want)
 			}
 			// DEBIAN_MIRROR wins over the system's sources.
-			out, err = run("DEBIAN_MIRROR=http://override.example/debian")
-			if err != nil || !strings.Contains(out, " http://override.example/debian trixie main") {
+			out, err = run("DEBIAN_MIRROR=file:/srv/override/debian")
+			if err != nil || !strings.Contains(out, " file:/srv/override/debian trixie main") {
 				t.Errorf("DEBIAN_MIRROR: err %v, sources list %q", err, out)
 			}
 		})
