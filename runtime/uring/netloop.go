@@ -236,7 +236,10 @@ func (l *netLoop) queue(prep func(*uapi.SQE)) error {
 // enter submits what is queued (sqmu held).
 func (l *netLoop) enter() error {
 	for {
-		_, err := l.r.Submit()
+		err := enterFault()
+		if err == nil {
+			_, err = l.r.Submit()
+		}
 		if err == nil || !retrySubmit(err) {
 			return err
 		}
