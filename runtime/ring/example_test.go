@@ -218,11 +218,14 @@ func ExampleWithFlags() {
 	// Output: 1 2 3
 }
 
-// Keep holds a buffer for a read that completes later, here when a pipe
+// Keep holds a buffer for a read that completes later, here when a socket
 // gets data; the ring lets go of it once the completion has been seen.
 func ExampleRing_Keep() {
-	var p [2]int
-	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+	// A socket pair, not a pipe: Linux 6.1 hands pipe reads to its io-wq
+	// workers, whose creation a signal (Go's preemption) can interrupt,
+	// and then cancels the read.
+	p, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
 		log.Fatal(err)
 	}
 	defer unix.Close(p[0])

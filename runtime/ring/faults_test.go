@@ -311,8 +311,8 @@ func TestFaultSignalStorm(t *testing.T) {
 				expect("SubmitAndWaitTimeout", c, err, uint64(10+i))
 			}
 
-			// A register op that sleeps: cancel a read waiting on a pipe.
-			rd, _ := pipe(t)
+			// A register op under the storm: cancel a read waiting for data.
+			rd, _ := socketpair(t)
 			buf := make([]byte, 8)
 			s := r.SQE()
 			s.PrepRead(int32(rd), buf, ^uint64(0))
@@ -366,7 +366,7 @@ func TestFaultRingFDReplaced(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rd, wr := pipe(t)
+			rd, wr := socketpair(t)
 			buf := make([]byte, 8)
 			s := r.SQE()
 			s.PrepRead(int32(rd), buf, ^uint64(0))
@@ -427,12 +427,12 @@ func TestFaultRingFDReplaced(t *testing.T) {
 			if _, n := fault.Mappings(t); n != uringMaps {
 				t.Errorf("io_uring mappings: %d before, %d after Close", uringMaps, n)
 			}
-			// The ring is gone, and its read with it: the data is the pipe's.
+			// The ring is gone, and its read with it: the data is the socket's.
 			if _, err := unix.Write(wr, []byte("after")); err != nil {
 				t.Fatal(err)
 			}
 			if got := readAll(t, rd, 5); got != "after" {
-				t.Errorf("pipe read %q after the ring died", got)
+				t.Errorf("socket read %q after the ring died", got)
 			}
 		})
 	}

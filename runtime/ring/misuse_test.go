@@ -96,15 +96,10 @@ func TestCQAdvanceBeyondReady(t *testing.T) {
 // write it, and move A's head over nothing.
 func TestCQESeenOfAnotherRing(t *testing.T) {
 	a, b := newRing(t, 4), newRing(t, 4)
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pr.Close()
-	defer pw.Close()
+	p := socketpair(t)
 	buf := make([]byte, 8)
 	s := sqe(t, a)
-	s.PrepRead(int32(pr.Fd()), buf, 0)
+	s.PrepRead(int32(p[0]), buf, 0)
 	s.UserData = 5
 	a.Keep(5, &buf[0])
 	if _, err := a.Submit(); err != nil {
@@ -122,7 +117,7 @@ func TestCQESeenOfAnotherRing(t *testing.T) {
 		t.Fatalf("after the refused call: A kept %d, A ready %d, B ready %d; want 1, 0, 1", a.Kept(), a.CQReady(), b.CQReady())
 	}
 	// The read still completes on A, once, into the kept buffer.
-	if _, err := pw.Write([]byte("x")); err != nil {
+	if _, err := unix.Write(p[1], []byte("x")); err != nil {
 		t.Fatal(err)
 	}
 	got := reap(t, a, 1)

@@ -14,7 +14,7 @@ func BenchmarkUpdateFiles(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer r.Close()
-	_, wr := pipe(b)
+	_, wr := socketpair(b)
 	if err := r.RegisterFilesSparse(64); err != nil {
 		b.Fatal(err)
 	}

@@ -14,7 +14,7 @@ import (
 
 func TestRegisterBuffers(t *testing.T) {
 	r := newRing(t)
-	rd, wr := pipe(t)
+	rd, wr := socketpair(t)
 	a, b := []byte("alpha-buffer"), []byte("bravo-buffer")
 	if err := r.RegisterBuffers([][]byte{a, nil, b}); err != nil {
 		t.Fatal(err)
@@ -51,7 +51,7 @@ func TestRegisterBuffers(t *testing.T) {
 
 func TestRegisterBuffersTaggedUpdate(t *testing.T) {
 	r := newRing(t)
-	rd, wr := pipe(t)
+	rd, wr := socketpair(t)
 	if err := r.RegisterBuffersSparse(4); err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestRegisterBuffersTaggedUpdate(t *testing.T) {
 func TestCloneBuffers(t *testing.T) {
 	feature.Need(t, "clone_buffers", "IORING_REGISTER_CLONE_BUFFERS (Linux 6.12)")
 	src := newRing(t)
-	rd, wr := pipe(t)
+	rd, wr := socketpair(t)
 	bufs := [][]byte{[]byte("zero"), []byte("one!"), []byte("two!")}
 	if err := src.RegisterBuffers(bufs); err != nil {
 		t.Fatal(err)

@@ -21,8 +21,11 @@ func ExampleRing_RegisterFiles() {
 		return
 	}
 	defer r.Close()
-	var p [2]int
-	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+	// A socket pair, not a pipe: Linux 6.1 hands pipe writes to its io-wq
+	// workers, whose creation a signal (Go's preemption) can interrupt,
+	// and then cancels the write.
+	p, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
 		fmt.Println(err)
 		return
 	}

@@ -17,8 +17,8 @@ import (
 
 func TestRegisterFiles(t *testing.T) {
 	r := newRing(t)
-	rd0, wr0 := pipe(t)
-	rd1, wr1 := pipe(t)
+	rd0, wr0 := socketpair(t)
+	rd1, wr1 := socketpair(t)
 	// Two slots: if the table were passed as 64-bit ints, slot 1 would read
 	// the high half of the first entry.
 	if err := r.RegisterFiles([]int32{int32(wr0), int32(wr1)}); err != nil {
@@ -28,7 +28,7 @@ func TestRegisterFiles(t *testing.T) {
 		t.Fatalf("write via slot 1: %d", res)
 	}
 	if got := readAll(t, rd1, 3); got != "one" {
-		t.Fatalf("pipe 1 got %q", got)
+		t.Fatalf("socket 1 got %q", got)
 	}
 	// Skip slot 0, empty slot 1.
 	if n, err := r.UpdateFiles(0, []int32{ring.FileSkip, -1}); err != nil || n != 2 {
@@ -38,7 +38,7 @@ func TestRegisterFiles(t *testing.T) {
 		t.Fatalf("write via skipped slot 0: %d", res)
 	}
 	if got := readAll(t, rd0, 4); got != "zero" {
-		t.Fatalf("pipe 0 got %q", got)
+		t.Fatalf("socket 0 got %q", got)
 	}
 	if res, _ := run(t, r, 3, writeFixedFile(1, []byte("x"))); errno(res) != unix.EBADF {
 		t.Fatalf("write via emptied slot 1: %d, want -EBADF", res)
@@ -59,7 +59,7 @@ func TestRegisterFiles(t *testing.T) {
 
 func TestRegisterFilesTaggedSparse(t *testing.T) {
 	r := newRing(t)
-	rd, wr := pipe(t)
+	rd, wr := socketpair(t)
 	if err := r.RegisterFilesSparse(4); err != nil {
 		t.Fatal(err)
 	}

@@ -239,7 +239,7 @@ func TestIOWQMaxWorkers(t *testing.T) {
 
 func TestSyncCancel(t *testing.T) {
 	r := newRing(t)
-	rd, _ := pipe(t)
+	rd, _ := socketpair(t)
 	buf := make([]byte, 8)
 	s := r.SQE()
 	s.Opcode = uapi.OpRead
@@ -471,7 +471,7 @@ func TestPBufRing(t *testing.T) {
 		t.Fatalf("status before use: %d %v", head, err)
 	}
 
-	rd, wr := pipe(t)
+	rd, wr := socketpair(t)
 	if _, err := unix.Write(wr, []byte("hello")); err != nil {
 		t.Fatal(err)
 	}
@@ -554,7 +554,7 @@ func TestPBufStatusHead(t *testing.T) {
 		br.Bufs(entries)[i] = uapi.Buf{Addr: uint64(uintptr(unsafe.Pointer(&data[2*i]))), Len: 2, Bid: uint16(i)}
 	}
 	br.Tail = entries
-	rd, wr := pipe(t)
+	rd, wr := socketpair(t)
 	for i := range 3 {
 		if _, err := unix.Write(wr, []byte("ab")); err != nil {
 			t.Fatal(err)
@@ -604,7 +604,7 @@ func TestRegisteredFDOnlyRing(t *testing.T) {
 	if r.FD() != -1 {
 		t.Fatalf("REGISTERED_FD_ONLY ring has fd %d", r.FD())
 	}
-	rd, wr := pipe(t)
+	rd, wr := socketpair(t)
 	if err := r.RegisterFiles([]int32{int32(wr)}); err != nil {
 		t.Fatal(err)
 	}

@@ -83,7 +83,7 @@ func TestRingRestrictions(t *testing.T) {
 
 func TestRingRestrictionsRequiredFlags(t *testing.T) {
 	r := newRing(t, ring.WithFlags(uapi.SetupRDisabled))
-	rd, wr := pipe(t)
+	rd, wr := socketpair(t)
 	// Only registered files: every SQE must carry IOSQE_FIXED_FILE. Files
 	// are registered before Enable, since FILES is not allowed afterwards.
 	if err := r.RegisterFiles([]int32{int32(wr)}); err != nil {
@@ -114,10 +114,10 @@ func TestRingRestrictionsRequiredFlags(t *testing.T) {
 	if res, _ := run(t, r, 2, plain); errno(res) != unix.EACCES {
 		t.Fatalf("write to a plain fd: %d, want -EACCES", res)
 	}
-	// Nothing reached the pipe.
+	// Nothing reached the socket.
 	unix.SetNonblock(rd, true)
 	if n, err := unix.Read(rd, make([]byte, 8)); !errors.Is(err, unix.EAGAIN) {
-		t.Fatalf("denied write reached the pipe: %d %v", n, err)
+		t.Fatalf("denied write reached the socket: %d %v", n, err)
 	}
 	if err := r.RegisterFiles([]int32{int32(wr)}); !errors.Is(err, unix.EACCES) {
 		t.Fatalf("FILES after Enable with register ops restricted: %v, want EACCES", err)

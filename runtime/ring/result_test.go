@@ -2,7 +2,6 @@ package ring
 
 import (
 	"errors"
-	"os"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -10,22 +9,17 @@ import (
 	"github.com/urgen/urgen/generated/uapi"
 )
 
-// TestResult: completions from the kernel, a read of a pipe and one of a
+// TestResult: completions from the kernel, a read of a socket and one of a
 // descriptor that is not open, turn into a count and into an *OpError that
 // names the operation and wraps the kernel's errno.
 func TestResult(t *testing.T) {
 	r := newRing(t, 4)
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pr.Close()
-	defer pw.Close()
-	if _, err := pw.Write([]byte("hello")); err != nil {
+	p := socketpair(t)
+	if _, err := unix.Write(p[1], []byte("hello")); err != nil {
 		t.Fatal(err)
 	}
 	buf := make([]byte, 16)
-	sqe(t, r).PrepRead(int32(pr.Fd()), buf, 0)
+	sqe(t, r).PrepRead(int32(p[0]), buf, 0)
 	s := sqe(t, r)
 	s.PrepRead(1<<20, buf, 0) // not an open descriptor
 	s.UserData = 2
@@ -39,7 +33,7 @@ func TestResult(t *testing.T) {
 		switch c.ud {
 		case 0:
 			if err != nil || n != 5 {
-				t.Errorf("read of the pipe: %d, %v; want 5, nil", n, err)
+				t.Errorf("read of the socket: %d, %v; want 5, nil", n, err)
 			}
 		case 2:
 			var oe *OpError

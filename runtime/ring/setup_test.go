@@ -246,7 +246,7 @@ func TestSetupTaskrunFlags(t *testing.T) {
 	} {
 		t.Run(f.String(), func(t *testing.T) {
 			r := newRing(t, 4, WithFlags(f))
-			p := pipe(t)
+			p := socketpair(t)
 			buf := make([]byte, 4)
 			rw(sqe(t, r), uapi.OpRead, p[0], ptr(&buf[0]), 4, 0, 1)
 			r.Keep(1, buf)
@@ -307,11 +307,7 @@ func TestSetupSingleIssuer(t *testing.T) {
 	// socket, not a pipe: Linux 6.1 hands pipe reads to io-wq, whose
 	// completion may come after any sleep; a socket's comes from the
 	// write's wake-up, as task work queued for the issuer.
-	p, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { unix.Close(p[0]); unix.Close(p[1]) })
+	p := socketpair(t)
 	buf := make([]byte, 1)
 	rw(sqe(t, r), uapi.OpRead, p[0], ptr(&buf[0]), 1, 0, 2)
 	r.Keep(2, buf)

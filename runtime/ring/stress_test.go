@@ -182,10 +182,10 @@ func TestKeepUnderGCPressure(t *testing.T) {
 	const n = 32
 	readers := make([][2]int, n)
 	for i := range readers {
-		readers[i] = pipe(t)
+		readers[i] = socketpair(t)
 	}
-	// Writers: fill a pipe so that writes to it wait for room.
-	wp := pipe(t)
+	// Writers: fill a socket so that writes to it wait for room.
+	wp := socketpair(t)
 	if _, err := unix.FcntlInt(uintptr(wp[1]), unix.F_SETFL, unix.O_NONBLOCK); err != nil {
 		t.Fatal(err)
 	}
@@ -256,8 +256,8 @@ func TestKeepUnderGCPressure(t *testing.T) {
 		t.Fatalf("buffer of in-flight request %d freed before its completion", ud)
 	default:
 	}
-	// Now let the kernel run: data into every reader pipe, room in the
-	// write pipe.
+	// Now let the kernel run: data into every reader socket, room in the
+	// write socket.
 	for i := range n {
 		if _, err := unix.Write(readers[i][1], []byte(strings.Repeat(string(rune('A'+i%26)), 64))); err != nil {
 			t.Fatal(err)
@@ -266,7 +266,7 @@ func TestKeepUnderGCPressure(t *testing.T) {
 	drain := make([]byte, filled)
 	drained := make(chan struct{})
 	go func() {
-		// Read exactly the filler; the patterns follow it in the pipe.
+		// Read exactly the filler; the patterns follow it in the stream.
 		defer close(drained)
 		buf := drain
 		for len(buf) > 0 {
@@ -294,8 +294,7 @@ func TestKeepUnderGCPressure(t *testing.T) {
 		}
 		r.CQESeen(c)
 	}
-	// The pipe now holds the written patterns, in submission order per
-	// pipe semantics; each must be intact.
+	// The socket now holds the written patterns, each intact.
 	patterns := map[string]bool{}
 	for i := range n {
 		p := make([]byte, 64)
@@ -344,7 +343,7 @@ func TestCloseWithRequestsInFlight(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := pipe(t)
+	p := socketpair(t)
 	freed := make(chan uint64, 8)
 	func() {
 		for i := range 4 {
