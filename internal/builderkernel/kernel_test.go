@@ -83,10 +83,23 @@ func (k *kring) do(n int, prep func(i int, s *uapi.SQE)) map[uint64]int32 {
 	return res
 }
 
-// one runs a single SQE and returns its result.
+// one runs a single SQE and returns its result. A lone request that ends
+// with -ECANCELED was dropped by the kernel before it ran (nothing here
+// cancels a lone request): Linux 6.1 hands buffered writes to tmpfs, like
+// fsync, statx and ftruncate everywhere, to an io-wq worker of the
+// submitting thread, and cancels the queued work when creating that
+// thread's first worker keeps being interrupted by signals (Go's
+// preemption). It is submitted again, as the goroutine layer does, a few
+// times at most.
 func (k *kring) one(prep func(s *uapi.SQE)) int32 {
 	k.t.Helper()
-	return k.do(1, func(_ int, s *uapi.SQE) { prep(s) })[1]
+	for try := 1; ; try++ {
+		res := k.do(1, func(_ int, s *uapi.SQE) { prep(s) })[1]
+		if res != -int32(unix.ECANCELED) || try == 5 {
+			return res
+		}
+		k.t.Logf("the kernel cancelled a lone request before it ran (try %d); submitting it again", try)
+	}
 }
 
 func tempFile(t *testing.T, data []byte) (string, int32) {
