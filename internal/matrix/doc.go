@@ -107,13 +107,12 @@
 //
 // # Kernels and what they lack
 //
-// The rows run from Debian 13's 6.12 (no query, last_op 57) to 7.3; the
-// oldest kernel the code is written for is Debian 12's 6.1 LTS (last_op
-// 48, no query, no NO_SQARRAY or NO_MMAP, no multishot timeouts, no
-// IORING_OP_BIND/LISTEN, no recv bundles, no incremental or
-// kernel-allocated buffer rings ...). Code that must run on all of them
-// asks the kernel (the probe, IORING_FEAT_* bits, a refused flag) rather
-// than assuming; tests name what they skip for.
+// The rows run from Debian 12's 6.1 LTS (last_op 48, no query, no
+// NO_SQARRAY or NO_MMAP, no multishot timeouts, no IORING_OP_BIND/LISTEN,
+// no recv bundles, no incremental or kernel-allocated buffer rings ...) to
+// 7.3. Code that must run on all of them asks the kernel (the probe,
+// IORING_FEAT_* bits, a refused flag) rather than assuming; tests name
+// what they skip for.
 //
 // # Skips: the "needs <feature>" convention
 //
