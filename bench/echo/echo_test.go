@@ -66,6 +66,8 @@ var peers = []struct {
 	{name: "conn", modDir: "bench", pkg: "./echo/connecho"},
 	// The Conn with multishot receives into provided buffers.
 	{name: "connms", modDir: "bench", pkg: "./echo/connecho", args: []string{"-multishot"}, extra: true},
+	// The Conn with one ring receive per Read (the default before readiness).
+	{name: "connring", modDir: "bench", pkg: "./echo/connecho", args: []string{"-ringrecv"}, extra: true},
 }
 
 func TestMain(m *testing.M) {
@@ -247,6 +249,7 @@ func BenchmarkEcho(b *testing.B) {
 			for _, line := range []string{
 				m.line("conn", cfg, "urgen", "conn", "net"),
 				m.line("conn", cfg, "urgen_multishot", "connms", "net"),
+				m.line("conn", cfg, "urgen_ringrecv", "connring", "net"),
 				m.line("loop", cfg, "urgen", "loop", "gnet", "net"),
 			} {
 				if line != "" {

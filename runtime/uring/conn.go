@@ -2,6 +2,7 @@ package uring
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"os"
@@ -22,10 +23,11 @@ import (
 // wait their turn); deadlines are movable while a call blocks and fail it
 // with os.ErrDeadlineExceeded; Close unblocks both with net.ErrClosed.
 //
-// Data arrives through a multishot receive into the ring's provided
-// buffers, armed once per connection: a Read takes what has arrived, or
-// waits for the next completion, which copies straight into its buffer.
-// What does not fit stays for the next Read. A Write is a plain send(2)
+// A Read is a recv(2) on the non-blocking socket that waits for data in
+// Go's netpoller (NetOptions.RingRecv: a receive through the ring;
+// NetOptions.Multishot: a multishot receive into the ring's provided
+// buffers, armed once per connection, from which a Read takes what has
+// arrived, the rest staying for the next Read). A Write is a plain send(2)
 // while the socket buffer has room and, when it is full, a send through
 // the ring that the Write waits for: it returns only when the kernel is
 // done with the caller's buffer.
@@ -41,8 +43,21 @@ type Conn struct {
 	laddr   net.Addr
 	raddr   net.Addr
 	// multishot: data arrives through the multishot receive (segs,
-	// spill); otherwise each Read submits a receive into its own buffer.
+	// spill); rrc: each Read receives with recv(2), waiting for readiness
+	// in Go's netpoller (readiness mode); otherwise each Read submits a
+	// receive into its own buffer.
 	multishot bool
+	// rf owns fd in readiness mode: registered with the netpoller, it
+	// closes fd once no recv(2) through rrc is running any more.
+	rf  *os.File
+	rrc syscall.RawConn
+	// The recv(2) that rrc.Read runs and the send(2) that rrc.Write
+	// runs, made once (a closure per call would be an allocation per
+	// call), with their buffers and results (rmu, wmu).
+	recvFn, sendFn func(fd uintptr) bool
+	rp, wp         []byte
+	rpn, wpn       int
+	rpErr, wpErr   syscall.Errno
 
 	rmu sync.Mutex // one Read at a time
 	wmu sync.Mutex // one Write at a time
@@ -121,10 +136,49 @@ func newConn(fd int, network string, l *netLoop) *Conn {
 	c.rreq = request{op: opRecvOnce, ready: c.rready}
 	c.wreq = request{op: opSend, ready: c.wready}
 	c.multishot = l.multishot
+	if !l.multishot && !l.ringRecv {
+		c.watch()
+	}
 	c.ref.init(1)
 	c.id = l.register(c)
 	l.conns.Add(1)
 	return c
+}
+
+// watch hands fd to Go's netpoller for readiness-mode Reads. A descriptor
+// the netpoller does not take (os.File then reports no deadline support)
+// is still owned by rf but receives through the ring.
+func (c *Conn) watch() {
+	c.rf = os.NewFile(uintptr(c.fd), "")
+	if c.rf.SetReadDeadline(time.Time{}) != nil {
+		return
+	}
+	if rc, err := c.rf.SyscallConn(); err == nil {
+		c.rrc = rc
+		c.recvFn, c.sendFn = c.recvReady, c.sendReady
+	}
+}
+
+// sendReady is the send(2) of writeReady: false (wait for room) on
+// EAGAIN.
+func (c *Conn) sendReady(fd uintptr) bool {
+	for {
+		c.wpn, c.wpErr = send(int(fd), c.wp)
+		if c.wpErr != unix.EINTR {
+			return c.wpErr != unix.EAGAIN
+		}
+	}
+}
+
+// recvReady is the recv(2) of readReady: false (wait for readiness) on
+// EAGAIN.
+func (c *Conn) recvReady(fd uintptr) bool {
+	for {
+		c.rpn, c.rpErr = recv(int(fd), c.rp)
+		if c.rpErr != unix.EINTR {
+			return c.rpErr != unix.EAGAIN
+		}
+	}
 }
 
 // startRecv arms the multishot receive (in multishot mode).
@@ -317,7 +371,10 @@ func (c *Conn) received(cq *uapi.CQE) {
 func (c *Conn) Read(p []byte) (int, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
-	if !c.multishot {
+	switch {
+	case c.rrc != nil:
+		return c.readReady(p)
+	case !c.multishot:
 		return c.readOnce(p)
 	}
 	c.mu.Lock()
@@ -366,6 +423,67 @@ func (c *Conn) readDone(p []byte) (bool, error) {
 		return true, c.opError("read", os.ErrDeadlineExceeded)
 	}
 	return false, nil
+}
+
+// readReady reads with recv(2) on the non-blocking socket and, while no
+// data has arrived, waits for it in Go's netpoller (which also enforces
+// the read deadline); Close wakes it when it closes rf.
+func (c *Conn) readReady(p []byte) (int, error) {
+	c.mu.Lock()
+	done, err := c.readDone(p)
+	c.mu.Unlock()
+	if done {
+		return 0, err
+	}
+	c.rp = p
+	err = c.rrc.Read(c.recvFn)
+	n, errno := c.rpn, c.rpErr
+	c.rp = nil
+	if err != nil {
+		return 0, c.opError("read", c.pollError(err))
+	}
+	switch {
+	case errno != 0:
+		return 0, c.opError("read", os.NewSyscallError("read", errno))
+	case n == 0:
+		c.mu.Lock()
+		c.rerr = io.EOF
+		c.mu.Unlock()
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// pollError turns the error of a wait in the netpoller into the error
+// Read or Write returns: closed, deadline, or err itself.
+func (c *Conn) pollError(err error) error {
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	switch {
+	case closed:
+		return net.ErrClosed
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return os.ErrDeadlineExceeded
+	}
+	return err
+}
+
+// writeReady sends p with send(2), waiting in Go's netpoller while the
+// socket buffer is full (readiness mode); Close wakes it when it closes
+// rf. It returns what one send(2) took.
+func (c *Conn) writeReady(p []byte) (int, error) {
+	c.wp = p
+	err := c.rrc.Write(c.sendFn)
+	n, errno := c.wpn, c.wpErr
+	c.wp = nil
+	switch {
+	case err != nil:
+		return 0, c.opError("write", c.pollError(err))
+	case errno != 0:
+		return 0, c.opError("write", os.NewSyscallError("write", errno))
+	}
+	return n, nil
 }
 
 // readOnce reads with one receive into p through the ring.
@@ -439,7 +557,8 @@ func (c *Conn) take(p []byte) (int, error) {
 	return n, nil
 }
 
-// Write writes p, waiting while the socket buffer is full.
+// Write writes p, waiting while the socket buffer is full: in Go's
+// netpoller by default, through the ring in the ring receive modes.
 func (c *Conn) Write(p []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
@@ -472,7 +591,12 @@ func (c *Conn) Write(p []byte) (int, error) {
 		if errno != unix.EAGAIN {
 			return n, c.opError("write", os.NewSyscallError("write", errno))
 		}
-		k, err := c.ringSend(p[n:])
+		var err error
+		if c.rrc != nil {
+			k, err = c.writeReady(p[n:])
+		} else {
+			k, err = c.ringSend(p[n:])
+		}
 		n += k
 		if err != nil {
 			return n, err
@@ -512,6 +636,12 @@ func send(fd int, p []byte) (int, syscall.Errno) {
 		ptr = unsafe.Pointer(&p[0])
 	}
 	n, _, errno := syscall.Syscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(ptr), uintptr(len(p)), unix.MSG_NOSIGNAL, 0, 0)
+	return int(n), errno
+}
+
+// recv is recv(2) on the non-blocking socket.
+func recv(fd int, p []byte) (int, syscall.Errno) {
+	n, _, errno := syscall.Syscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), 0, 0, 0)
 	return int(n), errno
 }
 
@@ -703,6 +833,14 @@ func (c *Conn) Close() error {
 	}
 	c.l.unregister(c.id)
 	c.l.conns.Add(-1)
+	if c.rf != nil {
+		// Wakes a Read waiting in the netpoller; closes fd once its
+		// recv(2), if one runs, is done.
+		if err := c.rf.Close(); err != nil {
+			return c.opError("close", err)
+		}
+		return nil
+	}
 	if err := unix.Close(c.fd); err != nil {
 		return c.opError("close", os.NewSyscallError("close", err))
 	}
@@ -752,6 +890,21 @@ func (c *Conn) setDeadline(d *deadline, t time.Time) error {
 	defer c.mu.Unlock()
 	if c.closed {
 		return c.opError("set", net.ErrClosed)
+	}
+	if c.rrc != nil {
+		// The netpoller keeps it for readiness-mode Reads and Writes.
+		set := c.rf.SetWriteDeadline
+		if d == &c.rdl {
+			set = c.rf.SetReadDeadline
+		}
+		if err := set(t); err != nil {
+			return c.opError("set", err)
+		}
+		if d == &c.rdl {
+			d.t = t // nothing else of a Read waits
+			return nil
+		}
+		// ReadFrom's sendfile still waits for room through the ring.
 	}
 	d.set(t)
 	return nil

@@ -270,7 +270,8 @@ func testDeadlineMovedWhileBlocked(t *testing.T) {
 }
 
 // TestSlowReader: with a peer that reads slowly, Write blocks (in the
-// ring, once the socket buffers are full) and nothing piles up on the
+// netpoller or the ring, by mode, once the socket buffers are full) and
+// nothing piles up on the
 // writing side; on the reading side the connection pauses its receive and
 // holds at most its ring's buffers. Both streams arrive intact.
 func testSlowReader(t *testing.T) {

@@ -36,8 +36,10 @@ type netLoop struct {
 	// reaper or a submitter that looks for its own completion.
 	cqmu sync.Mutex
 	// multishot: connections receive through a multishot receive into
-	// the provided buffers (NetOptions.Receive).
-	multishot bool
+	// the provided buffers (NetOptions.Multishot); ringRecv: each Read
+	// receives through the ring (NetOptions.RingRecv). Neither: Reads
+	// receive with recv(2), waiting for readiness in Go's netpoller.
+	multishot, ringRecv bool
 
 	// The provided buffers receives pick from. The reaper takes them
 	// (Data), readers give them back (Return): bmu orders the two.
@@ -95,9 +97,15 @@ type NetOptions struct {
 	// Entries is each ring's submission queue size (0: 1024).
 	Entries uint32
 	// Multishot makes each connection receive through one multishot
-	// receive into its ring's provided buffers, armed when it opens,
-	// instead of one receive into the Read's own buffer per Read.
+	// receive into its ring's provided buffers, armed when it opens.
 	Multishot bool
+	// RingRecv makes each Read receive through the ring, one receive into
+	// the Read's own buffer. By default (neither this nor Multishot) a
+	// Read receives with recv(2) on the non-blocking socket and waits for
+	// data in Go's netpoller, as package net does: one wake-up per
+	// arrival, where a ring completion costs the submitting thread's
+	// wake-up first (see the package doc for the measurements).
+	RingRecv bool
 	// Buffers and BufSize size each ring's provided buffer ring, which
 	// every multishot receive of its connections picks from (0: 512
 	// buffers of 16 KiB). Buffers must be a power of two.
@@ -125,7 +133,7 @@ func newNetLoop(o NetOptions) (*netLoop, error) {
 	if err != nil {
 		return nil, fmt.Errorf("uring: network ring: %w", err)
 	}
-	l := &netLoop{r: r, kick: make(chan struct{}, 1), cqes: make([]*uapi.CQE, 256), multishot: o.Multishot}
+	l := &netLoop{r: r, kick: make(chan struct{}, 1), cqes: make([]*uapi.CQE, 256), multishot: o.Multishot, ringRecv: o.RingRecv}
 	l.br, err = bufring.New(r, 0, o.Buffers, o.BufSize)
 	if err != nil {
 		r.Close()

@@ -1,6 +1,7 @@
 package uring
 
 import (
+	"io"
 	"os"
 	"runtime"
 	"testing"
@@ -97,7 +98,8 @@ func TestModes(t *testing.T) {
 		name string
 		o    NetOptions
 	}{
-		{"once", NetOptions{Rings: 2}},
+		{"ready", NetOptions{Rings: 2}},
+		{"once", NetOptions{Rings: 2, RingRecv: true}},
 		{"multishot", NetOptions{Rings: 2, Multishot: true}},
 		{"multishot-few-buffers", NetOptions{Rings: 1, Multishot: true, Buffers: 16, BufSize: 1024}},
 	} {
@@ -109,5 +111,29 @@ func TestModes(t *testing.T) {
 				})
 			}
 		})
+	}
+}
+
+// TestConnAllocs: in the default (readiness) mode a Write with room in
+// the socket buffer and a Read that finds data allocate nothing, as with
+// package net.
+func TestConnAllocs(t *testing.T) {
+	withLoops(t, NetOptions{Rings: 1})
+	c1, c2, stop := pipe(t, "tcp", "127.0.0.1:0")
+	defer stop()
+	if c2.(*Conn).rrc == nil {
+		t.Fatal("the connection is not in readiness mode")
+	}
+	p := make([]byte, 64)
+	allocs := testing.AllocsPerRun(1000, func() {
+		if _, err := c1.Write(p); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(c2, p); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocs per Write and Read, want 0", allocs)
 	}
 }

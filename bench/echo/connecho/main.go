@@ -25,6 +25,7 @@ func main() {
 	procs := flag.Int("procs", 0, "GOMAXPROCS (0: the default, one per CPU)")
 	rings := flag.Int("rings", 0, "rings (0: GOMAXPROCS)")
 	multishot := flag.Bool("multishot", false, "receive through multishot receives into provided buffers")
+	ringRecv := flag.Bool("ringrecv", false, "receive through one ring receive per Read instead of recv(2) on readiness")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to this file (until interrupted)")
 	flag.Parse()
 	if *cpuProfile != "" {
@@ -48,7 +49,7 @@ func main() {
 	if *procs > 0 {
 		runtime.GOMAXPROCS(*procs)
 	}
-	if err := uring.SetNetOptions(uring.NetOptions{Rings: *rings, Multishot: *multishot}); err != nil {
+	if err := uring.SetNetOptions(uring.NetOptions{Rings: *rings, Multishot: *multishot, RingRecv: *ringRecv}); err != nil {
 		fmt.Fprintln(os.Stderr, "connecho:", err)
 		os.Exit(1)
 	}

@@ -23,6 +23,7 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "listen address")
 	listener := flag.String("listener", "net", "net or urgen")
 	multishot := flag.Bool("multishot", false, "urgen: receive through multishot receives into provided buffers")
+	ringRecv := flag.Bool("ringrecv", false, "urgen: receive through one ring receive per Read instead of recv(2) on readiness")
 	flag.Parse()
 	var ln net.Listener
 	var err error
@@ -30,7 +31,7 @@ func main() {
 	case "net":
 		ln, err = net.Listen("tcp", *addr)
 	case "urgen":
-		if err = uring.SetNetOptions(uring.NetOptions{Multishot: *multishot}); err == nil {
+		if err = uring.SetNetOptions(uring.NetOptions{Multishot: *multishot, RingRecv: *ringRecv}); err == nil {
 			ln, err = uring.Listen("tcp", *addr)
 		}
 	default:
