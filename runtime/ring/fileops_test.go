@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"testing"
 
@@ -26,8 +27,50 @@ func tempFile(t *testing.T, content []byte) (*os.File, string) {
 	return f, path
 }
 
+// ioWorkers binds the test to its thread and makes sure the thread's io-wq
+// has a worker of each kind (bound, for files; unbound, for sockets and
+// pipes) before the test's own requests need one. File writes to tmpfs
+// (Linux 6.1), fsync, statx, the *at operations, splice and tee run on
+// io-wq; io-wq creates a thread's first worker on demand and cancels the
+// queued work (-ECANCELED) when creating it keeps being interrupted by
+// signals (Go's preemption), which Linux 6.1 under TCG does now and then.
+// The last worker of each kind then stays for the thread's lifetime. Only
+// the warm-up requests (NOPs and reads forced to io-wq) are retried.
+func ioWorkers(t *testing.T, r *Ring) {
+	t.Helper()
+	runtime.LockOSThread()
+	t.Cleanup(runtime.UnlockOSThread)
+	const ud = 0xfeed
+	p := socketpair(t)
+	buf := make([]byte, 1)
+	for _, kind := range []string{"bound", "unbound"} {
+		for try := 1; ; try++ {
+			s := sqe(t, r)
+			if kind == "bound" {
+				s.PrepNop()
+			} else {
+				if _, err := unix.Write(p[1], []byte{'w'}); err != nil {
+					t.Fatal(err)
+				}
+				s.PrepRead(int32(p[0]), buf, 0)
+			}
+			s.Flags |= uapi.SQEAsync
+			s.UserData = ud
+			res := submitReap(t, r, 1)[ud].res
+			if res >= 0 {
+				break
+			}
+			if res != -int32(unix.ECANCELED) || try == 10 {
+				t.Fatalf("io-wq warm-up (%s worker), try %d: res %d", kind, try, res)
+			}
+		}
+	}
+	runtime.KeepAlive(buf)
+}
+
 func TestReadWrite(t *testing.T) {
 	r := newRing(t, 8)
+	ioWorkers(t, r)
 	f, path := tempFile(t, nil)
 	data := []byte("hello, io_uring write then read")
 	w := append([]byte(nil), data...)
@@ -63,6 +106,7 @@ func TestReadWrite(t *testing.T) {
 
 func TestReadvWritev(t *testing.T) {
 	r := newRing(t, 8)
+	ioWorkers(t, r)
 	f, path := tempFile(t, nil)
 	parts := [][]byte{[]byte("first "), []byte("second "), []byte("third")}
 	iov := make([]unix.Iovec, len(parts))
@@ -99,6 +143,7 @@ func TestReadvWritev(t *testing.T) {
 
 func TestFixedBuffers(t *testing.T) {
 	r := newRing(t, 8)
+	ioWorkers(t, r)
 	f, path := tempFile(t, bytes.Repeat([]byte("x"), 8192))
 	bufs := [][]byte{make([]byte, 4096), make([]byte, 4096)}
 	iov := make([]unix.Iovec, 2)
@@ -145,6 +190,7 @@ func TestFixedBuffers(t *testing.T) {
 
 func TestFsync(t *testing.T) {
 	r := newRing(t, 4)
+	ioWorkers(t, r)
 	f, _ := tempFile(t, []byte("sync me"))
 	s := sqe(t, r)
 	s.PrepFsync(int32(f.Fd()), 0)
@@ -163,6 +209,7 @@ func TestFsync(t *testing.T) {
 
 func TestOpenStatCloseUnlink(t *testing.T) {
 	r := newRing(t, 8)
+	ioWorkers(t, r)
 	dir := t.TempDir()
 	dfd, err := unix.Open(dir, unix.O_DIRECTORY|unix.O_RDONLY, 0)
 	if err != nil {
@@ -284,6 +331,7 @@ func TestOpenStatCloseUnlink(t *testing.T) {
 
 func TestSpliceTee(t *testing.T) {
 	r := newRing(t, 8)
+	ioWorkers(t, r)
 	f, _ := tempFile(t, []byte("0123456789abcdef"))
 	var p1, p2 [2]int
 	if err := unix.Pipe2(p1[:], unix.O_CLOEXEC); err != nil {
