@@ -65,6 +65,7 @@ var Names = []string{
 	"register_clock",     // IORING_REGISTER_CLOCK is a known register opcode (Linux 6.12)
 	"napi",               // IORING_REGISTER_NAPI is a known register opcode (Linux 6.9; a kernel without CONFIG_NET_RX_BUSY_POLL refuses it)
 	"send_msg_ring",      // IORING_REGISTER_SEND_MSG_RING, io_uring_register without a ring (fd -1), is known (Linux 6.13)
+	"unregister_tags",    // unregistering a tagged file table posts the tags' completions (Linux 6.13)
 	// Networking, found by trial (see net.go):
 	"ipv6",              // a TCP socket binds to [::1] (the loopback has IPv6)
 	"send_vectorized",   // IORING_OP_SEND takes IORING_SEND_VECTORIZED
@@ -220,6 +221,7 @@ func Detect() (Kernel, error) {
 		"register_clock":     registerOp(uapi.RegisterClock),
 		"napi":               registerOp(uapi.RegisterNAPI),
 		"send_msg_ring":      sendMsgRing,
+		"unregister_tags":    hasUnregisterTags(),
 	}
 	for name, ok := range netFeatures() {
 		has[name] = ok

@@ -151,3 +151,47 @@ func hasNopInject() bool {
 	})
 	return done && res == -int32(unix.EBADMSG)
 }
+
+// hasUnregisterTags registers a one-file table with a tag and unregisters
+// it: a kernel that posts the tags of a table being unregistered (Linux
+// 6.13) posts one completion; an older one posts none, and the wait for
+// it times out (ETIME) after a second.
+func hasUnregisterTags() bool {
+	mem, err := unix.Mmap(-1, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return false
+	}
+	defer unix.Munmap(mem)
+	p := (*uapi.Params)(unsafe.Pointer(&mem[0]))
+	rfd, _, errno := unix.Syscall(unix.SYS_IO_URING_SETUP, 2, uintptr(unsafe.Pointer(p)), 0)
+	if errno != 0 {
+		return false
+	}
+	defer unix.Close(int(rfd))
+	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC) // any file but a ring's own does
+	if err != nil {
+		return false
+	}
+	defer unix.Close(efd)
+	fds := (*[1]int32)(unsafe.Pointer(&mem[512]))
+	fds[0] = int32(efd)
+	tags := (*[1]uint64)(unsafe.Pointer(&mem[576]))
+	tags[0] = 7
+	reg := (*uapi.RsrcRegister)(unsafe.Pointer(&mem[640]))
+	*reg = uapi.RsrcRegister{Nr: 1, Data: uint64(uintptr(unsafe.Pointer(fds))), Tags: uint64(uintptr(unsafe.Pointer(tags)))}
+	if register(int(rfd), uapi.RegisterFiles2, unsafe.Pointer(reg), uapi.SizeofRsrcRegister) != nil ||
+		register(int(rfd), uapi.UnregisterFiles, nil, 0) != nil {
+		return false
+	}
+	ts := (*uapi.KernelTimespec)(unsafe.Pointer(&mem[1024]))
+	*ts = uapi.KernelTimespec{TvSec: 1}
+	arg := (*uapi.GeteventsArg)(unsafe.Pointer(&mem[1088]))
+	*arg = uapi.GeteventsArg{Ts: uint64(uintptr(unsafe.Pointer(ts)))}
+	for {
+		_, _, errno = unix.Syscall6(unix.SYS_IO_URING_ENTER, rfd, 0, 1, uintptr(uapi.EnterGetevents|uapi.EnterExtArg),
+			uintptr(unsafe.Pointer(arg)), uapi.SizeofGeteventsArg)
+		if errno != unix.EINTR { // a signal (Go's preemption) cuts the wait short
+			return errno == 0
+		}
+	}
+}
