@@ -2,13 +2,13 @@ package ring_test
 
 import (
 	"errors"
+	"fmt"
 	"runtime"
 	"testing"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/urgen/urgen/internal/matrix/feature"
-	"github.com/urgen/urgen/runtime/query"
 	"github.com/urgen/urgen/runtime/ring"
 )
 
@@ -122,8 +122,8 @@ func TestCloneBuffers(t *testing.T) {
 	// Slots 1 and 2 of src become slots 0 and 1 of dst (Linux 6.13).
 	dst := newRing(t)
 	if err := dst.CloneBuffers(src, 1, 0, 2, 0); err != nil {
-		if errors.Is(err, unix.EINVAL) && query.Available() != nil {
-			t.Skipf("kernel clones whole tables only (offsets and DST_REPLACE came in Linux 6.13): %v", err)
+		if errors.Is(err, unix.EINVAL) {
+			feature.Need(t, "clone_buffer_range", fmt.Sprintf("offsets and DST_REPLACE came in Linux 6.13: %v", err))
 		}
 		t.Fatal(err)
 	}

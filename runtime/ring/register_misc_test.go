@@ -317,8 +317,8 @@ func TestNAPI(t *testing.T) {
 		t.Errorf("UnregisterNAPI reports %+v, want 50 µs, prefer, dynamic", old)
 	}
 	if staticErr != nil {
-		if errors.Is(staticErr, unix.EINVAL) && query.Available() != nil {
-			t.Skipf("kernel without static NAPI tracking (Linux 6.13): %v", staticErr)
+		if errors.Is(staticErr, unix.EINVAL) {
+			feature.Need(t, "napi_static", fmt.Sprintf("static NAPI tracking (Linux 6.13): %v", staticErr))
 		}
 		t.Fatal(staticErr)
 	}

@@ -62,8 +62,10 @@ var Names = []string{
 	"abs_timer",          // io_uring_enter takes IORING_ENTER_ABS_TIMER (Linux 6.12)
 	"nop_inject",         // a NOP with IORING_NOP_INJECT_RESULT completes with the result given (Linux 6.10)
 	"clone_buffers",      // IORING_REGISTER_CLONE_BUFFERS is a known register opcode (Linux 6.12)
+	"clone_buffer_range", // ... and clones part of a table: source and destination offsets (Linux 6.13)
 	"register_clock",     // IORING_REGISTER_CLOCK is a known register opcode (Linux 6.12)
 	"napi",               // IORING_REGISTER_NAPI is a known register opcode (Linux 6.9; a kernel without CONFIG_NET_RX_BUSY_POLL refuses it)
+	"napi_static",        // ... and takes static NAPI tracking (Linux 6.13)
 	"send_msg_ring",      // IORING_REGISTER_SEND_MSG_RING, io_uring_register without a ring (fd -1), is known (Linux 6.13)
 	"unregister_tags",    // unregistering a tagged file table posts the tags' completions (Linux 6.13)
 	// Networking, found by trial (see net.go):
@@ -218,8 +220,10 @@ func Detect() (Kernel, error) {
 		"abs_timer":          hasAbsTimer(int(fd)),
 		"nop_inject":         hasNopInject(),
 		"clone_buffers":      registerOp(uapi.RegisterCloneBuffers),
+		"clone_buffer_range": hasCloneBufferRange(),
 		"register_clock":     registerOp(uapi.RegisterClock),
 		"napi":               registerOp(uapi.RegisterNAPI),
+		"napi_static":        hasNAPIStatic(),
 		"send_msg_ring":      sendMsgRing,
 		"unregister_tags":    hasUnregisterTags(),
 	}

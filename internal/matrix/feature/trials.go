@@ -195,3 +195,57 @@ func hasUnregisterTags() bool {
 		}
 	}
 }
+
+// hasNAPIStatic turns on busy polling with static NAPI tracking
+// (IO_URING_NAPI_TRACKING_STATIC, Linux 6.13) on a fresh ring: older
+// kernels find the opcode and tracking mode in what were padding bytes,
+// and refuse them (EINVAL). Only meaningful where napi is.
+func hasNAPIStatic() bool {
+	mem, err := unix.Mmap(-1, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return false
+	}
+	defer unix.Munmap(mem)
+	p := (*uapi.Params)(unsafe.Pointer(&mem[0]))
+	rfd, _, errno := unix.Syscall(unix.SYS_IO_URING_SETUP, 2, uintptr(unsafe.Pointer(p)), 0)
+	if errno != 0 {
+		return false
+	}
+	defer unix.Close(int(rfd))
+	napi := (*uapi.NAPI)(unsafe.Pointer(&mem[1024]))
+	*napi = uapi.NAPI{BusyPollTo: 10, Opcode: uint8(uapi.NAPIRegisterOp), OpParam: uint32(uapi.NAPITrackingStatic)}
+	return register(int(rfd), uapi.RegisterNAPI, unsafe.Pointer(napi), 1) == nil
+}
+
+// hasCloneBufferRange clones the second of two registered buffers alone
+// (a source offset, Linux 6.13) into a fresh ring: Linux 6.12 clones only
+// whole tables and refuses an offset (EINVAL). Only meaningful where
+// clone_buffers is.
+func hasCloneBufferRange() bool {
+	mem, err := unix.Mmap(-1, 0, 3*4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return false
+	}
+	defer unix.Munmap(mem)
+	var rings [2]int
+	for i := range rings {
+		p := (*uapi.Params)(unsafe.Pointer(&mem[i*512]))
+		fd, _, errno := unix.Syscall(unix.SYS_IO_URING_SETUP, 2, uintptr(unsafe.Pointer(p)), 0)
+		if errno != 0 {
+			return false
+		}
+		defer unix.Close(int(fd))
+		rings[i] = int(fd)
+	}
+	iovs := (*[2]unix.Iovec)(unsafe.Pointer(&mem[2048]))
+	for i := range iovs {
+		iovs[i].Base = &mem[(i+1)*4096]
+		iovs[i].SetLen(4096)
+	}
+	if register(rings[0], uapi.RegisterBuffers, unsafe.Pointer(iovs), 2) != nil {
+		return false
+	}
+	clone := (*uapi.CloneBuffers)(unsafe.Pointer(&mem[3072]))
+	*clone = uapi.CloneBuffers{SrcFD: uint32(rings[0]), SrcOff: 1, Nr: 1}
+	return register(rings[1], uapi.RegisterCloneBuffers, unsafe.Pointer(clone), 1) == nil
+}
