@@ -44,6 +44,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	lu "github.com/urgen/urgen/bench/ring"
 	"github.com/urgen/urgen/runtime/uring"
@@ -371,7 +372,8 @@ func odirect(b *testing.B, name string, blocks int64, d time.Duration, rounds in
 	// Beside: the reaper polling 50 us after each completion before it
 	// sleeps (Options.Spin), and batches submitted without the leader's
 	// yield (Options.NoYield).
-	variant := func(o uring.Options) *uring.File {
+	// Each reads into buffers registered with its own Engine.
+	variant := func(o uring.Options) (*uring.File, [][]byte) {
 		e, err := uring.NewEngine(o)
 		if err != nil {
 			b.Fatal(err)
@@ -382,14 +384,28 @@ func odirect(b *testing.B, name string, blocks int64, d time.Duration, rounds in
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { f.Close() })
-		return f
+		bufs := make([][]byte, 32)
+		for i := range bufs {
+			bufs[i] = e.AlignedBuffer(block)
+		}
+		return f, bufs
 	}
-	sf, nf := variant(uring.Options{Spin: 50 * time.Microsecond}), variant(uring.Options{NoYield: true})
+	sf, sbufs := variant(uring.Options{Spin: 50 * time.Microsecond})
+	nf, nbufs := variant(uring.Options{NoYield: true})
+	// And urgen reading into aligned memory that is not an AlignedBuffer,
+	// so not registered with the rings: READ rather than READ_FIXED.
+	plain := make([][]byte, len(bufs))
+	for i := range plain {
+		m := make([]byte, 2*block)
+		off := (block - int(uintptr(unsafe.Pointer(&m[0]))%block)) % block
+		plain[i] = m[off : off+block]
+	}
 	compare(b, "odirect", "32", rounds,
 		func() (result, error) { return randomReads(uf, blocks, 32, d, bufs) },
 		func() (result, error) { return randomReads(of, blocks, 32, d, bufs) },
-		peer{"urgen-spin50us", func() (result, error) { return randomReads(sf, blocks, 32, d, bufs) }},
-		peer{"urgen-noyield", func() (result, error) { return randomReads(nf, blocks, 32, d, bufs) }})
+		peer{"urgen-plainbuf", func() (result, error) { return randomReads(uf, blocks, 32, d, plain) }},
+		peer{"urgen-spin50us", func() (result, error) { return randomReads(sf, blocks, 32, d, sbufs) }},
+		peer{"urgen-noyield", func() (result, error) { return randomReads(nf, blocks, 32, d, nbufs) }})
 }
 
 func fsyncAppends(b *testing.B, dir string, d time.Duration, rounds int) {

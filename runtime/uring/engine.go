@@ -51,6 +51,7 @@ type Engine struct {
 	probe  *ring.Probe
 	once   sync.Once
 	err    error
+	reg    registry // fixed buffers and registered files (fixed.go)
 }
 
 // NewEngine creates an Engine's rings and their reapers.
@@ -76,6 +77,7 @@ func NewEngine(o Options) (*Engine, error) {
 		}
 		e.shards = append(e.shards, s)
 	}
+	e.initRegistry()
 	return e, nil
 }
 
@@ -110,6 +112,7 @@ func (e *Engine) Close() error {
 	}
 	e.once.Do(func() {
 		e.closed.Store(true)
+		e.reg.close()
 		for _, s := range e.shards {
 			if err := s.shutdown(); e.err == nil {
 				e.err = err

@@ -40,6 +40,9 @@ type File struct {
 	mayBlock atomic.Bool
 	dir      *dirReader // ReadDir state (posmu)
 	cleanup  runtime.Cleanup
+	// reg is the File's slot in every ring's file table (IOSQE_FIXED_FILE),
+	// or -1: O_DIRECT files, whose every request uses the ring, have one.
+	reg int32
 }
 
 // maxRW caps one read or write, as os does (and io_uring's length is 32 bits).
@@ -144,11 +147,26 @@ func (e *Engine) openat(ctx context.Context, dirfd int, path, name string, flag 
 }
 
 func (e *Engine) newFile(fd int, name string, flag int) *File {
-	f := &File{e: e, fd: fd, name: name, append: flag&unix.O_APPEND != 0, odirect: flag&unix.O_DIRECT != 0}
+	f := &File{e: e, fd: fd, name: name, append: flag&unix.O_APPEND != 0, odirect: flag&unix.O_DIRECT != 0, reg: -1}
 	f.ref.init(len(e.shards))
-	// Like os: a File dropped without Close does not leak its descriptor.
-	f.cleanup = runtime.AddCleanup(f, func(fd int) { unix.Close(fd) }, fd)
+	if f.odirect {
+		f.reg = e.registerFile(fd)
+	}
+	// Like os: a File dropped without Close does not leak its descriptor
+	// (nor its file table slot, which holds the file open too).
+	f.cleanup = runtime.AddCleanup(f, func(fr fdSlot) { e.release(fr) }, fdSlot{int32(fd), f.reg})
 	return f
+}
+
+// fdSlot is a File's descriptor and registered-file slot (-1: none).
+type fdSlot struct{ fd, reg int32 }
+
+// release empties the File's file table slots, then closes its descriptor.
+func (e *Engine) release(fr fdSlot) {
+	if fr.reg >= 0 {
+		e.unregisterFile(fr.reg)
+	}
+	unix.Close(int(fr.fd))
 }
 
 // syscallMode is os's mapping of a FileMode to open's mode bits.
@@ -308,10 +326,26 @@ func (f *File) ring(ctx context.Context, s *shard, write bool, p []byte, off int
 		return 0, ErrClosed
 	}
 	var sqe uapi.SQE
-	if write {
-		sqe.PrepWrite(int32(f.fd), p, uint64(off))
-	} else {
-		sqe.PrepRead(int32(f.fd), p, uint64(off))
+	fd := int32(f.fd)
+	if f.reg >= 0 {
+		fd = f.reg
+	}
+	bi, fixed := f.e.reg.fixedBuffer(p)
+	switch {
+	case write && fixed:
+		sqe.PrepWriteFixed(fd, p, uint64(off), bi)
+	case write:
+		sqe.PrepWrite(fd, p, uint64(off))
+	case fixed:
+		sqe.PrepReadFixed(fd, p, uint64(off), bi)
+	default:
+		sqe.PrepRead(fd, p, uint64(off))
+	}
+	if f.reg >= 0 {
+		sqe.Flags |= uapi.SQEFixedFile
+	}
+	if fixed {
+		s.fixedOps.Add(1)
 	}
 	res, _, err := s.do(ctx, &sqe, keepRefs{unsafe.Pointer(unsafe.SliceData(p))})
 	if err != nil {
@@ -655,6 +689,10 @@ func (f *File) Close() error {
 		}
 	}
 	f.cleanup.Stop()
+	if f.reg >= 0 {
+		// The rings' references keep the file open past close(2).
+		f.e.unregisterFile(f.reg)
+	}
 	var sqe uapi.SQE
 	sqe.PrepClose(int32(f.fd))
 	var err error

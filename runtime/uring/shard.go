@@ -48,6 +48,8 @@ type shard struct {
 
 	ops atomic.Int64 // requests between begin and end
 
+	fixedOps atomic.Int64 // reads and writes submitted with a fixed buffer
+
 	// fixed: the ring has a file table of one slot per request slot, free
 	// while the request slot is.
 	fixed bool
@@ -75,9 +77,9 @@ func newShard(e *Engine, o *Options) (*shard, error) {
 	s := &shard{e: e, r: r, cqes: make([]*uapi.CQE, p.CQEntries), reaperDone: make(chan struct{}), spin: o.Spin}
 	s.slots.init(p.SQEntries)
 	// A sparse file table with a slot per request slot, for requests
-	// that open a direct descriptor (Linux 5.19; without it they take the
-	// descriptor path).
-	s.fixed = r.RegisterFilesSparse(p.SQEntries) == nil
+	// that open a direct descriptor, then fileSlots for registered Files
+	// (Linux 5.19; without it they take the descriptor path).
+	s.fixed = r.RegisterFilesSparse(p.SQEntries+fileSlots) == nil
 	efd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
 	if err != nil {
 		r.Close()

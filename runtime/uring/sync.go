@@ -98,12 +98,39 @@ func (f *File) syncLocked(ctx context.Context) error {
 
 // AlignedBuffer returns n bytes aligned to 4096, the alignment O_DIRECT
 // I/O needs for buffers on every Linux filesystem and block device (the
-// logical block size is at most the page size). It is ordinary Go memory,
-// on the heap, so it does not move; n should be a multiple of the device's
-// logical block size as well.
+// logical block size is at most the page size); n should be a multiple of
+// the device's logical block size as well. It is ordinary Go memory, on
+// the heap, so it does not move, and is registered with the default
+// Engine's rings as a fixed buffer while it is reachable (see
+// Engine.AlignedBuffer).
 func AlignedBuffer(n int) []byte {
+	e, err := Default()
+	if err != nil {
+		b, _ := alignedAlloc(n)
+		return b
+	}
+	return e.AlignedBuffer(n)
+}
+
+// AlignedBuffer is the package's AlignedBuffer for e: while the buffer is
+// reachable it is registered with every ring of e as a fixed buffer, so
+// ReadAt and WriteAt into any part of it through e's rings are
+// IORING_OP_READ_FIXED and WRITE_FIXED, which spare the kernel pinning its
+// pages on each request. The registration ends when the garbage collector
+// frees the buffer. When e has no free slot (1024 buffers are registered
+// at once), the kernel lacks sparse buffer tables (Linux 5.19), or refuses
+// (RLIMIT_MEMLOCK), the buffer is plain memory, which works the same.
+func (e *Engine) AlignedBuffer(n int) []byte {
+	b, obj := alignedAlloc(n)
+	e.registerBuf(obj, b)
+	return b
+}
+
+// alignedAlloc returns n bytes aligned to 4096 and the start of their
+// allocation.
+func alignedAlloc(n int) ([]byte, *byte) {
 	const align = 4096
 	b := make([]byte, n+align)
 	off := (align - int(uintptr(unsafe.Pointer(unsafe.SliceData(b)))%align)) % align
-	return b[off : off+n : off+n]
+	return b[off : off+n : off+n], &b[0]
 }
