@@ -225,7 +225,9 @@ func TestReadFileSizes(t *testing.T) {
 	}
 }
 
-// WriteFile truncates, creates with perm, and fails as os.WriteFile does.
+// WriteFile truncates, creates with perm, and fails as os.WriteFile does:
+// as system calls (the default) and as one chain through the ring
+// (RingOnly).
 func TestWriteFileLikeOS(t *testing.T) {
 	dir := t.TempDir()
 	for _, o := range []Options{{}, {RingOnly: true}} {
