@@ -236,10 +236,13 @@ connect are plain system calls, so no newer opcode is needed.
 Measured on a 2-CPU machine with the load generator on the same CPUs
 (make bench-echo, make bench-http; the README has the figures), this
 layer in its default readiness mode is about even with package net on
-goroutine-per-connection echo at 1, 16 and 256 connections and on
-net/http, at about net's CPU per round trip; receiving through the ring
-(RingRecv) is behind at every load, most at 1 connection (0.6x), where
-each completion costs the task-work wake-up described above. Use it
+goroutine-per-connection echo at 1, 16 and 256 connections (0.80x to
+1.30x over four runs, 0.93x to 1.16x at 1x64 with 0.88x to 0.92x of
+net's CPU per round trip) and on net/http (0.76x to 1.22x, a little
+behind at 256 connections, with up to 1.2x net's CPU per request);
+receiving through the ring (RingRecv) is behind at every load, most at 1
+connection (0.6x), where each completion costs the task-work wake-up
+described above. Use it
 where its semantics are needed on io_uring (one ring shared with file
 I/O, many idle connections in multishot mode); for raw network speed use
 the rings (runtime/ring, runtime/sock, runtime/bufring) directly in an
