@@ -50,21 +50,37 @@ reaping; nothing queued is dropped.
 Which requests go through the ring was decided by measurement (bench/files,
 make bench-files: this package against os on the same work and goroutines,
 in one process, interleaved, medians of 5 rounds; 2-vCPU VM, kernel 6.18,
-ext4 on a virtio disk, other work on the machine). Five full runs gave
-(throughput vs os, CPU per operation vs os):
+ext4 on a virtio disk, other work on the machine). Three full runs, with
+fixed buffers and registered files on O_DIRECT, gave (throughput vs os,
+CPU per operation vs os):
 
-	random 4 KiB page-cache ReadAt, 1 goroutine      0.86-1.09x   0.91-1.16x CPU
-	                                32 goroutines    1.01-1.11x   0.92-1.01x CPU
-	                               256 goroutines    1.03-1.18x   0.86-0.98x CPU
-	  the same through the ring (Options.RingOnly)   0.50-0.88x   1.2-2.0x CPU
-	  liburing, one thread, queue depth 32 (limit)   0.62-0.98x   0.52-0.83x CPU
-	random 4 KiB O_DIRECT reads, 32 goroutines       1.46-1.56x   0.57-0.66x CPU
-	  without the leader's yield (NoYield)           0.90-0.97x   1.07-1.2x CPU
-	  reaper spinning 50 us (Spin)                   1.37-1.48x   0.6-0.7x CPU
-	4 KiB O_APPEND writes + fsync, 32 goroutines     1.50-1.82x   0.62-0.90x CPU
-	  Write then Sync through this package           0.60-0.74x   1.5-1.9x CPU
-	ReadFile of 10,000 files of 1-8 KiB, 32 g.       1.23-1.66x   0.64-0.79x CPU
-	copy of a 2,000-file tree, 32 goroutines         0.83-1.26x   0.68-1.11x CPU
+	random 4 KiB page-cache ReadAt, 1 goroutine      0.81-0.93x   1.07-1.23x CPU
+	                                32 goroutines    0.92-1.14x   0.91-1.09x CPU
+	                               256 goroutines    1.11-1.18x   0.88-0.92x CPU
+	  the same through the ring (Options.RingOnly)   0.53-0.85x   1.2-1.8x CPU
+	  liburing, one thread, queue depth 32 (limit)   0.70-0.86x   0.58-0.71x CPU
+	random 4 KiB O_DIRECT reads, 32 goroutines       1.20-1.61x   0.55-0.64x CPU
+	  into unregistered memory (no fixed buffer)     1.30-1.49x   0.60-0.64x CPU
+	  without the leader's yield (NoYield)           0.90-0.95x   1.00-1.16x CPU
+	  reaper spinning 50 us (Spin)                   1.16-1.45x   0.63-0.64x CPU
+	4 KiB O_APPEND writes + fsync, 32 goroutines     1.34-1.97x   0.66-0.84x CPU
+	  Write then Sync through this package           0.70-0.75x   1.5-1.7x CPU
+	ReadFile of 10,000 files of 1-8 KiB, 32 g.       1.09-1.59x   0.69-0.82x CPU
+	copy of a 2,000-file tree, 32 goroutines         0.91-1.36x   0.73-1.02x CPU
+	  WriteFile through the ring (a context)         0.82-1.17x
+
+The page-cache rows are the RWF_NOWAIT system call, as before; an A/B of
+the code before and after fixed buffers on those rows (same run,
+alternating) gave 0.99x and 1.02x os before, 1.07x and 0.83x after at one
+goroutine: that row swings with the machine's load, not with the change.
+Earlier runs put it at 0.86-1.09x. Where an O_DIRECT read's CPU goes
+(perf, 32 goroutines): the block layer and virtio (submission, the
+mq-deadline scheduler's lock, the device kick) about 45%, Go's scheduler
+parking and waking goroutines and threads (findRunnable, futex, stopm)
+about 25%, io_uring's own submission and task work 5%; os spends its
+CPU in 32 threads' context switches (finish_task_switch 24%). Fixed
+buffers and registered files removed the pinning (3.6%) and the fget
+(2.6%) that the other rows keep; what is left is mostly the scheduler's.
 
 A separate driver without the per-call timing (one run, 5 rounds of 0.5 s
 each, interleaved) put ReadAt beside the bare system call, the same loop of
