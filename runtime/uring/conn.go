@@ -437,6 +437,9 @@ func (c *Conn) readReady(p []byte) (int, error) {
 	}
 	c.rp = p
 	err = c.rrc.Read(c.recvFn)
+	if err != nil && c.pollError(err) == err && c.callAgain(c.recvFn) {
+		err = nil
+	}
 	n, errno := c.rpn, c.rpErr
 	c.rp = nil
 	if err != nil {
@@ -469,12 +472,30 @@ func (c *Conn) pollError(err error) error {
 	return err
 }
 
+// callAgain makes the system call fn once more outside the netpoller,
+// after a wait in it failed on its own: when epoll reports EPOLLERR
+// alone (a socket error set but not yet the reset's hang-up, both buffers
+// at rest), the wait fails with "not pollable" before anybody read the
+// socket's error, which net's Read would return as is (golang/go#59545).
+// The recv or send finds the error (ECONNRESET, EPIPE) or the data; it
+// reports whether fn was done (false: EAGAIN again, or closed).
+func (c *Conn) callAgain(fn func(uintptr) bool) bool {
+	done := false
+	if c.rrc.Control(func(fd uintptr) { done = fn(fd) }) != nil {
+		return false
+	}
+	return done
+}
+
 // writeReady sends p with send(2), waiting in Go's netpoller while the
 // socket buffer is full (readiness mode); Close wakes it when it closes
 // rf. It returns what one send(2) took.
 func (c *Conn) writeReady(p []byte) (int, error) {
 	c.wp = p
 	err := c.rrc.Write(c.sendFn)
+	if err != nil && c.pollError(err) == err && c.callAgain(c.sendFn) {
+		err = nil
+	}
 	n, errno := c.wpn, c.wpErr
 	c.wp = nil
 	switch {
