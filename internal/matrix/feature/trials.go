@@ -152,82 +152,17 @@ func hasNopInject() bool {
 	return done && res == -int32(unix.EBADMSG)
 }
 
-// hasUnregisterTags registers a one-file table with a tag and unregisters
-// it: a kernel that posts the tags of a table being unregistered (Linux
-// 6.13) posts one completion; an older one posts none, and the wait for
-// it times out (ETIME) after a second.
-func hasUnregisterTags() bool {
-	mem, err := unix.Mmap(-1, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+// withBareRings sets up n two-entry rings (n at most 4) with their
+// parameters in pages of memory outside the Go heap, runs f with the ring
+// descriptors and the memory's free part (all but its first 2048 bytes)
+// for f's arguments, and closes the rings: false if a setup fails.
+func withBareRings(n, pages int, f func(rings []int, mem []byte) bool) bool {
+	mem, err := unix.Mmap(-1, 0, pages*4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
 	if err != nil {
 		return false
 	}
 	defer unix.Munmap(mem)
-	p := (*uapi.Params)(unsafe.Pointer(&mem[0]))
-	rfd, _, errno := unix.Syscall(unix.SYS_IO_URING_SETUP, 2, uintptr(unsafe.Pointer(p)), 0)
-	if errno != 0 {
-		return false
-	}
-	defer unix.Close(int(rfd))
-	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC) // any file but a ring's own does
-	if err != nil {
-		return false
-	}
-	defer unix.Close(efd)
-	fds := (*[1]int32)(unsafe.Pointer(&mem[512]))
-	fds[0] = int32(efd)
-	tags := (*[1]uint64)(unsafe.Pointer(&mem[576]))
-	tags[0] = 7
-	reg := (*uapi.RsrcRegister)(unsafe.Pointer(&mem[640]))
-	*reg = uapi.RsrcRegister{Nr: 1, Data: uint64(uintptr(unsafe.Pointer(fds))), Tags: uint64(uintptr(unsafe.Pointer(tags)))}
-	if register(int(rfd), uapi.RegisterFiles2, unsafe.Pointer(reg), uapi.SizeofRsrcRegister) != nil ||
-		register(int(rfd), uapi.UnregisterFiles, nil, 0) != nil {
-		return false
-	}
-	ts := (*uapi.KernelTimespec)(unsafe.Pointer(&mem[1024]))
-	*ts = uapi.KernelTimespec{TvSec: 1}
-	arg := (*uapi.GeteventsArg)(unsafe.Pointer(&mem[1088]))
-	*arg = uapi.GeteventsArg{Ts: uint64(uintptr(unsafe.Pointer(ts)))}
-	for {
-		_, _, errno = unix.Syscall6(unix.SYS_IO_URING_ENTER, rfd, 0, 1, uintptr(uapi.EnterGetevents|uapi.EnterExtArg),
-			uintptr(unsafe.Pointer(arg)), uapi.SizeofGeteventsArg)
-		if errno != unix.EINTR { // a signal (Go's preemption) cuts the wait short
-			return errno == 0
-		}
-	}
-}
-
-// hasNAPIStatic turns on busy polling with static NAPI tracking
-// (IO_URING_NAPI_TRACKING_STATIC, Linux 6.13) on a fresh ring: older
-// kernels find the opcode and tracking mode in what were padding bytes,
-// and refuse them (EINVAL). Only meaningful where napi is.
-func hasNAPIStatic() bool {
-	mem, err := unix.Mmap(-1, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
-	if err != nil {
-		return false
-	}
-	defer unix.Munmap(mem)
-	p := (*uapi.Params)(unsafe.Pointer(&mem[0]))
-	rfd, _, errno := unix.Syscall(unix.SYS_IO_URING_SETUP, 2, uintptr(unsafe.Pointer(p)), 0)
-	if errno != 0 {
-		return false
-	}
-	defer unix.Close(int(rfd))
-	napi := (*uapi.NAPI)(unsafe.Pointer(&mem[1024]))
-	*napi = uapi.NAPI{BusyPollTo: 10, Opcode: uint8(uapi.NAPIRegisterOp), OpParam: uint32(uapi.NAPITrackingStatic)}
-	return register(int(rfd), uapi.RegisterNAPI, unsafe.Pointer(napi), 1) == nil
-}
-
-// hasCloneBufferRange clones the second of two registered buffers alone
-// (a source offset, Linux 6.13) into a fresh ring: Linux 6.12 clones only
-// whole tables and refuses an offset (EINVAL). Only meaningful where
-// clone_buffers is.
-func hasCloneBufferRange() bool {
-	mem, err := unix.Mmap(-1, 0, 3*4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
-	if err != nil {
-		return false
-	}
-	defer unix.Munmap(mem)
-	var rings [2]int
+	rings := make([]int, n)
 	for i := range rings {
 		p := (*uapi.Params)(unsafe.Pointer(&mem[i*512]))
 		fd, _, errno := unix.Syscall(unix.SYS_IO_URING_SETUP, 2, uintptr(unsafe.Pointer(p)), 0)
@@ -237,15 +172,73 @@ func hasCloneBufferRange() bool {
 		defer unix.Close(int(fd))
 		rings[i] = int(fd)
 	}
-	iovs := (*[2]unix.Iovec)(unsafe.Pointer(&mem[2048]))
-	for i := range iovs {
-		iovs[i].Base = &mem[(i+1)*4096]
-		iovs[i].SetLen(4096)
-	}
-	if register(rings[0], uapi.RegisterBuffers, unsafe.Pointer(iovs), 2) != nil {
-		return false
-	}
-	clone := (*uapi.CloneBuffers)(unsafe.Pointer(&mem[3072]))
-	*clone = uapi.CloneBuffers{SrcFD: uint32(rings[0]), SrcOff: 1, Nr: 1}
-	return register(rings[1], uapi.RegisterCloneBuffers, unsafe.Pointer(clone), 1) == nil
+	return f(rings, mem[2048:])
+}
+
+// hasUnregisterTags registers a one-file table with a tag and unregisters
+// it: a kernel that posts the tags of a table being unregistered (Linux
+// 6.13) posts one completion; an older one posts none, and the wait for
+// it times out (ETIME) after a second.
+func hasUnregisterTags() bool {
+	return withBareRings(1, 1, func(rings []int, mem []byte) bool {
+		rfd := rings[0]
+		efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC) // any file but a ring's own does
+		if err != nil {
+			return false
+		}
+		defer unix.Close(efd)
+		fds := (*[1]int32)(unsafe.Pointer(&mem[0]))
+		fds[0] = int32(efd)
+		tags := (*[1]uint64)(unsafe.Pointer(&mem[64]))
+		tags[0] = 7
+		reg := (*uapi.RsrcRegister)(unsafe.Pointer(&mem[128]))
+		*reg = uapi.RsrcRegister{Nr: 1, Data: uint64(uintptr(unsafe.Pointer(fds))), Tags: uint64(uintptr(unsafe.Pointer(tags)))}
+		if register(rfd, uapi.RegisterFiles2, unsafe.Pointer(reg), uapi.SizeofRsrcRegister) != nil ||
+			register(rfd, uapi.UnregisterFiles, nil, 0) != nil {
+			return false
+		}
+		ts := (*uapi.KernelTimespec)(unsafe.Pointer(&mem[512]))
+		*ts = uapi.KernelTimespec{TvSec: 1}
+		arg := (*uapi.GeteventsArg)(unsafe.Pointer(&mem[576]))
+		*arg = uapi.GeteventsArg{Ts: uint64(uintptr(unsafe.Pointer(ts)))}
+		for {
+			_, _, errno := unix.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(rfd), 0, 1, uintptr(uapi.EnterGetevents|uapi.EnterExtArg),
+				uintptr(unsafe.Pointer(arg)), uapi.SizeofGeteventsArg)
+			if errno != unix.EINTR { // a signal (Go's preemption) cuts the wait short
+				return errno == 0
+			}
+		}
+	})
+}
+
+// hasNAPIStatic turns on busy polling with static NAPI tracking
+// (IO_URING_NAPI_TRACKING_STATIC, Linux 6.13) on a fresh ring: older
+// kernels find the opcode and tracking mode in what were padding bytes,
+// and refuse them (EINVAL). Only meaningful where napi is.
+func hasNAPIStatic() bool {
+	return withBareRings(1, 1, func(rings []int, mem []byte) bool {
+		napi := (*uapi.NAPI)(unsafe.Pointer(&mem[0]))
+		*napi = uapi.NAPI{BusyPollTo: 10, Opcode: uint8(uapi.NAPIRegisterOp), OpParam: uint32(uapi.NAPITrackingStatic)}
+		return register(rings[0], uapi.RegisterNAPI, unsafe.Pointer(napi), 1) == nil
+	})
+}
+
+// hasCloneBufferRange clones the second of two registered buffers alone
+// (a source offset, Linux 6.13) into a fresh ring: Linux 6.12 clones only
+// whole tables and refuses an offset (EINVAL). Only meaningful where
+// clone_buffers is.
+func hasCloneBufferRange() bool {
+	return withBareRings(2, 3, func(rings []int, mem []byte) bool {
+		iovs := (*[2]unix.Iovec)(unsafe.Pointer(&mem[0]))
+		for i := range iovs {
+			iovs[i].Base = &mem[2048+i*4096]
+			iovs[i].SetLen(4096)
+		}
+		if register(rings[0], uapi.RegisterBuffers, unsafe.Pointer(iovs), 2) != nil {
+			return false
+		}
+		clone := (*uapi.CloneBuffers)(unsafe.Pointer(&mem[512]))
+		*clone = uapi.CloneBuffers{SrcFD: uint32(rings[0]), SrcOff: 1, Nr: 1}
+		return register(rings[1], uapi.RegisterCloneBuffers, unsafe.Pointer(clone), 1) == nil
+	})
 }
