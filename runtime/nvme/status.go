@@ -66,6 +66,8 @@ var statusNames = map[uint16]string{
 	0x287: "Deallocated or Unwritten Logical Block",
 }
 
+// Error names the command and the status: the spec's name of the code where
+// the table has it, else its type and code, and whether to retry.
 func (e *StatusError) Error() string {
 	sc := e.Status & 0x7ff
 	name := statusNames[sc]

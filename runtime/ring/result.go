@@ -14,6 +14,7 @@ type OpError struct {
 	Err unix.Errno // -cqe.Res
 }
 
+// Error is the operation and the errno's text, e.g. "read: connection reset by peer".
 func (e *OpError) Error() string { return e.Op + ": " + e.Err.Error() }
 
 // Unwrap returns the errno.

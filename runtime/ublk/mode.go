@@ -44,6 +44,7 @@ const (
 	ModeAutoBufReg
 )
 
+// String is the mode's short name ("auto", "copy", "user-copy", ...).
 func (m Mode) String() string {
 	switch m {
 	case ModeAuto:
