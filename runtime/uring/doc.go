@@ -7,8 +7,12 @@ exactly the goroutine that waits for it.
 
 Open, OpenFile, Create, Stat, ReadFile, WriteFile, ReadDir and DirFS do
 file I/O through io_uring from any goroutine, as package os does it with
-blocking system calls. File has os.File's I/O methods, semantics and
-errors, plus a Context form of each blocking one, WriteSync (a write linked
+blocking system calls; Mkdir, MkdirAll, Remove, RemoveAll, Rename, Symlink
+and Link change the namespace the same way (IORING_OP_MKDIRAT, UNLINKAT,
+RENAMEAT, SYMLINKAT, LINKAT), with os's semantics and errors. File has
+os.File's methods, semantics and errors (Chmod, Chown and Chdir are the
+plain system calls: io_uring has no opcode for them), plus a Context form
+of each blocking one, WriteSync (a write linked
 to an fsync) and AlignedBuffer for O_DIRECT; io.Copy to and from a File
 takes the kernel's zero-copy paths that os takes (copy_file_range, sendfile,
 splice). FS is a directory-rooted fs.FS (StatFS, ReadFileFS, ReadDirFS) that
@@ -133,6 +137,11 @@ on two CPUs no layer above it reaches much more than 1.3x os there. So:
     same chain as ReadFile's (open, write, close) measured 0.6x the speed
     of the calls in the tree copy (WriteFileContext with a context that
     can end takes it, and can be cancelled).
+  - Mkdir, Remove, Rename, Symlink and Link (and the steps of MkdirAll and
+    RemoveAll) go through the ring as Open does: the plain call for a
+    goroutine alone, else a request that io_uring runs in an io-wq
+    thread, so the caller waits for it holding no thread; with a context
+    that can end, always the ring (cancellable).
   - Stat is the plain statx system call unless its context can end
     (io_uring runs every statx in an io-wq thread, a hop that costs more than
     the call); Open and Close go through the ring when other goroutines
@@ -166,7 +175,9 @@ kernel is done with its buffer.
 # Files: context and errors
 
 Errors are *fs.PathError with os's Op strings ("open", "read", "write",
-"seek", "sync", "truncate", "stat", "close") wrapping the errno (so
+"seek", "sync", "truncate", "stat", "close", "mkdir", "remove",
+"unlinkat", "chmod" ...) or *os.LinkError ("rename", "symlink", "link")
+wrapping the errno (so
 errors.Is(err, fs.ErrNotExist) works), os.ErrClosed for a closed File or
 Engine, and context.Canceled or context.DeadlineExceeded, wrapped the same
 way, when a Context form's context ends.

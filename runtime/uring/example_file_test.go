@@ -118,3 +118,39 @@ func ExampleFile_WriteSync() {
 	fmt.Println(fi.Size())
 	// Output: 8
 }
+
+// Creating, renaming and removing through the ring, with os's semantics
+// and errors.
+func ExampleMkdirAll() {
+	dir, err := os.MkdirTemp("", "uring-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+
+	if err := uring.MkdirAll(filepath.Join(dir, "a/b/c"), 0o755); err != nil {
+		log.Fatal(err)
+	}
+	if err := uring.WriteFile(filepath.Join(dir, "a/b/c/f"), []byte("x"), 0o644); err != nil {
+		log.Fatal(err)
+	}
+	if err := uring.Rename(filepath.Join(dir, "a/b"), filepath.Join(dir, "moved")); err != nil {
+		log.Fatal(err)
+	}
+	// Like os.Remove, Remove refuses a directory that is not empty.
+	err = uring.Remove(filepath.Join(dir, "moved"))
+	fmt.Println(errors.Is(err, unix.ENOTEMPTY))
+	if err := uring.RemoveAll(filepath.Join(dir, "moved")); err != nil {
+		log.Fatal(err)
+	}
+	ents, err := uring.ReadDir(dir)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, ent := range ents {
+		fmt.Println(ent.Name())
+	}
+	// Output:
+	// true
+	// a
+}

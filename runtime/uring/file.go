@@ -200,8 +200,14 @@ func solo(ctx context.Context, s *shard) bool {
 // Name returns the name the file was opened with.
 func (f *File) Name() string { return f.name }
 
-// Fd returns the file descriptor. It stays valid until Close.
-func (f *File) Fd() uintptr { return uintptr(f.fd) }
+// Fd returns the file descriptor, like os.File.Fd: valid until Close,
+// and ^uintptr(0) after Close (or for a nil File), as os's.
+func (f *File) Fd() uintptr {
+	if f == nil || f.ref.closed() {
+		return ^uintptr(0)
+	}
+	return uintptr(f.fd)
+}
 
 func (f *File) pathErr(op string, err error) error {
 	return &fs.PathError{Op: op, Path: f.name, Err: err}
