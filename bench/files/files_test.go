@@ -330,6 +330,9 @@ func BenchmarkFiles(b *testing.B) {
 	if want("copytree") {
 		copyTree(b, dir, rounds)
 	}
+	if want("mkdirremove") {
+		mkdirRemove(b, dir, rounds)
+	}
 }
 
 func liburingReads(b *testing.B, fd int, blocks int64, d time.Duration) result {
@@ -502,6 +505,42 @@ func smallFiles(b *testing.B, dir string, rounds int) {
 		}
 	}
 	compare(b, "smallfiles", "10000", rounds, each(uring.ReadFile), each(os.ReadFile))
+}
+
+// mkdirRemove creates and removes 10,000 directories in one directory
+// from 32 goroutines: each operation is a Mkdir and a Remove of the same
+// name (Remove as os's: unlink, then rmdir).
+func mkdirRemove(b *testing.B, dir string, rounds int) {
+	const n, g = 10000, 32
+	each := func(mkdir func(string, fs.FileMode) error, remove func(string) error) func() (result, error) {
+		return func() (result, error) {
+			d, err := os.MkdirTemp(dir, "urgen-files-bench-mkdir")
+			if err != nil {
+				return result{}, err
+			}
+			defer os.RemoveAll(d)
+			var next atomic.Int64
+			return timed(g, 0, func(int, int) (bool, error) {
+				i := next.Add(1) - 1
+				if i >= n {
+					return false, nil
+				}
+				p := filepath.Join(d, strconv.FormatInt(i, 10))
+				if err := mkdir(p, 0o755); err != nil {
+					return true, err
+				}
+				return true, remove(p)
+			})
+		}
+	}
+	// Beside: every request through the ring, none as the plain call.
+	re, err := uring.NewEngine(uring.Options{RingOnly: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer re.Close()
+	compare(b, "mkdirremove", "10000", rounds, each(uring.Mkdir, uring.Remove), each(os.Mkdir, os.Remove),
+		peer{"urgen-ringonly", each(re.Mkdir, re.Remove)})
 }
 
 // copier is the file API a tree copy uses.
