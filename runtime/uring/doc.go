@@ -141,7 +141,11 @@ on two CPUs no layer above it reaches much more than 1.3x os there. So:
     RemoveAll) go through the ring as Open does: the plain call for a
     goroutine alone, else a request that io_uring runs in an io-wq
     thread, so the caller waits for it holding no thread; with a context
-    that can end, always the ring (cancellable).
+    that can end, always the ring (cancellable). Mkdir and Remove of
+    10,000 directories from 32 goroutines measured 1.14x os at 0.87x its
+    CPU per pair (bench/files, mkdirremove: one run, medians of 5 rounds
+    that swung by 30%), every request through the ring (RingOnly) 1.01x
+    at 1.12x CPU.
   - Stat is the plain statx system call unless its context can end
     (io_uring runs every statx in an io-wq thread, a hop that costs more than
     the call); Open and Close go through the ring when other goroutines

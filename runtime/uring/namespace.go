@@ -2,6 +2,7 @@ package uring
 
 import (
 	"context"
+	"errors"
 	"io"
 	"io/fs"
 	"os"
@@ -185,8 +186,8 @@ func (e *Engine) RemoveContext(ctx context.Context, name string) error {
 	if err == nil {
 		return nil
 	}
-	if _, ok := err.(syscall.Errno); !ok {
-		// Cancelled or closed: name may be a file; do not go on.
+	if !isErrno(err) {
+		// Cancelled, or the Engine closed: do not go on to rmdir.
 		return &fs.PathError{Op: "remove", Path: name, Err: err}
 	}
 	err1 := e.unlinkat(ctx, unix.AT_FDCWD, name, unix.AT_REMOVEDIR)
@@ -330,8 +331,8 @@ func (e *Engine) removeAllFrom(ctx context.Context, parentFd int, base string) e
 }
 
 // errIsSymlink is openDirAt's error for a symlink, which os's RemoveAll
-// reports as the unlink's error.
-var errIsSymlink = &fs.PathError{Op: "openat", Err: syscall.ELOOP}
+// reports as the unlink's error; it never reaches a caller.
+var errIsSymlink = errors.New("uring: a symlink")
 
 // openDirAt opens directory name relative to dirfd, refusing a symlink
 // (errIsSymlink); other errors are the bare errno.

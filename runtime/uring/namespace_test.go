@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -22,7 +23,7 @@ import (
 type nsCase struct {
 	name    string
 	setup   []string // fixture entries, see makeTree
-	nonRoot bool     // needs permission checks: skipped as root
+	nonRoot bool     // needs permission checks: not run as root
 	os      func(d string) error
 	uring   func(e *Engine, d string) error
 }
@@ -248,6 +249,8 @@ func nsCases() []nsCase {
 	add("removeall/symlink_loop", loop, f, g)
 	f, g = removeAll("dir")
 	addNonRoot("removeall/permission_denied", []string{"dir/", "dir/sub/", "dir/sub/f=x", "dir/g=y", "dir/sub@555"}, f, g)
+	f, g = removeAll("dir")
+	addNonRoot("removeall/permission_denied_symlink", []string{"out/", "out/k=k", "dir/", "dir/sub/", "dir/sub/link->$D/out", "dir/sub@555"}, f, g)
 
 	f, g = rename("a", "b")
 	add("rename/file", []string{"a=A"}, f, g)
@@ -331,7 +334,74 @@ var namespaceOps = []struct {
 // Each namespace operation against os's, on the default Engine and on one
 // that sends every request through the ring.
 func TestNamespaceMatchesOS(t *testing.T) {
-	root := os.Geteuid() == 0
+	runNamespaceCases(t, func(c nsCase) bool { return !c.nonRoot })
+}
+
+// unprivileged names the environment variable that marks the copy of the
+// test binary that TestNamespacePermissionDenied starts as nobody.
+const unprivileged = "URGEN_TEST_UNPRIVILEGED"
+
+// The cases that permission checks must stop, against os's. Root passes
+// those checks, so as root the test runs them in a copy of the test
+// binary started as nobody (uid and gid 65534).
+func TestNamespacePermissionDenied(t *testing.T) {
+	if os.Geteuid() != 0 {
+		runNamespaceCases(t, func(c nsCase) bool { return c.nonRoot })
+		return
+	}
+	if os.Getenv(unprivileged) != "" {
+		t.Fatal("the unprivileged copy of the test runs as root")
+	}
+	// A directory nobody can use, with a copy of the binary it can run
+	// (go test's own directory is root's alone).
+	tmp, err := os.MkdirTemp("", "urgen-unprivileged")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(tmp)
+	if err := os.Chmod(tmp, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe := filepath.Join(tmp, "uring.test")
+	if err := os.WriteFile(exe, bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^TestNamespacePermissionDenied$", "-test.v", "-test.count=1")
+	cmd.Dir = tmp
+	cmd.Env = append(os.Environ(), unprivileged+"=1", "TMPDIR="+tmp)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}}
+	out, err := cmd.CombinedOutput()
+	t.Logf("as nobody:\n%s", out)
+	if _, exited := err.(*exec.ExitError); err != nil && !exited {
+		t.Skipf("cannot start a process as nobody here: %v", err)
+	}
+	if err != nil {
+		t.Fatalf("the unprivileged copy failed: %v", err)
+	}
+	if i := strings.Index(string(out), "--- SKIP"); i >= 0 {
+		t.Skipf("the unprivileged copy skipped: %s", strings.SplitN(string(out[i:]), "\n", 3)[1])
+	}
+	var want int
+	for _, c := range nsCases() {
+		if c.nonRoot {
+			want += 2 // default Engine and RingOnly
+		}
+	}
+	if got := strings.Count(string(out), "both: "); got != want {
+		t.Fatalf("the unprivileged copy compared %d cases with os, want %d", got, want)
+	}
+}
+
+// runNamespaceCases runs the cases that pick selects.
+func runNamespaceCases(t *testing.T, pick func(nsCase) bool) {
 	for _, o := range []Options{{}, {RingOnly: true}} {
 		e := newEngine(t, o)
 		if o.RingOnly {
@@ -342,10 +412,10 @@ func TestNamespaceMatchesOS(t *testing.T) {
 			}
 		}
 		for _, c := range nsCases() {
+			if !pick(c) {
+				continue
+			}
 			t.Run(fmt.Sprintf("ringonly=%v/%s", o.RingOnly, c.name), func(t *testing.T) {
-				if c.nonRoot && root {
-					t.Skip("running as root, which permission checks do not stop")
-				}
 				base := t.TempDir()
 				do, du := filepath.Join(base, "os"), filepath.Join(base, "uring")
 				for _, d := range []string{do, du} {
