@@ -33,9 +33,10 @@ import (
 // done with the caller's buffer.
 type Conn struct {
 	fd int
-	// ref counts the system calls on fd outside the ring (send, shutdown,
-	// setsockopt): Close closes fd only after they are done, so none of
-	// them can reach a descriptor number the process has reused since.
+	// ref counts the system calls on fd outside the ring and outside rf
+	// (shutdown, setsockopt; send and sendfile in the ring receive
+	// modes): Close closes fd only after they are done, so none of them
+	// can reach a descriptor number the process has reused since.
 	ref     fdRef
 	l       *netLoop
 	id      uint32
@@ -48,7 +49,8 @@ type Conn struct {
 	// receive into its own buffer.
 	multishot bool
 	// rf owns fd in readiness mode: registered with the netpoller, it
-	// closes fd once no recv(2) through rrc is running any more.
+	// keeps both deadlines and closes fd once no recv(2) or send(2)
+	// through rrc is running any more.
 	rf  *os.File
 	rrc syscall.RawConn
 	// The recv(2) that rrc.Read runs and the send(2) that rrc.Write
@@ -87,8 +89,9 @@ type Conn struct {
 	// live on the heap (a goroutine's stack may move while it waits).
 	rkbuf, wbuf []byte
 	wready      chan struct{}
-	rdl, wdl    deadline
-	closed      bool
+	// The deadlines of the ring modes (readiness mode: rf's).
+	rdl, wdl deadline
+	closed   bool
 	// idle is signalled when the connection is closed and its last request
 	// has completed.
 	idle chan struct{}
@@ -159,13 +162,23 @@ func (c *Conn) watch() {
 	}
 }
 
-// sendReady is the send(2) of writeReady: false (wait for room) on
-// EAGAIN.
+// sendReady is the send(2) of writeReady: it sends the rest of wp,
+// counting what went in wpn, and reports false (wait for room) on EAGAIN.
 func (c *Conn) sendReady(fd uintptr) bool {
 	for {
-		c.wpn, c.wpErr = send(int(fd), c.wp)
-		if c.wpErr != unix.EINTR {
-			return c.wpErr != unix.EAGAIN
+		k, errno := send(int(fd), c.wp[c.wpn:])
+		switch errno {
+		case 0:
+			c.wpn += k
+			if c.wpn == len(c.wp) || k == 0 {
+				return true // all of it, or a send that took nothing (writeReady reports it)
+			}
+		case unix.EINTR:
+		case unix.EAGAIN:
+			return false
+		default:
+			c.wpErr = errno
+			return true
 		}
 	}
 }
@@ -380,9 +393,15 @@ func (c *Conn) Read(p []byte) (int, error) {
 	c.mu.Lock()
 	for {
 		if len(c.segs) > 0 || len(c.spill) > 0 {
-			if c.closed {
+			switch {
+			case c.closed:
 				c.mu.Unlock()
 				return 0, c.opError("read", net.ErrClosed)
+			case c.rdl.expired():
+				// As in net: a passed deadline fails the Read although
+				// data waits (it stays for the next Read).
+				c.mu.Unlock()
+				return 0, c.opError("read", os.ErrDeadlineExceeded)
 			}
 			return c.take(p) // unlocks
 		}
@@ -426,24 +445,23 @@ func (c *Conn) readDone(p []byte) (bool, error) {
 }
 
 // readReady reads with recv(2) on the non-blocking socket and, while no
-// data has arrived, waits for it in Go's netpoller (which also enforces
-// the read deadline); Close wakes it when it closes rf.
+// data has arrived, waits for it in Go's netpoller, which also keeps the
+// read deadline and, once Close has closed rf, fails the Read (c.rmu
+// held). So a Read takes no lock of the Conn's own unless it has nothing
+// to receive into or the stream has ended.
 func (c *Conn) readReady(p []byte) (int, error) {
-	c.mu.Lock()
-	done, err := c.readDone(p)
-	c.mu.Unlock()
-	if done {
+	if len(p) == 0 || c.rerr != nil {
+		c.mu.Lock()
+		_, err := c.readDone(p)
+		c.mu.Unlock()
 		return 0, err
 	}
 	c.rp = p
-	err = c.rrc.Read(c.recvFn)
-	if err != nil && c.pollError(err) == err && c.callAgain(c.recvFn) {
-		err = nil
-	}
+	err := c.poll(false, c.recvFn)
 	n, errno := c.rpn, c.rpErr
 	c.rp = nil
 	if err != nil {
-		return 0, c.opError("read", c.pollError(err))
+		return 0, c.opError("read", err)
 	}
 	switch {
 	case errno != 0:
@@ -457,19 +475,42 @@ func (c *Conn) readReady(p []byte) (int, error) {
 	return n, nil
 }
 
+// poll runs the system call fn on the socket (readiness mode): through
+// rf's RawConn, whose Write (write) or Read waits in the netpoller while
+// fn reports false, under the deadline of that direction. It returns the
+// error Read or Write returns for a failed wait.
+func (c *Conn) poll(write bool, fn func(fd uintptr) bool) error {
+	var err error
+	if write {
+		err = c.rrc.Write(fn)
+	} else {
+		err = c.rrc.Read(fn)
+	}
+	if err == nil {
+		return nil
+	}
+	err, again := c.pollError(err)
+	if again && c.callAgain(fn) {
+		return nil
+	}
+	return err
+}
+
 // pollError turns the error of a wait in the netpoller into the error
-// Read or Write returns: closed, deadline, or err itself.
-func (c *Conn) pollError(err error) error {
+// Read or Write returns: closed, deadline, or else err itself, and then
+// again is true: the wait failed on its own (see callAgain). A passed
+// deadline fails the call without another system call, as in net.
+func (c *Conn) pollError(err error) (_ error, again bool) {
 	c.mu.Lock()
 	closed := c.closed
 	c.mu.Unlock()
 	switch {
 	case closed:
-		return net.ErrClosed
+		return net.ErrClosed, false
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		return os.ErrDeadlineExceeded
+		return os.ErrDeadlineExceeded, false
 	}
-	return err
+	return err, true
 }
 
 // callAgain makes the system call fn once more outside the netpoller,
@@ -487,22 +528,23 @@ func (c *Conn) callAgain(fn func(uintptr) bool) bool {
 	return done
 }
 
-// writeReady sends p with send(2), waiting in Go's netpoller while the
-// socket buffer is full (readiness mode); Close wakes it when it closes
-// rf. It returns what one send(2) took.
+// writeReady is Write in readiness mode (c.wmu held): send(2) on the
+// non-blocking socket until all of p went in, waiting in Go's netpoller
+// while the socket buffer is full, as net's Write does; the netpoller
+// keeps the write deadline and, once Close has closed rf, fails the
+// Write.
 func (c *Conn) writeReady(p []byte) (int, error) {
-	c.wp = p
-	err := c.rrc.Write(c.sendFn)
-	if err != nil && c.pollError(err) == err && c.callAgain(c.sendFn) {
-		err = nil
-	}
+	c.wp, c.wpn, c.wpErr = p, 0, 0
+	err := c.poll(true, c.sendFn)
 	n, errno := c.wpn, c.wpErr
 	c.wp = nil
 	switch {
 	case err != nil:
-		return 0, c.opError("write", c.pollError(err))
+		return n, c.opError("write", err)
 	case errno != 0:
-		return 0, c.opError("write", os.NewSyscallError("write", errno))
+		return n, c.opError("write", os.NewSyscallError("write", errno))
+	case n < len(p):
+		return n, c.opError("write", io.ErrUnexpectedEOF) // as net, for a send that took nothing
 	}
 	return n, nil
 }
@@ -583,6 +625,9 @@ func (c *Conn) take(p []byte) (int, error) {
 func (c *Conn) Write(p []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if c.rrc != nil {
+		return c.writeReady(p)
+	}
 	n := 0
 	for {
 		c.mu.Lock()
@@ -612,12 +657,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 		if errno != unix.EAGAIN {
 			return n, c.opError("write", os.NewSyscallError("write", errno))
 		}
-		var err error
-		if c.rrc != nil {
-			k, err = c.writeReady(p[n:])
-		} else {
-			k, err = c.ringSend(p[n:])
-		}
+		k, err := c.ringSend(p[n:])
 		n += k
 		if err != nil {
 			return n, err
@@ -907,28 +947,43 @@ func (c *Conn) SetReadDeadline(t time.Time) error { return c.setDeadline(&c.rdl,
 func (c *Conn) SetWriteDeadline(t time.Time) error { return c.setDeadline(&c.wdl, t) }
 
 func (c *Conn) setDeadline(d *deadline, t time.Time) error {
+	if c.rrc != nil {
+		return c.setPollDeadline(d == &c.rdl, t)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
 		return c.opError("set", net.ErrClosed)
 	}
-	if c.rrc != nil {
-		// The netpoller keeps it for readiness-mode Reads and Writes.
-		set := c.rf.SetWriteDeadline
-		if d == &c.rdl {
-			set = c.rf.SetReadDeadline
-		}
-		if err := set(t); err != nil {
-			return c.opError("set", err)
-		}
-		if d == &c.rdl {
-			d.t = t // nothing else of a Read waits
-			return nil
-		}
-		// ReadFrom's sendfile still waits for room through the ring.
-	}
 	d.set(t)
 	return nil
+}
+
+// setPollDeadline sets a deadline in readiness mode, where every wait of
+// a Read, Write or ReadFrom is in the netpoller: the os.File's deadline,
+// as net's, is all there is (net/http sets one several times per
+// request). Once Close has closed rf it fails.
+func (c *Conn) setPollDeadline(read bool, t time.Time) error {
+	var err error
+	if read {
+		err = c.rf.SetReadDeadline(t)
+	} else {
+		err = c.rf.SetWriteDeadline(t)
+	}
+	if err == nil {
+		return nil
+	}
+	if c.isClosed() {
+		err = net.ErrClosed
+	}
+	return c.opError("set", err)
+}
+
+// isClosed reports whether Close has begun.
+func (c *Conn) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
 }
 
 // SetNoDelay controls Nagle's algorithm on a TCP connection (off by

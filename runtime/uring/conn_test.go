@@ -38,7 +38,20 @@ func needNet(t testing.TB) {
 // with our Dialer.
 func pipe(t testing.TB, network, addr string) (c1, c2 net.Conn, stop func()) {
 	t.Helper()
-	ln, err := Listen(network, addr)
+	return pipeOn(t, func() (net.Listener, error) { return Listen(network, addr) }, Dial, network)
+}
+
+// netPipe is pipe on package net, the reference.
+func netPipe(t testing.TB) (c1, c2 net.Conn, stop func()) {
+	t.Helper()
+	return pipeOn(t, func() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }, net.Dial, "tcp")
+}
+
+// pipeOn connects a client from dial to a listener from listen: c1 is the
+// accepted side.
+func pipeOn(t testing.TB, listen func() (net.Listener, error), dial func(network, addr string) (net.Conn, error), network string) (c1, c2 net.Conn, stop func()) {
+	t.Helper()
+	ln, err := listen()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +64,7 @@ func pipe(t testing.TB, network, addr string) (c1, c2 net.Conn, stop func()) {
 		c, err := ln.Accept()
 		ch <- res{c, err}
 	}()
-	c2, err = Dial(network, ln.Addr().String())
+	c2, err = dial(network, ln.Addr().String())
 	if err != nil {
 		ln.Close()
 		t.Fatal(err)
@@ -78,6 +91,7 @@ var connTests = []struct {
 	{"DeadlineRacesSubmission", testDeadlineRacesSubmission}, {"CloseRacesReadWrite", testCloseRacesReadWrite},
 	{"NoCrossTalk", testNoCrossTalk}, {"CloseBeforeSubmission", testCloseBeforeSubmission},
 	{"ReadFrom", testReadFrom}, {"ReadFromBlocked", testReadFromBlocked},
+	{"PassedDeadline", testPassedDeadline},
 }
 
 func testNettest(t *testing.T) {
@@ -233,6 +247,52 @@ func testCloseUnblocksRead(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Close did not unblock Read")
+	}
+}
+
+// testPassedDeadline: once a deadline has passed, a Read fails with
+// os.ErrDeadlineExceeded although data waits, and a Write fails having
+// written nothing, as net's do; once the deadlines are cleared, the data
+// is all there, and only that.
+func testPassedDeadline(t *testing.T) {
+	pairs := []struct {
+		name string
+		open func() (c1, c2 net.Conn, stop func())
+	}{
+		{"net", func() (net.Conn, net.Conn, func()) { return netPipe(t) }},
+		{"urgen", func() (net.Conn, net.Conn, func()) { return pipe(t, "tcp", "127.0.0.1:0") }},
+	}
+	for _, pr := range pairs {
+		t.Run(pr.name, func(t *testing.T) {
+			c1, c2, stop := pr.open()
+			defer stop()
+			if _, err := c2.Write([]byte("first")); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 5)
+			if _, err := io.ReadFull(c1, buf[:1]); err != nil {
+				t.Fatal(err)
+			}
+			// The rest has arrived with the first byte (one segment).
+			c1.SetDeadline(time.Now().Add(-time.Second))
+			if n, err := c1.Read(buf); n != 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Errorf("Read after the deadline with data waiting: %d, %v; want os.ErrDeadlineExceeded", n, err)
+			}
+			if n, err := c1.Write([]byte("late")); n != 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Errorf("Write after the deadline: %d, %v; want os.ErrDeadlineExceeded", n, err)
+			}
+			c1.SetDeadline(time.Time{})
+			if n, err := io.ReadFull(c1, buf[:4]); err != nil || string(buf[:n]) != "irst" {
+				t.Errorf("Read after clearing the deadline: %q, %v; want \"irst\"", buf[:n], err)
+			}
+			if _, err := c1.Write([]byte("ok")); err != nil {
+				t.Fatal(err)
+			}
+			c2.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if n, err := io.ReadFull(c2, buf[:2]); err != nil || string(buf[:n]) != "ok" {
+				t.Errorf("the peer read %q, %v; want only \"ok\"", buf[:n], err)
+			}
+		})
 	}
 }
 

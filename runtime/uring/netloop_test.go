@@ -1,7 +1,9 @@
 package uring
 
 import (
+	"errors"
 	"io"
+	"net"
 	"os"
 	"runtime"
 	"testing"
@@ -14,6 +16,7 @@ import (
 func withLoops(t *testing.T, o NetOptions) {
 	t.Helper()
 	needNet(t)
+	startNetpoller(t)
 	fds, gs := openFDs(t), runtime.NumGoroutine()
 	ls, err := startLoops(o)
 	if err != nil {
@@ -76,6 +79,19 @@ func withLoops(t *testing.T, o NetOptions) {
 	})
 }
 
+// startNetpoller makes Go's netpoller open its descriptors (epoll, the
+// wake-up), which it does at first use and keeps, so that a test run
+// alone does not count them as leaked.
+func startNetpoller(t *testing.T) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	w.Close()
+}
+
 func openFDs(t *testing.T) int {
 	t.Helper()
 	d, err := os.ReadDir("/proc/self/fd")
@@ -125,15 +141,85 @@ func TestConnAllocs(t *testing.T) {
 		t.Fatal("the connection is not in readiness mode")
 	}
 	p := make([]byte, 64)
+	allocs := testing.AllocsPerRun(1000, func() { exchange(t, c1, c2, p) })
+	if allocs != 0 {
+		t.Errorf("%v allocs per Write and Read, want 0", allocs)
+	}
+}
+
+// exchange writes p to w and reads it back from r.
+func exchange(t *testing.T, w, r net.Conn, p []byte) {
+	if _, err := w.Write(p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(r, p); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDeadlineAllocs: in readiness mode setting, moving and clearing
+// deadlines allocates nothing, as with package net; net/http does it
+// several times per request (on every request and to abort its
+// background Read).
+func TestDeadlineAllocs(t *testing.T) {
+	withLoops(t, NetOptions{Rings: 1})
+	c1, c2, stop := pipe(t, "tcp", "127.0.0.1:0")
+	defer stop()
+	if c1.(*Conn).rrc == nil {
+		t.Fatal("the connection is not in readiness mode")
+	}
+	p := make([]byte, 64)
 	allocs := testing.AllocsPerRun(1000, func() {
-		if _, err := c1.Write(p); err != nil {
+		if err := c1.SetReadDeadline(time.Now().Add(time.Minute)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := io.ReadFull(c2, p); err != nil {
+		if err := c1.SetWriteDeadline(time.Now().Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		exchange(t, c2, c1, p)
+		exchange(t, c1, c2, p)
+		if err := c1.SetReadDeadline(time.Unix(1, 0)); err != nil { // net/http's abort
+			t.Fatal(err)
+		}
+		if err := c1.SetDeadline(time.Time{}); err != nil {
 			t.Fatal(err)
 		}
 	})
 	if allocs != 0 {
-		t.Errorf("%v allocs per Write and Read, want 0", allocs)
+		t.Errorf("%v allocs per round of deadlines set and cleared, want 0", allocs)
+	}
+}
+
+// TestAbortReadAllocs: net/http's abort of its background Read (a Read
+// waiting for data, failed by a deadline in the past) allocates no more
+// than on package net's connection (the *net.OpError).
+func TestAbortReadAllocs(t *testing.T) {
+	withLoops(t, NetOptions{Rings: 1})
+	abort := func(c net.Conn) float64 {
+		start, done := make(chan struct{}), make(chan error)
+		go func() {
+			one := make([]byte, 1)
+			for range start {
+				_, err := c.Read(one)
+				done <- err
+			}
+		}()
+		defer close(start)
+		return testing.AllocsPerRun(500, func() {
+			c.SetReadDeadline(time.Time{})
+			start <- struct{}{}
+			time.Sleep(20 * time.Microsecond) // the Read waits, mostly
+			c.SetReadDeadline(time.Unix(1, 0))
+			if err := <-done; !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("aborted Read: %v", err)
+			}
+		})
+	}
+	n1, _, nstop := netPipe(t)
+	defer nstop()
+	c1, _, stop := pipe(t, "tcp", "127.0.0.1:0")
+	defer stop()
+	if want, got := abort(n1), abort(c1); got > want {
+		t.Errorf("%v allocs per aborted Read, package net %v", got, want)
 	}
 }

@@ -16,8 +16,9 @@ import (
 // io.LimitedReader) by sendfile(2), so the bytes go from the page cache to
 // the socket without passing through user memory, starting at the file
 // position and moving it; from anything else through a buffer. While the
-// socket buffer is full it waits through the ring, under the write
-// deadline, and Close ends it with net.ErrClosed.
+// socket buffer is full it waits, under the write deadline, in Go's
+// netpoller as Write does (through the ring in the ring receive modes),
+// and Close ends it with net.ErrClosed.
 func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
 	limit := int64(-1)
 	lr, limited := r.(*io.LimitedReader)
@@ -76,49 +77,86 @@ func (c *Conn) sendFile(f *os.File, limit int64) (int64, bool, error) {
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	var (
-		sent    int64
-		handled = true
-		serr    error
-	)
+	fs := fileSend{limit: limit}
 	cerr := rc.Control(func(src uintptr) {
-		for limit < 0 || sent < limit {
-			chunk := 4 << 20
-			if limit >= 0 && limit-sent < int64(chunk) {
-				chunk = int(limit - sent)
+		fs.src = src
+		if c.rrc != nil {
+			// The netpoller waits for room and keeps the write deadline,
+			// as for Write.
+			if err = c.poll(true, fs.send); err != nil {
+				err = c.opError("readfrom", err)
 			}
-			if err := c.writable(); err != nil {
-				serr = err
-				return
-			}
-			k, errno, ok := c.sendfile(int(src), chunk)
-			switch {
-			case !ok:
-				serr = c.opError("readfrom", net.ErrClosed)
-				return
-			case errno == 0 && k == 0:
-				return // the end of the file
-			case errno == 0:
-				sent += int64(k)
-			case errno == unix.EINTR:
-			case errno == unix.EAGAIN:
-				if err := c.waitWritable(); err != nil {
-					serr = err
-					return
-				}
-			case sent == 0 && (errno == unix.EINVAL || errno == unix.ENOSYS):
-				handled = false // sendfile does not take this file
-				return
-			default:
-				serr = c.opError("readfrom", os.NewSyscallError("sendfile", errno))
-				return
-			}
+			return
 		}
+		err = c.sendFileRing(&fs)
 	})
-	if cerr != nil && serr == nil {
-		serr = c.opError("readfrom", cerr)
+	switch {
+	case err != nil:
+	case cerr != nil:
+		err = c.opError("readfrom", cerr)
+	case fs.errno == 0:
+	case fs.sent == 0 && (fs.errno == unix.EINVAL || fs.errno == unix.ENOSYS):
+		return 0, false, nil // sendfile does not take this file
+	default:
+		err = c.opError("readfrom", os.NewSyscallError("sendfile", fs.errno))
 	}
-	return sent, handled, serr
+	return fs.sent, true, err
+}
+
+// fileSend is the state of one ReadFrom's sendfile(2) calls.
+type fileSend struct {
+	src         uintptr // the file's descriptor
+	limit, sent int64   // limit < 0: to the end of the file
+	errno       syscall.Errno
+}
+
+// send makes sendfile(2) calls to the socket fd until the limit, the end
+// of the file or an error (errno), and reports false when the socket
+// buffer is full first.
+func (fs *fileSend) send(fd uintptr) bool {
+	for fs.limit < 0 || fs.sent < fs.limit {
+		chunk := int64(4 << 20)
+		if fs.limit >= 0 {
+			chunk = min(chunk, fs.limit-fs.sent)
+		}
+		k, _, errno := syscall.Syscall6(unix.SYS_SENDFILE, fd, fs.src, 0, uintptr(chunk), 0, 0)
+		switch errno {
+		case 0:
+			if k == 0 {
+				return true // the end of the file
+			}
+			fs.sent += int64(k)
+		case unix.EINTR:
+		case unix.EAGAIN:
+			return false
+		default:
+			fs.errno = errno
+			return true
+		}
+	}
+	return true
+}
+
+// sendFileRing sends fs in the ring receive modes, waiting for room
+// through the ring under the write deadline.
+func (c *Conn) sendFileRing(fs *fileSend) error {
+	for {
+		if err := c.writable(); err != nil {
+			return err
+		}
+		t, ok := c.ref.inc()
+		if !ok {
+			return c.opError("readfrom", net.ErrClosed)
+		}
+		done := fs.send(uintptr(c.fd))
+		c.ref.dec(t)
+		if done {
+			return nil
+		}
+		if err := c.waitWritable(); err != nil {
+			return err
+		}
+	}
 }
 
 // writable reports a closed connection or a passed write deadline.
@@ -132,18 +170,6 @@ func (c *Conn) writable() error {
 		return c.opError("readfrom", os.ErrDeadlineExceeded)
 	}
 	return nil
-}
-
-// sendfile is sendfile(2) from src's file position unless the connection
-// is closing (false).
-func (c *Conn) sendfile(src, n int) (int, syscall.Errno, bool) {
-	t, ok := c.ref.inc()
-	if !ok {
-		return 0, 0, false
-	}
-	defer c.ref.dec(t)
-	k, _, errno := syscall.Syscall6(unix.SYS_SENDFILE, uintptr(c.fd), uintptr(src), 0, uintptr(n), 0, 0)
-	return int(k), errno, true
 }
 
 // waitWritable waits through the ring until the socket takes more data,
