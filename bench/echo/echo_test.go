@@ -25,7 +25,11 @@
 // ECHO_CONFIGS (e.g. "16x64,256x64") limits the run to some configurations,
 // ECHO_SERVERS (e.g. "loop,net") to some servers.
 // ECHO_<NAME>_FLAGS (ECHO_LOOP_FLAGS, ECHO_GNET_FLAGS, ECHO_NET_FLAGS) pass
-// flags to a server (e.g. "-workers 1", "-procs 1"); ECHO_SERVER_CPUS (a
+// flags to a server (e.g. "-workers 1", "-procs 1"). ECHO_VARIANTS adds
+// servers that take turns with the others: "name=server flags...", several
+// separated by ";" (e.g. "nospin=loop -spin 0;spin5=loop -spin 5us"), each
+// printed as "BENCH variant <cfg> <name>_ops=..." against its server (which
+// must run too) and the loop line's peers. ECHO_SERVER_CPUS (a
 // taskset list, e.g. "0") confines the servers to some CPUs, to run the
 // client elsewhere (taskset -c 1 go test ...). With -v each run also reports
 // the machine's idle share and its context switches per round trip.
@@ -98,10 +102,39 @@ func TestMain(m *testing.M) {
 			}
 			defer srv.Stop()
 			servers = append(servers, srv)
+			for _, v := range variants() {
+				if v.base != s.name {
+					continue
+				}
+				vs, err := startServer(v.name, bin, append(slices.Clone(s.args), v.args...))
+				if err != nil {
+					fmt.Fprintln(os.Stderr, err)
+					return 1
+				}
+				defer vs.Stop()
+				servers = append(servers, vs)
+			}
 		}
 		return m.Run()
 	}()
 	os.Exit(code)
+}
+
+// variant is a server of ECHO_VARIANTS: base's binary with more flags.
+type variant struct {
+	name, base string
+	args       []string
+}
+
+func variants() []variant {
+	var vs []variant
+	for _, spec := range strings.Split(os.Getenv("ECHO_VARIANTS"), ";") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(spec), "=")
+		if f := strings.Fields(rest); ok && name != "" && len(f) > 0 {
+			vs = append(vs, variant{name: name, base: f[0], args: f[1:]})
+		}
+	}
+	return vs
 }
 
 func startServer(name, bin string, extra []string) (*peer.Server, error) {
@@ -246,12 +279,16 @@ func BenchmarkEcho(b *testing.B) {
 					m.add(s.Name, last)
 				}
 			}
-			for _, line := range []string{
+			lines := []string{
 				m.line("conn", cfg, "urgen", "conn", "net"),
 				m.line("conn", cfg, "urgen_multishot", "connms", "net"),
 				m.line("conn", cfg, "urgen_ringrecv", "connring", "net"),
 				m.line("loop", cfg, "urgen", "loop", "gnet", "net"),
-			} {
+			}
+			for _, v := range variants() {
+				lines = append(lines, m.line("variant", cfg, v.name, v.name, v.base, "gnet", "net"))
+			}
+			for _, line := range lines {
 				if line != "" {
 					fmt.Println(line)
 				}
