@@ -8,8 +8,9 @@ exactly the goroutine that waits for it.
 Open, OpenFile, Create, Stat, ReadFile, WriteFile, ReadDir and DirFS do
 file I/O through io_uring from any goroutine, as package os does it with
 blocking system calls; Mkdir, MkdirAll, Remove, RemoveAll, Rename, Symlink
-and Link change the namespace the same way (IORING_OP_MKDIRAT, UNLINKAT,
-RENAMEAT, SYMLINKAT, LINKAT), with os's semantics and errors. File has
+and Link change the namespace with os's semantics and errors (through the
+ring, IORING_OP_MKDIRAT, UNLINKAT, RENAMEAT, SYMLINKAT, LINKAT, when their
+context can end). File has
 os.File's methods, semantics and errors (Chmod, Chown and Chdir are the
 plain system calls: io_uring has no opcode for them), plus a Context form
 of each blocking one, WriteSync (a write linked
@@ -138,14 +139,15 @@ on two CPUs no layer above it reaches much more than 1.3x os there. So:
     of the calls in the tree copy (WriteFileContext with a context that
     can end takes it, and can be cancelled).
   - Mkdir, Remove, Rename, Symlink and Link (and the steps of MkdirAll and
-    RemoveAll) go through the ring as Open does: the plain call for a
-    goroutine alone, else a request that io_uring runs in an io-wq
-    thread, so the caller waits for it holding no thread; with a context
-    that can end, always the ring (cancellable). Mkdir and Remove of
-    10,000 directories from 32 goroutines measured 1.14x os at 0.87x its
-    CPU per pair (bench/files, mkdirremove: one run, medians of 5 rounds
-    that swung by 30%), every request through the ring (RingOnly) 1.01x
-    at 1.12x CPU.
+    RemoveAll) are, like Stat, the plain system calls unless their context
+    can end: io_uring runs each of them in an io-wq thread, and Mkdir and
+    Remove of 10,000 directories from 32 goroutines through the ring
+    (RingOnly) measured 0.79-1.32x os (median 1.01x) at 0.90-1.56x its
+    CPU per pair (median 1.17x), with a p99 latency of 0.38-0.75x os's
+    (bench/files, mkdirremove, five runs of 5 rounds on a loaded
+    machine); the plain calls measured 1.03-1.05x os in the two runs
+    since. Their Context forms with a context that can end take the ring
+    (cancellable).
   - Stat is the plain statx system call unless its context can end
     (io_uring runs every statx in an io-wq thread, a hop that costs more than
     the call); Open and Close go through the ring when other goroutines

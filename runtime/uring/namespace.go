@@ -16,19 +16,23 @@ import (
 
 // The namespace operations: Mkdir, MkdirAll, Remove, RemoveAll, Rename,
 // Symlink and Link, each os's function of the same name, with its
-// semantics and errors, its system calls made as io_uring requests
-// (IORING_OP_MKDIRAT, UNLINKAT, RENAMEAT, SYMLINKAT, LINKAT). io_uring
-// runs each of them in an io-wq thread, so a caller waits for one without
-// holding a thread of its own.
+// semantics and errors. With a context that can end, each system call is
+// an io_uring request (IORING_OP_MKDIRAT, UNLINKAT, RENAMEAT, SYMLINKAT,
+// LINKAT), cancelled when the context ends; otherwise it is the plain
+// system call, which measured cheaper (see namespaceOp).
 
 // Mkdir creates directory name with permission bits perm (before the
-// umask), like os.Mkdir, through the default Engine's ring.
+// umask), like os.Mkdir, through the default Engine: the mkdir(2) system
+// call, or with MkdirContext and a context that can end an
+// IORING_OP_MKDIRAT request, cancelled when the context ends.
 func Mkdir(name string, perm fs.FileMode) error {
 	return MkdirContext(context.Background(), name, perm)
 }
 
 // MkdirContext is Mkdir that gives up when ctx ends (the request is
-// cancelled, unless it completes first).
+// cancelled in the kernel, unless it completes first). Each Context form
+// of this file's functions does its system calls through the ring when
+// ctx can end.
 func MkdirContext(ctx context.Context, name string, perm fs.FileMode) error {
 	e, err := Default()
 	if err != nil {
@@ -512,9 +516,12 @@ func bytePtrs(a, b string) (*byte, *byte, error) {
 }
 
 // namespaceOp runs one namespace request and returns its error: the errno,
-// ErrClosed, or ctx's error. keep is the memory sqe points to. Like Open,
-// it is the plain system call (call) for a goroutine that has its ring to
-// itself, and on a kernel without the opcode; EINTR is retried.
+// ErrClosed, or ctx's error. keep is the memory sqe points to. As with
+// statx, io_uring runs every one of these in an io-wq thread, a hop that
+// measured more CPU than the system call (bench/files, mkdirremove), so
+// the request goes through the ring only when its context can end (to be
+// cancellable) or with Options.RingOnly; otherwise, and on a kernel
+// without the opcode, it is the plain system call (call). EINTR is retried.
 func (e *Engine) namespaceOp(ctx context.Context, op uapi.Op, sqe *uapi.SQE, keep keepRefs, call func() error) error {
 	for {
 		if e.closed.Load() {
@@ -523,13 +530,12 @@ func (e *Engine) namespaceOp(ctx context.Context, op uapi.Op, sqe *uapi.SQE, kee
 		if err := ctxErr(ctx); err != nil {
 			return err
 		}
-		s := e.shard()
 		var err error
-		if !e.has(op) || solo(ctx, s) {
+		if !e.has(op) || !e.opts.RingOnly && (ctx == nil || ctx.Done() == nil) {
 			err = call()
 		} else {
 			var res int32
-			res, _, err = s.do(ctx, sqe, keep)
+			res, _, err = e.shard().do(ctx, sqe, keep)
 			switch {
 			case err != nil:
 			case res == -int32(unix.ECANCELED):
