@@ -55,24 +55,24 @@ reaping; nothing queued is dropped.
 Which requests go through the ring was decided by measurement (bench/files,
 make bench-files: this package against os on the same work and goroutines,
 in one process, interleaved, medians of 5 rounds; 2-vCPU VM, kernel 6.18,
-ext4 on a virtio disk, other work on the machine). Three full runs, with
-fixed buffers and registered files on O_DIRECT, gave (throughput vs os,
-CPU per operation vs os):
+ext4 on a virtio disk). Five full runs, with fixed buffers and registered
+files on O_DIRECT (three with other work on the machine, two without, on 1
+December 2026), gave (throughput vs os, CPU per operation vs os):
 
-	random 4 KiB page-cache ReadAt, 1 goroutine      0.81-0.93x   1.07-1.23x CPU
+	random 4 KiB page-cache ReadAt, 1 goroutine      0.81-0.98x   1.01-1.23x CPU
 	                                32 goroutines    0.92-1.14x   0.91-1.09x CPU
-	                               256 goroutines    1.11-1.18x   0.88-0.92x CPU
+	                               256 goroutines    1.01-1.18x   0.88-1.02x CPU
 	  the same through the ring (Options.RingOnly)   0.53-0.85x   1.2-1.8x CPU
-	  liburing, one thread, queue depth 32 (limit)   0.70-0.86x   0.58-0.71x CPU
+	  liburing, one thread, queue depth 32 (limit)   0.68-0.86x   0.58-0.75x CPU
 	random 4 KiB O_DIRECT reads, 32 goroutines       1.20-1.61x   0.55-0.64x CPU
-	  into unregistered memory (no fixed buffer)     1.30-1.49x   0.60-0.64x CPU
-	  without the leader's yield (NoYield)           0.90-0.95x   1.00-1.16x CPU
+	  into unregistered memory (no fixed buffer)     1.30-1.49x   0.60-0.65x CPU
+	  without the leader's yield (NoYield)           0.90-0.96x   1.00-1.16x CPU
 	  reaper spinning 50 us (Spin)                   1.16-1.45x   0.63-0.64x CPU
 	4 KiB O_APPEND writes + fsync, 32 goroutines     1.34-1.97x   0.66-0.84x CPU
-	  Write then Sync through this package           0.70-0.75x   1.5-1.7x CPU
+	  Write then Sync through this package           0.62-0.75x   1.5-1.9x CPU
 	ReadFile of 10,000 files of 1-8 KiB, 32 g.       1.09-1.59x   0.69-0.82x CPU
 	copy of a 2,000-file tree, 32 goroutines         0.91-1.36x   0.73-1.02x CPU
-	  WriteFile through the ring (a context)         0.82-1.17x
+	  WriteFile through the ring (a context)         0.82-1.23x
 
 The page-cache rows are the RWF_NOWAIT system call, as before; an A/B of
 the code before and after fixed buffers on those rows (same run,
@@ -145,8 +145,9 @@ on two CPUs no layer above it reaches much more than 1.3x os there. So:
     (RingOnly) measured 0.79-1.32x os (median 1.01x) at 0.90-1.56x its
     CPU per pair (median 1.17x), with a p99 latency of 0.38-0.75x os's
     (bench/files, mkdirremove, five runs of 5 rounds on a loaded
-    machine); the plain calls measured 1.03-1.05x os in the two runs
-    since. Their Context forms with a context that can end take the ring
+    machine); the plain calls measured 0.87-1.06x os in four runs since
+    (two on a quiet machine: 1.06x and 0.87x at 0.81x and 1.17x its CPU,
+    the ring beside them 0.39x in the second). Their Context forms with a context that can end take the ring
     (cancellable).
   - Stat is the plain statx system call unless its context can end
     (io_uring runs every statx in an io-wq thread, a hop that costs more than
