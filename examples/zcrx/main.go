@@ -156,6 +156,8 @@ func run(o options, out io.Writer) error {
 		fmt.Fprintf(out, "verified all %d bytes; %d buffers outstanding\n", pos, a.Outstanding())
 	}
 	if s, ok := q.Stats(); ok {
+		// The kernel leaves out what it copies from packets' linear
+		// areas (see zcrx.IFQ.Stats).
 		fmt.Fprintf(out, "kernel copy fallback: %d bytes in %d copies (%.1f%% of the data)\n",
 			s.CopyBytes, s.CopyCount, 100*float64(s.CopyBytes)/float64(max(n, 1)))
 	}

@@ -71,7 +71,8 @@ type EventConfig struct {
 	// again only after ArmEvent.
 	Types []uapi.ZCRXEventType
 	// Stats places a struct zcrx_stats in the refill region, which the
-	// kernel updates on every copy fallback (read it with Stats).
+	// kernel updates on copy fallbacks (read it with Stats, which says
+	// which copies it counts).
 	Stats bool
 }
 
@@ -467,6 +468,14 @@ func (q *IFQ) ArmEvent(t uapi.ZCRXEventType) error {
 
 // Stats reads the kernel's copy-fallback statistics (struct zcrx_stats),
 // which exist when EventConfig.Stats was set.
+//
+// The kernel counts only the copies it makes from a packet's page
+// fragments. Bytes it copies from a packet's linear area are delivered
+// like the rest but not counted: TCP moves a small segment into the
+// linear area when it queues the segment behind a socket that a receive
+// holds locked, and when it collapses a receive queue under memory
+// pressure. So in NODEV mode, where every byte is a copy, CopyBytes can
+// be a little below the bytes received.
 //
 // After Close there are none.
 func (q *IFQ) Stats() (uapi.ZCRXStats, bool) {
