@@ -34,3 +34,27 @@ func TestAllocs(t *testing.T) {
 		f.Close()
 	}
 }
+
+// ReadFile of a small file allocates its result and nothing else: the
+// chain's open_how, path and read buffer are pooled.
+func TestReadFileAllocs(t *testing.T) {
+	name, data := testFile(t, 3000)
+	e := newEngine(t, Options{})
+	if !e.shard().fixed {
+		t.Skip("needs a sparse file table (IORING_REGISTER_FILES2, Linux 5.19) for the one-chain ReadFile")
+	}
+	var got []byte
+	allocs := testing.AllocsPerRun(1000, func() {
+		var err error
+		if got, err = e.ReadFile(name); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if string(got) != string(data) {
+		t.Fatalf("ReadFile returned %d bytes, not the file's %d", len(got), len(data))
+	}
+	t.Logf("%v allocs per ReadFile of %d bytes", allocs, len(data))
+	if allocs != 1 {
+		t.Errorf("%v allocs per ReadFile; want 1 (the result)", allocs)
+	}
+}

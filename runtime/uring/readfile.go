@@ -22,9 +22,18 @@ const (
 	chainRead2 = 4 << 10
 )
 
-type scratch [chainRead1 + chainRead2]byte
+// scratch is a read chain's memory: its open and the buffer it reads into.
+type scratch struct {
+	open openFileHow
+	buf  [chainRead1 + chainRead2]byte
+}
 
-var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+// Pooled, as the open of a write chain is, so that a chain allocates
+// nothing but its result.
+var (
+	scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+	openPool    = sync.Pool{New: func() any { return new(openFileHow) }}
+)
 
 // openFileHow is the struct open_how of a chain, with the path it opens.
 type openFileHow struct {
@@ -32,11 +41,10 @@ type openFileHow struct {
 	path []byte
 }
 
-func setChainSlot(sqes []uapi.SQE, slot uint32) {
-	sqes[0].SetFileIndex(slot + 1) // openat2 into file table slot "slot"
-	sqes[1].FD = int32(slot)
-	sqes[2].FD = int32(slot)
-	sqes[3].SetFileIndex(slot + 1) // close it there
+// set makes h open path (NUL-terminated here) as how says.
+func (h *openFileHow) set(path string, how unix.OpenHow) {
+	h.how = how
+	h.path = append(append(h.path[:0], path...), 0)
 }
 
 // readFileChain reads path in one chain. ok is false when the chain could
@@ -51,10 +59,10 @@ func (e *Engine) readFileChain(ctx context.Context, dirfd int, path, name string
 	if err := ctxErr(ctx); err != nil {
 		return nil, true, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
-	h := &openFileHow{how: unix.OpenHow{Flags: unix.O_RDONLY}}
-	h.path = append(make([]byte, 0, len(path)+1), path...)
-	h.path = append(h.path, 0)
-	buf := scratchPool.Get().(*scratch)
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
+	h, buf := &sc.open, sc.buf[:]
+	h.set(path, unix.OpenHow{Flags: unix.O_RDONLY})
 	var sqes [4]uapi.SQE
 	sqes[0].PrepOpenat2Direct(int32(dirfd), &h.path[0], &h.how, 0)
 	sqes[1].PrepRead(0, buf[:chainRead1], ^uint64(0))
@@ -66,8 +74,7 @@ func (e *Engine) readFileChain(ctx context.Context, dirfd int, path, name string
 	// Not cancelled by ctx (checked before): a cancelled close would leave
 	// the file in the table slot, which goes back with the request slot.
 	// The chain is short, mostly completing inside the io_uring_enter.
-	err = s.doLinked(context.Background(), sqes[:], keepRefs{unsafe.Pointer(h), unsafe.Pointer(buf)}, res[:], uapi.SQEIOHardlink, setChainSlot)
-	defer scratchPool.Put(buf)
+	err = s.doLinked(context.Background(), sqes[:], keepRefs{unsafe.Pointer(sc)}, res[:], uapi.SQEIOHardlink, true)
 	if err != nil {
 		return nil, true, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
@@ -83,9 +90,9 @@ func (e *Engine) readFileChain(ctx context.Context, dirfd int, path, name string
 	if n1 == chainRead1 && n2 == chainRead2 {
 		return nil, false, nil // longer: the caller starts over
 	}
-	data = make([]byte, n1+n2)
-	copy(data, buf[:n1])
-	copy(data[n1:], buf[chainRead1:chainRead1+n2])
+	// Appended rather than made and copied into: append's new memory is
+	// not zeroed first.
+	data = append(append([]byte(nil), buf[:n1]...), buf[chainRead1:chainRead1+n2]...)
 	if n2 > 0 && n1 < chainRead1 {
 		// The first read was short and the second still found data (a
 		// file that grows, or one whose reads come in pieces): it may
@@ -93,12 +100,6 @@ func (e *Engine) readFileChain(ctx context.Context, dirfd int, path, name string
 		return nil, false, nil
 	}
 	return data, true, nil
-}
-
-func setWriteChainSlot(sqes []uapi.SQE, slot uint32) {
-	sqes[0].SetFileIndex(slot + 1)
-	sqes[1].FD = int32(slot)
-	sqes[2].SetFileIndex(slot + 1)
 }
 
 // writeFileChain is WriteFile in one trip: open (create, truncate) into
@@ -112,9 +113,9 @@ func (e *Engine) writeFileChain(ctx context.Context, name string, data []byte, p
 	if err := ctxErr(ctx); err != nil {
 		return 0, true, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
-	h := &openFileHow{how: unix.OpenHow{Flags: unix.O_WRONLY | unix.O_CREAT | unix.O_TRUNC, Mode: uint64(syscallMode(perm))}}
-	h.path = append(make([]byte, 0, len(name)+1), name...)
-	h.path = append(h.path, 0)
+	h := openPool.Get().(*openFileHow)
+	defer openPool.Put(h)
+	h.set(name, unix.OpenHow{Flags: unix.O_WRONLY | unix.O_CREAT | unix.O_TRUNC, Mode: uint64(syscallMode(perm))})
 	var sqes [3]uapi.SQE
 	sqes[0].PrepOpenat2Direct(unix.AT_FDCWD, &h.path[0], &h.how, 0)
 	sqes[1].PrepWrite(0, data, 0)
@@ -122,7 +123,7 @@ func (e *Engine) writeFileChain(ctx context.Context, name string, data []byte, p
 	sqes[2].PrepCloseDirect(0)
 	var res [3]int32
 	// Not cancelled by ctx, as in readFileChain.
-	err = s.doLinked(context.Background(), sqes[:], keepRefs{unsafe.Pointer(h), unsafe.Pointer(unsafe.SliceData(data))}, res[:], uapi.SQEIOHardlink, setWriteChainSlot)
+	err = s.doLinked(context.Background(), sqes[:], keepRefs{unsafe.Pointer(h), unsafe.Pointer(unsafe.SliceData(data))}, res[:], uapi.SQEIOHardlink, true)
 	switch {
 	case err != nil:
 		return 0, true, &fs.PathError{Op: "open", Path: name, Err: err}

@@ -406,15 +406,18 @@ const maxChain = 4
 // from each to the next): queued together, so they go to the kernel in the
 // same io_uring_enter, and each waited for; res gets each result. With
 // IO_LINK a failed (or short) request cancels the rest of the chain (their
-// results are -ECANCELED); with HARDLINK the rest runs anyway. If setSlot
-// is not nil it is called with the first request's slot index before the
-// chain is queued: that index is also a free slot of the ring's file table
-// (see shard.fixed), for chains that open a direct descriptor and use it. When ctx ends first, the
-// whole chain is cancelled and still awaited. keep is the memory the SQEs
-// point to.
-func (s *shard) doLinked(ctx context.Context, sqes []uapi.SQE, keep keepRefs, res []int32, link uapi.SQEFlags, setSlot func([]uapi.SQE, uint32)) error {
+// results are -ECANCELED); with HARDLINK the rest runs anyway. When ctx
+// ends first, the whole chain is cancelled and still awaited. keep is the
+// memory the SQEs point to.
+//
+// With direct, the chain holds a direct descriptor from its start to its
+// end: the first request opens a file into the slot of the ring's file
+// table that has the first request's slot index (free while the request
+// slot is; see shard.fixed), the middle ones use it (IOSQE_FIXED_FILE,
+// set by the caller) and the last one closes it.
+func (s *shard) doLinked(ctx context.Context, sqes []uapi.SQE, keep keepRefs, res []int32, link uapi.SQEFlags, direct bool) error {
 	n := len(sqes)
-	if n == 0 || n > maxChain || len(res) < n {
+	if n == 0 || n > maxChain || len(res) < n || direct && n < 2 {
 		panic("uring: bad chain")
 	}
 	if !s.begin() {
@@ -426,8 +429,13 @@ func (s *shard) doLinked(ctx context.Context, sqes []uapi.SQE, keep keepRefs, re
 	var uds [maxChain]uint64
 	s.slots.allocN(idx[:n])
 	s.slots.s[idx[0]].keep = keep
-	if setSlot != nil {
-		setSlot(sqes, idx[0])
+	if direct {
+		slot := idx[0]
+		sqes[0].SetFileIndex(slot + 1) // file_index counts from 1
+		for i := 1; i < n-1; i++ {
+			sqes[i].FD = int32(slot)
+		}
+		sqes[n-1].SetFileIndex(slot + 1)
 	}
 	for i := range n {
 		uds[i] = uint64(idx[i])
