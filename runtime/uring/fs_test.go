@@ -257,3 +257,22 @@ func TestWriteFileLikeOS(t *testing.T) {
 		}
 	}
 }
+
+// ReadFile of an empty file returns an empty slice that is not nil, as
+// os.ReadFile does, on the chain and on the long way.
+func TestReadFileEmpty(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "empty")
+	if err := os.WriteFile(name, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(name)
+	if err != nil || want == nil {
+		t.Fatalf("os.ReadFile: %q (nil: %v), %v", want, want == nil, err)
+	}
+	for _, o := range []Options{{}, {RingOnly: true}} {
+		got, err := newEngine(t, o).ReadFile(name)
+		if err != nil || got == nil || len(got) != 0 {
+			t.Errorf("RingOnly=%v: ReadFile of an empty file: %q (nil: %v), %v", o.RingOnly, got, got == nil, err)
+		}
+	}
+}

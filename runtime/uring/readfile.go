@@ -93,6 +93,9 @@ func (e *Engine) readFileChain(ctx context.Context, dirfd int, path, name string
 	// Appended rather than made and copied into: append's new memory is
 	// not zeroed first.
 	data = append(append([]byte(nil), buf[:n1]...), buf[chainRead1:chainRead1+n2]...)
+	if data == nil {
+		data = []byte{} // empty, as os.ReadFile's, not nil
+	}
 	if n2 > 0 && n1 < chainRead1 {
 		// The first read was short and the second still found data (a
 		// file that grows, or one whose reads come in pieces): it may
