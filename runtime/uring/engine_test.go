@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -170,5 +173,138 @@ func TestEngineCloseInFlight(t *testing.T) {
 	}
 	if fd := openFDs(t); fd != fd0 {
 		t.Errorf("%d descriptors after Close, %d before", fd, fd0)
+	}
+}
+
+// Completions that come after their io_uring_enter (pipe reads woken by a
+// later write) are reaped by the reaper, which sleeps in the netpoller on
+// the ring's eventfd: none of them may be missed, wherever it lands in
+// the reaper's cycle of waking, reaping and waiting again. Eight readers
+// on one ring, each with a writer that waits a random 0-40 us (busy, for
+// sub-tick delays) before each byte; a missed wake-up leaves a Read
+// blocked for good, since nothing else would complete on that ring.
+func TestReaperMissesNoCompletion(t *testing.T) {
+	e := newEngine(t, Options{Rings: 1})
+	const rounds, readers = 3000, 8
+	var wg sync.WaitGroup
+	errs := make(chan error, readers)
+	var done [readers]atomic.Int64
+	for i := range readers {
+		var p [2]int
+		if err := osPipe(&p); err != nil {
+			t.Fatal(err)
+		}
+		r, w := e.NewFile(uintptr(p[0]), "pipe-r"), os.NewFile(uintptr(p[1]), "pipe-w")
+		t.Cleanup(func() { r.Close(); w.Close() })
+		ready := make(chan struct{})
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(i), 1))
+			for range rounds {
+				<-ready
+				for until := time.Now().Add(time.Duration(rng.IntN(40_000))); time.Now().Before(until); {
+				}
+				if _, err := w.Write([]byte{byte(i)}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+		wg.Go(func() {
+			var b [1]byte
+			for range rounds {
+				ready <- struct{}{}
+				if n, err := r.Read(b[:]); n != 1 || err != nil || b[0] != byte(i) {
+					errs <- fmt.Errorf("reader %d: Read = %d %v, %v", i, n, b, err)
+					return
+				}
+				done[i].Add(1)
+			}
+		})
+	}
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(finished) }()
+	select {
+	case <-finished:
+	case err := <-errs:
+		t.Fatal(err)
+	case <-time.After(60 * time.Second):
+		var got []int64
+		for i := range done {
+			got = append(got, done[i].Load())
+		}
+		t.Fatalf("reads stalled after %v of %d each: a completion woke nobody", got, rounds)
+	}
+	select {
+	case err := <-errs:
+		t.Fatal(err)
+	default:
+	}
+}
+
+// edgeWait, the reaper's wait: it returns at once when ready reports work
+// (the netpoller may have forgotten that work's edge), and otherwise on
+// the next signal of the eventfd, which it never reads: each of 100
+// signals of a count that only grows wakes a new wait, and none returns
+// before its signal (a level-triggered wait would, the count being
+// non-zero).
+func TestEdgeWait(t *testing.T) {
+	fd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := os.NewFile(uintptr(fd), "eventfd")
+	defer f.Close()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var workReady atomic.Bool
+	w := edgeWait{ready: workReady.Load}
+	await := func() <-chan error {
+		c := make(chan error, 1)
+		go func() { c <- w.await(rc) }()
+		return c
+	}
+	signal := func() {
+		if _, err := unix.Write(fd, []byte{1, 0, 0, 0, 0, 0, 0, 0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	workReady.Store(true)
+	select {
+	case err := <-await():
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("await with work ready and no signal did not return")
+	}
+	workReady.Store(false)
+	for i := range 100 {
+		c := await()
+		time.Sleep(time.Millisecond)
+		select {
+		case err := <-c:
+			t.Fatalf("wait %d returned before its signal: %v", i, err)
+		default:
+		}
+		signal()
+		select {
+		case err := <-c:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("wait %d: the signal woke nobody", i)
+		}
+	}
+	var count [8]byte
+	if _, err := unix.Read(fd, count[:]); err != nil || count[0] != 100 {
+		t.Fatalf("eventfd count %v (%v): want 100, never read", count, err)
+	}
+	c := await()
+	f.Close()
+	if err := <-c; err == nil {
+		t.Fatal("await on a closed eventfd returned no error (the reaper would never exit)")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -337,31 +338,15 @@ func (s *shard) complete(c *uapi.CQE) {
 // reaper reaps whenever the eventfd fires; it sleeps in the netpoller, so
 // an idle ring costs no thread and no CPU. With a spin time it keeps
 // polling the CQ that long after the last completion before it sleeps.
-//
-// It never reads the eventfd. Go's netpoller is edge-triggered, and every
-// signal of the eventfd is a new edge whatever its count, so waiting for
-// the next one needs no read(2) to reset it: that saves two system calls
-// per wake-up (the read, and the read that finds the count zero before
-// the goroutine parks again).
 func (s *shard) reaper() {
 	defer close(s.reaperDone)
 	rc, err := s.efd.SyscallConn()
 	if err != nil {
 		return
 	}
+	w := edgeWait{ready: func() bool { return s.r.CQReady() > 0 }}
 	for {
-		waited := false
-		err := rc.Read(func(uintptr) bool {
-			// The netpoller forgets an earlier edge when the wait
-			// begins, so look at the CQ itself first: a completion
-			// posted after this look signals after it.
-			if waited || s.r.CQReady() > 0 {
-				return true
-			}
-			waited = true
-			return false
-		})
-		if err != nil {
+		if err := w.await(rc); err != nil {
 			return
 		}
 		if !s.reap() || s.spin <= 0 {
@@ -374,6 +359,38 @@ func (s *shard) reaper() {
 			}
 		}
 	}
+}
+
+// edgeWait waits for the next signal of an eventfd without reading it.
+// Go's netpoller is edge-triggered, and every signal of an eventfd is a
+// new edge whatever its count, so the wait needs no read(2) to reset the
+// count: the reaper saves two system calls per wake-up that way (the
+// read, and the read that finds the count zero before it parks again).
+type edgeWait struct {
+	// ready reports work that is already there. The netpoller forgets an
+	// edge that came before the wait began, so await looks first: work
+	// that comes after the look signals after it.
+	ready  func() bool
+	waited bool
+	poll   func(uintptr) bool // w.check, bound once
+}
+
+// await returns when ready reports true or the eventfd behind rc is
+// signalled after await began; the error is rc's (closed).
+func (w *edgeWait) await(rc syscall.RawConn) error {
+	if w.poll == nil {
+		w.poll = w.check
+	}
+	w.waited = false
+	return rc.Read(w.poll)
+}
+
+func (w *edgeWait) check(uintptr) bool {
+	if w.waited || w.ready() {
+		return true
+	}
+	w.waited = true
+	return false
 }
 
 // shutdown waits for the requests in flight, cancelling them, then stops
