@@ -26,7 +26,9 @@ protection information on writes and checks and strips it on reads.
 
 Rings with IORING_SETUP_IOPOLL (WithPoll) send the commands to the
 controller's poll queues (the nvme module's poll_queues parameter) and
-poll for their completion: no interrupt per command. Admin commands
+poll for their completion: no interrupt per command. Before Linux 6.8,
+whose passthrough polling can crash the kernel (see ErrPollUnsafe),
+NewQueue refuses WithPoll. Admin commands
 (Identify, so Open) need CAP_SYS_ADMIN; I/O commands need read or write
 access to the character device.
 

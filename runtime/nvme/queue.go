@@ -10,6 +10,7 @@ import (
 
 	nvmeabi "github.com/urgen/urgen/generated/nvme"
 	"github.com/urgen/urgen/generated/uapi"
+	"github.com/urgen/urgen/internal/kernelversion"
 	"github.com/urgen/urgen/runtime/ring"
 )
 
@@ -52,7 +53,27 @@ func WithEntries(n uint32) QueueOption { return func(c *queueConfig) { c.entries
 // kernel sends the commands to the controller's poll queues (the nvme
 // module's poll_queues parameter) and reaps them by polling, without
 // interrupts. Waiting for a completion spins in the kernel.
+//
+// Before Linux 6.8 NewQueue refuses it with ErrPollUnsafe.
 func WithPoll() QueueOption { return func(c *queueConfig) { c.poll = true } }
+
+// ErrPollUnsafe is NewQueue's error for WithPoll on a kernel before Linux
+// 6.8. Until then the poller takes the command's bio from the uring_cmd's
+// cookie, a field that also holds the task-work callback of a command
+// completed by interrupt, and that still points at a bio completion has
+// freed: polling it can crash the kernel. A 6.1 VM of the test matrix did,
+// with a general protection fault in bio_poll under
+// nvme_ns_chr_uring_cmd_iopoll and a "bio" holding kernel code bytes. The
+// cookie went away in 6.8 ("io_uring: remove uring_cmd cookie"). It wraps
+// EOPNOTSUPP.
+var ErrPollUnsafe = fmt.Errorf("nvme: polled passthrough (IORING_SETUP_IOPOLL) before Linux 6.8 can crash the kernel: %w", unix.EOPNOTSUPP)
+
+// PollSafe reports whether the running kernel polls passthrough commands
+// safely (Linux 6.8 and later), so that WithPoll is allowed.
+func PollSafe() bool {
+	v, err := kernelversion.Current()
+	return err == nil && v.AtLeast(6, 8)
+}
 
 // WithMixed makes the ring one of mixed-size entries
 // (IORING_SETUP_SQE_MIXED and IORING_SETUP_CQE_MIXED, Linux 6.18): the NVMe
@@ -77,6 +98,9 @@ func (d *Device) NewQueue(opts ...QueueOption) (*Queue, error) {
 		flags = uapi.SetupSQEMixed | uapi.SetupCQEMixed
 	}
 	if c.poll {
+		if !PollSafe() {
+			return nil, fmt.Errorf("nvme: %s queue: %w", d.path, ErrPollUnsafe)
+		}
 		flags |= uapi.SetupIOPoll
 	}
 	r, err := ring.New(c.entries, ring.WithFlags(flags))

@@ -23,6 +23,7 @@ import (
 
 	"github.com/urgen/urgen/generated/uapi"
 	"github.com/urgen/urgen/generated/ublk"
+	"github.com/urgen/urgen/internal/kernelversion"
 	"golang.org/x/sys/unix"
 )
 
@@ -85,6 +86,7 @@ var Names = []string{
 	"ublk_zero_copy",    // UBLK_F_SUPPORT_ZERO_COPY (Linux 6.15: UBLK_U_IO_REGISTER_IO_BUF)
 	"ublk_auto_buf_reg", // UBLK_F_AUTO_BUF_REG (Linux 6.16)
 	"iopoll_device",     // a block device's queue polls (/sys/block/*/queue/io_poll is 1)
+	"nvme_poll",         // nvme_passthrough on Linux 6.8 or later, whose passthrough polling cannot crash the kernel (see nvme.ErrPollUnsafe; by version: a trial could crash it)
 	// Read/write attributes (Linux 6.16):
 	"rw_attr",      // io_uring_setup reports IORING_FEAT_RW_ATTR (protection information on reads and writes)
 	"write_stream", // block queues have the max_write_streams attribute (the SQE's write_stream)
@@ -238,6 +240,8 @@ func Detect() (Kernel, error) {
 	has["ublk_zero_copy"] = ublkFeats&ublk.FSupportZeroCopy != 0
 	has["ublk_auto_buf_reg"] = ublkFeats&ublk.FAutoBufReg != 0
 	has["iopoll_device"] = len(PollingBlockDevices()) > 0
+	v, err := kernelversion.Current()
+	has["nvme_poll"] = has["nvme_passthrough"] && err == nil && v.AtLeast(6, 8)
 	has["rw_attr"] = ringFeatures&uapi.FeatRwAttr != 0
 	has["write_stream"] = hasWriteStreams()
 	has["rings_memlock"] = ringsChargedToMemlock()
