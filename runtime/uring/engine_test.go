@@ -258,8 +258,19 @@ func TestEdgeWait(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// looked is sent to when await has consulted ready: its wait has
+	// begun (the netpoller's reset is behind it), so a signal from then on
+	// is one the contract says must wake it. A signal before that may be
+	// forgotten, which is why the reaper's ready looks at the CQ.
 	var workReady atomic.Bool
-	w := edgeWait{ready: workReady.Load}
+	looked := make(chan struct{}, 1)
+	w := edgeWait{ready: func() bool {
+		select {
+		case looked <- struct{}{}:
+		default:
+		}
+		return workReady.Load()
+	}}
 	await := func() <-chan error {
 		c := make(chan error, 1)
 		go func() { c <- w.await(rc) }()
@@ -279,9 +290,11 @@ func TestEdgeWait(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("await with work ready and no signal did not return")
 	}
+	<-looked
 	workReady.Store(false)
 	for i := range 100 {
 		c := await()
+		<-looked
 		time.Sleep(time.Millisecond)
 		select {
 		case err := <-c:
@@ -303,6 +316,7 @@ func TestEdgeWait(t *testing.T) {
 		t.Fatalf("eventfd count %v (%v): want 100, never read", count, err)
 	}
 	c := await()
+	<-looked
 	f.Close()
 	if err := <-c; err == nil {
 		t.Fatal("await on a closed eventfd returned no error (the reaper would never exit)")
