@@ -97,6 +97,15 @@ func (e *Engine) NewFile(fd uintptr, name string) *File {
 	return e.newFile(int(fd), name, flags)
 }
 
+// openFlags are the request flags of an open with flag: io_uring runs an
+// open that may create or truncate in io-wq, never inside the enter.
+func openFlags(flag int) reqFlags {
+	if flag&(unix.O_CREAT|unix.O_TRUNC|unix.O_TMPFILE) != 0 {
+		return laterCompletion
+	}
+	return 0
+}
+
 // openat opens path relative to dirfd; name is the path errors and Name report.
 func (e *Engine) openat(ctx context.Context, dirfd int, path, name string, flag int, perm fs.FileMode) (*File, error) {
 	if err := ctxErr(ctx); err != nil {
@@ -129,7 +138,7 @@ func (e *Engine) openat(ctx context.Context, dirfd int, path, name string, flag 
 		for {
 			var sqe uapi.SQE
 			sqe.PrepOpenat2(int32(dirfd), p, how)
-			res, _, err := s.do(ctx, &sqe, keepRefs{unsafe.Pointer(p), unsafe.Pointer(how)})
+			res, _, err := s.do(ctx, &sqe, keepRefs{unsafe.Pointer(p), unsafe.Pointer(how)}, openFlags(flag))
 			if err != nil {
 				return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 			}
@@ -258,9 +267,10 @@ func (f *File) result(res int32) (int, error) {
 	return 0, unix.Errno(-res)
 }
 
-// run does one request on f and returns its result.
+// run does one request on f that io-wq runs (fsync, fallocate ...) and
+// returns its result.
 func (f *File) run(ctx context.Context, sqe *uapi.SQE, keep keepRefs) (int, error) {
-	res, _, err := f.e.shard().do(ctx, sqe, keep)
+	res, _, err := f.e.shard().do(ctx, sqe, keep, laterCompletion)
 	if err != nil {
 		return 0, err
 	}
@@ -303,7 +313,7 @@ func (f *File) xfer(ctx context.Context, write bool, p []byte, off int64) (int, 
 				return 0, errno
 			}
 			if errno == unix.EAGAIN {
-				n, err := f.ring(ctx, f.e.shard(), write, p, off)
+				n, err := f.ring(ctx, f.e.shard(), write, p, off, laterCompletion)
 				if err == unix.EINTR {
 					continue
 				}
@@ -316,7 +326,11 @@ func (f *File) xfer(ctx context.Context, write bool, p []byte, off int64) (int, 
 		if solo(ctx, s) && !f.mayBlock.Load() {
 			n, err = f.direct(write, p, off)
 		} else {
-			n, err = f.ring(ctx, s, write, p, off)
+			var fl reqFlags
+			if f.odirect || f.mayBlock.Load() {
+				fl = laterCompletion
+			}
+			n, err = f.ring(ctx, s, write, p, off, fl)
 		}
 		if err != unix.EINTR {
 			return n, err
@@ -324,8 +338,8 @@ func (f *File) xfer(ctx context.Context, write bool, p []byte, off int64) (int, 
 	}
 }
 
-// ring is xfer through the ring of s.
-func (f *File) ring(ctx context.Context, s *shard, write bool, p []byte, off int64) (int, error) {
+// ring is xfer through the ring of s; fl says when it completes.
+func (f *File) ring(ctx context.Context, s *shard, write bool, p []byte, off int64, fl reqFlags) (int, error) {
 	if f.ref.closed() {
 		// Started before Close and waited (for the file position): a
 		// request submitted now would wait for Close's next cancel.
@@ -353,7 +367,7 @@ func (f *File) ring(ctx context.Context, s *shard, write bool, p []byte, off int
 	if fixed {
 		s.fixedOps.Add(1)
 	}
-	res, _, err := s.do(ctx, &sqe, keepRefs{unsafe.Pointer(unsafe.SliceData(p))})
+	res, _, err := s.do(ctx, &sqe, keepRefs{unsafe.Pointer(unsafe.SliceData(p))}, fl)
 	if err != nil {
 		return 0, err
 	}
@@ -707,7 +721,7 @@ func (f *File) Close() error {
 		err = unix.Close(f.fd)
 	} else {
 		var res int32
-		if res, _, err = s.do(context.Background(), &sqe, keepRefs{}); err == nil && res < 0 {
+		if res, _, err = s.do(context.Background(), &sqe, keepRefs{}, 0); err == nil && res < 0 {
 			err = unix.Errno(-res)
 		}
 		if err == ErrClosed {

@@ -535,7 +535,7 @@ func (e *Engine) namespaceOp(ctx context.Context, op uapi.Op, sqe *uapi.SQE, kee
 			err = call()
 		} else {
 			var res int32
-			res, _, err = e.shard().do(ctx, sqe, keep)
+			res, _, err = e.shard().do(ctx, sqe, keep, laterCompletion)
 			switch {
 			case err != nil:
 			case res == -int32(unix.ECANCELED):

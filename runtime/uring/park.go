@@ -20,25 +20,12 @@ type waiter struct {
 
 var woken byte
 
-// waitYields is how many times wait yields its P before it parks. A
-// request that completes inside its batch's io_uring_enter (a page-cache
-// read, an open, a close) is complete by the time its owner runs again
-// after one yield: the batch's leader yielded before it, so it is ahead
-// in the P's run queue and has entered and reaped by then. That spares
-// the park and the goready, whose wakep takes the scheduler's lock. A NOP
-// through the ring from 32 and 256 goroutines (BenchmarkNopTrip)
-// measured 0.5-0.55x the CPU per request with one yield, 0.7x with two.
-const waitYields = 1
-
 func (w *waiter) init() {}
 
-// wait blocks until wake has been called since the last wait returned:
-// it yields its P waitYields times first, then parks.
-func (w *waiter) wait() {
-	for range waitYields {
-		if w.state.Load() == &woken {
-			break
-		}
+// wait blocks until wake has been called since the last wait returned.
+// With yield it first yields its P once (see laterCompletion).
+func (w *waiter) wait(yield bool) {
+	if yield && w.state.Load() != &woken {
 		goyield()
 	}
 	if w.state.Load() != &woken {

@@ -74,7 +74,7 @@ func (e *Engine) readFileChain(ctx context.Context, dirfd int, path, name string
 	// Not cancelled by ctx (checked before): a cancelled close would leave
 	// the file in the table slot, which goes back with the request slot.
 	// The chain is short, mostly completing inside the io_uring_enter.
-	err = s.doLinked(context.Background(), sqes[:], keepRefs{unsafe.Pointer(sc)}, res[:], uapi.SQEIOHardlink, true)
+	err = s.doLinked(context.Background(), sqes[:], keepRefs{unsafe.Pointer(sc)}, res[:], uapi.SQEIOHardlink, directChain)
 	if err != nil {
 		return nil, true, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
@@ -126,7 +126,8 @@ func (e *Engine) writeFileChain(ctx context.Context, name string, data []byte, p
 	sqes[2].PrepCloseDirect(0)
 	var res [3]int32
 	// Not cancelled by ctx, as in readFileChain.
-	err = s.doLinked(context.Background(), sqes[:], keepRefs{unsafe.Pointer(h), unsafe.Pointer(unsafe.SliceData(data))}, res[:], uapi.SQEIOHardlink, true)
+	// The open creates and truncates, which io-wq runs.
+	err = s.doLinked(context.Background(), sqes[:], keepRefs{unsafe.Pointer(h), unsafe.Pointer(unsafe.SliceData(data))}, res[:], uapi.SQEIOHardlink, directChain|laterCompletion)
 	switch {
 	case err != nil:
 		return 0, true, &fs.PathError{Op: "open", Path: name, Err: err}

@@ -59,7 +59,7 @@ func (f *File) writeSync(ctx context.Context, p []byte, off int64) (int, error) 
 	sqes[0].PrepWrite(int32(f.fd), p, uint64(off))
 	sqes[1].PrepFsync(int32(f.fd), 0)
 	var res [2]int32
-	if err := f.e.shard().doLinked(ctx, sqes[:], keepRefs{unsafe.Pointer(unsafe.SliceData(p))}, res[:], uapi.SQEIOLink, false); err != nil {
+	if err := f.e.shard().doLinked(ctx, sqes[:], keepRefs{unsafe.Pointer(unsafe.SliceData(p))}, res[:], uapi.SQEIOLink, laterCompletion); err != nil {
 		return 0, f.pathErr("write", err)
 	}
 	n, err := f.result(res[0])

@@ -32,7 +32,7 @@ func BenchmarkNopTrip(b *testing.B) {
 					for range per {
 						var sqe uapi.SQE
 						sqe.PrepNop()
-						if res, _, err := e.shard().do(context.Background(), &sqe, keepRefs{}); err != nil || res != 0 {
+						if res, _, err := e.shard().do(context.Background(), &sqe, keepRefs{}, 0); err != nil || res != 0 {
 							b.Errorf("nop: %d, %v", res, err)
 							return
 						}
