@@ -301,13 +301,28 @@ func testDeadlinesUnderLoad(t *testing.T) {
 func testCloseUnblocksWrite(t *testing.T) {
 	c1, c2, stop := pipe(t, "tcp", "127.0.0.1:0")
 	defer stop()
-	_ = c2
+	// Fixed socket buffers (no autotuning, which grows them to several
+	// MiB each on loopback), so that what the sockets and, in multishot
+	// mode, the peer's provided buffers (8 MiB by default, filled before
+	// its receive pauses when the machine is slow) can hold is well short
+	// of the Write: it must block.
+	if err := c1.(*Conn).SetWriteBuffer(64 << 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := c2.(*Conn).SetReadBuffer(64 << 10); err != nil {
+		t.Fatal(err)
+	}
 	errc := make(chan error, 1)
 	go func() {
 		_, err := c1.Write(make([]byte, sized(64<<20, 16<<20)))
 		errc <- err
 	}()
 	time.Sleep(50 * time.Millisecond)
+	select {
+	case err := <-errc:
+		t.Fatalf("the Write returned before Close (%v): the sockets held all of it", err)
+	default:
+	}
 	c1.Close()
 	select {
 	case err := <-errc:
