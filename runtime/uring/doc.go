@@ -30,7 +30,7 @@ of the P it runs on:
   - The caller copies its SQE into the ring under a short lock. If no batch
     is open it opens one and leads it: it yields its P once (to the tail of
     that P's run queue), so the goroutines already runnable there add their
-    SQEs and park, then it publishes the SQ tail and enters the kernel once
+    SQEs and wait, then it publishes the SQ tail and enters the kernel once
     for all of them, holding no lock.
   - Requests that complete inside that io_uring_enter are reaped by the
     leader. Their owners yielded their P once after queueing, behind the

@@ -21,11 +21,12 @@ import (
 // Submission is combining: a goroutine copies its SQE into the ring under
 // sqmu and, if no batch is open, opens one and leads it. The leader yields
 // its P once (goyield), so that the goroutines already runnable there add
-// their SQEs and park, then publishes the tail and enters the kernel for
+// their SQEs and wait, then publishes the tail and enters the kernel for
 // all of them, with no lock held. Page-cache reads and writes complete
 // inside that io_uring_enter, so the leader usually finds the batch's
-// completions posted when it returns, reaps them under cqmu and wakes each
-// owner. Completions that come later (io-wq, block device interrupts,
+// completions posted when it returns and reaps them under cqmu: an owner
+// that yielded behind it finds its result, one that parked is woken (see
+// laterCompletion). Completions that come later (io-wq, block device interrupts,
 // sockets, timeouts) signal the ring's eventfd, on which the reaper
 // goroutine sleeps in Go's netpoller. While a leader reaps its own batch
 // the eventfd is switched off, so inline completions wake nobody else.
