@@ -113,7 +113,7 @@ bench-echo:
 	@mkdir -p .cache && cd bench && ECHO_ROUNDS=$${ECHO_ROUNDS:-5} $(GO) test -run '^$$' -bench Echo -benchtime 1s -timeout 30m ./echo > ../.cache/bench-echo.txt; \
 	rc=$$?; grep '^BENCH ' ../.cache/bench-echo.txt; [ $$rc -eq 0 ] || { tail -20 ../.cache/bench-echo.txt; exit $$rc; }
 
-## bench-files: runtime/uring's File and FS against os, same process, interleaved: random 4 KiB reads (1, 32, 256 goroutines; liburing QD 32 as the limit), O_DIRECT reads, appends with fsync, small files, a tree copy, mkdir+remove of 10,000 directories: BENCH files lines, medians of FILES_ROUNDS (5) (full output: .cache/bench-files.txt)
+## bench-files: runtime/uring's File and FS against os, same process, interleaved: random 4 KiB reads (1, 32, 256 goroutines; liburing at QD 32 on one thread and on one thread per CPU as the limits), O_DIRECT reads, appends with fsync, small files, a tree copy, mkdir+remove of 10,000 directories: BENCH files lines, medians of FILES_ROUNDS (5) (full output: .cache/bench-files.txt)
 bench-files: liburing
 	@mkdir -p .cache && cd bench && CGO_ENABLED=1 $(GO) test -run '^$$' -bench Files -benchtime 1x -timeout 30m -v ./files > ../.cache/bench-files.txt; \
 	rc=$$?; grep '^BENCH ' ../.cache/bench-files.txt; [ $$rc -eq 0 ] || { tail -20 ../.cache/bench-files.txt; exit $$rc; }

@@ -12,9 +12,10 @@
 //
 //   - read <g>: random 4 KiB ReadAt of a page-cached file (FILES_SIZE,
 //     default 512 MiB) from g = 1, 32 and 256 goroutines;
-//   - read liburing-qd32: liburing 2.15 (C, one thread, queue depth 32) on
-//     the same file, the limit: liburing_ops, liburing_cpu_ns, and vs_os
-//     against os at 32 goroutines;
+//   - read liburing-qd32 and liburing-<n>x32: liburing 2.15 (C, queue
+//     depth 32) on the same file, on one thread and on n = GOMAXPROCS
+//     threads with a ring each, the limits: liburing_ops, liburing_cpu_ns,
+//     and vs_os against os at 32 goroutines;
 //   - odirect 32: random 4 KiB O_DIRECT reads of the same file;
 //   - fsync 32: 4 KiB appends to one O_APPEND file, each followed by an
 //     fsync (urgen: WriteSync, a write linked to an fsync);
@@ -37,6 +38,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -306,14 +308,22 @@ func BenchmarkFiles(b *testing.B) {
 				os32 = o
 			}
 		}
-		// The limit: liburing, one thread, queue depth 32, same file.
-		var lr []result
+		// The limits: liburing at queue depth 32, same file, on one
+		// thread and on one thread per CPU (each with its own ring), one
+		// after the other in each round.
+		threads := runtime.GOMAXPROCS(0)
+		var lr, lt []result
 		for range rounds {
-			lr = append(lr, liburingReads(b, int(of.Fd()), blocks, d))
+			lr = append(lr, liburingReads(b, int(of.Fd()), blocks, d, 1))
+			lt = append(lt, liburingReads(b, int(of.Fd()), blocks, d, threads))
 		}
-		l := median(lr)
-		fmt.Printf("BENCH files read liburing-qd32 liburing_ops=%.0f os_ops=%.0f vs_os=%.2f liburing_cpu_ns=%.0f os_cpu_ns=%.0f\n",
-			l.ops, os32.ops, l.ops/os32.ops, l.cpuNs, os32.cpuNs)
+		for _, l := range []struct {
+			param string
+			r     result
+		}{{"liburing-qd32", median(lr)}, {fmt.Sprintf("liburing-%dx32", threads), median(lt)}} {
+			fmt.Printf("BENCH files read %s liburing_ops=%.0f os_ops=%.0f vs_os=%.2f liburing_cpu_ns=%.0f os_cpu_ns=%.0f\n",
+				l.param, l.r.ops, os32.ops, l.r.ops/os32.ops, l.r.cpuNs, os32.cpuNs)
+		}
 		uf.Close()
 		of.Close()
 	}
@@ -335,22 +345,21 @@ func BenchmarkFiles(b *testing.B) {
 	}
 }
 
-func liburingReads(b *testing.B, fd int, blocks int64, d time.Duration) result {
+// liburingReads runs liburing's random reads at queue depth 32 on threads
+// threads, about d's worth (at 1 M/s per thread).
+func liburingReads(b *testing.B, fd int, blocks int64, d time.Duration, threads int) result {
 	offs := make([]uint64, 1<<16)
 	rng := rand.New(rand.NewPCG(7, 42))
 	for i := range offs {
 		offs[i] = uint64(rng.Int64N(blocks)) * block
 	}
-	if err := lu.LiburingInit(64); err != nil {
-		b.Fatal(err)
-	}
-	defer lu.LiburingExit()
-	n := int(d.Seconds() * 1e6) // about a second's worth at 1 M/s
+	per := int(d.Seconds() * 1e6)
+	n := per * threads
 	c0, t0 := cpuTime(), time.Now()
-	got := lu.LiburingRead(fd, 32, n, offs)
+	got := lu.LiburingReadThreads(fd, threads, 32, per, offs)
 	wall, cpu := time.Since(t0), cpuTime()-c0
 	if got != n {
-		b.Fatalf("liburing read: %d of %d", got, n)
+		b.Fatalf("liburing read on %d threads: %d of %d", threads, got, n)
 	}
 	return result{ops: float64(n) / wall.Seconds(), cpuNs: float64(cpu.Nanoseconds()) / float64(n)}
 }

@@ -5,7 +5,7 @@ package ring
 
 /*
 #cgo CFLAGS: -O2 -I${SRCDIR}/../../.cache/liburing/usr/include
-#cgo LDFLAGS: ${SRCDIR}/../../.cache/liburing/usr/lib/x86_64-linux-gnu/liburing.a
+#cgo LDFLAGS: ${SRCDIR}/../../.cache/liburing/usr/lib/x86_64-linux-gnu/liburing.a -lpthread
 #include "lubench.h"
 */
 import "C"
@@ -35,4 +35,12 @@ func LiburingNop(batch uint32, ops int) int {
 // in offs (cycled), and returns how many completed (negative on error).
 func LiburingRead(fd int, qd uint32, ops int, offs []uint64) int {
 	return int(C.lu_read(C.int(fd), C.unsigned(qd), C.longlong(ops), (*C.ulonglong)(unsafe.Pointer(&offs[0])), C.unsigned(len(offs))))
+}
+
+// LiburingReadThreads runs the reads of LiburingRead on threads C threads
+// at once, each with its own ring and its own ops reads at queue depth qd,
+// each starting at its share of offs, and returns how many completed in
+// all (negative on error). It needs neither LiburingInit nor LiburingExit.
+func LiburingReadThreads(fd int, threads int, qd uint32, ops int, offs []uint64) int {
+	return int(C.lu_read_threads(C.int(fd), C.unsigned(threads), C.unsigned(qd), C.longlong(ops), (*C.ulonglong)(unsafe.Pointer(&offs[0])), C.unsigned(len(offs))))
 }
