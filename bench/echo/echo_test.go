@@ -269,8 +269,9 @@ func BenchmarkEcho(b *testing.B) {
 				continue
 			}
 			m := medians{}
-			for range rounds {
-				for _, s := range servers {
+			for round := range rounds {
+				for _, i := range peer.Order(round, len(servers)) {
+					s := servers[i]
 					var last result
 					b.Run(cfg+"/"+s.Name, func(b *testing.B) {
 						// The last (largest) run of the sub-benchmark counts.

@@ -49,6 +49,7 @@ import (
 	"time"
 	"unsafe"
 
+	benchpeer "github.com/urgen/urgen/bench/internal/peer"
 	lu "github.com/urgen/urgen/bench/ring"
 	"github.com/urgen/urgen/runtime/uring"
 )
@@ -148,15 +149,16 @@ type peer struct {
 	run  func() (result, error)
 }
 
-// compare runs the peers alternately, rounds times, and prints the BENCH
+// compare runs the peers alternately, rounds times, in rotating order, and prints the BENCH
 // line of the medians of the first two, urgen and os. Further peers (other
 // configurations of urgen) are measured in the same rounds and logged
 // (-v) with their medians.
 func compare(b *testing.B, workload, param string, rounds int, urgen, osPeer func() (result, error), extra ...peer) (urgenMed, osMed result) {
 	peers := append([]peer{{"urgen", urgen}, {"os", osPeer}}, extra...)
 	res := make([][]result, len(peers))
-	for range rounds {
-		for i, p := range peers {
+	for round := range rounds {
+		for _, i := range benchpeer.Order(round, len(peers)) {
+			p := peers[i]
 			r, err := p.run()
 			if err != nil {
 				b.Fatalf("%s %s %s: %v", workload, param, p.name, err)

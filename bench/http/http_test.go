@@ -130,8 +130,9 @@ func BenchmarkHTTP(b *testing.B) {
 				continue
 			}
 			res := map[string][]result{}
-			for range rounds {
-				for _, s := range servers {
+			for round := range rounds {
+				for _, i := range peer.Order(round, len(servers)) {
+					s := servers[i]
 					b.Run(cfg+"/"+s.Name, func(b *testing.B) {
 						// wrk's run is the measurement; b.N is not used.
 						r := wrk(b, s, conns, size.path, dur)

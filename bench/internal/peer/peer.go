@@ -1,5 +1,6 @@
-// Package peer runs the server processes of the bench/ benchmarks: each
-// prints "listening on <addr>" once ready and stops on an interrupt.
+// Package peer runs the peers of the bench/ benchmarks: the server
+// processes (each prints "listening on <addr>" once ready and stops on an
+// interrupt) and the order of each round.
 package peer
 
 import (
@@ -83,4 +84,16 @@ func Median(v []float64) float64 {
 		return 0
 	}
 	return s[len(s)/2]
+}
+
+// Order returns the order in which round (from 0) runs n peers: each round
+// starts one peer later than the one before, so that no peer always runs
+// first, right after the previous workload, whose leftovers (writeback,
+// journal commits, sockets in TIME_WAIT, a cold cache) land on that run.
+func Order(round, n int) []int {
+	order := make([]int, n)
+	for k := range order {
+		order[k] = (round + k) % n
+	}
+	return order
 }
