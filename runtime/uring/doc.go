@@ -57,107 +57,53 @@ reaping; nothing queued is dropped.
 
 Which requests go through the ring was decided by measurement (bench/files,
 make bench-files: this package against os on the same work and goroutines,
-in one process, interleaved, medians of 5 rounds; 2-vCPU VM, kernel 6.18,
-ext4 on a virtio disk). Five full runs, with fixed buffers and registered
-files on O_DIRECT (three with other work on the machine, two without, on 1
-December 2026), gave (throughput vs os, CPU per operation vs os):
+in one process, peers interleaved, medians of 5 rounds; 2-vCPU VM, kernel
+6.18, ext4 on a virtio disk). Three full runs on 2 December 2026, the
+machine quiet but for them (throughput vs os, CPU per operation vs os):
 
-	random 4 KiB page-cache ReadAt, 1 goroutine      0.81-0.98x   1.01-1.23x CPU
-	                                32 goroutines    0.92-1.14x   0.91-1.09x CPU
-	                               256 goroutines    1.01-1.18x   0.88-1.02x CPU
-	  the same through the ring (Options.RingOnly)   0.53-0.85x   1.2-1.8x CPU
-	  liburing, one thread, queue depth 32 (limit)   0.68-0.86x   0.58-0.75x CPU
-	random 4 KiB O_DIRECT reads, 32 goroutines       1.20-1.61x   0.55-0.64x CPU
-	  into unregistered memory (no fixed buffer)     1.30-1.49x   0.60-0.65x CPU
-	  without the leader's yield (NoYield)           0.90-0.96x   1.00-1.16x CPU
-	  reaper spinning 50 us (Spin)                   1.16-1.45x   0.63-0.64x CPU
-	4 KiB O_APPEND writes + fsync, 32 goroutines     1.34-1.97x   0.66-0.84x CPU
-	  Write then Sync through this package           0.62-0.75x   1.5-1.9x CPU
-	ReadFile of 10,000 files of 1-8 KiB, 32 g.       1.09-1.59x   0.69-0.82x CPU
-	copy of a 2,000-file tree, 32 goroutines         0.91-1.36x   0.73-1.02x CPU
-	  WriteFile through the ring (a context)         0.82-1.23x
+	random 4 KiB page-cache ReadAt, 1 goroutine      0.89-1.04x   0.97-1.11x CPU
+	                                32 goroutines    1.06-1.13x   0.90-0.96x CPU
+	                               256 goroutines    1.02-1.09x   0.93-1.01x CPU
+	  through the ring (Options.RingOnly), 32 g.     0.76-0.99x   1.04-1.35x CPU
+	                                      256 g.     0.81-0.99x   1.03-1.27x CPU
+	  liburing in C, one thread, queue depth 32      0.75-0.88x   0.58-0.69x CPU
+	  liburing, a thread and ring per CPU (limit)    1.32-1.63x   0.60-0.75x CPU
+	random 4 KiB O_DIRECT reads, 32 goroutines       1.41-1.45x   0.53-0.60x CPU
+	  into unregistered memory (no fixed buffer)     1.38-1.47x   0.58-0.59x CPU
+	  without the leader's yield (NoYield)           0.92-0.97x   1.04-1.20x CPU
+	  reaper spinning 50 us (Spin)                   1.41-1.50x   0.56-0.61x CPU
+	4 KiB O_APPEND writes + fsync, 32 goroutines     1.37-1.64x   0.64-0.84x CPU
+	  Write then Sync through this package           0.60-0.73x   1.56-1.72x CPU
+	ReadFile of 10,000 files of 1-8 KiB, 32 g.       1.45-1.62x   0.65-0.69x CPU
+	copy of a 2,000-file tree, 32 goroutines         0.87-1.05x   0.88-1.02x CPU
+	  WriteFile through the ring (a context)         0.79-0.99x
+	mkdir+remove of 10,000 directories, 32 g.        0.84-0.96x   1.09-1.13x CPU
+	  through the ring (RingOnly)                    0.77-0.92x   1.15-1.57x CPU
 
-Three later full runs the same day (the machine quiet but for them), after
-the reaper stopped reading its eventfd (it waits for the netpoller's next
-edge instead: two system calls fewer per wake-up) and ReadFile stopped
-allocating anything but its result:
+(The mkdir+remove row is the same system calls as os's; the bench ran
+urgen first in every round then, and rotates the order since.)
 
-	random 4 KiB page-cache ReadAt, 1 goroutine      0.89-1.02x   0.97-1.12x CPU
-	                                32 goroutines    1.04-1.20x   0.84-0.97x CPU
-	                               256 goroutines    1.00-1.18x   0.86-1.02x CPU
-	  liburing, one thread, queue depth 32 (limit)   0.71-0.89x   0.57-0.72x CPU
-	random 4 KiB O_DIRECT reads, 32 goroutines       1.47-1.62x   0.54-0.59x CPU
-	4 KiB O_APPEND writes + fsync, 32 goroutines     1.49-1.80x   0.66-0.86x CPU
-	ReadFile of 10,000 files of 1-8 KiB, 32 g.       1.49-1.64x   0.66-0.74x CPU
-	copy of a 2,000-file tree, 32 goroutines         1.12-1.43x   0.68-0.91x CPU
-	mkdir+remove of 10,000 directories, 32 g.        0.90-1.07x   0.93-1.05x CPU
-
-The reaper change alone, in three alternating runs of the old and the new
-code (each line still against os in its own process), took the O_DIRECT
-row from 0.63-0.74x os's CPU per read to 0.50-0.53x.
-
-Three full runs later still (the machine quiet; os needed 1.1-1.3 us of
-CPU per page-cache read, less than before), once the owner of a request
-yielded its P before parking (a request completed inside its batch's
-io_uring_enter then needs no park and no wake-up; see laterCompletion in
-shard.go for the requests that park at once):
-
-	random 4 KiB page-cache ReadAt, 1 goroutine      0.91-0.98x   1.02-1.08x CPU
-	                                32 goroutines    0.94-1.03x   0.99-1.08x CPU
-	                               256 goroutines    0.94-1.07x   0.95-1.07x CPU
-	  liburing, one thread, queue depth 32 (limit)   0.77-0.86x   0.60-0.66x CPU
-	random 4 KiB O_DIRECT reads, 32 goroutines       1.35-1.56x   0.57x CPU
-	4 KiB O_APPEND writes + fsync, 32 goroutines     1.42-1.57x   0.77-0.92x CPU
-	ReadFile of 10,000 files of 1-8 KiB, 32 g.       1.63-1.70x   0.60-0.64x CPU
-	copy of a 2,000-file tree, 32 goroutines         1.01-1.40x   0.73-0.99x CPU
-	mkdir+remove of 10,000 directories, 32 g.        0.99-1.09x   0.88-1.01x CPU
-
-A NOP through the ring (BenchmarkNopTrip, which measures the layer's own
-cost per request) took 270-350 ns of CPU at 32 and 256 goroutines with the
-yield, 530-600 ns without; page-cache reads through the ring (RingOnly)
-went from 0.76-0.84x os to 0.84-0.90x at 32 goroutines and from
-0.73-0.78x to 0.89-0.99x at 256 (alternating runs of the old and new
-code), still behind the RWF_NOWAIT system call, which stays.
-
-The page-cache rows are the RWF_NOWAIT system call, as before; an A/B of
-the code before and after fixed buffers on those rows (same run,
-alternating) gave 0.99x and 1.02x os before, 1.07x and 0.83x after at one
-goroutine: that row swings with the machine's load, not with the change.
-Earlier runs put it at 0.86-1.09x. Where an O_DIRECT read's CPU goes
-(perf, 32 goroutines): the block layer and virtio (submission, the
-mq-deadline scheduler's lock, the device kick) about 45%, Go's scheduler
-parking and waking goroutines and threads (findRunnable, futex, stopm)
-about 25%, io_uring's own submission and task work 5%; os spends its
-CPU in 32 threads' context switches (finish_task_switch 24%). Fixed
-buffers and registered files removed the pinning (3.6%) and the fget
-(2.6%) that the other rows keep; what is left is mostly the scheduler's.
-
-A separate driver without the per-call timing (one run, 5 rounds of 0.5 s
-each, interleaved) put ReadAt beside the bare system call, the same loop of
-raw preadv2(RWF_NOWAIT) calls with no File around them: at 32 goroutines
-ReadAt did 1.15x os at 0.88x its CPU and the bare call 1.18x at 0.85x, at
-256 goroutines 1.22x at 0.83x and 1.31x at 0.78x, at one goroutine ReadAt
-0.99x at 1.00x. What is left above os is the kernel's. The same driver
-found one ring for O_DIRECT reads (Rings: 1, larger batches) 1.03x the
-default's throughput at 0.97x its CPU: within the noise, so one ring per P
-stays.
-
-Where a page-cache read's CPU goes (perf record, 32 goroutines, random 4 KiB
-ReadAt): the kernel's copy into the caller's buffer (_copy_to_iter) is 54-55%
-of the cycles for os and for this package alike, the rest of the kernel's
-read (page-cache lookup, file reference, system call entry) another 30%;
-everything os does in user space (poll.FD's locking, entersyscall and
-exitsyscall, the benchmark's own loop) is 17%. A layer with no user-space
-cost at all would thus make os's read about 1.2x faster (more at 256
-goroutines, where os's locking costs more); beyond that the kernel's share
-must shrink, which only batching does. But a ring trip, even
-one shared by 32 goroutines, costs more CPU per read than the system call:
-the kernel's io_uring read path saves about what pread's entry and exit
-cost, while parking and waking the goroutines of a batch spends 38% of the
-cycles in user space (scheduler, park, ready, slots); under other load a
-leader that holds a big batch also stalls everything that waits for it.
-liburing itself, in C with one thread, needs 0.5-0.8x os's CPU per read, so
-on two CPUs no layer above it reaches much more than 1.3x os there. So:
+Why page-cache reads are the system call. Where a read's CPU goes (perf
+record, 32 goroutines): the kernel's own read, its copy into the caller's
+buffer (35-40% of the cycles) and the page-cache lookup (16-19%), is
+about 1.1 us for os and for the ring alike. os adds about 0.5 us: the
+system call's entry and exit and two reference counts on the file that
+both CPUs share (poll.FD's and the kernel's fget and fput). The ring
+saves the entry and exit, which a batch shares, but each request costs
+its goroutine a switch and the layer's bookkeeping: a NOP through the
+ring costs 270-350 ns of CPU at 32 and 256 goroutines
+(BenchmarkNopTrip), more than the call's overhead it replaces. Even
+perfectly batched (GOMAXPROCS=1, 32 goroutines, every io_uring_enter
+carrying 32 reads) a read through the ring cost 1.53-1.70 us of CPU
+against os's 1.44-1.51. With two Ps the batches are worse: a P left with
+one goroutine submits batches of one while the other P's 31 goroutines
+share theirs (Go's scheduler moves goroutines between Ps only when one
+runs dry). liburing in C, with a thread and a ring per CPU and no
+goroutines at all, is the limit: 1.32-1.63x os at 0.60-0.75x its CPU.
+The RWF_NOWAIT call below does what os's ReadAt does without its
+wrappers (RawSyscall6 rather than entersyscall, a per-P count instead of
+poll.FD's lock): 1.06-1.13x at 32 goroutines, about as far as a
+goroutine that makes its own system call can go. So:
 
   - Buffered reads and writes are made on the caller's thread first, with
     RWF_NOWAIT (preadv2, pwritev2) as a raw system call: a page-cache hit
@@ -167,7 +113,14 @@ on two CPUs no layer above it reaches much more than 1.3x os there. So:
     block (EAGAIN: a cache miss, an empty or a full pipe) goes to the ring,
     where it waits without holding a thread.
   - O_DIRECT files always use the ring: os blocks a thread per read, the
-    ring none, and the leader's yield batches the submissions.
+    ring none, and the leader's yield batches the submissions (about 15
+    reads per io_uring_enter). Where an O_DIRECT read's CPU goes (perf):
+    the block layer and virtio about 45% (the mq-deadline scheduler's
+    lock, which both CPUs take, among it), Go's scheduler parking and
+    waking goroutines and idle threads about 25%, io_uring itself 5%; os
+    spends its CPU switching between 32 blocked threads. Neither one ring
+    for both CPUs (Rings: 1) nor spinning before sleeping (Spin) took
+    any of the scheduler's share.
   - WriteSync links the write to its fsync: one submission per durable
     append, and concurrent ones on an O_APPEND file are not serialized, so
     the journal commits many at once. The time goes to ext4's journal
@@ -194,13 +147,10 @@ on two CPUs no layer above it reaches much more than 1.3x os there. So:
     RemoveAll) are, like Stat, the plain system calls unless their context
     can end: io_uring runs each of them in an io-wq thread, and Mkdir and
     Remove of 10,000 directories from 32 goroutines through the ring
-    (RingOnly) measured 0.79-1.32x os (median 1.01x) at 0.90-1.56x its
-    CPU per pair (median 1.17x), with a p99 latency of 0.38-0.75x os's
-    (bench/files, mkdirremove, five runs of 5 rounds on a loaded
-    machine); the plain calls measured 0.87-1.06x os in four runs since
-    (two on a quiet machine: 1.06x and 0.87x at 0.81x and 1.17x its CPU,
-    the ring beside them 0.39x in the second). Their Context forms with a context that can end take the ring
-    (cancellable).
+    (RingOnly) measured 0.77-0.92x os at 1.15-1.57x its CPU per pair
+    (0.79-1.32x, median 1.01x, in five earlier runs on a loaded machine),
+    with a lower p99 latency (0.38-0.75x os's). Their Context forms with a
+    context that can end take the ring (cancellable).
   - Stat is the plain statx system call unless its context can end
     (io_uring runs every statx in an io-wq thread, a hop that costs more than
     the call); Open and Close go through the ring when other goroutines
@@ -215,7 +165,7 @@ on two CPUs no layer above it reaches much more than 1.3x os there. So:
     lookup and reference count (fget, fput). Together they took 6% of the
     CPU of an O_DIRECT read (perf); reads through them measured 0.93x the
     CPU per read of the same reads into unregistered memory (12 rounds,
-    interleaved). Page-cache reads gain nothing from either: they are
+    interleaved; 0.92-1.02x in the table's runs). Page-cache reads gain nothing from either: they are
     the RWF_NOWAIT system call, which takes the caller's buffer and
     descriptor, and the ring's page-cache read copies just as the call
     does.
