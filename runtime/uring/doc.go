@@ -80,8 +80,10 @@ machine quiet but for them (throughput vs os, CPU per operation vs os):
 	mkdir+remove of 10,000 directories, 32 g.        0.84-0.96x   1.09-1.13x CPU
 	  through the ring (RingOnly)                    0.77-0.92x   1.15-1.57x CPU
 
-(The mkdir+remove row is the same system calls as os's; the bench ran
-urgen first in every round then, and rotates the order since.)
+(The mkdir+remove row is the same system calls as os's; 32 goroutines
+contend for one directory's lock there, spinning in the kernel, which is
+most of the 80-130 us of CPU per pair and varies from run to run: 0.95x,
+1.16x and 0.95x in three later runs with the peers' order rotating.)
 
 Why page-cache reads are the system call. Where a read's CPU goes (perf
 record, 32 goroutines): the kernel's own read, its copy into the caller's
