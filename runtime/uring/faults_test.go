@@ -2,6 +2,7 @@ package uring
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"io/fs"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/urgen/urgen/generated/uapi"
 	"github.com/urgen/urgen/internal/fault"
+	"github.com/urgen/urgen/internal/matrix/feature"
 )
 
 // The goroutine layer when the process runs out of descriptors or is
@@ -565,4 +567,102 @@ func TestFaultResetDuringReads(t *testing.T) {
 			t.Logf("%d of %d bytes read before the reset", len(got), len(want))
 		})
 	}
+}
+
+// TestFaultKernelCancel: a request that the kernel cancels before it runs
+// (Linux 6.1 does that to work it punts to io-wq when creating a worker
+// thread is interrupted by signals) is retried, whatever call made it:
+// opens, reads and writes, fsync and ftruncate, statx, the namespace
+// operations, close, and the chains of WriteSync, ReadFile and WriteFile.
+// Every first, third, fifth ... request of each opcode is cancelled; every
+// call must still succeed and leave what os sees.
+func TestFaultKernelCancel(t *testing.T) {
+	feature.Need(t, "nop_inject", "the test's cancellations are NOPs with IORING_NOP_INJECT_RESULT")
+	e := newEngine(t, Options{RingOnly: true})
+	var mu sync.Mutex
+	seen, cancelled := map[uapi.Op]int{}, map[uapi.Op]int{}
+	pick := func(op uapi.Op) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		seen[op]++
+		if seen[op]%2 == 0 {
+			return false
+		}
+		cancelled[op]++
+		return true
+	}
+	faultCancel.Store(&pick)
+	defer faultCancel.Store(nil)
+	// A context that can end: Stat and the namespace calls then take the
+	// ring too.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	dir := t.TempDir()
+	name := filepath.Join(dir, "f")
+	data := bytes.Repeat([]byte("kernel cancel "), 1000)
+	f, err := e.OpenFileContext(ctx, name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := f.WriteAtContext(ctx, data, 0); err != nil || n != len(data) {
+		t.Fatalf("WriteAt: %d, %v", n, err)
+	}
+	got := make([]byte, len(data))
+	if n, err := f.ReadAtContext(ctx, got, 0); err != nil || n != len(data) || !bytes.Equal(got, data) {
+		t.Fatalf("ReadAt: %d, %v (equal: %v)", n, err, bytes.Equal(got, data))
+	}
+	if err := f.SyncContext(ctx); err != nil {
+		t.Fatalf("Sync: %v", err)
+	}
+	if n, err := f.WriteAtSyncContext(ctx, data[:100], int64(len(data))); err != nil || n != 100 {
+		t.Fatalf("WriteAtSync: %d, %v", n, err)
+	}
+	if err := f.TruncateContext(ctx, int64(len(data))+50); err != nil {
+		t.Fatalf("Truncate: %v", err)
+	}
+	if fi, err := f.StatContext(ctx); err != nil || fi.Size() != int64(len(data))+50 {
+		t.Fatalf("Stat: %v, %v", fi, err)
+	}
+	fd := int(f.Fd())
+	if err := f.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != unix.EBADF {
+		t.Errorf("descriptor %d after Close: %v, want EBADF (closed)", fd, err)
+	}
+	want := append(append([]byte(nil), data...), data[:50]...)
+	if b, err := os.ReadFile(name); err != nil || !bytes.Equal(b, want) {
+		t.Errorf("the file as os reads it: %d bytes, %v; want %d bytes", len(b), err, len(want))
+	}
+
+	if b, err := e.ReadFile(name); err != nil || !bytes.Equal(b, want) {
+		t.Errorf("ReadFile: %d bytes, %v; want %d bytes", len(b), err, len(want))
+	}
+	other := filepath.Join(dir, "g")
+	if err := e.WriteFile(other, data, 0o644); err != nil {
+		t.Errorf("WriteFile: %v", err)
+	} else if b, err := os.ReadFile(other); err != nil || !bytes.Equal(b, data) {
+		t.Errorf("after WriteFile, os reads %d bytes, %v; want %d bytes", len(b), err, len(data))
+	}
+	sub := filepath.Join(dir, "d")
+	if err := e.MkdirContext(ctx, sub, 0o755); err != nil {
+		t.Errorf("Mkdir: %v", err)
+	}
+	if err := e.RemoveContext(ctx, sub); err != nil {
+		t.Errorf("Remove: %v", err)
+	}
+	if _, err := os.Stat(sub); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("after Remove, os.Stat: %v", err)
+	}
+
+	// Each kind of request was cancelled at least once: the retries ran.
+	mu.Lock()
+	defer mu.Unlock()
+	for _, op := range []uapi.Op{uapi.OpOpenat2, uapi.OpWrite, uapi.OpRead, uapi.OpFsync, uapi.OpStatx, uapi.OpClose, uapi.OpMkdirat, uapi.OpUnlinkat} {
+		if cancelled[op] == 0 {
+			t.Errorf("no %v request was cancelled (%d seen)", op, seen[op])
+		}
+	}
+	t.Logf("cancelled by the fault, by opcode: %v", cancelled)
 }

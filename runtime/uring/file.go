@@ -142,7 +142,7 @@ func (e *Engine) openat(ctx context.Context, dirfd int, path, name string, flag 
 			if err != nil {
 				return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 			}
-			if res == -int32(unix.EINTR) {
+			if res == -int32(unix.EINTR) || e.kernelCancelled(res) {
 				continue
 			}
 			if res < 0 {
@@ -256,6 +256,22 @@ func (f *File) endAt(t int) {
 	f.end(t)
 }
 
+// kernelCancelled reports whether a request's result is the kernel's own
+// cancellation rather than the Engine's Close: Linux 6.1 fails a request it
+// punted to io-wq with -ECANCELED, before the request ran, when creating a
+// worker thread is interrupted by signals three times (Go's preemption
+// signals do that), so such a request is retried. (A context's
+// cancellation is do's error, never a result.)
+func (e *Engine) kernelCancelled(res int32) bool {
+	return res == -int32(unix.ECANCELED) && !e.closed.Load()
+}
+
+// kernelCancelled is Engine.kernelCancelled for a request on f, which
+// f.Close cancels too.
+func (f *File) kernelCancelled(res int32) bool {
+	return !f.ref.closed() && f.e.kernelCancelled(res)
+}
+
 // result turns a completion into a count or an error.
 func (f *File) result(res int32) (int, error) {
 	if res >= 0 {
@@ -270,11 +286,15 @@ func (f *File) result(res int32) (int, error) {
 // run does one request on f that io-wq runs (fsync, fallocate ...) and
 // returns its result.
 func (f *File) run(ctx context.Context, sqe *uapi.SQE, keep keepRefs) (int, error) {
-	res, _, err := f.e.shard().do(ctx, sqe, keep, laterCompletion)
-	if err != nil {
-		return 0, err
+	for {
+		res, _, err := f.e.shard().do(ctx, sqe, keep, laterCompletion)
+		if err != nil {
+			return 0, err
+		}
+		if !f.kernelCancelled(res) {
+			return f.result(res)
+		}
 	}
-	return f.result(res)
 }
 
 // xfer does one read or write of p at off (-1: at the file position) and
@@ -371,12 +391,8 @@ func (f *File) ring(ctx context.Context, s *shard, write bool, p []byte, off int
 	if err != nil {
 		return 0, err
 	}
-	if res == -int32(unix.ECANCELED) && !f.ref.closed() && !f.e.closed.Load() {
-		// Neither Close nor ctx cancelled it: the kernel did, before it
-		// ran (Linux 6.1 cancels work punted to io-wq when creating a
-		// worker is interrupted by signals three times). Retried, as
-		// an EINTR.
-		return 0, unix.EINTR
+	if f.kernelCancelled(res) {
+		return 0, unix.EINTR // retried
 	}
 	return f.result(res)
 }
@@ -721,11 +737,14 @@ func (f *File) Close() error {
 		err = unix.Close(f.fd)
 	} else {
 		var res int32
-		if res, _, err = s.do(context.Background(), &sqe, keepRefs{}, 0); err == nil && res < 0 {
-			err = unix.Errno(-res)
-		}
-		if err == ErrClosed {
+		res, _, err = s.do(context.Background(), &sqe, keepRefs{}, 0)
+		switch {
+		case err == ErrClosed, err == nil && res == -int32(unix.ECANCELED):
+			// The ring is closing, or the kernel cancelled the close
+			// before it ran (see kernelCancelled): close it here.
 			err = unix.Close(f.fd)
+		case err == nil && res < 0:
+			err = unix.Errno(-res)
 		}
 	}
 	if err != nil && err != unix.EINTR {

@@ -3,6 +3,7 @@ package uring
 import (
 	"context"
 	"io/fs"
+	"slices"
 	"sync"
 	"unsafe"
 
@@ -78,6 +79,9 @@ func (e *Engine) readFileChain(ctx context.Context, dirfd int, path, name string
 	if err != nil {
 		return nil, true, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
+	if e.chainCancelled(res[:]) {
+		return nil, false, nil
+	}
 	if res[0] < 0 {
 		return nil, true, &fs.PathError{Op: "open", Path: name, Err: unix.Errno(-res[0])}
 	}
@@ -103,6 +107,16 @@ func (e *Engine) readFileChain(ctx context.Context, dirfd int, path, name string
 		return nil, false, nil
 	}
 	return data, true, nil
+}
+
+// chainCancelled reports whether the kernel cancelled a step of a
+// hard-linked chain before it ran (see kernelCancelled): the chain's
+// caller then does the work the long way, one request at a time, each of
+// which retries. (Its other steps ran: a read chain's close freed the
+// table slot; a write chain's open created and truncated the file, which
+// the long way's open does again.)
+func (e *Engine) chainCancelled(res []int32) bool {
+	return slices.ContainsFunc(res, e.kernelCancelled)
 }
 
 // writeFileChain is WriteFile in one trip: open (create, truncate) into
@@ -131,6 +145,8 @@ func (e *Engine) writeFileChain(ctx context.Context, name string, data []byte, p
 	switch {
 	case err != nil:
 		return 0, true, &fs.PathError{Op: "open", Path: name, Err: err}
+	case e.chainCancelled(res[:]):
+		return 0, false, nil
 	case res[0] < 0:
 		return 0, true, &fs.PathError{Op: "open", Path: name, Err: unix.Errno(-res[0])}
 	case res[1] < 0:

@@ -214,6 +214,7 @@ func (s *shard) queue(sqe *uapi.SQE, ud uint64) bool {
 	}
 	*dst = *sqe
 	dst.UserData = ud
+	cancelFault(dst)
 	lead := !s.gathering.Load()
 	if lead {
 		s.gathering.Store(true)
@@ -525,6 +526,7 @@ func (s *shard) queueChain(sqes []uapi.SQE, uds []uint64) bool {
 		dst := s.r.NextSQE()
 		*dst = sqes[i]
 		dst.UserData = uds[i]
+		cancelFault(dst)
 	}
 	lead := !s.gathering.Load()
 	if lead {

@@ -37,7 +37,12 @@ func (e *Engine) statx(ctx context.Context, dirfd int, path string, flags int) (
 			var sqe uapi.SQE
 			sqe.PrepStatx(int32(dirfd), p, int32(flags), mask, st)
 			var res int32
-			if res, _, err = s.do(ctx, &sqe, keepRefs{unsafe.Pointer(p), unsafe.Pointer(st)}, laterCompletion); err == nil && res < 0 {
+			res, _, err = s.do(ctx, &sqe, keepRefs{unsafe.Pointer(p), unsafe.Pointer(st)}, laterCompletion)
+			switch {
+			case err != nil:
+			case e.kernelCancelled(res):
+				err = unix.EINTR // retried
+			case res < 0:
 				err = unix.Errno(-res)
 			}
 		}

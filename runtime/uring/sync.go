@@ -55,12 +55,18 @@ func (f *File) writeSync(ctx context.Context, p []byte, off int64) (int, error) 
 		defer f.posmu.Unlock()
 	}
 	p = p[:min(len(p), maxRW)]
-	var sqes [2]uapi.SQE
-	sqes[0].PrepWrite(int32(f.fd), p, uint64(off))
-	sqes[1].PrepFsync(int32(f.fd), 0)
 	var res [2]int32
-	if err := f.e.shard().doLinked(ctx, sqes[:], keepRefs{unsafe.Pointer(unsafe.SliceData(p))}, res[:], uapi.SQEIOLink, laterCompletion); err != nil {
-		return 0, f.pathErr("write", err)
+	for {
+		var sqes [2]uapi.SQE
+		sqes[0].PrepWrite(int32(f.fd), p, uint64(off))
+		sqes[1].PrepFsync(int32(f.fd), 0)
+		if err := f.e.shard().doLinked(ctx, sqes[:], keepRefs{unsafe.Pointer(unsafe.SliceData(p))}, res[:], uapi.SQEIOLink, laterCompletion); err != nil {
+			return 0, f.pathErr("write", err)
+		}
+		if !f.kernelCancelled(res[0]) {
+			break
+		}
+		// The write never ran (nor, linked to it, the fsync): again.
 	}
 	n, err := f.result(res[0])
 	if err != nil {
@@ -79,6 +85,9 @@ func (f *File) writeSync(ctx context.Context, p []byte, off int64) (int, error) 
 			return n, err
 		}
 		return n, f.syncLocked(ctx)
+	}
+	if f.kernelCancelled(res[1]) {
+		return n, f.syncLocked(ctx) // the fsync never ran
 	}
 	if _, err := f.result(res[1]); err != nil {
 		return n, f.pathErr("sync", err)
