@@ -618,6 +618,18 @@ func TestFaultKernelCancel(t *testing.T) {
 	if n, err := f.WriteAtSyncContext(ctx, data[:100], int64(len(data))); err != nil || n != 100 {
 		t.Fatalf("WriteAtSync: %d, %v", n, err)
 	}
+	// Again, with only the fsync of the chain cancelled (its write runs).
+	onlyFsync := func(op uapi.Op) bool { return op == uapi.OpFsync && pick(op) }
+	faultCancel.Store(&onlyFsync)
+	count := func() int { mu.Lock(); defer mu.Unlock(); return cancelled[uapi.OpFsync] }
+	fsyncs := count()
+	if n, err := f.WriteAtSyncContext(ctx, data[:100], int64(len(data))); err != nil || n != 100 {
+		t.Fatalf("WriteAtSync, its fsync cancelled: %d, %v", n, err)
+	}
+	if count() == fsyncs {
+		t.Errorf("the second WriteAtSync's fsync was not cancelled")
+	}
+	faultCancel.Store(&pick)
 	if err := f.TruncateContext(ctx, int64(len(data))+50); err != nil {
 		t.Fatalf("Truncate: %v", err)
 	}
