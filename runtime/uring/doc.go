@@ -191,7 +191,10 @@ Errors are *fs.PathError with os's Op strings ("open", "read", "write",
 wrapping the errno (so
 errors.Is(err, fs.ErrNotExist) works), os.ErrClosed for a closed File or
 Engine, and context.Canceled or context.DeadlineExceeded, wrapped the same
-way, when a Context form's context ends.
+way, when a Context form's context ends. What the kernel interrupts or
+cancels on its own is retried, never returned: EINTR, and the -ECANCELED
+with which Linux 6.1 fails a request it punted to an io-wq thread, before
+the request ran, when creating that thread was interrupted by signals.
 
 # Network
 
