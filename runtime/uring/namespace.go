@@ -538,12 +538,10 @@ func (e *Engine) namespaceOp(ctx context.Context, op uapi.Op, sqe *uapi.SQE, kee
 			res, _, err = e.shard().do(ctx, sqe, keep, laterCompletion)
 			switch {
 			case err != nil:
+			case e.kernelCancelled(res):
+				err = unix.EINTR // retried
 			case res == -int32(unix.ECANCELED):
-				// Not by ctx (do reports that): by Engine.Close, or by
-				// the kernel before the request ran (Linux 6.1 cancels
-				// io-wq work when creating a worker is interrupted, see
-				// File.ring), which is retried as an EINTR.
-				err = unix.EINTR
+				err = ErrClosed // by Engine.Close (ctx's is do's error)
 			case res < 0:
 				err = unix.Errno(-res)
 			}
