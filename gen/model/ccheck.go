@@ -88,10 +88,12 @@ func compilerError(compiler, dir string, files []string, out string) error {
 	line, _ := strconv.Atoi(m[2])
 	col, _ := strconv.Atoi(m[3])
 	msg := fmt.Sprintf("%s rejects this: %s", filepath.Base(compiler), m[4])
-	if m[1] == "<stdin>" && line >= 1 && (line-1)/2 < len(files) {
+	if m[1] == "<stdin>" && line >= 1 && len(files) > 0 {
 		// The compiler says only where the input ends; the prescan of
 		// the headers up to there finds the body or bracket left open.
-		read := files[:(line-1)/2+1]
+		// A line past the list is its end (the last header's empty
+		// declaration did not close what that header left open).
+		read := files[:min((line-1)/2, len(files)-1)+1]
 		scan := func(f string) *scanned {
 			b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(f)))
 			if err != nil {
